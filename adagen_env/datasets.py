@@ -142,8 +142,11 @@ def _read_npz(path: Path, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     images = arrays["images"]
     if images.ndim != 3 or len(images) == 0:
         raise ValueError(f"'images' in {path} must be a non-empty (N, H, W) array, got shape {images.shape}")
-    if images.min() < 0 or images.max() >= levels:
-        raise ValueError(f"'images' in {path} must hold grey levels 0..{levels - 1}")
+    if images.min() < 0 or images.max() >= levels or not np.array_equal(images, np.round(images)):
+        raise ValueError(f"'images' in {path} must hold integer grey levels 0..{levels - 1}")
     labels = arrays.get("labels", np.zeros(len(images), dtype=np.int64)).astype(np.int64)
     heldout = arrays["heldout"].astype(bool) if "heldout" in arrays else None
+    for name, array in (("labels", labels), ("heldout", heldout)):
+        if array is not None and array.shape != (len(images),):
+            raise ValueError(f"'{name}' in {path} must have shape ({len(images)},), got {array.shape}")
     return images.astype(np.uint8), labels, heldout

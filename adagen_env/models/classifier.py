@@ -1,0 +1,55 @@
+"""A small CNN digit classifier whose penultimate features are the space all metrics live in.
+
+Standard FID uses Inception on 299x299 photos; for 8x8 digits a classifier trained on the
+digits themselves gives features that actually separate the classes. The shipped weights are
+reproduced by ``python -m adagen_env.training.train_classifier``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "classifier.pt"
+
+
+class DigitClassifier(nn.Module):
+    """conv 32 -> conv 64 -> 64-d ReLU features -> 10 logits, for (B, 1, 8, 8) inputs in [0, 1]."""
+
+    feature_dim = 64
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 8x8 -> 4x4
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, self.feature_dim),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(self.feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate (B, 64) features: the feature space of FD and precision/recall."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@lru_cache(maxsize=None)
+def _load(device: torch.device) -> DigitClassifier:
+    model = DigitClassifier()
+    model.load_state_dict(torch.load(WEIGHTS_PATH, map_location=device, weights_only=True))
+    model.to(device).eval().requires_grad_(False)
+    return model
+
+
+def load_classifier(device: str | torch.device = "cpu") -> DigitClassifier:
+    """The shipped frozen classifier in eval mode, loaded once per device and then shared."""
+    return _load(torch.device(device))
