@@ -73,8 +73,8 @@ def load_images(
 
     ``path`` is either an ``.npz`` with ``images`` (N, H, W) grey levels and optional
     ``labels`` and ``heldout`` arrays, or a folder of image files. In a folder, images in
-    sub-folders take the sub-folder's position in sorted order as their label; images at the
-    top level get label 0. Colour images are converted to grey and quantised to ``levels``.
+    sub-folders take the position of their sub-folder, in sorted order, as their label (sub-folders
+    without images are skipped); a folder without sub-folders is one class, label 0. Colour images are converted to grey and quantised to ``levels``.
     Without a stored split, a fixed ``heldout_fraction`` is drawn with ``seed``.
     """
     path = Path(path)
@@ -112,9 +112,17 @@ def _quantise(grey: np.ndarray, levels: int) -> np.ndarray:
 def _read_folder(folder: Path, levels: int) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
-    groups = [(0, folder)] + [(i, d) for i, d in enumerate(class_dirs)]
-    files = [(label, f) for label, d in groups for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    def image_files(d: Path) -> list[Path]:
+        return [f for f in sorted(d.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+
+    top_level = image_files(folder)
+    class_dirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and image_files(d)]
+    if top_level and class_dirs:
+        raise ValueError(
+            f"{folder} holds both images and class sub-folders; put every image in a class sub-folder, "
+            "or use no sub-folders (one class)"
+        )
+    files = [(0, f) for f in top_level] + [(i, f) for i, d in enumerate(class_dirs) for f in image_files(d)]
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its sub-folders")
     images, labels = [], []

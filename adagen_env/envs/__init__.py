@@ -1,0 +1,4 @@
+from adagen_env.envs.single_env import ScheduleEnv
+from adagen_env.envs.vector_env import ScheduleVectorEnv
+
+__all__ = ["ScheduleEnv", "ScheduleVectorEnv"]

@@ -1,0 +1,46 @@
+"""What a generation process must provide for the environments, rewards and samplers.
+
+A process is one paradigm's frozen generator plus its solver, batched in torch. It holds no
+episode state of its own: ``reset`` returns a state, ``step`` returns the next one, so the
+plain sampler and the environments run exactly the same code.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import torch
+
+from adagen_env.schedules import StepParameter
+
+
+class Process(Protocol):
+    parameters: tuple[StepParameter, ...]  # the per-step parameters an action sets
+    feature_dim: int  # size of the hidden-state summary in the observation
+    num_classes: int
+    image_shape: tuple[int, int]
+    device: torch.device
+
+    def baseline(self, num_steps: int) -> torch.Tensor:
+        """The hand-designed schedule: parameter values (num_steps, P)."""
+
+    def reset(self, labels: torch.Tensor, generator: torch.Generator) -> Any:
+        """A fresh batch state for the given class labels (B,)."""
+
+    def step(self, state: Any, values: torch.Tensor, num_steps: int, generator: torch.Generator) -> Any:
+        """Advance every sample by one step with its own parameter values (B, P)."""
+
+    def features(self, state: Any) -> torch.Tensor:
+        """A fixed-size summary (B, feature_dim) of the generator's hidden state for the current result."""
+
+    def observation_spaces(self) -> dict[str, gym.spaces.Box]:
+        """Spaces of one sample's ``features`` and of the process-specific observation entries."""
+
+    def observation(self, state: Any) -> dict[str, torch.Tensor]:
+        """The process-specific observation entries, batched."""
+
+    def decode(self, state: Any) -> torch.Tensor:
+        """Finished images (B, 1, H, W) in [0, 1]."""
+
+    def preview(self, state: Any) -> torch.Tensor:
+        """The current partial images as RGB (B, H, W, 3) uint8, for rendering."""

@@ -1,0 +1,164 @@
+"""MaskGIT as a process: iterative parallel decoding of masked tokens, every sample with its own parameters.
+
+One step (METHOD.md): guided logits = cond + w * (cond - uncond); sample every masked token
+at the sampling temperature; confidence = log-prob of the sampled token + re-mask temperature
+x Gumbel noise; tokens revealed earlier are never masked again; the ``floor(N * ratio)``
+least confident new tokens are masked again. The last step reveals everything.
+
+The conditional forward pass of the current tokens is computed once and kept in the state: it
+gives both the policy's features and the next step's conditional logits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
+from adagen_env.schedules import StepParameter
+
+GUIDANCE_SCALE = 2.0  # the end point of the hand-designed guidance ramp w * t / T
+MASK_CURVES = {
+    "cosine": lambda f: torch.cos(math.pi / 2 * f),
+    "linear": lambda f: 1 - f,
+    "square": lambda f: 1 - f**2,
+    "sqrt": lambda f: 1 - f.sqrt(),
+}
+MASK_COLOUR = (200, 40, 40)  # masked positions in renders
+
+
+@dataclass
+class MaskGITState:
+    tokens: torch.Tensor  # (B, N) long, mask_token where still masked
+    labels: torch.Tensor  # (B,) long
+    step: int = 0  # steps taken
+    cond_logits: torch.Tensor | None = None  # (B, N, V) of the current tokens, filled lazily
+    hidden: torch.Tensor | None = None  # (B, N, width) of the current tokens
+
+
+class MaskGITProcess:
+    parameters = (
+        StepParameter("mask_ratio", "sigmoid", action_scale=2.0, floor=1e-4),
+        StepParameter("remask_temperature", "softplus", action_scale=2.0),
+        StepParameter("sampling_temperature", "softplus", action_scale=1.0),
+        StepParameter("guidance", "softplus", action_scale=2.0),
+    )
+
+    def __init__(
+        self,
+        model: MaskGITTransformer | None = None,
+        device: str | torch.device = "cpu",
+        guidance_scale: float = GUIDANCE_SCALE,
+    ):
+        self.device = torch.device(device)
+        self.model = model.to(self.device) if model is not None else load_maskgit(str(self.device))
+        config = self.model.config
+        self.num_tokens, self.vocab_size, self.mask_token = config.num_tokens, config.vocab_size, config.mask_token
+        self.num_classes, self.null_class = config.num_classes, config.null_class
+        side = math.isqrt(config.num_tokens)
+        self.image_shape = (side, side)
+        self.feature_dim = config.width
+        self.guidance_scale = guidance_scale
+
+    def static_schedule(
+        self,
+        num_steps: int,
+        mask_curve: str = "cosine",
+        remask_temperature: float = 1.0,
+        sampling_temperature: float = 1.0,
+        guidance: float | None = None,
+    ) -> torch.Tensor:
+        """A family of static schedules (T, 4); the defaults are the hand-designed one of METHOD.md."""
+        if mask_curve not in MASK_CURVES:
+            raise ValueError(f"mask_curve must be one of {sorted(MASK_CURVES)}, not {mask_curve!r}")
+        guidance = self.guidance_scale if guidance is None else guidance
+        t = torch.arange(num_steps, dtype=torch.float64)
+        done = (t + 1) / num_steps
+        return torch.stack(
+            [
+                MASK_CURVES[mask_curve](done),
+                remask_temperature * (1 - done),
+                torch.full_like(t, sampling_temperature),
+                guidance * t / num_steps,
+            ],
+            dim=-1,
+        ).float()
+
+    def baseline(self, num_steps: int) -> torch.Tensor:
+        return self.static_schedule(num_steps)
+
+    def reset(self, labels: torch.Tensor, generator: torch.Generator) -> MaskGITState:
+        tokens = torch.full((len(labels), self.num_tokens), self.mask_token, dtype=torch.long, device=self.device)
+        return MaskGITState(tokens, labels.to(self.device))
+
+    @torch.no_grad()
+    def _forward_cond(self, state: MaskGITState) -> None:
+        if state.cond_logits is None:
+            state.cond_logits, state.hidden = self.model(state.tokens, state.labels)
+
+    @torch.no_grad()
+    def step(
+        self, state: MaskGITState, values: torch.Tensor, num_steps: int, generator: torch.Generator
+    ) -> MaskGITState:
+        ratio, remask_temperature, temperature, guidance = values.to(self.device).unbind(-1)
+        self._forward_cond(state)
+        tokens, cond = state.tokens, state.cond_logits
+        uncond, _ = self.model(tokens, torch.full_like(state.labels, self.null_class))
+        logits = (cond + guidance[:, None, None] * (cond - uncond)) / temperature[:, None, None]
+        log_probs = torch.log_softmax(logits, dim=-1)
+        sampled = torch.argmax(log_probs + _gumbel(log_probs.shape, generator, self.device), dim=-1)
+
+        masked = tokens == self.mask_token
+        new_tokens = torch.where(masked, sampled, tokens)
+        confidence = torch.gather(log_probs, -1, sampled[..., None])[..., 0]
+        confidence = confidence + remask_temperature[:, None] * _gumbel(masked.shape, generator, self.device)
+        confidence = torch.where(masked, confidence, torch.inf)
+
+        num_masked = masked.sum(dim=1)
+        keep_masked = torch.floor(self.num_tokens * ratio).long().clamp(min=1)
+        keep_masked = torch.minimum(keep_masked, num_masked - 1).clamp(min=0)
+        if state.step + 1 >= num_steps:
+            keep_masked = torch.zeros_like(keep_masked)
+        ranks = confidence.argsort(dim=1).argsort(dim=1)
+        new_tokens = torch.where(ranks < keep_masked[:, None], self.mask_token, new_tokens)
+        return MaskGITState(new_tokens, state.labels, state.step + 1)
+
+    def features(self, state: MaskGITState) -> torch.Tensor:
+        self._forward_cond(state)
+        return state.hidden.mean(dim=1)
+
+    def observation_spaces(self) -> dict[str, gym.spaces.Box]:
+        # Features are token means of LayerNorm outputs, and a normalised vector of width D has
+        # entries within sqrt(D - 1): that bounds every feature exactly.
+        norm = self.model.norm
+        bound = (np.sqrt(self.feature_dim - 1) * norm.weight.abs() + norm.bias.abs() + 1e-3).cpu().numpy()
+        n = self.num_tokens
+        return {
+            "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
+            "tokens": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
+            "mask": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
+        }
+
+    def observation(self, state: MaskGITState) -> dict[str, torch.Tensor]:
+        masked = state.tokens == self.mask_token
+        grey = torch.where(masked, 0, state.tokens).float() / (self.vocab_size - 1)
+        return {"tokens": grey, "mask": masked.float()}
+
+    def decode(self, state: MaskGITState) -> torch.Tensor:
+        grey = torch.where(state.tokens == self.mask_token, 0, state.tokens).float() / (self.vocab_size - 1)
+        return grey.view(-1, 1, *self.image_shape)
+
+    def preview(self, state: MaskGITState) -> torch.Tensor:
+        grey = (self.decode(state)[:, 0] * 255).round().to(torch.uint8)
+        rgb = grey[..., None].expand(*grey.shape, 3).clone()
+        masked = (state.tokens == self.mask_token).view(-1, *self.image_shape)
+        rgb[masked] = torch.tensor(MASK_COLOUR, dtype=torch.uint8, device=rgb.device)
+        return rgb
+
+
+def _gumbel(shape: torch.Size | tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator, device=device)
+    return -torch.log(-torch.log(u.clamp(1e-20, 1.0)).clamp(min=1e-20))

@@ -1,0 +1,24 @@
+"""Pluggable terminal rewards: scorers of finished images, chosen by name or passed in."""
+from __future__ import annotations
+
+import torch
+
+from adagen_env.rewards.base import Scorer
+from adagen_env.rewards.batch_fd import BatchFrechetDistance
+from adagen_env.rewards.classifier_confidence import ClassifierConfidence
+
+SCORERS = {"classifier": ClassifierConfidence, "batch-fd": BatchFrechetDistance}
+
+
+def make_scorer(reward: str | Scorer, device: str | torch.device = "cpu") -> Scorer:
+    """A scorer by name (one of ``SCORERS``), or the given scorer object unchanged."""
+    if isinstance(reward, str):
+        if reward not in SCORERS:
+            raise ValueError(f"unknown reward {reward!r}; choose one of {sorted(SCORERS)} or pass a scorer")
+        return SCORERS[reward](device=device)
+    if not callable(reward):
+        raise TypeError(f"reward must be a name or a callable scorer, got {type(reward).__name__}")
+    return reward
+
+
+__all__ = ["SCORERS", "BatchFrechetDistance", "ClassifierConfidence", "Scorer", "make_scorer"]

@@ -1,0 +1,13 @@
+"""The scorer interface: a terminal reward from finished images and the labels they were asked for."""
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class Scorer(Protocol):
+    min_batch_size: int  # 1 for per-sample scores; a scorer of batch statistics needs more
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Images (B, 1, H, W) in [0, 1] and labels (B,) -> one reward per sample (B,)."""
