@@ -20,6 +20,10 @@ class Process(Protocol):
     num_classes: int
     image_shape: tuple[int, int]
     device: torch.device
+    named_schedules: dict[str, dict[str, Any]]  # keyword arguments of static_schedule, by name
+
+    def static_schedule(self, num_steps: int, **kwargs: Any) -> torch.Tensor:
+        """A member of the process's family of static schedules: parameter values (num_steps, P)."""
 
     def baseline(self, num_steps: int) -> torch.Tensor:
         """The hand-designed schedule: parameter values (num_steps, P)."""

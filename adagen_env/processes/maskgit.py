@@ -28,6 +28,15 @@ MASK_CURVES = {
     "sqrt": lambda f: 1 - f.sqrt(),
 }
 MASK_COLOUR = (200, 40, 40)  # masked positions in renders
+# Named members of the static family, for `adagen eval --schedule NAME`.
+NAMED_SCHEDULES = {
+    "hand-designed": {},
+    "linear-mask": {"mask_curve": "linear"},
+    "square-mask": {"mask_curve": "square"},
+    "greedy-remask": {"remask_temperature": 0.0},
+    "no-guidance": {"guidance": 0.0},
+    "cool-sampling": {"sampling_temperature": 0.7},
+}
 
 
 @dataclass
@@ -40,6 +49,7 @@ class MaskGITState:
 
 
 class MaskGITProcess:
+    named_schedules = NAMED_SCHEDULES
     parameters = (
         StepParameter("mask_ratio", "sigmoid", action_scale=2.0, floor=1e-4),
         StepParameter("remask_temperature", "softplus", action_scale=2.0),
