@@ -4,15 +4,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from adagen_env.envs.core import ScheduleCore
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator
 from adagen_env.processes.base import Process
 from adagen_env.sampling import sample
 
 # A generator of images: (labels (B,), seed) -> images (B, 1, H, W).
 Generate = Callable[[torch.Tensor, int], torch.Tensor]
+# A deterministic policy: a batch of torch observations -> actions (B, P).
+Act = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 def balanced_labels(num_samples: int, num_classes: int) -> torch.Tensor:
@@ -23,6 +27,20 @@ def balanced_labels(num_samples: int, num_classes: int) -> torch.Tensor:
 def static_generator(process: Process, num_steps: int, schedule: torch.Tensor | None = None) -> Generate:
     """Sampling with a fixed schedule (T, P); ``None`` is the hand-designed one."""
     return lambda labels, seed: sample(process, labels, schedule, num_steps=num_steps, seed=seed)
+
+
+def policy_generator(process: Process, num_steps: int, act: Act) -> Generate:
+    """Sampling driven by a policy through the environment core, as in training; same seed, same noise."""
+
+    @torch.no_grad()
+    def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
+        core = ScheduleCore(process, len(labels), num_steps, "classifier", process.device)
+        obs = core.reset(labels, seed, np.random.default_rng(seed))
+        for _ in range(num_steps):
+            obs, _, _, _ = core.step(act(obs))
+        return process.decode(core.state)
+
+    return generate
 
 
 def evaluate_generator(

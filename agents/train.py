@@ -1,0 +1,75 @@
+"""``adagen train``: train a schedule policy with our PPO or an SB3 algorithm, with logs and checkpoints.
+
+Everything a long run needs: a progress bar, TensorBoard logs (reward, losses, discriminator
+statistics, FD at intervals, a grid of samples), a checkpoint every N updates and at the end,
+``--resume``, and Ctrl-C that saves a checkpoint before it exits.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from adagen_env.envs import ScheduleVectorEnv
+from adagen_env.evaluation import balanced_labels, evaluate_generator, policy_generator
+from adagen_env.images import image_grid
+from adagen_env.metrics import Evaluator
+from agents.ppo import PPO, PPOConfig
+
+SB3_ALGOS = ("sb3-ppo", "sb3-sac", "sb3-td3", "sb3-a2c")
+
+
+def log_samples(writer: SummaryWriter, tag: str, images: torch.Tensor, step: int) -> None:
+    writer.add_image(tag, image_grid(images, columns=10, scale=4), step, dataformats="HW")
+
+
+def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> Path:
+    out = Path(args.out)
+    config = PPOConfig(
+        episodes_per_update=args.episodes_per_update, learning_rate=args.lr, seed=args.seed,
+        std_switch_update=args.std_switch_update,
+    )
+    agent = PPO.load(args.resume, env) if args.resume else PPO(env, config)
+    metadata = {"env": args.env, "process": process_name, "num_steps": args.steps, "reward": args.reward, "algo": "ppo"}
+    writer = SummaryWriter(args.logdir)
+    evaluator = Evaluator(device=args.device)
+    process = env.core.process
+    progress = tqdm(total=args.updates, initial=min(agent.updates, args.updates), desc="ppo updates")
+
+    def callback(agent: PPO, stats: dict[str, float]) -> bool:
+        elapsed = agent.seconds
+        for key, value in stats.items():
+            writer.add_scalar(f"train/{key}", value, agent.updates)
+        for key, value in getattr(env.core.scorer, "stats", {}).items():
+            writer.add_scalar(f"discriminator/{key}", value, agent.updates)
+        writer.add_scalar("train/wall_seconds", elapsed, agent.updates)
+        postfix = {"reward": f"{stats['reward_mean']:.3f}"}
+        if args.eval_every and agent.updates % args.eval_every == 0:
+            generate = policy_generator(process, args.steps, agent.predict)
+            result = evaluate_generator(generate, evaluator, process.num_classes, args.eval_samples, seed=10_000, progress=False)
+            for key in ("fd", "precision", "recall", "accuracy"):
+                writer.add_scalar(f"eval/{key}", result[key], agent.updates)
+            writer.add_scalar("eval/fd_vs_wall_seconds", result["fd"], int(elapsed))
+            log_samples(writer, "samples", generate(balanced_labels(50, process.num_classes), 0), agent.updates)
+            postfix["fd"] = f"{result['fd']:.2f}"
+        if args.checkpoint_every and agent.updates % args.checkpoint_every == 0:
+            agent.save(out, **metadata)
+        progress.update(1)
+        progress.set_postfix(postfix)
+        over_time = args.minutes and elapsed > 60 * args.minutes
+        return agent.updates < args.updates and not over_time
+
+    try:
+        if agent.updates < args.updates:
+            agent.learn(args.updates - agent.updates, callback)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {agent.updates} updates; saving a checkpoint")
+    finally:
+        agent.save(out, **metadata)
+        writer.close()
+        progress.close()
+    print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes)")
+    return out
