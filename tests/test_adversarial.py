@@ -53,7 +53,7 @@ def test_updates_only_once_the_buffer_holds_update_every_samples():
 
 
 def test_discriminator_learns_real_digits_from_noise():
-    scorer = AdversarialScorer(update_every=256, steps=100, batch_size=128)
+    scorer = AdversarialScorer(update_every=256, steps=100, batch_size=64)
     scorer(*_noise(256, 0))  # one update of 100 steps: noise as the fakes
     assert scorer.stats["real_logit"] > scorer.stats["fake_logit"]
     heldout = load_digits("heldout")
