@@ -1,0 +1,29 @@
+"""Shared fixtures for the environment and sampling tests."""
+import numpy as np
+import pytest
+import torch
+
+import adagen_env  # noqa: F401  (registers the environments)
+from adagen_env.processes import MaskGITProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _single_thread():
+    # The test machine is small and shared: one intra-op thread is several times faster there
+    # than oversubscribed cores. Every comparison in the tests runs within one process, so the
+    # thread count cannot make two compared results differ.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def process() -> MaskGITProcess:
+    """The default process, with the shipped generator weights."""
+    return MaskGITProcess()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
