@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 
-def image_grid(images: torch.Tensor, columns: int | None = None, scale: int = 8, padding: int = 1) -> np.ndarray:
+def image_grid(images: torch.Tensor, columns: int | None = None, scale: int = 8, padding: int = 2) -> np.ndarray:
     """Images (B, 1, H, W) in [0, 1] -> one uint8 (rows*H', columns*W') grey grid, enlarged ``scale`` times."""
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"expected grey images (B, 1, H, W), got shape {tuple(images.shape)}")
@@ -19,7 +19,7 @@ def image_grid(images: torch.Tensor, columns: int | None = None, scale: int = 8,
     pixels = (images[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
     cell_h, cell_w = h * scale + padding, w * scale + padding
-    grid = np.full((rows * cell_h + padding, columns * cell_w + padding), 64, dtype=np.uint8)
+    grid = np.full((rows * cell_h + padding, columns * cell_w + padding), 96, dtype=np.uint8)
     for i, image in enumerate(pixels):
         r, c = divmod(i, columns)
         grid[padding + r * cell_h : (r + 1) * cell_h, padding + c * cell_w : (c + 1) * cell_w] = image

@@ -19,17 +19,18 @@ def sample(
     process: Process,
     labels: torch.Tensor,
     schedule: torch.Tensor | None = None,
-    num_steps: int = 8,
+    num_steps: int | None = None,
     seed: int = 0,
 ) -> torch.Tensor:
     """Generate one image per label with ``schedule``, parameter values (T, P) or per sample (T, B, P).
 
-    ``schedule=None`` runs the hand-designed schedule. The same ``seed`` gives the same images
-    as the environment reset with that seed and stepped with zero actions.
+    ``schedule=None`` runs the hand-designed schedule with ``num_steps`` steps (default 8). The
+    same ``seed`` gives the same images as the environment reset with that seed and stepped
+    with zero actions.
     """
     labels = torch.as_tensor(labels, dtype=torch.long)
     if schedule is None:
-        schedule = hand_designed_schedule(process, num_steps, len(labels))
+        schedule = hand_designed_schedule(process, num_steps or 8, len(labels))
     schedule = torch.as_tensor(schedule, dtype=torch.float32)
     num_parameters = len(process.parameters)
     if schedule.ndim == 2:
@@ -39,6 +40,10 @@ def sample(
             f"schedule must have shape (T, {num_parameters}) or (T, {len(labels)}, {num_parameters}), "
             f"got {tuple(schedule.shape)}"
         )
+    if num_steps is not None and num_steps != len(schedule):
+        raise ValueError(f"num_steps={num_steps} disagrees with the schedule's {len(schedule)} steps")
+    if not torch.isfinite(schedule).all():
+        raise ValueError("the schedule holds NaN or infinite values")
     generator = torch.Generator(process.device).manual_seed(seed)
     state = process.reset(labels, generator)
     for values in schedule:

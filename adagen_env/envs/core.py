@@ -32,10 +32,11 @@ class ScheduleCore:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}")
         self.process = make_process(process, device) if isinstance(process, str) else process
         self.scorer = make_scorer(reward, self.process.device)
-        if num_envs < self.scorer.min_batch_size:
+        min_batch_size = getattr(self.scorer, "min_batch_size", 1)
+        if num_envs < min_batch_size:
             raise ValueError(
-                f"this reward scores whole batches of at least {self.scorer.min_batch_size} samples; "
-                f"use the vector env with num_envs >= {self.scorer.min_batch_size}"
+                f"this reward scores whole batches of at least {min_batch_size} samples; "
+                f"use the vector env with num_envs >= {min_batch_size}"
             )
         self.num_envs, self.num_steps = num_envs, num_steps
         self.num_parameters = len(self.process.parameters)
@@ -76,12 +77,12 @@ class ScheduleCore:
         return torch.from_numpy(np_random.integers(self.process.num_classes, size=self.num_envs))
 
     def check_labels(self, labels) -> torch.Tensor:
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
-        if len(labels) != self.num_envs or labels.min() < 0 or labels.max() >= self.process.num_classes:
-            raise ValueError(
-                f"labels must be {self.num_envs} class indices in 0..{self.process.num_classes - 1}, got {labels.tolist()}"
-            )
-        return labels
+        array = np.asarray(labels)
+        if array.shape != (self.num_envs,) or not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"labels must be {self.num_envs} integer class indices, got {labels!r}")
+        if array.min() < 0 or array.max() >= self.process.num_classes:
+            raise ValueError(f"labels must lie in 0..{self.process.num_classes - 1}, got {array.tolist()}")
+        return torch.as_tensor(array, dtype=torch.long)
 
     def step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool, torch.Tensor]:
         """Apply actions (num_envs, P): -> observation, reward (num_envs,), terminated, parameter values."""
@@ -101,15 +102,15 @@ class ScheduleCore:
         return self.observation(), reward, terminated, values
 
     def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        """Shape and finiteness are errors; values outside [-1, 1] are clipped."""
-        actions = torch.as_tensor(actions, dtype=torch.float32)
+        """Shape and finiteness are errors; values outside [-1, 1] are clipped (before any cast)."""
+        actions = torch.as_tensor(actions)
         if actions.shape != (self.num_envs, self.num_parameters):
             raise ValueError(
                 f"expected actions of shape ({self.num_envs}, {self.num_parameters}), got {tuple(actions.shape)}"
             )
         if not torch.isfinite(actions).all():
             raise ValueError("actions must be finite (got NaN or infinity)")
-        return actions.clamp(-1.0, 1.0)
+        return actions.clamp(-1.0, 1.0).to(torch.float32)
 
     def observation(self) -> dict[str, torch.Tensor]:
         return {
@@ -121,6 +122,8 @@ class ScheduleCore:
 
     def render(self, scale: int) -> np.ndarray:
         """The partial images (num_envs, H*scale, W*scale, 3) uint8, masked positions visible."""
+        if self.state is None:
+            raise RuntimeError("call reset() before render()")
         frames = self.process.preview(self.state).cpu().numpy()
         return frames.repeat(scale, axis=1).repeat(scale, axis=2)
 

@@ -51,7 +51,7 @@ class ScheduleEnv(gym.Env):
         return self._unbatch(self.core.reset(labels, seed, self.np_random)), {}
 
     def step(self, action: np.ndarray):
-        action = np.asarray(action, dtype=np.float32)
+        action = np.asarray(action)
         if action.shape != self.action_space.shape:
             raise ValueError(f"expected an action of shape {self.action_space.shape}, got {action.shape}")
         obs, reward, terminated, values = self.core.step(action[None])

@@ -171,4 +171,4 @@ class MaskGITProcess:
 
 def _gumbel(shape: torch.Size | tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
     u = torch.rand(shape, generator=generator, device=device)
-    return -torch.log(-torch.log(u.clamp(1e-20, 1.0)).clamp(min=1e-20))
+    return -torch.log((-torch.log(u.clamp(1e-20, 1.0))).clamp(min=1e-20))

@@ -7,7 +7,7 @@ import torch
 
 
 class Scorer(Protocol):
-    min_batch_size: int  # 1 for per-sample scores; a scorer of batch statistics needs more
+    min_batch_size: int  # optional (default 1); a scorer of batch statistics needs more
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images (B, 1, H, W) in [0, 1] and labels (B,) -> one reward per sample (B,)."""
