@@ -194,3 +194,11 @@ class PPO:
 
 def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Tensor:
     return torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
+
+
+def load_actor(path: str | Path, feature_dim: int, num_classes: int, action_dim: int) -> tuple[ScheduleNet, dict]:
+    """The trained actor of a checkpoint (eval mode), and the checkpoint's metadata (env, steps, reward)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"])
+    actor.load_state_dict(state["actor"])
+    return actor.eval().requires_grad_(False), state["metadata"]

@@ -7,6 +7,7 @@ statistics, FD at intervals, a grid of samples), a checkpoint every N updates an
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -17,10 +18,8 @@ from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation import balanced_labels, evaluate_generator, policy_generator
 from adagen_env.images import image_grid
 from adagen_env.metrics import Evaluator
+from agents.loading import sb3_act, sb3_algorithm, sb3_metadata_path
 from agents.ppo import PPO, PPOConfig
-
-SB3_ALGOS = ("sb3-ppo", "sb3-sac", "sb3-td3", "sb3-a2c")
-
 
 def log_samples(writer: SummaryWriter, tag: str, images: torch.Tensor, step: int) -> None:
     writer.add_image(tag, image_grid(images, columns=10, scale=4), step, dataformats="HW")
@@ -72,4 +71,55 @@ def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
         writer.close()
         progress.close()
     print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes)")
+    return out
+
+
+def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> Path:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from agents.sb3_vec_env import SB3VecEnv
+
+    out = Path(args.out).with_suffix(".zip")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"env": args.env, "process": process_name, "num_steps": args.steps, "reward": args.reward, "algo": args.algo}
+    sb3_metadata_path(out).write_text(json.dumps(metadata, indent=2))
+    algo = sb3_algorithm(args.algo)
+    vec_env = SB3VecEnv(env)
+    if args.resume:
+        model = algo.load(args.resume, env=vec_env, tensorboard_log=args.logdir)
+    else:
+        model = algo("MultiInputPolicy", vec_env, seed=args.seed, tensorboard_log=args.logdir, device=args.device)
+    evaluator = Evaluator(device=args.device)
+    process = env.core.process
+    episodes_per_check = args.episodes_per_update * max(args.checkpoint_every, 1)
+
+    class Logging(BaseCallback):
+        """Progress bar, FD and sample grids in TensorBoard, and periodic checkpoints."""
+
+        def _on_training_start(self) -> None:
+            self.progress = tqdm(total=args.timesteps, initial=self.num_timesteps, desc=args.algo)
+            self.next_check = self.num_timesteps + episodes_per_check * args.steps
+
+        def _on_step(self) -> bool:
+            self.progress.update(env.num_envs)
+            if self.num_timesteps >= self.next_check:
+                self.next_check += episodes_per_check * args.steps
+                generate = policy_generator(process, args.steps, sb3_act(self.model))
+                result = evaluate_generator(generate, evaluator, process.num_classes, args.eval_samples, seed=10_000, progress=False)
+                for key in ("fd", "precision", "recall", "accuracy"):
+                    self.logger.record(f"eval/{key}", result[key])
+                self.progress.set_postfix(fd=f"{result['fd']:.2f}")
+                self.model.save(out)
+            return True
+
+        def _on_training_end(self) -> None:
+            self.progress.close()
+
+    try:
+        model.learn(args.timesteps - model.num_timesteps, callback=Logging(), reset_num_timesteps=False)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {model.num_timesteps} timesteps; saving a checkpoint")
+    finally:
+        model.save(out)
+    print(f"saved {out} ({model.num_timesteps} timesteps)")
     return out

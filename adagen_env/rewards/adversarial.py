@@ -97,6 +97,11 @@ class AdversarialScorer:
         self.fake_images, self.fake_labels = [], []
         n = min(self.batch_size, len(fake_images))
         self.discriminator.train()
+        with torch.enable_grad():  # the env may step under no_grad (our PPO's rollouts do)
+            self._train_steps(fake_images, fake_labels, n)
+        self.discriminator.eval()
+
+    def _train_steps(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, n: int) -> None:
         for _ in range(self.steps):
             pick = torch.randperm(len(fake_images), generator=self.generator)[:n].to(self.device)
             fakes, labels = fake_images[pick], fake_labels[pick]
@@ -106,7 +111,6 @@ class AdversarialScorer:
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-        self.discriminator.eval()
         self.stats = {
             "loss": loss.item(),
             "real_logit": real_logits.mean().item(),
