@@ -138,7 +138,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     env = ScheduleVectorEnv(
         num_envs=args.num_envs, process=process_name, num_steps=args.steps, reward=args.reward, device=args.device
     )
-    out = train_ppo(args, env, process_name) if args.algo == "ppo" else train_sb3(args, env, process_name)
+    out, interrupted = (train_ppo if args.algo == "ppo" else train_sb3)(args, env, process_name)
+    if interrupted:
+        return
     print(f"TensorBoard logs in {args.logdir}; comparing on {args.final_samples} samples:")
     num_steps, generators = policy_comparison(env.core.process, str(out), args.steps)
     compare(env.core.process, num_steps, generators, args.final_samples, range(1))

@@ -25,7 +25,8 @@ def log_samples(writer: SummaryWriter, tag: str, images: torch.Tensor, step: int
     writer.add_image(tag, image_grid(images, columns=10, scale=4), step, dataformats="HW")
 
 
-def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> Path:
+def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> tuple[Path, bool]:
+    """Train (or resume) our PPO; returns the checkpoint path and whether Ctrl-C stopped it."""
     out = Path(args.out)
     config = PPOConfig(
         episodes_per_update=args.episodes_per_update, learning_rate=args.lr, seed=args.seed,
@@ -61,20 +62,23 @@ def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
         over_time = args.minutes and elapsed > 60 * args.minutes
         return agent.updates < args.updates and not over_time
 
+    interrupted = False
     try:
         if agent.updates < args.updates:
             agent.learn(args.updates - agent.updates, callback)
     except KeyboardInterrupt:
-        print(f"\ninterrupted after {agent.updates} updates; saving a checkpoint")
+        interrupted = True
+        print(f"\ninterrupted after {agent.updates} updates; saving a checkpoint (continue with --resume {out})")
     finally:
         agent.save(out, **metadata)
         writer.close()
         progress.close()
-    print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes)")
-    return out
+    print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes, {agent.seconds:.0f} s of training)")
+    return out, interrupted
 
 
-def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> Path:
+def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> tuple[Path, bool]:
+    """Train (or resume) an SB3 algorithm on the batched env; returns the path and whether Ctrl-C stopped it."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     from agents.sb3_vec_env import SB3VecEnv
@@ -115,11 +119,13 @@ def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
         def _on_training_end(self) -> None:
             self.progress.close()
 
+    interrupted = False
     try:
         model.learn(args.timesteps - model.num_timesteps, callback=Logging(), reset_num_timesteps=False)
     except KeyboardInterrupt:
-        print(f"\ninterrupted after {model.num_timesteps} timesteps; saving a checkpoint")
+        interrupted = True
+        print(f"\ninterrupted after {model.num_timesteps} timesteps; saving a checkpoint (continue with --resume {out})")
     finally:
         model.save(out)
     print(f"saved {out} ({model.num_timesteps} timesteps)")
-    return out
+    return out, interrupted

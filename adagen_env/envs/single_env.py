@@ -25,7 +25,7 @@ class ScheduleEnv(gym.Env):
         self,
         process: str | Process = "maskgit-digits",
         num_steps: int = 8,
-        reward: str | Scorer = "classifier",
+        reward: str | Scorer = "adversarial",
         device: str | torch.device = "cpu",
         render_mode: str | None = None,
         render_scale: int = 16,

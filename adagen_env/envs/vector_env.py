@@ -29,7 +29,7 @@ class ScheduleVectorEnv(VectorEnv):
         num_envs: int = 64,
         process: str | Process = "maskgit-digits",
         num_steps: int = 8,
-        reward: str | Scorer = "classifier",
+        reward: str | Scorer = "adversarial",
         device: str | torch.device = "cpu",
         render_mode: str | None = None,
         render_scale: int = 16,
