@@ -18,7 +18,7 @@ from adagen_env.processes.base import Process
 from adagen_env.rewards import SCORERS
 
 DEFAULT_ENV = "AdaGen/MaskGIT-Digits-v0"
-PPO_UPDATES = 100
+PPO_UPDATES = 150
 SB3_ALGOS = ("sb3-ppo", "sb3-sac", "sb3-td3", "sb3-a2c")
 METRIC_COLUMNS = ("fd", "precision", "recall", "accuracy", "seconds", "samples_per_second")
 
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4, help="(ppo; default: %(default)s)")
     p.add_argument("--std-switch-update", type=int, default=60, help="exploration std halves here (ppo)")
     p.add_argument("--timesteps", type=int, default=200_000, help="environment steps (sb3-*; default: %(default)s)")
-    p.add_argument("--minutes", type=float, help="stop after this much training time (ppo)")
+    p.add_argument("--minutes", type=float, default=15.0, help="stop after this much training time (ppo; default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints (default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=10, help="updates between FD evaluations; 0: never")
