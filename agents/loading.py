@@ -10,6 +10,10 @@ from adagen_env.evaluation import Act
 from adagen_env.processes.base import Process
 from agents.ppo import load_actor
 
+# The policy shipped in the package, trained by
+# `python -m benchmarks.learned_schedules train --steps 8 --seed 0` and exported with export_policy.
+SHIPPED_POLICY = Path(__file__).resolve().parent.parent / "adagen_env" / "weights" / "maskgit_digits_policy_8steps.pt"
+
 def sb3_algorithm(name: str):
     from stable_baselines3 import A2C, SAC, TD3
     from stable_baselines3 import PPO as SB3PPO
@@ -32,8 +36,8 @@ def sb3_metadata_path(path: Path) -> Path:
 
 
 def load_policy(path: str | Path, process: Process) -> tuple[Act, dict]:
-    """A deterministic policy and its metadata (env, num_steps, reward, algo)."""
-    path = Path(path)
+    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours."""
+    path = SHIPPED_POLICY if str(path) == "shipped" else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no policy file at {path}")
     if path.suffix == ".zip":

@@ -202,3 +202,11 @@ def load_actor(path: str | Path, feature_dim: int, num_classes: int, action_dim:
     actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"])
     actor.load_state_dict(state["actor"])
     return actor.eval().requires_grad_(False), state["metadata"]
+
+
+def export_policy(checkpoint: str | Path, out: str | Path) -> Path:
+    """Keep only what sampling needs (actor, config, metadata) from a training checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    out = Path(out)
+    torch.save({key: state[key] for key in ("config", "actor", "metadata")}, out)
+    return out

@@ -26,7 +26,7 @@ from adagen_env.cli import format_table
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation import evaluate_generator, policy_generator
 from adagen_env.metrics import Evaluator, noise_floor
-from agents.ppo import PPO, PPOConfig
+from agents.ppo import PPO, PPOConfig, export_policy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNED = RESULTS / "learned"
@@ -62,6 +62,7 @@ def train(args: argparse.Namespace) -> None:
     agent.learn(1_000_000, callback)
     checkpoint = agent.save(LEARNED / f"{name}.pt", env="AdaGen/MaskGIT-Digits-v0", process="maskgit-digits",
                             num_steps=args.steps, reward=args.reward, algo="ppo")
+    export_policy(checkpoint, LEARNED / f"{name}-policy.pt")
     final = evaluate_generator(policy_generator(process, args.steps, agent.predict), evaluator,
                                process.num_classes, args.samples, seed=0, progress=False)
     out = LEARNED / f"{name}.json"
