@@ -80,6 +80,7 @@ def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
 def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> tuple[Path, bool]:
     """Train (or resume) an SB3 algorithm on the batched env; returns the path and whether Ctrl-C stopped it."""
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Image
 
     from agents.sb3_vec_env import SB3VecEnv
 
@@ -92,13 +93,16 @@ def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
     if args.resume:
         model = algo.load(args.resume, env=vec_env, tensorboard_log=args.logdir)
     else:
-        model = algo("MultiInputPolicy", vec_env, seed=args.seed, tensorboard_log=args.logdir, device=args.device)
+        # on-policy algorithms collect --episodes-per-update whole episodes per rollout, as our PPO does
+        rollout = {"n_steps": max(1, args.episodes_per_update // env.num_envs) * args.steps}
+        kwargs = rollout if args.algo in ("sb3-ppo", "sb3-a2c") else {}
+        model = algo("MultiInputPolicy", vec_env, seed=args.seed, tensorboard_log=args.logdir, device=args.device, **kwargs)
     evaluator = Evaluator(device=args.device)
     process = env.core.process
     episodes_per_check = args.episodes_per_update * max(args.checkpoint_every, 1)
 
     class Logging(BaseCallback):
-        """Progress bar, FD and sample grids in TensorBoard, and periodic checkpoints."""
+        """Progress bar; every ``checkpoint_every * episodes_per_update`` episodes: FD and a sample grid in TensorBoard, and a checkpoint."""
 
         def _on_training_start(self) -> None:
             self.progress = tqdm(total=args.timesteps, initial=self.num_timesteps, desc=args.algo)
@@ -112,6 +116,8 @@ def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
                 result = evaluate_generator(generate, evaluator, process.num_classes, args.eval_samples, seed=10_000, progress=False)
                 for key in ("fd", "precision", "recall", "accuracy"):
                     self.logger.record(f"eval/{key}", result[key])
+                grid = image_grid(generate(balanced_labels(50, process.num_classes), 0), columns=10, scale=4)
+                self.logger.record("samples", Image(grid, "HW"), exclude=("stdout", "log", "json", "csv"))
                 self.progress.set_postfix(fd=f"{result['fd']:.2f}")
                 self.model.save(out)
             return True

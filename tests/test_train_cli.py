@@ -33,7 +33,7 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
 
 def test_train_with_an_sb3_algorithm(tmp_path, capsys):
     out = tmp_path / "sb3"
-    main(["train", *SMALL, "--algo", "sb3-ppo", "--timesteps", "64", "--reward", "classifier",
+    main(["train", *SMALL, "--algo", "sb3-ppo", "--timesteps", "64", "--episodes-per-update", "16", "--reward", "classifier",
           "--out", str(out), "--logdir", str(tmp_path / "runs")])
     assert (tmp_path / "sb3.zip").is_file() and (tmp_path / "sb3.json").is_file()
     main(["eval", "--policy", str(tmp_path / "sb3.zip"), "--samples", "20"])
