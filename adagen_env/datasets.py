@@ -73,9 +73,10 @@ def load_images(
 
     ``path`` is either an ``.npz`` with ``images`` (N, H, W) grey levels and optional
     ``labels`` and ``heldout`` arrays, or a folder of image files. In a folder, images in
-    sub-folders take the position of their sub-folder, in sorted order, as their label (sub-folders
-    without images are skipped); a folder without sub-folders is one class, label 0. Colour images are converted to grey and quantised to ``levels``.
-    Without a stored split, a fixed ``heldout_fraction`` is drawn with ``seed``.
+    sub-folders take the position of their sub-folder, in sorted order, as their label
+    (sub-folders without images are skipped); a folder without sub-folders is one class,
+    label 0. Colour images are converted to grey and quantised to ``levels``. Without a
+    stored split, a fixed ``heldout_fraction`` is drawn with ``seed``.
     """
     path = Path(path)
     if not path.exists():

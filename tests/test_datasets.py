@@ -143,3 +143,20 @@ def test_npz_arrays_of_wrong_length(tmp_path, extra):
     np.savez(path, images=np.zeros((4, 2, 2), dtype=np.uint8), **extra)
     with pytest.raises(ValueError, match="must have shape"):
         load_images(path, "train")
+
+
+def test_images_beside_class_subfolders_are_ambiguous(tmp_path):
+    (tmp_path / "cats").mkdir()
+    _write_png(tmp_path / "loose.png", np.zeros((4, 4)))
+    _write_png(tmp_path / "cats" / "a.png", np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="both images and class sub-folders"):
+        load_images(tmp_path)
+
+
+def test_empty_subfolders_take_no_label(tmp_path):
+    for name in ("a_empty", "b", "c"):
+        (tmp_path / name).mkdir()
+    _write_png(tmp_path / "b" / "x.png", np.zeros((4, 4)))
+    _write_png(tmp_path / "c" / "y.png", np.full((4, 4), 255))
+    data = load_images(tmp_path)
+    assert sorted(data.labels.tolist()) == [0, 1] and data.num_classes == 2
