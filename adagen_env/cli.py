@@ -32,10 +32,14 @@ def format_table(rows: list[dict], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def process_for(env_id: str, device: str) -> Process:
+def process_name_for(env_id: str) -> str:
     if env_id not in ENVIRONMENTS:
         raise SystemExit(f"unknown environment {env_id!r}; choose one of {sorted(ENVIRONMENTS)}")
-    return make_process(ENVIRONMENTS[env_id], device)
+    return ENVIRONMENTS[env_id]
+
+
+def process_for(env_id: str, device: str) -> Process:
+    return make_process(process_name_for(env_id), device)
 
 
 def static_schedule(process: Process, name: str, num_steps: int) -> torch.Tensor | None:
@@ -57,7 +61,9 @@ def best_static_schedule(process: Process, num_steps: int) -> tuple[dict, torch.
     return config, process.static_schedule(num_steps, **config)
 
 
-def compare(process: Process, num_steps: int, generators: dict, samples: int, seeds: range) -> list[dict]:
+def compare(
+    process: Process, num_steps: int, generators: dict, samples: int, seeds: range
+) -> tuple[list[dict], dict[str, float]]:
     """Evaluate named generators side by side, each on the same seeds and sample count."""
     evaluator = Evaluator(device=process.device)
     rows = []
@@ -128,7 +134,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from agents.train import train_ppo, train_sb3
 
-    process_name = ENVIRONMENTS[args.env] if args.env in ENVIRONMENTS else process_for(args.env, args.device)
+    process_name = process_name_for(args.env)
     args.steps = args.steps or 8
     name = f"{args.algo}-{args.reward}-{args.steps}steps-seed{args.seed}"
     args.logdir = args.logdir or str(Path("runs") / name)
