@@ -6,7 +6,12 @@ import gymnasium as gym
 
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 
-ENVIRONMENTS = {"AdaGen/MaskGIT-Digits-v0": "maskgit-digits"}
+ENVIRONMENTS = {
+    "AdaGen/MaskGIT-Digits-v0": "maskgit-digits",
+    "AdaGen/Diffusion-Digits-v0": "diffusion-digits",
+    "AdaGen/Flow-Digits-v0": "flow-digits",
+    "AdaGen/VAR-Digits-v0": "var-digits",
+}
 
 for _env_id, _process in ENVIRONMENTS.items():
     if _env_id not in gym.registry:

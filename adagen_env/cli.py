@@ -49,9 +49,14 @@ def static_schedule(process: Process, name: str, num_steps: int) -> torch.Tensor
     return None if name == "hand-designed" else process.static_schedule(num_steps, **process.named_schedules[name])
 
 
-def best_static_schedule(process: Process, num_steps: int) -> tuple[dict, torch.Tensor] | None:
+def static_grid_path(process_name: str) -> Path:
+    """Where ``python -m benchmarks.static_grid`` writes its results for a process."""
+    return Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "static_grid" / f"{process_name}.json"
+
+
+def best_static_schedule(process_name: str, process: Process, num_steps: int) -> tuple[dict, torch.Tensor] | None:
     """The grid search's best static schedule at ``num_steps`` (benchmarks/results), if it was run."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "static_grid.json"
+    path = static_grid_path(process_name)
     if not path.is_file():
         return None
     best = json.loads(path.read_text())["best"].get(str(num_steps))
@@ -81,7 +86,7 @@ def compare(
     return rows, floor
 
 
-def policy_comparison(process: Process, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
+def policy_comparison(process_name: str, process: Process, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
     """Generators for a trained policy, the hand-designed schedule and (if known) the best static one."""
     from agents.loading import load_policy
 
@@ -89,7 +94,7 @@ def policy_comparison(process: Process, policy_path: str, num_steps: int | None)
     num_steps = num_steps or metadata["num_steps"]
     generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act)}
     generators["hand-designed"] = static_generator(process, num_steps)
-    best = best_static_schedule(process, num_steps)
+    best = best_static_schedule(process_name, process, num_steps)
     if best is not None:
         generators["best static"] = static_generator(process, num_steps, best[1])
     return num_steps, generators
@@ -99,9 +104,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     process = process_for(args.env, args.device)
     seeds = range(args.seed, args.seed + args.seeds)
     if args.policy:
-        num_steps, generators = policy_comparison(process, args.policy, args.steps)
+        num_steps, generators = policy_comparison(process_name_for(args.env), process, args.policy, args.steps)
     else:
-        num_steps = args.steps or 8
+        num_steps = args.steps or process.default_num_steps
         names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
         generators = {
             name: static_generator(process, num_steps, static_schedule(process, name, num_steps)) for name in names
@@ -125,7 +130,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         act, metadata = load_policy(args.policy, process)
         generate = policy_generator(process, args.steps or metadata["num_steps"], act)
     else:
-        num_steps = args.steps or 8
+        num_steps = args.steps or process.default_num_steps
         generate = static_generator(process, num_steps, static_schedule(process, args.schedule, num_steps))
     path = save_grid(generate(labels, args.seed), args.out)
     print(f"wrote {path}")
@@ -135,20 +140,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     from agents.train import train_ppo, train_sb3
 
     process_name = process_name_for(args.env)
-    args.steps = args.steps or 8
-    name = f"{args.algo}-{args.reward}-{args.steps}steps-seed{args.seed}"
-    args.logdir = args.logdir or str(Path("runs") / name)
-    args.out = args.out or str(Path("policies") / (name + (".pt" if args.algo == "ppo" else ".zip")))
     if args.resume and not Path(args.resume).is_file():
         raise SystemExit(f"--resume: no checkpoint at {args.resume}")
     env = ScheduleVectorEnv(
         num_envs=args.num_envs, process=process_name, num_steps=args.steps, reward=args.reward, device=args.device
     )
+    args.steps = env.core.num_steps
+    name = f"{process_name}-{args.algo}-{args.reward}-{args.steps}steps-seed{args.seed}"
+    args.logdir = args.logdir or str(Path("runs") / name)
+    args.out = args.out or str(Path("policies") / (name + (".pt" if args.algo == "ppo" else ".zip")))
     out, interrupted = (train_ppo if args.algo == "ppo" else train_sb3)(args, env, process_name)
     if interrupted:
         return
     print(f"TensorBoard logs in {args.logdir}; comparing on {args.final_samples} samples:")
-    num_steps, generators = policy_comparison(env.core.process, str(out), args.steps)
+    num_steps, generators = policy_comparison(process_name, env.core.process, str(out), args.steps)
     compare(env.core.process, num_steps, generators, args.final_samples, range(1))
 
 
@@ -158,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--env", default=DEFAULT_ENV, help="environment id (default: %(default)s)")
-        p.add_argument("--steps", type=int, help="generation steps (default: 8, or the policy's own)")
+        p.add_argument("--steps", type=int, help="generation steps (default: the process's own, 8 except VAR, or the policy's)")
         p.add_argument("--device", default="cpu")
 
     p = sub.add_parser("train", help="train a schedule policy, then compare it with static schedules")

@@ -24,13 +24,13 @@ def sample(
 ) -> torch.Tensor:
     """Generate one image per label with ``schedule``, parameter values (T, P) or per sample (T, B, P).
 
-    ``schedule=None`` runs the hand-designed schedule with ``num_steps`` steps (default 8). The
+    ``schedule=None`` runs the hand-designed schedule with ``num_steps`` steps (default: the process's own). The
     same ``seed`` gives the same images as the environment reset with that seed and stepped
     with zero actions.
     """
     labels = torch.as_tensor(labels, dtype=torch.long)
     if schedule is None:
-        schedule = hand_designed_schedule(process, num_steps or 8, len(labels))
+        schedule = hand_designed_schedule(process, num_steps or process.default_num_steps, len(labels))
     schedule = torch.as_tensor(schedule, dtype=torch.float32)
     num_parameters = len(process.parameters)
     if schedule.ndim == 2:

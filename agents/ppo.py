@@ -25,8 +25,8 @@ from agents.policy import ScheduleNet
 class PPOConfig:
     episodes_per_update: int = 512  # trajectories per PPO update (a multiple of the env's num_envs)
     learning_rate: float = 3e-4
-    epochs: int = 5  # passes over the update batch
-    minibatches: int = 4
+    epochs: int = 10  # passes over the update batch
+    minibatches: int = 64  # many small gradient steps per update (640, as SB3's PPO defaults take); 4 learned far slower
     clip: float = 0.2
     value_coef: float = 0.5
     max_grad_norm: float = 1.0

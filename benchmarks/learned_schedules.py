@@ -1,17 +1,18 @@
-"""Learned schedules against the hand-designed and the best static one (issue: learning schedules).
+"""Learned schedules against the hand-designed and the best static one, for every paradigm.
 
 Two modes, so that runs can go in parallel and an interrupted campaign keeps what finished:
 
-    python -m benchmarks.learned_schedules train --steps 8 --seed 0 [--minutes 15] [--reward adversarial]
+    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 [--minutes 15] [--reward adversarial]
     python -m benchmarks.learned_schedules report
 
 ``train`` trains our PPO for ``--minutes`` of training time (evaluation excluded), logging FD
 on ``--curve-samples`` samples every ``--eval-every`` updates (the learning curve), then
 evaluates the final policy on ``--samples`` samples, and writes
-``results/learned/<reward>-<steps>steps-seed<seed>.json`` plus the policy checkpoint.
-``report`` gathers those files with ``results/static_grid.json`` into a table
-(``results/learned_schedules.md``), and plots FD against training time
-(``results/learning_curve.png``).
+``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json`` plus the policy checkpoint.
+``report`` gathers those files with the static grids (``results/static_grid/<process>.json``)
+into one table over all paradigms (``results/learned_schedules.md``), plots FD against
+training time (``results/learning_curve.png``) and FD against model evaluations
+(``results/fd_vs_nfe.png``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from adagen_env.cli import format_table
+from adagen_env import ENVIRONMENTS
+from adagen_env.cli import DEFAULT_ENV, format_table, process_name_for, static_grid_path
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation import evaluate_generator, policy_generator
 from adagen_env.metrics import Evaluator, noise_floor
@@ -38,9 +40,11 @@ def run_name(reward: str, steps: int, seed: int) -> str:
 
 
 def train(args: argparse.Namespace) -> None:
-    LEARNED.mkdir(parents=True, exist_ok=True)
+    process_name = process_name_for(args.env)
+    folder = LEARNED / process_name
+    folder.mkdir(parents=True, exist_ok=True)
     name = run_name(args.reward, args.steps, args.seed)
-    env = ScheduleVectorEnv(num_envs=args.num_envs, num_steps=args.steps, reward=args.reward)
+    env = ScheduleVectorEnv(process=process_name, num_envs=args.num_envs, num_steps=args.steps, reward=args.reward)
     process = env.core.process
     agent = PPO(env, PPOConfig(seed=args.seed))
     evaluator = Evaluator()
@@ -54,48 +58,62 @@ def train(args: argparse.Namespace) -> None:
         if agent.updates % args.eval_every == 0:
             result = fd_now()
             curve.append({"updates": agent.updates, "train_seconds": agent.seconds, "fd": result["fd"]})
-            print(f"{name}: update {agent.updates}, {agent.seconds:.0f} s, reward {stats['reward_mean']:.3f}, "
-                  f"FD({args.curve_samples}) {result['fd']:.2f}", flush=True)
+            print(f"{process_name} {name}: update {agent.updates}, {agent.seconds:.0f} s, "
+                  f"reward {stats['reward_mean']:.3f}, FD({args.curve_samples}) {result['fd']:.2f}", flush=True)
         return agent.seconds < 60 * args.minutes
 
     curve.append({"updates": 0, "train_seconds": 0.0, "fd": fd_now()["fd"]})
     agent.learn(1_000_000, callback)
-    checkpoint = agent.save(LEARNED / f"{name}.pt", env="AdaGen/MaskGIT-Digits-v0", process="maskgit-digits",
+    checkpoint = agent.save(folder / f"{name}.pt", env=args.env, process=process_name,
                             num_steps=args.steps, reward=args.reward, algo="ppo")
-    export_policy(checkpoint, LEARNED / f"{name}-policy.pt")
+    export_policy(checkpoint, folder / f"{name}-policy.pt")
     final = evaluate_generator(policy_generator(process, args.steps, agent.predict), evaluator,
                                process.num_classes, args.samples, seed=0, progress=False)
-    out = LEARNED / f"{name}.json"
+    out = folder / f"{name}.json"
     out.write_text(json.dumps({
-        "reward": args.reward, "steps": args.steps, "seed": args.seed, "minutes": args.minutes,
+        "env": args.env, "process": process_name, "reward": args.reward, "steps": args.steps,
+        "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": vars(agent.config),
         "updates": agent.updates, "episodes": agent.episodes, "train_seconds": agent.seconds,
         "threads": torch.get_num_threads(), "final": final, "curve": curve, "checkpoint": checkpoint.name,
     }, indent=2))
     print(f"{name}: final FD {final['fd']:.3f} precision {final['precision']:.3f} recall {final['recall']:.3f}; wrote {out}")
 
 
+def load_runs() -> dict[str, list[dict]]:
+    """Finished runs by process, in the order of ``ENVIRONMENTS``."""
+    runs = {}
+    for process_name in ENVIRONMENTS.values():
+        files = sorted((LEARNED / process_name).glob("*.json"))
+        if files:
+            runs[process_name] = [json.loads(p.read_text()) for p in files]
+    return runs
+
+
 def report(args: argparse.Namespace) -> None:
-    grid = json.loads((RESULTS / "static_grid.json").read_text())
-    runs = [json.loads(p.read_text()) for p in sorted(LEARNED.glob("*.json"))]
-    rows = []
-    for steps in sorted({r["steps"] for r in runs}):
-        best = grid["best"][str(steps)]
-        hand, static = best["hand_designed"], best["best_static"]
-        for label, r in (("hand-designed", hand), ("best static", static)):
-            rows.append({"steps": steps, "schedule": label, "seeds": 3, "fd": r["fd"], "fd_std": r["fd_std"],
-                         "precision": r["precision"], "recall": r["recall"], "fd_vs_hand": r["fd"] / hand["fd"]})
-        for reward in sorted({r["reward"] for r in runs if r["steps"] == steps}):
-            group = [r["final"] for r in runs if r["steps"] == steps and r["reward"] == reward]
-            fds = [g["fd"] for g in group]
-            fd = statistics.mean(fds)
-            rows.append({
-                "steps": steps, "schedule": f"learned ({reward})", "seeds": len(group), "fd": fd,
-                "fd_std": statistics.stdev(fds) if len(fds) > 1 else 0.0,
-                "precision": statistics.mean(g["precision"] for g in group),
-                "recall": statistics.mean(g["recall"] for g in group), "fd_vs_hand": fd / hand["fd"],
-            })
+    runs = load_runs()
+    rows, grids = [], {}
+    for process_name, process_runs in runs.items():
+        grids[process_name] = grid = json.loads(static_grid_path(process_name).read_text())
+        for steps in sorted({r["steps"] for r in process_runs}):
+            best = grid["best"][str(steps)]
+            hand, static = best["hand_designed"], best["best_static"]
+            common = {"process": process_name, "steps": steps, "nfe": best.get("nfe", steps)}
+            for label, r in (("hand-designed", hand), ("best static", static)):
+                rows.append({**common, "schedule": label, "seeds": grid["args"]["seeds"], "fd": r["fd"],
+                             "fd_std": r["fd_std"], "precision": r["precision"], "recall": r["recall"],
+                             "fd_vs_hand": r["fd"] / hand["fd"]})
+            for reward in sorted({r["reward"] for r in process_runs if r["steps"] == steps}):
+                group = [r["final"] for r in process_runs if r["steps"] == steps and r["reward"] == reward]
+                fds = [g["fd"] for g in group]
+                fd = statistics.mean(fds)
+                rows.append({
+                    **common, "schedule": f"learned ({reward})", "seeds": len(group), "fd": fd,
+                    "fd_std": statistics.stdev(fds) if len(fds) > 1 else 0.0,
+                    "precision": statistics.mean(g["precision"] for g in group),
+                    "recall": statistics.mean(g["recall"] for g in group), "fd_vs_hand": fd / hand["fd"],
+                })
     floor = noise_floor(Evaluator())
-    columns = ("steps", "schedule", "seeds", "fd", "fd_std", "precision", "recall", "fd_vs_hand")
+    columns = ("process", "steps", "nfe", "schedule", "seeds", "fd", "fd_std", "precision", "recall", "fd_vs_hand")
     table = format_table(rows, columns)
     note = (f"FD on 2,000 samples vs the 500 held-out images; fd_std over seeds (training seeds for learned rows). "
             f"Noise floor (1,297 real training images vs held-out): FD {floor['fd']:.2f}.")
@@ -103,35 +121,66 @@ def report(args: argparse.Namespace) -> None:
     (RESULTS / "learned_schedules.md").write_text("```\n" + table + "\n```\n\n" + note + "\n")
     (RESULTS / "learned_schedules.json").write_text(json.dumps({"rows": rows, "noise_floor": floor}, indent=2))
     plot_curves(runs)
+    plot_fd_vs_nfe(runs, grids, floor["fd"])
 
 
-def plot_curves(runs: list[dict]) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    adversarial = [r for r in runs if r["reward"] == "adversarial"]
-    steps_list = sorted({r["steps"] for r in adversarial})
-    fig, axes = plt.subplots(1, len(steps_list), figsize=(5 * len(steps_list), 4), squeeze=False)
-    for ax, steps in zip(axes[0], steps_list):
-        for r in (r for r in adversarial if r["steps"] == steps):
+    return plt
+
+
+def plot_curves(runs: dict[str, list[dict]]) -> None:
+    """FD against training time, one panel per process and step count (adversarial runs)."""
+    plt = _pyplot()
+    panels = [(p, s) for p, rs in runs.items() for s in sorted({r["steps"] for r in rs if r["reward"] == "adversarial"})]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (process_name, steps) in zip(axes[0], panels):
+        group = [r for r in runs[process_name] if r["reward"] == "adversarial" and r["steps"] == steps]
+        for r in group:
             ax.plot([c["train_seconds"] / 60 for c in r["curve"]], [c["fd"] for c in r["curve"]], label=f"seed {r['seed']}")
         # the untrained policy is the hand-designed schedule, so each curve starts at its FD
-        hand = statistics.mean(r["curve"][0]["fd"] for r in adversarial if r["steps"] == steps)
+        hand = statistics.mean(r["curve"][0]["fd"] for r in group)
         ax.axhline(hand, color="grey", linestyle="--", label="hand-designed")
         ax.axhline(0.75 * hand, color="red", linestyle=":", label="0.75 x hand-designed")
-        ax.set(title=f"{steps} steps", xlabel="training time (min)", ylabel="FD (curve: 500 samples)")
+        ax.set(title=f"{process_name}, {steps} steps", xlabel="training time (min)", ylabel="FD (curve: 500 samples)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(RESULTS / "learning_curve.png", dpi=100)
     print(f"wrote {RESULTS / 'learning_curve.png'}")
 
 
+def plot_fd_vs_nfe(runs: dict[str, list[dict]], grids: dict[str, dict], floor_fd: float) -> None:
+    """FD against model evaluations per process: hand-designed and best static at every grid budget, learned."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
+    for ax, (process_name, process_runs) in zip(axes[0], runs.items()):
+        best = sorted(grids[process_name]["best"].values(), key=lambda b: b.get("nfe", b["hand_designed"]["steps"]))
+        nfe = [b.get("nfe", b["hand_designed"]["steps"]) for b in best]
+        for key, label, style in (("hand_designed", "hand-designed", "o--"), ("best_static", "best static", "s-")):
+            ax.errorbar(nfe, [b[key]["fd"] for b in best], [b[key]["fd_std"] for b in best], fmt=style, label=label, capsize=3)
+        adversarial = [r for r in process_runs if r["reward"] == "adversarial"]
+        learned_nfe = sorted({r["nfe"] if "nfe" in r else r["steps"] for r in adversarial})
+        fds = [[r["final"]["fd"] for r in adversarial if r.get("nfe", r["steps"]) == n] for n in learned_nfe]
+        ax.errorbar(learned_nfe, [statistics.mean(f) for f in fds],
+                    [statistics.stdev(f) if len(f) > 1 else 0.0 for f in fds], fmt="*", markersize=12,
+                    label="learned (adversarial)", capsize=3)
+        ax.axhline(floor_fd, color="grey", linestyle=":", label="noise floor")
+        ax.set(title=process_name, xlabel="model evaluations (NFE)", ylabel="FD (2,000 samples)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "fd_vs_nfe.png", dpi=100)
+    print(f"wrote {RESULTS / 'fd_vs_nfe.png'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
     p = sub.add_parser("train")
+    p.add_argument("--env", default=DEFAULT_ENV, help="environment id (default: %(default)s)")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reward", default="adversarial")

@@ -1,11 +1,14 @@
-"""Grid search over static MaskGIT schedules at 2, 4 and 8 steps: the bar learned schedules must clear.
+"""Grid search over a process's static schedules: the bar learned schedules must clear.
 
 Every grid point is screened on ``--screen-samples`` samples; the ``--top`` best and the
 hand-designed schedule are then evaluated on ``--samples`` samples with ``--seeds`` seeds.
 Screening results are saved after every grid point, so an interrupted run picks up where it
 stopped.
 
-    python -m benchmarks.static_grid [--steps 2 4 8] [--screen-samples 500] [--samples 2000] [--seeds 3]
+    python -m benchmarks.static_grid [--env AdaGen/MaskGIT-Digits-v0] [--steps 2 4 8] [--screen-samples 500]
+                                     [--samples 2000] [--seeds 3]
+
+Results go to ``results/static_grid/<process>.json`` (screening cache: ``<process>-screen.json``).
 """
 from __future__ import annotations
 
@@ -17,22 +20,33 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from adagen_env.cli import format_table
+from adagen_env.cli import DEFAULT_ENV, format_table, process_name_for, static_grid_path
 from adagen_env.evaluation import evaluate_generator, static_generator
 from adagen_env.metrics import Evaluator, noise_floor
-from adagen_env.processes import MaskGITProcess
+from adagen_env.processes import make_process
 
-RESULTS = Path(__file__).resolve().parent / "results"
-GRID = {
-    "mask_curve": ["cosine", "linear", "square"],
-    "remask_temperature": [0.0, 1.0, 3.0],
-    "sampling_temperature": [0.7, 0.85, 1.0],
-    "guidance": [0.0, 1.0, 2.0, 4.0],
+# The keyword arguments of each process's static_schedule, and the values searched.
+CONTINUOUS_GRID = {"spacing": ["uniform", "quadratic", "cubic", "sqrt"], "guidance": [0.0, 0.25, 0.5, 1.0, 2.0]}
+GRIDS = {
+    "maskgit-digits": {
+        "mask_curve": ["cosine", "linear", "square"],
+        "remask_temperature": [0.0, 1.0, 3.0],
+        "sampling_temperature": [0.7, 0.85, 1.0],
+        "guidance": [0.0, 1.0, 2.0, 4.0],
+    },
+    "diffusion-digits": CONTINUOUS_GRID,
+    "flow-digits": CONTINUOUS_GRID,
+    "var-digits": {
+        "guidance": [0.0, 1.5, 3.0],
+        "top_k": [2, 4, None],
+        "top_p": [0.8, 0.96, 1.0],
+        "temperature": [0.7, 0.85, 1.0],
+    },
 }
 
 
 def config_key(steps: int, config: dict) -> str:
-    return f"{steps}|" + "|".join(f"{k}={config[k]}" for k in GRID)
+    return f"{steps}|" + "|".join(f"{k}={v}" for k, v in config.items())
 
 
 def summarise(name: str, steps: int, config: dict, runs: list[dict]) -> dict:
@@ -55,6 +69,7 @@ def summarise(name: str, steps: int, config: dict, runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default=DEFAULT_ENV, help="environment id (default: %(default)s)")
     parser.add_argument("--steps", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--screen-samples", type=int, default=500)
     parser.add_argument("--samples", type=int, default=2000)
@@ -62,17 +77,20 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3)
     args = parser.parse_args()
 
-    RESULTS.mkdir(exist_ok=True)
-    screen_path = RESULTS / "static_grid_screen.json"
+    process_name = process_name_for(args.env)
+    out = static_grid_path(process_name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    screen_path = out.with_name(f"{process_name}-screen.json")
     screened = json.loads(screen_path.read_text()) if screen_path.exists() else {}
-    process = MaskGITProcess()
+    process = make_process(process_name)
     evaluator = Evaluator()
-    configs = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
-    hand_designed = {"mask_curve": "cosine", "remask_temperature": 1.0, "sampling_temperature": 1.0,
-                     "guidance": process.guidance_scale}
+    grid = GRIDS[process_name]
+    configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    hand_designed = process.named_schedules["hand-designed"]  # the defaults of static_schedule
 
     rows = []
     for steps in args.steps:
+        process.check_num_steps(steps)
         for config in tqdm(configs, desc=f"screening {steps} steps"):
             key = config_key(steps, config)
             if key not in screened:
@@ -99,7 +117,8 @@ def main() -> None:
         grid_rows = [r for r in rows if r["steps"] == steps and r["schedule"] != "hand-designed"]
         hand = next(r for r in rows if r["steps"] == steps and r["schedule"] == "hand-designed")
         best_row = min(grid_rows, key=lambda r: r["fd"])
-        best[steps] = {"hand_designed": hand, "best_static": best_row, "best_vs_hand_fd_ratio": best_row["fd"] / hand["fd"]}
+        best[steps] = {"hand_designed": hand, "best_static": best_row, "best_vs_hand_fd_ratio": best_row["fd"] / hand["fd"],
+                       "nfe": process.nfe(steps)}
     floor = noise_floor(evaluator)
 
     table = [{k: v for k, v in r.items() if k != "config"} | {"config": _short(r["config"])} for r in rows]
@@ -108,13 +127,12 @@ def main() -> None:
         print(f"{steps} steps: best static / hand-designed FD = {b['best_vs_hand_fd_ratio']:.3f}")
     print(f"noise floor (real train vs held-out): FD {floor['fd']:.3f}; "
           f"{args.samples} samples per evaluation, fd_std over {args.seeds} seeds")
-    out = RESULTS / "static_grid.json"
-    out.write_text(json.dumps({"args": vars(args), "grid": GRID, "rows": rows, "best": best, "noise_floor": floor}, indent=2))
+    out.write_text(json.dumps({"args": vars(args), "process": process_name, "grid": grid, "rows": rows, "best": best, "noise_floor": floor}, indent=2))
     print(f"wrote {out}")
 
 
 def _short(config: dict) -> str:
-    return f"{config['mask_curve']},remask={config['remask_temperature']},temp={config['sampling_temperature']},w={config['guidance']}"
+    return ",".join(f"{k}={v}" for k, v in config.items()) or "defaults"
 
 
 if __name__ == "__main__":

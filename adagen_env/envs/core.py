@@ -22,15 +22,17 @@ class ScheduleCore:
         self,
         process: str | Process,
         num_envs: int,
-        num_steps: int,
+        num_steps: int | None,
         reward: str | Scorer,
         device: str | torch.device,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.process = make_process(process, device) if isinstance(process, str) else process
+        num_steps = self.process.default_num_steps if num_steps is None else num_steps
         if num_steps < 1:
             raise ValueError(f"num_steps must be at least 1, got {num_steps}")
-        self.process = make_process(process, device) if isinstance(process, str) else process
+        self.process.check_num_steps(num_steps)
         self.scorer = make_scorer(reward, self.process.device)
         min_batch_size = getattr(self.scorer, "min_batch_size", 1)
         if num_envs < min_batch_size:

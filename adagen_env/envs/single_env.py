@@ -24,7 +24,7 @@ class ScheduleEnv(gym.Env):
     def __init__(
         self,
         process: str | Process = "maskgit-digits",
-        num_steps: int = 8,
+        num_steps: int | None = None,
         reward: str | Scorer = "adversarial",
         device: str | torch.device = "cpu",
         render_mode: str | None = None,

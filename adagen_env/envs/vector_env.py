@@ -28,7 +28,7 @@ class ScheduleVectorEnv(VectorEnv):
         self,
         num_envs: int = 64,
         process: str | Process = "maskgit-digits",
-        num_steps: int = 8,
+        num_steps: int | None = None,
         reward: str | Scorer = "adversarial",
         device: str | torch.device = "cpu",
         render_mode: str | None = None,

@@ -4,9 +4,17 @@ from __future__ import annotations
 import torch
 
 from adagen_env.processes.base import Process
+from adagen_env.processes.diffusion import DiffusionProcess
+from adagen_env.processes.flow import FlowProcess
 from adagen_env.processes.maskgit import MaskGITProcess
+from adagen_env.processes.var import VARProcess
 
-PROCESSES = {"maskgit-digits": MaskGITProcess}
+PROCESSES = {
+    "maskgit-digits": MaskGITProcess,
+    "diffusion-digits": DiffusionProcess,
+    "flow-digits": FlowProcess,
+    "var-digits": VARProcess,
+}
 
 
 def make_process(name: str, device: str | torch.device = "cpu") -> Process:
@@ -15,4 +23,4 @@ def make_process(name: str, device: str | torch.device = "cpu") -> Process:
     return PROCESSES[name](device=device)
 
 
-__all__ = ["PROCESSES", "MaskGITProcess", "Process", "make_process"]
+__all__ = ["PROCESSES", "DiffusionProcess", "FlowProcess", "MaskGITProcess", "Process", "VARProcess", "make_process"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import gymnasium as gym
+import numpy as np
 import torch
+from torch import nn
 
 from adagen_env.schedules import StepParameter
 
@@ -19,8 +21,15 @@ class Process(Protocol):
     feature_dim: int  # size of the hidden-state summary in the observation
     num_classes: int
     image_shape: tuple[int, int]
+    default_num_steps: int  # decisions per episode when the user names none
     device: torch.device
     named_schedules: dict[str, dict[str, Any]]  # keyword arguments of static_schedule, by name
+
+    def check_num_steps(self, num_steps: int) -> None:
+        """Raise ``ValueError`` if the process cannot run ``num_steps`` decisions."""
+
+    def nfe(self, num_steps: int) -> int:
+        """Model evaluations (a guided evaluation counts once) that ``num_steps`` decisions take."""
 
     def static_schedule(self, num_steps: int, **kwargs: Any) -> torch.Tensor:
         """A member of the process's family of static schedules: parameter values (num_steps, P)."""
@@ -48,3 +57,15 @@ class Process(Protocol):
 
     def preview(self, state: Any) -> torch.Tensor:
         """The current partial images as RGB (B, H, W, 3) uint8, for rendering."""
+
+
+def layer_norm_bound(norm: nn.LayerNorm) -> np.ndarray:
+    """An exact bound on a LayerNorm's outputs: a normalised vector of width D has entries within sqrt(D - 1)."""
+    width = norm.normalized_shape[0]
+    return (np.sqrt(width - 1) * norm.weight.abs() + norm.bias.abs() + 1e-3).detach().cpu().numpy()
+
+
+def gumbel(shape: torch.Size | tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Standard Gumbel noise from ``generator``: argmax(log-probs + noise) samples the distribution."""
+    u = torch.rand(shape, generator=generator, device=device)
+    return -torch.log((-torch.log(u.clamp(1e-20, 1.0))).clamp(min=1e-20))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
+from adagen_env.processes.base import gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
 
 GUIDANCE_SCALE = 2.0  # the end point of the hand-designed guidance ramp w * t / T
@@ -72,6 +73,14 @@ class MaskGITProcess:
         self.image_shape = (side, side)
         self.feature_dim = config.width
         self.guidance_scale = guidance_scale
+        self.default_num_steps = 8
+
+    def check_num_steps(self, num_steps: int) -> None:
+        if num_steps > self.num_tokens:
+            raise ValueError(f"num_steps={num_steps} exceeds the {self.num_tokens} tokens to reveal")
+
+    def nfe(self, num_steps: int) -> int:
+        return num_steps
 
     def static_schedule(
         self,
@@ -119,12 +128,12 @@ class MaskGITProcess:
         uncond, _ = self.model(tokens, torch.full_like(state.labels, self.null_class))
         logits = (cond + guidance[:, None, None] * (cond - uncond)) / temperature[:, None, None]
         log_probs = torch.log_softmax(logits, dim=-1)
-        sampled = torch.argmax(log_probs + _gumbel(log_probs.shape, generator, self.device), dim=-1)
+        sampled = torch.argmax(log_probs + gumbel(log_probs.shape, generator, self.device), dim=-1)
 
         masked = tokens == self.mask_token
         new_tokens = torch.where(masked, sampled, tokens)
         confidence = torch.gather(log_probs, -1, sampled[..., None])[..., 0]
-        confidence = confidence + remask_temperature[:, None] * _gumbel(masked.shape, generator, self.device)
+        confidence = confidence + remask_temperature[:, None] * gumbel(masked.shape, generator, self.device)
         confidence = torch.where(masked, confidence, torch.inf)
 
         num_masked = masked.sum(dim=1)
@@ -141,10 +150,8 @@ class MaskGITProcess:
         return state.hidden.mean(dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
-        # Features are token means of LayerNorm outputs, and a normalised vector of width D has
-        # entries within sqrt(D - 1): that bounds every feature exactly.
-        norm = self.model.norm
-        bound = (np.sqrt(self.feature_dim - 1) * norm.weight.abs() + norm.bias.abs() + 1e-3).cpu().numpy()
+        # Features are token means of LayerNorm outputs, so the LayerNorm's bound holds for them.
+        bound = layer_norm_bound(self.model.norm)
         n = self.num_tokens
         return {
             "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
@@ -168,7 +175,3 @@ class MaskGITProcess:
         rgb[masked] = torch.tensor(MASK_COLOUR, dtype=torch.uint8, device=rgb.device)
         return rgb
 
-
-def _gumbel(shape: torch.Size | tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    u = torch.rand(shape, generator=generator, device=device)
-    return -torch.log((-torch.log(u.clamp(1e-20, 1.0))).clamp(min=1e-20))

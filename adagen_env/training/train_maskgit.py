@@ -11,10 +11,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from adagen_env.datasets import load_digits
 from adagen_env.models.maskgit import WEIGHTS_PATH, MaskGITConfig, MaskGITTransformer, save_maskgit
+from adagen_env.training.loop import fit
 
 SEED = 0
 STEPS = 6000
@@ -47,27 +47,17 @@ def main() -> None:
     tokens, labels = data.tokens(), data.label_tensor()
     config = MaskGITConfig(num_classes=data.num_classes, vocab_size=data.levels)
     model = MaskGITTransformer(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min(1.0, (s + 1) / WARMUP_STEPS) * 0.5 * (1 + math.cos(math.pi * s / args.steps)),
-    )
-    start = time.time()
-    progress = tqdm(range(args.steps), desc="maskgit")
-    for step in progress:
+
+    def batch_loss() -> torch.Tensor:
         idx = torch.randint(len(tokens), (BATCH_SIZE,), generator=generator)
         x, y = tokens[idx], labels[idx]
         y = torch.where(torch.rand(BATCH_SIZE, generator=generator) < CLASS_DROPOUT, config.null_class, y)
         inputs, masked = mask_tokens(x, config.mask_token, generator)
         logits, _ = model(inputs, y)
-        loss = F.cross_entropy(logits[masked], x[masked])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        if step % 100 == 0:
-            progress.set_postfix(loss=f"{loss.item():.3f}")
+        return F.cross_entropy(logits[masked], x[masked])
+
+    start = time.time()
+    fit(model, batch_loss, args.steps, LEARNING_RATE, WEIGHT_DECAY, WARMUP_STEPS, desc="maskgit")
     model.eval()
     save_maskgit(model, args.out)
     print(f"wrote {args.out} after {args.steps} steps in {time.time() - start:.0f} s")

@@ -1,0 +1,93 @@
+"""A tiny class-conditional network on continuous 8x8 images, for diffusion and rectified flow.
+
+The same architecture serves both paradigms; only what it is trained to predict differs (the
+noise for diffusion, the velocity for rectified flow). It is a residual MLP over the 64 pixels
+whose blocks are modulated (adaptive LayerNorm, as in DiT) by an embedding of the time and the
+class, with ``null_class`` standing for "no class" (classifier-free guidance). The forward pass
+also returns the last hidden state, because the schedule policy observes it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    num_pixels: int = 64  # 8x8 image
+    num_classes: int = 10
+    width: int = 128
+    depth: int = 4
+
+    @property
+    def null_class(self) -> int:
+        return self.num_classes
+
+
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of times in [0, 1] (B,) -> (B, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / half)
+    angles = 1000.0 * t[:, None].float() * frequencies[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class ModulatedBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.modulation = nn.Linear(width, 3 * width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, h: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        shift, scale, gate = self.modulation(condition).chunk(3, dim=-1)
+        return h + (1 + gate) * self.mlp(self.norm(h) * (1 + scale) + shift)
+
+
+class Denoiser(nn.Module):
+    def __init__(self, config: DenoiserConfig = DenoiserConfig()):
+        super().__init__()
+        self.config = config
+        c = config
+        self.input = nn.Linear(c.num_pixels, c.width)
+        self.class_embedding = nn.Embedding(c.num_classes + 1, c.width)
+        self.time_mlp = nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+        self.blocks = nn.ModuleList(ModulatedBlock(c.width) for _ in range(c.depth))
+        self.norm = nn.LayerNorm(c.width)
+        self.head = nn.Linear(c.width, c.num_pixels)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 64), times (B,) and labels (B,) -> prediction (B, 64), hidden state (B, width)."""
+        condition = nn.functional.silu(self.time_mlp(time_embedding(t, self.config.width)) + self.class_embedding(labels))
+        h = self.input(x)
+        for block in self.blocks:
+            h = block(h, condition)
+        hidden = self.norm(h)
+        return self.head(hidden), hidden
+
+
+def weights_path(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.pt"
+
+
+def save_denoiser(model: Denoiser, path: Path) -> None:
+    torch.save({"config": asdict(model.config), "state_dict": model.state_dict()}, path)
+
+
+@lru_cache(maxsize=None)
+def load_denoiser(path: str, device: str = "cpu") -> Denoiser:
+    """A shipped denoiser, frozen and in eval mode (cached: every env shares one copy)."""
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    model = Denoiser(DenoiserConfig(**checkpoint["config"])).to(device)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval().requires_grad_(False)
+    return model

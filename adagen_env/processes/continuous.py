@@ -1,0 +1,187 @@
+"""What diffusion and rectified flow share: continuous images, per-sample times, guidance.
+
+Both start from Gaussian noise at ``t_start`` and integrate an ODE to ``t_end``; every sample
+carries its own current time. One decision per solver step, two parameters:
+
+- ``time_step`` (sigmoid): the fraction of the remaining time distance this step covers. The
+  next time is clamped so that time moves monotonically by at least ``MIN_TIME_GAP`` and leaves
+  that much room for every remaining step; the last step always lands on ``t_end``.
+- ``guidance`` (softplus): w in ``cond + w * (cond - uncond)``, applied to the model output.
+
+A static schedule is a *spacing* (the remaining distance as a function of progress) plus a
+constant guidance; the hand-designed one is uniform spacing (METHOD.md). The subclass supplies
+the path (how images are noised), the solver and the time end points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import gymnasium as gym
+import numpy as np
+import torch
+
+from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
+from adagen_env.processes.base import layer_norm_bound
+from adagen_env.schedules import StepParameter
+
+MIN_TIME_GAP = 0.01  # time moves by at least this much per decision (METHOD.md)
+# Remaining time distance as a function of progress f in [0, 1] (1 at the start, 0 at the end).
+SPACINGS = {
+    "uniform": lambda f: 1 - f,
+    "quadratic": lambda f: (1 - f) ** 2,  # more, smaller steps near the data
+    "cubic": lambda f: (1 - f) ** 3,
+    "sqrt": lambda f: (1 - f) ** 0.5,  # more, smaller steps near the noise
+}
+
+
+@dataclass
+class ContinuousState:
+    x: torch.Tensor  # (B, 64) current images, pixels in [-1, 1] at the data end
+    t: torch.Tensor  # (B,) float64 current times
+    labels: torch.Tensor  # (B,)
+    step: int = 0
+    cond: torch.Tensor | None = None  # (B, 64) conditional model output at (x, t), filled lazily
+    hidden: torch.Tensor | None = None  # (B, width) its hidden state
+    memory: dict[str, torch.Tensor] = field(default_factory=dict)  # what a multistep solver keeps
+
+
+class ContinuousProcess:
+    """Base of the diffusion and flow processes; subclasses set the class attributes and solvers."""
+
+    parameters = (
+        StepParameter("time_step", "sigmoid", action_scale=2.0, floor=1e-4),
+        StepParameter("guidance", "softplus", action_scale=2.0),
+    )
+    weights_name: str  # file stem under adagen_env/weights
+    t_start: float
+    t_end: float
+    guidance_baseline: float
+    solvers: tuple[str, ...]
+    calls_per_step: dict[str, int]  # model evaluations (NFE) per solver step
+
+    def __init__(self, model: Denoiser | None = None, device: str | torch.device = "cpu", solver: str | None = None):
+        self.device = torch.device(device)
+        if model is None:
+            model = load_denoiser(str(weights_path(self.weights_name)), str(self.device))
+        self.model = model.to(self.device)
+        solver = solver or self.solvers[0]
+        if solver not in self.solvers:
+            raise ValueError(f"solver must be one of {list(self.solvers)}, not {solver!r}")
+        self.solver = solver
+        config = self.model.config
+        self.num_classes, self.null_class = config.num_classes, config.null_class
+        self.num_pixels = config.num_pixels
+        side = int(round(config.num_pixels**0.5))
+        self.image_shape = (side, side)
+        self.feature_dim = config.width
+        self.default_num_steps = 8
+        self.named_schedules = {
+            "hand-designed": {},
+            **{f"{name}-spacing": {"spacing": name} for name in SPACINGS if name != "uniform"},
+            "no-guidance": {"guidance": 0.0},
+        }
+
+    def nfe(self, num_steps: int) -> int:
+        """Model evaluations (a guided evaluation counts once) for ``num_steps`` decisions."""
+        return num_steps * self.calls_per_step[self.solver]
+
+    def check_num_steps(self, num_steps: int) -> None:
+        distance = abs(self.t_start - self.t_end)
+        if num_steps * MIN_TIME_GAP > distance + 1e-9:
+            raise ValueError(
+                f"num_steps={num_steps} cannot move time by at least {MIN_TIME_GAP} per step over {distance:g}"
+            )
+
+    # ------------------------------------------------------------------ schedules
+
+    def static_schedule(self, num_steps: int, spacing: str = "uniform", guidance: float | None = None) -> torch.Tensor:
+        """A family of static schedules (T, 2); the defaults are the hand-designed one."""
+        if spacing not in SPACINGS:
+            raise ValueError(f"spacing must be one of {sorted(SPACINGS)}, not {spacing!r}")
+        self.check_num_steps(num_steps)
+        remaining = SPACINGS[spacing](torch.arange(num_steps + 1, dtype=torch.float64) / num_steps)
+        fraction = (remaining[:-1] - remaining[1:]) / remaining[:-1]
+        guidance = self.guidance_baseline if guidance is None else guidance
+        return torch.stack([fraction, torch.full_like(fraction, guidance)], dim=-1).float()
+
+    def baseline(self, num_steps: int) -> torch.Tensor:
+        return self.static_schedule(num_steps)
+
+    def next_times(self, state: ContinuousState, fraction: torch.Tensor, num_steps: int) -> torch.Tensor:
+        """Each sample's next time: ``fraction`` of its remaining distance, clamped (see module doc)."""
+        remaining_steps = num_steps - state.step
+        if remaining_steps <= 1:
+            return torch.full_like(state.t, self.t_end)
+        direction = 1.0 if self.t_end > self.t_start else -1.0
+        distance = (self.t_end - state.t) * direction
+        new_distance = distance * (1 - fraction.double())
+        new_distance = torch.minimum(new_distance, distance - MIN_TIME_GAP).clamp(min=(remaining_steps - 1) * MIN_TIME_GAP)
+        return self.t_end - direction * new_distance
+
+    # ------------------------------------------------------------------ model calls
+
+    def reset(self, labels: torch.Tensor, generator: torch.Generator) -> ContinuousState:
+        x = torch.randn(len(labels), self.num_pixels, generator=generator, device=self.device)
+        t = torch.full((len(labels),), self.t_start, dtype=torch.float64, device=self.device)
+        return ContinuousState(x, t, labels.to(self.device))
+
+    @torch.no_grad()
+    def _forward_cond(self, state: ContinuousState) -> None:
+        if state.cond is None:
+            state.cond, state.hidden = self.model(state.x, state.t.float(), state.labels)
+
+    @torch.no_grad()
+    def guided(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: torch.Tensor, cond=None) -> torch.Tensor:
+        """``cond + w * (cond - uncond)`` of the model output at (x, t); ``cond`` if already computed."""
+        if cond is None:
+            cond, _ = self.model(x, t.float(), labels)
+        uncond, _ = self.model(x, t.float(), torch.full_like(labels, self.null_class))
+        return cond + guidance[:, None] * (cond - uncond)
+
+    @torch.no_grad()
+    def step(self, state: ContinuousState, values: torch.Tensor, num_steps: int, generator: torch.Generator) -> ContinuousState:
+        fraction, guidance = values.to(self.device).unbind(-1)
+        self._forward_cond(state)
+        t_next = self.next_times(state, fraction, num_steps)
+        x, memory = self.solve(state, t_next, guidance, last=state.step + 1 >= num_steps)
+        return ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory)
+
+    def solve(
+        self, state: ContinuousState, t_next: torch.Tensor, guidance: torch.Tensor, last: bool
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One solver step of every sample from ``state.t`` to ``t_next`` -> images, solver memory."""
+        raise NotImplementedError
+
+    def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """The model's estimate of the clean image at (x, t) from its output."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ what the env shows
+
+    def features(self, state: ContinuousState) -> torch.Tensor:
+        self._forward_cond(state)
+        return state.hidden
+
+    def observation_spaces(self) -> dict[str, gym.spaces.Box]:
+        bound = layer_norm_bound(self.model.norm)
+        return {
+            "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
+            "time": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
+            "denoised": gym.spaces.Box(0.0, 1.0, (self.num_pixels,), np.float32),
+        }
+
+    def observation(self, state: ContinuousState) -> dict[str, torch.Tensor]:
+        self._forward_cond(state)
+        estimate = self.denoised(state.x, state.t, state.cond)
+        return {"time": state.t[:, None].float(), "denoised": _to_unit(estimate)}
+
+    def decode(self, state: ContinuousState) -> torch.Tensor:
+        return _to_unit(state.x).view(-1, 1, *self.image_shape)
+
+    def preview(self, state: ContinuousState) -> torch.Tensor:
+        grey = (self.decode(state)[:, 0] * 255).round().to(torch.uint8)
+        return grey[..., None].expand(*grey.shape, 3).clone()
+
+
+def _to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Pixels in [-1, 1] (the models' range) -> [0, 1], clipped."""
+    return ((x + 1) / 2).clamp(0, 1).float()
