@@ -90,7 +90,7 @@ def policy_comparison(process_name: str, process: Process, policy_path: str, num
     """Generators for a trained policy, the hand-designed schedule and (if known) the best static one."""
     from agents.loading import load_policy
 
-    act, metadata = load_policy(policy_path, process)
+    act, metadata = load_policy(policy_path, process, process_name)
     num_steps = num_steps or metadata["num_steps"]
     generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act)}
     generators["hand-designed"] = static_generator(process, num_steps)
@@ -127,7 +127,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.policy:
         from agents.loading import load_policy
 
-        act, metadata = load_policy(args.policy, process)
+        act, metadata = load_policy(args.policy, process, process_name_for(args.env))
         generate = policy_generator(process, args.steps or metadata["num_steps"], act)
     else:
         num_steps = args.steps or process.default_num_steps

@@ -10,9 +10,12 @@ from adagen_env.evaluation import Act
 from adagen_env.processes.base import Process
 from agents.ppo import load_actor
 
-# The policy shipped in the package, trained by
-# `python -m benchmarks.learned_schedules train --steps 8 --seed 0` and exported with export_policy.
-SHIPPED_POLICY = Path(__file__).resolve().parent.parent / "adagen_env" / "weights" / "maskgit_digits_policy_8steps.pt"
+WEIGHTS = Path(__file__).resolve().parent.parent / "adagen_env" / "weights"
+# The policies shipped in the package, by process: each trained by
+# `python -m benchmarks.learned_schedules train --env ENV --steps S --seed 0` and exported with export_policy.
+SHIPPED_POLICIES = {
+    "maskgit-digits": WEIGHTS / "maskgit_digits_policy_8steps.pt",
+}
 
 def sb3_algorithm(name: str):
     from stable_baselines3 import A2C, SAC, TD3
@@ -35,9 +38,13 @@ def sb3_metadata_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def load_policy(path: str | Path, process: Process) -> tuple[Act, dict]:
-    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours."""
-    path = SHIPPED_POLICY if str(path) == "shipped" else Path(path)
+def load_policy(path: str | Path, process: Process, process_name: str) -> tuple[Act, dict]:
+    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours for the process."""
+    if str(path) == "shipped":
+        if process_name not in SHIPPED_POLICIES:
+            raise FileNotFoundError(f"no policy ships for {process_name}; shipped: {sorted(SHIPPED_POLICIES)}")
+        path = SHIPPED_POLICIES[process_name]
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no policy file at {path}")
     if path.suffix == ".zip":
@@ -45,7 +52,9 @@ def load_policy(path: str | Path, process: Process) -> tuple[Act, dict]:
         if not meta_path.is_file():
             raise FileNotFoundError(f"an SB3 policy needs its metadata file {meta_path} (written by adagen train)")
         metadata = json.loads(meta_path.read_text())
+        if metadata.get("process", process_name) != process_name:
+            raise ValueError(f"{path} was trained on {metadata['process']}, not {process_name}; pass its --env {metadata['env']}")
         model = sb3_algorithm(metadata["algo"]).load(path, device="cpu")
         return sb3_act(model), metadata
-    actor, metadata = load_actor(path, process.feature_dim, process.num_classes, len(process.parameters))
+    actor, metadata = load_actor(path, process.feature_dim, process.num_classes, len(process.parameters), process_name)
     return actor.to(process.device), metadata

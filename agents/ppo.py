@@ -196,9 +196,17 @@ def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Ten
     return torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
 
 
-def load_actor(path: str | Path, feature_dim: int, num_classes: int, action_dim: int) -> tuple[ScheduleNet, dict]:
-    """The trained actor of a checkpoint (eval mode), and the checkpoint's metadata (env, steps, reward)."""
+def load_actor(
+    path: str | Path, feature_dim: int, num_classes: int, action_dim: int, process_name: str | None = None
+) -> tuple[ScheduleNet, dict]:
+    """The trained actor of a checkpoint (eval mode), and the checkpoint's metadata (env, steps, reward).
+
+    With ``process_name``, a checkpoint trained on another process raises ``ValueError``.
+    """
     state = torch.load(path, map_location="cpu", weights_only=False)
+    trained_on = state["metadata"].get("process", process_name)
+    if process_name is not None and trained_on != process_name:
+        raise ValueError(f"{path} was trained on {trained_on}, not {process_name}; pass its --env {state['metadata'].get('env')}")
     actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"])
     actor.load_state_dict(state["actor"])
     return actor.eval().requires_grad_(False), state["metadata"]

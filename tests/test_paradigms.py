@@ -1,10 +1,11 @@
-"""The continuous-time paradigms (diffusion, rectified flow) through the same env API as MaskGIT.
+"""The other paradigms (diffusion, rectified flow, next-scale VAR) through the same env API as MaskGIT.
 
 Each guarantee of the MaskGIT environment is checked for every paradigm and solver: the zero
 action is the hand-designed schedule bit for bit, both env checkers pass, vector and single
-envs agree, bad input gets a clear error, rendering works; plus what is special to
-continuous time: per-sample times that move monotonically and land on the end time, and
-solvers whose order shows.
+envs agree, bad input gets a clear error, rendering works, the shipped generator makes the
+digits asked for; plus what is special to each: per-sample times that move monotonically and
+land on the end time and solvers whose order shows (continuous time), one step per scale and
+top-k/top-p filtering (VAR).
 """
 import warnings
 
@@ -13,18 +14,33 @@ import numpy as np
 import pytest
 import torch
 
-from adagen_env.processes import DiffusionProcess, FlowProcess
+from adagen_env.processes import DiffusionProcess, FlowProcess, VARProcess
 from adagen_env.processes.continuous import MIN_TIME_GAP
+from adagen_env.processes.var import filter_top_k_top_p
 from adagen_env.sampling import hand_designed_schedule, sample
 
-P = 2  # step parameters: time step, guidance
-ENVS = {"AdaGen/Diffusion-Digits-v0": DiffusionProcess, "AdaGen/Flow-Digits-v0": FlowProcess}
-SOLVERS = [(env_id, solver) for env_id, cls in ENVS.items() for solver in cls.solvers]
+CONTINUOUS = {"AdaGen/Diffusion-Digits-v0": DiffusionProcess, "AdaGen/Flow-Digits-v0": FlowProcess}
+ENVS = {**CONTINUOUS, "AdaGen/VAR-Digits-v0": VARProcess}
+SOLVERS = [(env_id, solver) for env_id, cls in CONTINUOUS.items() for solver in cls.solvers]
+STEPS = {"AdaGen/VAR-Digits-v0": 4}  # VAR takes one step per scale; the others any count
 
 
 @pytest.fixture(params=list(ENVS))
 def env_id(request) -> str:
     return request.param
+
+
+@pytest.fixture(params=list(CONTINUOUS))
+def continuous_id(request) -> str:
+    return request.param
+
+
+def num_params(env_id: str) -> int:
+    return len(ENVS[env_id].parameters)
+
+
+def steps(env_id: str, wanted: int) -> int:
+    return STEPS.get(env_id, wanted)
 
 
 def rollout(env, seed, actions, options=None):
@@ -40,12 +56,17 @@ def rollout(env, seed, actions, options=None):
 
 
 def test_registered_envs_have_the_declared_spaces(env_id):
-    env = gym.make(env_id, num_steps=4, reward="classifier")
+    env = gym.make(env_id, reward="classifier")
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
+    P = num_params(env_id)
     assert env.action_space == gym.spaces.Box(-1.0, 1.0, (P,), np.float32)
-    assert obs["denoised"].shape == (64,) and obs["time"].shape == (1,)
-    vector = gym.make_vec(env_id, num_envs=5, num_steps=4, reward="classifier")
+    assert env.unwrapped.core.num_steps == steps(env_id, 8)  # the process's default
+    if env_id in CONTINUOUS:
+        assert obs["denoised"].shape == (64,) and obs["time"].shape == (1,)
+    else:
+        assert obs["image"].shape == (64,) and np.all(obs["image"] == 0)
+    vector = gym.make_vec(env_id, num_envs=5, reward="classifier")
     assert vector.action_space.shape == (5, P)
 
 
@@ -61,6 +82,7 @@ def test_both_env_checkers_pass(env_id):
 
 @pytest.mark.parametrize("env_id,solver", SOLVERS)
 def test_zero_actions_reproduce_the_hand_designed_schedule_bit_for_bit(env_id, solver):
+    P = 2
     process = ENVS[env_id](solver=solver)
     env = gym.make_vec(env_id, num_envs=12, num_steps=5, reward="classifier", process=process)
     observations, _, infos = rollout(env, 3, [np.zeros((12, P), np.float32)] * 5)
@@ -73,17 +95,26 @@ def test_zero_actions_reproduce_the_hand_designed_schedule_bit_for_bit(env_id, s
     np.testing.assert_allclose(times, np.linspace(process.t_start, process.t_end, 6), atol=1e-6)
 
 
-def test_the_single_env_with_zero_actions_matches_the_sampler(env_id):
-    env = gym.make(env_id, num_steps=4, reward="classifier")
-    observations, _, _ = rollout(env, 5, [np.zeros(P, np.float32)] * 4)
-    images = sample(env.unwrapped.core.process, labels=[observations[-1]["label"]], num_steps=4, seed=5)
+def test_zero_actions_match_the_sampler_in_the_single_and_the_vector_env(env_id):
+    n = steps(env_id, 4)
+    env = gym.make(env_id, num_steps=n, reward="classifier")
+    observations, _, _ = rollout(env, 5, [np.zeros(num_params(env_id), np.float32)] * n)
+    images = sample(env.unwrapped.core.process, labels=[observations[-1]["label"]], num_steps=n, seed=5)
     np.testing.assert_array_equal(env.unwrapped.core.process.decode(env.unwrapped.core.state).numpy(), images.numpy())
+    vector = gym.make_vec(env_id, num_envs=10, num_steps=n, reward="classifier")
+    observations, _, infos = rollout(vector, 6, [np.zeros((10, num_params(env_id)), np.float32)] * n)
+    process = vector.unwrapped.core.process
+    images = sample(process, labels=observations[-1]["label"], num_steps=n, seed=6)
+    np.testing.assert_array_equal(process.decode(vector.unwrapped.core.state).numpy(), images.numpy())
+    applied = np.stack([info["parameters"] for info in infos])
+    np.testing.assert_array_equal(applied, hand_designed_schedule(process, n, 10).numpy())
 
 
 def test_vector_env_of_one_matches_the_single_env(env_id, rng):
-    actions = rng.uniform(-1.5, 1.5, (6, P)).astype(np.float32)
-    single = rollout(gym.make(env_id, num_steps=6, reward="classifier"), 8, actions)
-    vector = rollout(gym.make_vec(env_id, num_envs=1, num_steps=6, reward="classifier"), 8, actions[:, None])
+    n = steps(env_id, 6)
+    actions = rng.uniform(-1.5, 1.5, (n, num_params(env_id))).astype(np.float32)
+    single = rollout(gym.make(env_id, num_steps=n, reward="classifier"), 8, actions)
+    vector = rollout(gym.make_vec(env_id, num_envs=1, num_steps=n, reward="classifier"), 8, actions[:, None])
     for s, v in zip(single[0], vector[0]):
         for key in s:
             np.testing.assert_array_equal(s[key], v[key][0], err_msg=key)
@@ -91,7 +122,8 @@ def test_vector_env_of_one_matches_the_single_env(env_id, rng):
 
 
 @pytest.mark.parametrize("extreme", [False, True])
-def test_times_move_monotonically_by_the_minimum_gap_and_end_on_time(env_id, extreme, rng):
+def test_times_move_monotonically_by_the_minimum_gap_and_end_on_time(continuous_id, extreme, rng):
+    env_id, P = continuous_id, 2
     num_steps, num_envs = 7, 32
     if extreme:
         actions = 5 * rng.choice([-1.0, 1.0], size=(num_steps, num_envs, P)).astype(np.float32)
@@ -130,14 +162,20 @@ def test_a_sample_does_not_depend_on_the_rest_of_its_batch(env_id, solver):
 
 @pytest.mark.parametrize("cls,first,second", [(DiffusionProcess, "ddim", "dpm-solver-2m"), (FlowProcess, "euler", "heun")])
 def test_the_second_order_solver_is_closer_to_the_exact_solution(cls, first, second):
-    """At the same step count, the second-order solver lands nearer a fine-step reference."""
+    """At the same step count, the second-order solver lands far nearer a fine-step reference.
+
+    Quadratic spacing, because with uniform times the diffusion error is dominated by the
+    last, largest step, which DPM-Solver++(2M) takes at first order (as diffusers does).
+    """
     labels = torch.arange(10)
-    reference = sample(cls(solver=second), labels, cls(solver=second).static_schedule(60), seed=0)
+    reference_process = cls(solver=second)
+    reference = sample(reference_process, labels, reference_process.static_schedule(80, spacing="quadratic"), seed=0)
     errors = {}
     for solver in (first, second):
         process = cls(solver=solver)
-        errors[solver] = (sample(process, labels, process.static_schedule(6), seed=0) - reference).abs().mean().item()
-    assert errors[second] < 0.7 * errors[first], errors
+        images = sample(process, labels, process.static_schedule(10, spacing="quadratic"), seed=0)
+        errors[solver] = (images - reference).abs().mean().item()
+    assert errors[second] < 0.5 * errors[first], errors
 
 
 def test_nfe_counts_model_evaluations():
@@ -148,27 +186,34 @@ def test_nfe_counts_model_evaluations():
 
 
 def test_bad_input_gets_a_clear_error(env_id):
-    with pytest.raises(ValueError, match="solver must be one of"):
-        ENVS[env_id](solver="rk4")
-    with pytest.raises(ValueError, match="at least 0.01 per step"):
-        gym.make(env_id, num_steps=200, reward="classifier")
-    env = gym.make_vec(env_id, num_envs=4, num_steps=3, reward="classifier")
+    env = gym.make_vec(env_id, num_envs=4, num_steps=steps(env_id, 3), reward="classifier")
     env.reset(seed=0)
     with pytest.raises(ValueError, match="shape"):
-        env.step(np.zeros((4, 4), np.float32))
+        env.step(np.zeros((4, 5), np.float32))
     with pytest.raises(ValueError, match="finite"):
-        env.step(np.full((4, P), np.nan, np.float32))
-    with pytest.raises(ValueError, match="spacing must be one of"):
-        ENVS[env_id]().static_schedule(4, spacing="log")
+        env.step(np.full((4, num_params(env_id)), np.nan, np.float32))
+    if env_id in CONTINUOUS:
+        with pytest.raises(ValueError, match="solver must be one of"):
+            ENVS[env_id](solver="rk4")
+        with pytest.raises(ValueError, match="at least 0.01 per step"):
+            gym.make(env_id, num_steps=200, reward="classifier")
+        with pytest.raises(ValueError, match="spacing must be one of"):
+            ENVS[env_id]().static_schedule(4, spacing="log")
+    else:
+        with pytest.raises(ValueError, match="one step per scale"):
+            gym.make(env_id, num_steps=8, reward="classifier")
+        with pytest.raises(ValueError, match="top_k must be in"):
+            ENVS[env_id]().static_schedule(4, top_k=0)
 
 
 def test_render_shows_the_current_images(env_id):
-    env = gym.make(env_id, num_steps=3, reward="classifier", render_mode="rgb_array", render_scale=4)
+    n = steps(env_id, 3)
+    env = gym.make(env_id, num_steps=n, reward="classifier", render_mode="rgb_array", render_scale=4)
     env.reset(seed=0)
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.shape == (32, 32, 3)
-    for _ in range(3):
-        env.step(np.zeros(P, np.float32))
+    for _ in range(n):
+        env.step(np.zeros(num_params(env_id), np.float32))
     final = env.render()
     expected = (env.unwrapped.core.process.decode(env.unwrapped.core.state)[0, 0] * 255).round().numpy().astype(np.uint8)
     np.testing.assert_array_equal(final[::4, ::4, 0], expected)
@@ -181,6 +226,42 @@ def test_hand_designed_samples_are_the_digits_asked_for(env_id):
 
     process = ENVS[env_id]()
     labels = torch.arange(100) % 10
-    images = sample(process, labels, num_steps=8, seed=0)
+    images = sample(process, labels, seed=0)
     accuracy = (load_classifier()(images).argmax(-1) == labels).float().mean().item()
     assert accuracy > 0.9, accuracy
+
+
+# ---------------------------------------------------------------- VAR specifics
+
+
+def test_var_generates_one_scale_per_step_coarse_to_fine():
+    env = gym.make_vec("AdaGen/VAR-Digits-v0", num_envs=3, reward="classifier")
+    env.reset(seed=1)
+    for scale in env.unwrapped.core.process.scales:
+        obs, *_ = env.step(np.zeros((3, 4), np.float32))
+        state = env.unwrapped.core.state
+        assert state.maps[-1].shape == (3, scale * scale)
+        assert state.maps[-1].min() >= 0 and state.maps[-1].max() <= 16
+        # the observed image is the newest map, upsampled: constant over each s x s block
+        image = obs["image"].reshape(3, 8, 8)
+        block = 8 // scale
+        np.testing.assert_array_equal(image, np.repeat(np.repeat(image[:, ::block, ::block], block, 1), block, 2))
+
+
+def test_top_k_of_one_makes_var_sampling_greedy():
+    process = VARProcess()
+    greedy = process.static_schedule(4, top_k=1)
+    a = sample(process, torch.arange(10), greedy, seed=0)
+    b = sample(process, torch.arange(10), greedy, seed=1)
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(sample(process, torch.arange(10), seed=0), sample(process, torch.arange(10), seed=1))
+
+
+def test_top_k_top_p_filter_keeps_the_most_likely_levels_per_sample():
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))[None, None].repeat(3, 2, 1)
+    kept = filter_top_k_top_p(logits, keep=torch.tensor([0.5, 1.0, 0.01]), top_p=torch.tensor([1.0, 0.7, 1.0]))
+    finite = torch.isfinite(kept)
+    assert finite[0].tolist() == [[True, True, False, False]] * 2  # top-2 of 4
+    assert finite[1].tolist() == [[True, True, False, False]] * 2  # 0.5 + 0.3 reach 0.7
+    assert finite[2].tolist() == [[True, False, False, False]] * 2  # at least one level survives
+    torch.testing.assert_close(kept[finite], logits[finite])

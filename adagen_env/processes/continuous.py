@@ -72,7 +72,7 @@ class ContinuousProcess:
         self.num_pixels = config.num_pixels
         side = int(round(config.num_pixels**0.5))
         self.image_shape = (side, side)
-        self.feature_dim = config.width
+        self.feature_dim = config.width + 1  # the hidden state and the sample's own time
         self.default_num_steps = 8
         self.named_schedules = {
             "hand-designed": {},
@@ -158,11 +158,12 @@ class ContinuousProcess:
     # ------------------------------------------------------------------ what the env shows
 
     def features(self, state: ContinuousState) -> torch.Tensor:
+        # times differ per sample, so the policy sees each sample's own time beside the hidden state
         self._forward_cond(state)
-        return state.hidden
+        return torch.cat([state.hidden, state.t[:, None].float()], dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
-        bound = layer_norm_bound(self.model.norm)
+        bound = np.append(layer_norm_bound(self.model.norm), 1.0).astype(np.float32)
         return {
             "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
             "time": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
