@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--updates", type=int, default=PPO_UPDATES, help="PPO updates (ppo; default: %(default)s)")
     p.add_argument("--episodes-per-update", type=int, default=512, help="(ppo; default: %(default)s)")
     p.add_argument("--lr", type=float, default=3e-4, help="(ppo; default: %(default)s)")
-    p.add_argument("--std-switch-update", type=int, default=60, help="exploration std halves here (ppo)")
+    p.add_argument("--std-switch-update", type=int, default=30, help="exploration std halves here (ppo; default: %(default)s)")
     p.add_argument("--timesteps", type=int, default=200_000, help="environment steps (sb3-*; default: %(default)s)")
     p.add_argument("--minutes", type=float, default=15.0, help="stop after this much training time (ppo; default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
