@@ -9,12 +9,13 @@ also returns the last hidden state, because the schedule policy observes it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from adagen_env.models.checkpoints import load_frozen
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -79,15 +80,7 @@ def weights_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
-def save_denoiser(model: Denoiser, path: Path) -> None:
-    torch.save({"config": asdict(model.config), "state_dict": model.state_dict()}, path)
 
-
-@lru_cache(maxsize=None)
 def load_denoiser(path: str, device: str = "cpu") -> Denoiser:
-    """A shipped denoiser, frozen and in eval mode (cached: every env shares one copy)."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = Denoiser(DenoiserConfig(**checkpoint["config"])).to(device)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval().requires_grad_(False)
-    return model
+    """A shipped denoiser, frozen and in eval mode (shared by every env on the device)."""
+    return load_frozen(Denoiser, DenoiserConfig, path, device)

@@ -7,12 +7,13 @@ policy observes a summary of the generator's hidden state.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from adagen_env.models.checkpoints import load_frozen
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "maskgit_digits.pt"
 
@@ -57,15 +58,7 @@ class MaskGITTransformer(nn.Module):
         return self.head(hidden), hidden
 
 
-def save_maskgit(model: MaskGITTransformer, path: Path = WEIGHTS_PATH) -> None:
-    torch.save({"config": asdict(model.config), "state_dict": model.state_dict()}, path)
 
-
-@lru_cache(maxsize=None)
 def load_maskgit(device: str = "cpu", path: str = str(WEIGHTS_PATH)) -> MaskGITTransformer:
-    """The shipped generator, frozen and in eval mode (cached: every env shares one copy)."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = MaskGITTransformer(MaskGITConfig(**checkpoint["config"])).to(device)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval().requires_grad_(False)
-    return model
+    """The shipped generator, frozen and in eval mode (shared by every env on the device)."""
+    return load_frozen(MaskGITTransformer, MaskGITConfig, path, device)

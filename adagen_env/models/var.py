@@ -13,13 +13,14 @@ guidance). One teacher-forced forward pass gives the logits of all scales for tr
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from adagen_env.models.checkpoints import load_frozen
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "var_digits.pt"
 
@@ -92,16 +93,7 @@ class NextScaleTransformer(nn.Module):
         return self.head(hidden), hidden
 
 
-def save_var(model: NextScaleTransformer, path: Path = WEIGHTS_PATH) -> None:
-    torch.save({"config": asdict(model.config), "state_dict": model.state_dict()}, path)
 
-
-@lru_cache(maxsize=None)
 def load_var(device: str = "cpu", path: str = str(WEIGHTS_PATH)) -> NextScaleTransformer:
-    """The shipped generator, frozen and in eval mode (cached: every env shares one copy)."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    config = checkpoint["config"]
-    model = NextScaleTransformer(VARConfig(**{**config, "scales": tuple(config["scales"])})).to(device)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval().requires_grad_(False)
-    return model
+    """The shipped generator, frozen and in eval mode (shared by every env on the device)."""
+    return load_frozen(NextScaleTransformer, VARConfig, path, device)

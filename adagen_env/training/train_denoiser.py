@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from adagen_env.datasets import load_digits
-from adagen_env.models.denoiser import Denoiser, DenoiserConfig, save_denoiser, weights_path
+from adagen_env.models.checkpoints import save_model
+from adagen_env.models.denoiser import Denoiser, DenoiserConfig, weights_path
 from adagen_env.processes import diffusion, flow
 from adagen_env.training.loop import fit
 
@@ -66,7 +67,7 @@ def main() -> None:
     start = time.time()
     fit(model, batch_loss, args.steps, LEARNING_RATE, WEIGHT_DECAY, WARMUP_STEPS, args.paradigm, ema, EMA_DECAY)
     ema.eval()
-    save_denoiser(ema, out)
+    save_model(ema, out)
     print(f"wrote {out} after {args.steps} steps in {time.time() - start:.0f} s")
 
 

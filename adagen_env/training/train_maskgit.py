@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from adagen_env.datasets import load_digits
-from adagen_env.models.maskgit import WEIGHTS_PATH, MaskGITConfig, MaskGITTransformer, save_maskgit
+from adagen_env.models.checkpoints import save_model
+from adagen_env.models.maskgit import WEIGHTS_PATH, MaskGITConfig, MaskGITTransformer
 from adagen_env.training.loop import fit
 
 SEED = 0
@@ -59,7 +60,7 @@ def main() -> None:
     start = time.time()
     fit(model, batch_loss, args.steps, LEARNING_RATE, WEIGHT_DECAY, WARMUP_STEPS, desc="maskgit")
     model.eval()
-    save_maskgit(model, args.out)
+    save_model(model, args.out)
     print(f"wrote {args.out} after {args.steps} steps in {time.time() - start:.0f} s")
 
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from adagen_env.datasets import load_digits
-from adagen_env.models.var import WEIGHTS_PATH, NextScaleTransformer, VARConfig, save_var, token_pyramid
+from adagen_env.models.checkpoints import save_model
+from adagen_env.models.var import WEIGHTS_PATH, NextScaleTransformer, VARConfig, token_pyramid
 from adagen_env.training.loop import fit
 
 SEED = 0
@@ -48,7 +49,7 @@ def main() -> None:
     start = time.time()
     fit(model, batch_loss, args.steps, LEARNING_RATE, WEIGHT_DECAY, WARMUP_STEPS, desc="var")
     model.eval()
-    save_var(model, args.out)
+    save_model(model, args.out)
     print(f"wrote {args.out} after {args.steps} steps in {time.time() - start:.0f} s")
 
 
