@@ -15,6 +15,9 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "adagen_env" / "weights"
 # `python -m benchmarks.learned_schedules train --env ENV --steps S --seed 0` and exported with export_policy.
 SHIPPED_POLICIES = {
     "maskgit-digits": WEIGHTS / "maskgit_digits_policy_8steps.pt",
+    "diffusion-digits": WEIGHTS / "diffusion_digits_policy_6steps.pt",  # --env AdaGen/Diffusion-Digits-v0 --steps 6 --minutes 8
+    "flow-digits": WEIGHTS / "flow_digits_policy_6steps.pt",  # --env AdaGen/Flow-Digits-v0 --steps 6 --minutes 8
+    "var-digits": WEIGHTS / "var_digits_policy_4steps.pt",  # --env AdaGen/VAR-Digits-v0 --steps 4 --minutes 8
 }
 
 def sb3_algorithm(name: str):

@@ -9,6 +9,9 @@ import pytest
 import torch
 
 from adagen_env.cli import main
+from adagen_env.evaluation import policy_generator
+from adagen_env.processes import make_process
+from agents.loading import SHIPPED_POLICIES, load_policy
 
 SMALL = ["--steps", "2", "--num-envs", "16", "--eval-samples", "20", "--final-samples", "20"]
 
@@ -85,3 +88,12 @@ def test_every_paradigm_trains_through_the_same_command(env_id, steps, tmp_path,
     # a policy evaluated on another paradigm's env is refused with a message, not a shape error
     with pytest.raises(SystemExit, match="trained on"):
         main(["eval", "--policy", str(out), "--samples", "20"])
+
+
+@pytest.mark.parametrize("process_name", sorted(SHIPPED_POLICIES))
+def test_every_shipped_policy_loads_and_generates(process_name):
+    process = make_process(process_name)
+    act, metadata = load_policy("shipped", process, process_name)
+    assert metadata["process"] == process_name and metadata["reward"] == "adversarial"
+    images = policy_generator(process, metadata["num_steps"], act)(torch.arange(10), 0)
+    assert images.shape == (10, 1, 8, 8) and torch.isfinite(images).all()
