@@ -102,6 +102,12 @@ def report(args: argparse.Namespace) -> None:
                 rows.append({**common, "schedule": label, "seeds": grid["args"]["seeds"], "fd": r["fd"],
                              "fd_std": r["fd_std"], "precision": r["precision"], "recall": r["recall"],
                              "fd_vs_hand": r["fd"] / hand["fd"]})
+            triple = grid["best"].get(str(3 * steps))  # the 3x-budget bar for diffusion and flow
+            if triple is not None:
+                r = triple["hand_designed"]
+                rows.append({**common, "nfe": triple.get("nfe", 3 * steps), "schedule": f"hand-designed, {3 * steps} steps",
+                             "seeds": grid["args"]["seeds"], "fd": r["fd"], "fd_std": r["fd_std"],
+                             "precision": r["precision"], "recall": r["recall"], "fd_vs_hand": r["fd"] / hand["fd"]})
             for reward in sorted({r["reward"] for r in process_runs if r["steps"] == steps}):
                 group = [r["final"] for r in process_runs if r["steps"] == steps and r["reward"] == reward]
                 fds = [g["fd"] for g in group]
