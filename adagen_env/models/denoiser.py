@@ -80,7 +80,6 @@ def weights_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
-
 def load_denoiser(path: str, device: str = "cpu") -> Denoiser:
     """A shipped denoiser, frozen and in eval mode (shared by every env on the device)."""
     return load_frozen(Denoiser, DenoiserConfig, path, device)

@@ -93,7 +93,6 @@ class NextScaleTransformer(nn.Module):
         return self.head(hidden), hidden
 
 
-
 def load_var(device: str = "cpu", path: str = str(WEIGHTS_PATH)) -> NextScaleTransformer:
     """The shipped generator, frozen and in eval mode (shared by every env on the device)."""
     return load_frozen(NextScaleTransformer, VARConfig, path, device)

@@ -59,6 +59,12 @@ class Process(Protocol):
         """The current partial images as RGB (B, H, W, 3) uint8, for rendering."""
 
 
+def grey_to_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Grey images (B, 1, H, W) in [0, 1] -> RGB (B, H, W, 3) uint8, what ``preview`` returns."""
+    grey = (images[:, 0] * 255).round().to(torch.uint8)
+    return grey[..., None].expand(*grey.shape, 3).clone()
+
+
 def layer_norm_bound(norm: nn.LayerNorm) -> np.ndarray:
     """An exact bound on a LayerNorm's outputs: a normalised vector of width D has entries within sqrt(D - 1)."""
     width = norm.normalized_shape[0]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
-from adagen_env.processes.base import layer_norm_bound
+from adagen_env.processes.base import grey_to_rgb, layer_norm_bound
 from adagen_env.schedules import StepParameter
 
 MIN_TIME_GAP = 0.01  # time moves by at least this much per decision (METHOD.md)
@@ -130,7 +130,10 @@ class ContinuousProcess:
             state.cond, state.hidden = self.model(state.x, state.t.float(), state.labels)
 
     @torch.no_grad()
-    def guided(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: torch.Tensor, cond=None) -> torch.Tensor:
+    def guided(
+        self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: torch.Tensor,
+        cond: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``cond + w * (cond - uncond)`` of the model output at (x, t); ``cond`` if already computed."""
         if cond is None:
             cond, _ = self.model(x, t.float(), labels)
@@ -179,8 +182,7 @@ class ContinuousProcess:
         return _to_unit(state.x).view(-1, 1, *self.image_shape)
 
     def preview(self, state: ContinuousState) -> torch.Tensor:
-        grey = (self.decode(state)[:, 0] * 255).round().to(torch.uint8)
-        return grey[..., None].expand(*grey.shape, 3).clone()
+        return grey_to_rgb(self.decode(state))
 
 
 def _to_unit(x: torch.Tensor) -> torch.Tensor:

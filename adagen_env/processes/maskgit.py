@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
-from adagen_env.processes.base import gumbel, layer_norm_bound
+from adagen_env.processes.base import grey_to_rgb, gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
 
 GUIDANCE_SCALE = 2.0  # the end point of the hand-designed guidance ramp w * t / T
@@ -169,8 +169,7 @@ class MaskGITProcess:
         return grey.view(-1, 1, *self.image_shape)
 
     def preview(self, state: MaskGITState) -> torch.Tensor:
-        grey = (self.decode(state)[:, 0] * 255).round().to(torch.uint8)
-        rgb = grey[..., None].expand(*grey.shape, 3).clone()
+        rgb = grey_to_rgb(self.decode(state))
         masked = (state.tokens == self.mask_token).view(-1, *self.image_shape)
         rgb[masked] = torch.tensor(MASK_COLOUR, dtype=torch.uint8, device=rgb.device)
         return rgb

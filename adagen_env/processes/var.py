@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from adagen_env.models.var import NextScaleTransformer, load_var
-from adagen_env.processes.base import gumbel, layer_norm_bound
+from adagen_env.processes.base import grey_to_rgb, gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
 
 GUIDANCE_SCALE = 1.5  # the end point of the hand-designed ramp over scales
@@ -142,8 +142,7 @@ class VARProcess:
         return self._latest_image(state)
 
     def preview(self, state: VARState) -> torch.Tensor:
-        grey = (self._latest_image(state)[:, 0] * 255).round().to(torch.uint8)
-        return grey[..., None].expand(*grey.shape, 3).clone()
+        return grey_to_rgb(self._latest_image(state))
 
 
 def filter_top_k_top_p(logits: torch.Tensor, keep: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
