@@ -10,6 +10,7 @@ ENVIRONMENTS = {
     "AdaGen/MaskGIT-Digits-v0": "maskgit-digits",
     "AdaGen/Diffusion-Digits-v0": "diffusion-digits",
     "AdaGen/Flow-Digits-v0": "flow-digits",
+    "AdaGen/Flow-Heun-Digits-v0": "flow-heun-digits",
     "AdaGen/VAR-Digits-v0": "var-digits",
 }
 

@@ -36,6 +36,7 @@ GRIDS = {
     },
     "diffusion-digits": CONTINUOUS_GRID,
     "flow-digits": CONTINUOUS_GRID,
+    "flow-heun-digits": CONTINUOUS_GRID,
     "var-digits": {
         "guidance": [0.0, 1.5, 3.0],
         "top_k": [2, 4, None],

@@ -178,6 +178,18 @@ def test_the_second_order_solver_is_closer_to_the_exact_solution(cls, first, sec
     assert errors[second] < 0.5 * errors[first], errors
 
 
+def test_the_heun_flow_env_is_the_flow_model_with_heun():
+    """``AdaGen/Flow-Heun-Digits-v0``: same model, Heun steps, so 3 decisions cost 6 evaluations."""
+    env = gym.make_vec("AdaGen/Flow-Heun-Digits-v0", num_envs=6, num_steps=3, reward="classifier")
+    observations, _, _ = rollout(env, 1, [np.zeros((6, 2), np.float32)] * 3)
+    process = env.unwrapped.core.process
+    assert process.solver == "heun" and process.nfe(3) == 6
+    labels = observations[-1]["label"]
+    heun = sample(FlowProcess(solver="heun"), labels=labels, num_steps=3, seed=1)
+    np.testing.assert_array_equal(process.decode(env.unwrapped.core.state).numpy(), heun.numpy())
+    assert not torch.equal(heun, sample(FlowProcess(solver="euler"), labels=labels, num_steps=3, seed=1))
+
+
 def test_nfe_counts_model_evaluations():
     assert DiffusionProcess(solver="dpm-solver-2m").nfe(5) == 5
     assert DiffusionProcess(solver="ddim").nfe(5) == 5

@@ -72,7 +72,8 @@ def test_resume_from_a_missing_checkpoint_says_so(tmp_path):
 
 @pytest.mark.parametrize(
     "env_id,steps",
-    [("AdaGen/Diffusion-Digits-v0", "3"), ("AdaGen/Flow-Digits-v0", "3"), ("AdaGen/VAR-Digits-v0", "4")],
+    [("AdaGen/Diffusion-Digits-v0", "3"), ("AdaGen/Flow-Digits-v0", "3"), ("AdaGen/Flow-Heun-Digits-v0", "2"),
+     ("AdaGen/VAR-Digits-v0", "4")],
 )
 def test_every_paradigm_trains_through_the_same_command(env_id, steps, tmp_path, capsys):
     out = tmp_path / "policy.pt"
