@@ -59,13 +59,20 @@ def evaluate_generator(
     """
     if num_samples < 2:
         raise ValueError(f"num_samples must be at least 2 for a Frechet distance, got {num_samples}")
-    labels = balanced_labels(num_samples, num_classes)
-    chunks = labels.split(batch_size)
-    images = []
     start = time.perf_counter()
-    for i, chunk in enumerate(tqdm(chunks, desc="sampling", disable=not progress, leave=False)):
-        images.append(generate(chunk, seed * 1_000_003 + i))
+    images, labels = generate_balanced(generate, num_classes, num_samples, seed, batch_size, progress)
     seconds = time.perf_counter() - start
-    result = evaluator.evaluate(torch.cat(images), labels)
+    result = evaluator.evaluate(images, labels)
     result.update(seconds=seconds, samples_per_second=num_samples / seconds)
     return result
+
+
+def generate_balanced(
+    generate: Generate, num_classes: int, num_samples: int, seed: int = 0, batch_size: int = 500, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class-balanced images and their labels, in chunks; chunk ``i`` uses seed ``seed * 1_000_003 + i``."""
+    labels = balanced_labels(num_samples, num_classes)
+    chunks = labels.split(batch_size)
+    images = [generate(chunk, seed * 1_000_003 + i)
+              for i, chunk in enumerate(tqdm(chunks, desc="sampling", disable=not progress, leave=False))]
+    return torch.cat(images), labels

@@ -52,6 +52,18 @@ def test_updates_only_once_the_buffer_holds_update_every_samples():
     assert all(np.isfinite(scorer.stats[k]) for k in ("loss", "real_logit", "fake_logit"))
 
 
+def test_score_rewards_like_a_call_but_neither_buffers_nor_trains():
+    scorer = AdversarialScorer(update_every=4, steps=2, batch_size=4)
+    images, labels = _noise(6, 0)
+    before = _parameters(scorer)
+    scored = scorer.score(images, labels)
+    assert scorer.fake_images == [] and scorer.stats["updates"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, _parameters(scorer)))
+    assert torch.equal(scored, scorer(images, labels))  # the call scores first, then trains
+    with pytest.raises(ValueError, match="labels must lie in"):
+        scorer.score(images, torch.full((6,), 10))
+
+
 def test_discriminator_learns_real_digits_from_noise():
     scorer = AdversarialScorer(update_every=256, steps=100, batch_size=64)
     scorer(*_noise(256, 0))  # one update of 100 steps: noise as the fakes

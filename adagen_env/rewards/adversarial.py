@@ -78,18 +78,21 @@ class AdversarialScorer:
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Score with the current discriminator, then buffer the samples (and train on them when due)."""
+        rewards = self.score(images, labels)
+        self.fake_images.append(images.detach().to(self.device))
+        self.fake_labels.append(labels.long().to(self.device))
+        if sum(len(x) for x in self.fake_images) >= self.update_every:
+            self.update()
+        return rewards
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The reward of each image under the current discriminator, without training on it."""
         labels = labels.long()
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got {labels.tolist()}")
-        out_device = images.device
-        images, labels = images.detach().to(self.device), labels.to(self.device)
-        with torch.no_grad():
-            rewards = torch.sigmoid(self.discriminator(images, labels))
-        self.fake_images.append(images)
-        self.fake_labels.append(labels)
-        if sum(len(x) for x in self.fake_images) >= self.update_every:
-            self.update()
-        return rewards.to(out_device)
+        logits = self.discriminator(images.detach().to(self.device), labels.to(self.device))
+        return torch.sigmoid(logits).to(images.device)
 
     def update(self) -> None:
         """``steps`` discriminator steps on the buffered fakes vs class-matched reals; clears the buffer."""

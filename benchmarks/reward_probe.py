@@ -1,0 +1,95 @@
+"""Does the adversarial reward agree with FD? Ask a discriminator that no schedule trained.
+
+    python -m benchmarks.reward_probe [--env ID] [--steps S] [--samples 2000] [--seeds 3]
+
+The candidates are the hand-designed schedule, the grid's best static schedule and the learned
+policy of every finished adversarial run of ``benchmarks.learned_schedules`` at ``--steps``.
+A fresh discriminator of the adversarial reward (same model and optimiser) is trained against
+real training images on an equal mix of all candidates' samples, ``--updates`` updates of 5
+steps, so that it favours none of them; each candidate's mean reward (sigmoid of the logit) on
+new samples then says which one the reward prefers. Repeated for ``--seeds`` discriminator
+seeds. (The discriminators that training ended with are no judges: each was trained against
+its own policy's samples, so it scores anything else higher.)
+
+How to read it: a learned policy with a worse FD than the best static schedule and a *lower*
+reward has not reached the reward's optimum (an optimisation gap); one with a worse FD and a
+*higher* reward shows that the reward prefers what FD does not (a reward gap).
+Results: ``results/reward_probe/<process>-<steps>steps.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import torch
+from tqdm import tqdm
+
+from adagen_env.cli import DEFAULT_ENV, best_static_schedule, format_table, process_name_for
+from adagen_env.evaluation import generate_balanced, policy_generator, static_generator
+from adagen_env.metrics import Evaluator
+from adagen_env.processes import make_process
+from adagen_env.rewards.adversarial import AdversarialScorer
+from agents.loading import load_policy
+from benchmarks.learned_schedules import LEARNED, RESULTS
+
+TRAIN_SEED, TEST_SEED = 20_000, 20_001  # noise used by no other benchmark; the test samples are new to the discriminator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default=DEFAULT_ENV, help="environment id (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=2000, help="samples per candidate, for training and for testing")
+    parser.add_argument("--updates", type=int, default=400, help="discriminator updates (5 steps each)")
+    parser.add_argument("--seeds", type=int, default=3, help="discriminators trained, each from its own seed")
+    args = parser.parse_args()
+
+    process_name = process_name_for(args.env)
+    process = make_process(process_name)
+    folder = LEARNED / process_name
+    generators = {"hand-designed": static_generator(process, args.steps)}
+    best = best_static_schedule(process_name, process, args.steps)
+    if best is not None:
+        config = ", ".join(f"{k} {v}" for k, v in best[0].items())
+        generators[f"best static ({config})"] = static_generator(process, args.steps, best[1])
+    for path in sorted(folder.glob(f"adversarial-{args.steps}steps-seed*.json")):
+        policy = path.with_name(path.stem + "-policy.pt")
+        if not policy.is_file():  # policies are not committed: only the machine that trained has them
+            raise SystemExit(f"no policy at {policy}; run this where {path.stem} was trained")
+        act, _ = load_policy(policy, process, process_name)
+        generators[f"learned, run {json.loads(path.read_text())['seed']}"] = policy_generator(process, args.steps, act)
+
+    evaluator = Evaluator()
+    train, test, rows = {}, {}, []
+    for name, generate in tqdm(generators.items(), desc="sampling"):
+        train[name], labels = generate_balanced(generate, process.num_classes, args.samples, TRAIN_SEED)
+        test[name], _ = generate_balanced(generate, process.num_classes, args.samples, TEST_SEED)
+        rows.append({"schedule": name, "fd": evaluator.evaluate(test[name], labels)["fd"]})
+    names = list(generators)
+    per_candidate = AdversarialScorer().update_every // len(names) + 1  # one update per round of the mix
+    for seed in range(args.seeds):
+        scorer = AdversarialScorer(seed=seed)
+        pick = torch.Generator().manual_seed(seed)
+        for _ in tqdm(range(args.updates), desc=f"discriminator {seed}", leave=False):
+            for name in names:
+                index = torch.randint(args.samples, (per_candidate,), generator=pick)
+                scorer(train[name][index], labels[index])
+        for row in rows:
+            row[f"reward_d{seed}"] = scorer.score(test[row["schedule"]], labels).mean().item()
+    for row in rows:
+        rewards = [row[f"reward_d{seed}"] for seed in range(args.seeds)]
+        row["reward_mean"] = statistics.mean(rewards)
+        row["reward_std"] = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
+
+    print(format_table(rows, ("schedule", "fd", *(f"reward_d{seed}" for seed in range(args.seeds)), "reward_mean", "reward_std")))
+    print(f"\nfd: {args.samples} test samples vs the held-out images; reward_dK: mean reward of the same test "
+          f"samples under discriminator K, trained {args.updates} updates on an equal mix of all rows")
+    out = RESULTS / "reward_probe" / f"{process_name}-{args.steps}steps.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "process": process_name, "rows": rows}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
