@@ -45,6 +45,11 @@ def run_name(reward: str, steps: int, seed: int) -> str:
     return f"{reward}-{steps}steps-seed{seed}"
 
 
+def exported_policy(run_json: Path) -> Path:
+    """Where ``train`` exports the policy of the run whose results are ``run_json``."""
+    return run_json.with_name(run_json.stem + "-policy.pt")
+
+
 def train(args: argparse.Namespace) -> None:
     process_name = process_name_for(args.env)
     folder = LEARNED / process_name
@@ -72,9 +77,9 @@ def train(args: argparse.Namespace) -> None:
     agent.learn(1_000_000, callback)
     checkpoint = agent.save(folder / f"{name}.pt", env=args.env, process=process_name,
                             num_steps=args.steps, reward=args.reward, algo="ppo")
-    export_policy(checkpoint, folder / f"{name}-policy.pt")
-    final = final_evaluation(process, args.steps, agent.predict, evaluator, args.samples)
     out = folder / f"{name}.json"
+    export_policy(checkpoint, exported_policy(out))
+    final = final_evaluation(process, args.steps, agent.predict, evaluator, args.samples)
     out.write_text(json.dumps({
         "env": args.env, "process": process_name, "reward": args.reward, "steps": args.steps,
         "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": vars(agent.config),
@@ -100,7 +105,7 @@ def evaluate(args: argparse.Namespace) -> None:
         process = make_process(process_name)
         for path in sorted((LEARNED / process_name).glob("*.json")):
             run = json.loads(path.read_text())
-            policy = path.with_name(path.stem + "-policy.pt")
+            policy = exported_policy(path)
             if not policy.is_file():  # policies are not committed: only the machine that trained has them
                 print(f"{process_name} {path.stem}: skipped, no policy at {policy}")
                 continue

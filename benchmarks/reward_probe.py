@@ -29,9 +29,9 @@ from adagen_env.cli import DEFAULT_ENV, best_static_schedule, format_table, proc
 from adagen_env.evaluation import generate_balanced, policy_generator, static_generator
 from adagen_env.metrics import Evaluator
 from adagen_env.processes import make_process
-from adagen_env.rewards.adversarial import AdversarialScorer
+from adagen_env.rewards.adversarial import UPDATE_EVERY, AdversarialScorer
 from agents.loading import load_policy
-from benchmarks.learned_schedules import LEARNED, RESULTS
+from benchmarks.learned_schedules import LEARNED, RESULTS, exported_policy
 
 TRAIN_SEED, TEST_SEED = 20_000, 20_001  # noise used by no other benchmark; the test samples are new to the discriminator
 
@@ -54,7 +54,7 @@ def main() -> None:
         config = ", ".join(f"{k} {v}" for k, v in best[0].items())
         generators[f"best static ({config})"] = static_generator(process, args.steps, best[1])
     for path in sorted(folder.glob(f"adversarial-{args.steps}steps-seed*.json")):
-        policy = path.with_name(path.stem + "-policy.pt")
+        policy = exported_policy(path)
         if not policy.is_file():  # policies are not committed: only the machine that trained has them
             raise SystemExit(f"no policy at {policy}; run this where {path.stem} was trained")
         act, _ = load_policy(policy, process, process_name)
@@ -67,7 +67,7 @@ def main() -> None:
         test[name], _ = generate_balanced(generate, process.num_classes, args.samples, TEST_SEED)
         rows.append({"schedule": name, "fd": evaluator.evaluate(test[name], labels)["fd"]})
     names = list(generators)
-    per_candidate = AdversarialScorer().update_every // len(names) + 1  # one update per round of the mix
+    per_candidate = UPDATE_EVERY // len(names) + 1  # one discriminator update per round of the mix
     for seed in range(args.seeds):
         scorer = AdversarialScorer(seed=seed)
         pick = torch.Generator().manual_seed(seed)
