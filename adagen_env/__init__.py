@@ -1,26 +1,21 @@
 """adagen: Gymnasium environments where RL agents learn sample-adaptive generation schedules.
 
-Importing the package registers the environments with Gymnasium.
+Importing the package registers one environment id per paradigm of
+:mod:`adagen_env.paradigms` with Gymnasium (``gym.make`` gives the single env, ``gym.make_vec``
+the native batched one).
 """
 import gymnasium as gym
 
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
+from adagen_env.paradigms import PARADIGMS, get_paradigm, make_process
 
-ENVIRONMENTS = {
-    "AdaGen/MaskGIT-Digits-v0": "maskgit-digits",
-    "AdaGen/Diffusion-Digits-v0": "diffusion-digits",
-    "AdaGen/Flow-Digits-v0": "flow-digits",
-    "AdaGen/Flow-Heun-Digits-v0": "flow-heun-digits",
-    "AdaGen/VAR-Digits-v0": "var-digits",
-}
-
-for _env_id, _process in ENVIRONMENTS.items():
-    if _env_id not in gym.registry:
+for _paradigm in PARADIGMS.values():
+    if _paradigm.env_id not in gym.registry:
         gym.register(
-            _env_id,
+            _paradigm.env_id,
             entry_point="adagen_env.envs:ScheduleEnv",
             vector_entry_point="adagen_env.envs:ScheduleVectorEnv",
-            kwargs={"process": _process},
+            kwargs={"process": _paradigm.name},
         )
 
-__all__ = ["ENVIRONMENTS", "ScheduleEnv", "ScheduleVectorEnv"]
+__all__ = ["PARADIGMS", "ScheduleEnv", "ScheduleVectorEnv", "get_paradigm", "make_process"]

@@ -8,16 +8,19 @@ Handwritten Digits" set (Alpaydin and Kaynak, 1998; CC BY 4.0), 1,797 images, 10
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 DIGITS_PATH = Path(__file__).resolve().parent / "data" / "digits.npz"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MAX_LEVELS = 256  # images are stored as uint8
 Split = Literal["train", "heldout", "all"]
 
 
@@ -31,14 +34,19 @@ class ImageDataset:
     num_classes: int
 
     def __post_init__(self) -> None:
+        _check_levels(self.levels)
         if len(self.images) == 0:
             raise ValueError("the data set holds no images")
         if self.images.ndim != 3 or len(self.images) != len(self.labels):
             raise ValueError(
                 f"expected images (N, H, W) and labels (N,), got {self.images.shape} and {self.labels.shape}"
             )
-        if self.images.max() >= self.levels:
-            raise ValueError(f"grey levels must lie in 0..{self.levels - 1}, found {self.images.max()}")
+        low, high = self.images.min(), self.images.max()
+        if low < 0 or high >= self.levels:
+            raise ValueError(f"grey levels must lie in 0..{self.levels - 1}, found {low}..{high}")
+        low, high = self.labels.min(), self.labels.max()
+        if low < 0 or high >= self.num_classes:
+            raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, found {low}..{high}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -77,7 +85,15 @@ def load_images(
     (sub-folders without images are skipped); a folder without sub-folders is one class,
     label 0. Colour images are converted to grey and quantised to ``levels``. Without a
     stored split, a fixed ``heldout_fraction`` is drawn with ``seed``.
+
+    Folder images are scaled to grey by their mode's full range before quantising: 8-bit
+    grey, colour and palette images by 255, 16-bit ones (modes ``I;16*`` and ``I``) by
+    65535, float ones (mode ``F``) by 1, and must then lie in [0, 1]. Bad input raises
+    ``ValueError`` naming the file and the problem (``FileNotFoundError`` if ``path`` is missing).
     """
+    _check_levels(levels)
+    if not 0.0 <= heldout_fraction <= 1.0:
+        raise ValueError(f"heldout_fraction must lie in [0, 1], not {heldout_fraction}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
@@ -105,9 +121,43 @@ def _select(images: np.ndarray, labels: np.ndarray, heldout: np.ndarray, split: 
     return images[keep], labels[keep]
 
 
-def _quantise(grey: np.ndarray, levels: int) -> np.ndarray:
-    """8-bit grey (0..255) to ``levels`` evenly spaced levels."""
-    return np.rint(grey.astype(np.float64) * (levels - 1) / 255.0).astype(np.uint8)
+def _check_levels(levels: int) -> None:
+    """Levels index uint8 grey values, and one level cannot tell anything apart."""
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 2 <= levels <= MAX_LEVELS:
+        raise ValueError(f"levels must be an int in 2..{MAX_LEVELS}, not {levels!r}")
+
+
+def _quantise(grey: np.ndarray, full_scale: float, levels: int) -> np.ndarray:
+    """Grey values in 0 .. ``full_scale`` to ``levels`` evenly spaced levels."""
+    return np.rint(grey.astype(np.float64) * (levels - 1) / full_scale).astype(np.uint8)
+
+
+def _grey(im: Image, file: Path) -> tuple[np.ndarray, float]:
+    """One image as grey values with the full scale of its mode.
+
+    PIL's ``convert("L")`` clips 16-bit and float images to 0..255 (a 16-bit image turns
+    almost all white), so those are read as they are and scaled by their own range.
+    """
+    if im.mode == "F":
+        grey = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(grey).all() or grey.min() < 0.0 or grey.max() > 1.0:
+            raise ValueError(
+                f"float image {file} has values in [{grey.min()}, {grey.max()}]; "
+                "mode 'F' images must lie in [0, 1]"
+            )
+        return grey, 1.0
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        grey = np.asarray(im, dtype=np.float64)
+        if grey.min() < 0 or grey.max() > 65535:
+            raise ValueError(
+                f"16-bit image {file} (mode {im.mode!r}) has values in [{grey.min():.0f}, {grey.max():.0f}]; "
+                "they must lie in 0..65535"
+            )
+        return grey, 65535.0
+    try:
+        return np.asarray(im.convert("L")), 255.0
+    except ValueError as e:  # modes PIL cannot turn grey, such as LAB
+        raise ValueError(f"cannot convert image {file} (mode {im.mode!r}) to grey: {e}") from e
 
 
 def _read_folder(folder: Path, levels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,32 +180,71 @@ def _read_folder(folder: Path, levels: int) -> tuple[np.ndarray, np.ndarray]:
     for label, f in files:
         try:
             with Image.open(f) as im:
-                images.append(np.asarray(im.convert("L")))
+                grey, full_scale = _grey(im, f)
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"cannot read image {f}: {e}") from e
+        images.append(_quantise(grey, full_scale, levels))
         labels.append(label)
     shapes = sorted({im.shape for im in images})
     if len(shapes) > 1:
         raise ValueError(f"images in {folder} have mixed sizes {shapes}; resize them to one size first")
-    return _quantise(np.stack(images), levels), np.asarray(labels, dtype=np.int64)
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
 def _read_npz(path: Path, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise ValueError(f"cannot read {path}: {e}") from e
+    except Exception as e:  # a broken archive raises EOFError, BadZipFile, zlib.error, OSError, ...
+        raise ValueError(f"cannot read {path} as an .npz archive ({type(e).__name__}: {e})") from e
     if "images" not in arrays:
         raise ValueError(f"{path} has no 'images' array (found {sorted(arrays)})")
     images = arrays["images"]
     if images.ndim != 3 or len(images) == 0:
         raise ValueError(f"'images' in {path} must be a non-empty (N, H, W) array, got shape {images.shape}")
-    if images.min() < 0 or images.max() >= levels or not np.array_equal(images, np.round(images)):
+    if not _is_numeric(images) or not _is_whole(images) or images.min() < 0 or images.max() >= levels:
         raise ValueError(f"'images' in {path} must hold integer grey levels 0..{levels - 1}")
-    labels = arrays.get("labels", np.zeros(len(images), dtype=np.int64)).astype(np.int64)
-    heldout = arrays["heldout"].astype(bool) if "heldout" in arrays else None
-    for name, array in (("labels", labels), ("heldout", heldout)):
-        if array is not None and array.shape != (len(images),):
-            raise ValueError(f"'{name}' in {path} must have shape ({len(images)},), got {array.shape}")
+    n = len(images)
+    labels = _npz_labels(path, arrays.get("labels"), n)
+    heldout = _npz_heldout(path, arrays.get("heldout"), n)
     return images.astype(np.uint8), labels, heldout
+
+
+def _is_numeric(array: np.ndarray) -> bool:
+    return array.dtype.kind in "biuf"
+
+
+def _is_whole(array: np.ndarray) -> bool:
+    """All values integers (NaN and inf are not); integer-valued floats count."""
+    return bool(np.array_equal(array, np.round(array)))
+
+
+def _check_shape(path: Path, name: str, array: np.ndarray, n: int) -> None:
+    if array.shape != (n,):
+        raise ValueError(f"'{name}' in {path} must have shape ({n},), got {array.shape}")
+
+
+def _npz_labels(path: Path, labels: np.ndarray | None, n: int) -> np.ndarray:
+    """Labels index classes, so they must be whole and non-negative; a cast would hide 1.5 or -1."""
+    if labels is None:
+        return np.zeros(n, dtype=np.int64)
+    _check_shape(path, "labels", labels, n)
+    if labels.dtype.kind not in "iuf":
+        raise ValueError(f"'labels' in {path} must be non-negative integers, got dtype {labels.dtype}")
+    bad = (labels != np.round(labels)) | (labels < 0)  # NaN != NaN, so NaN is caught too
+    if bad.any():
+        raise ValueError(f"'labels' in {path} must be non-negative integers, found {labels[bad][0]}")
+    return labels.astype(np.int64)
+
+
+def _npz_heldout(path: Path, heldout: np.ndarray | None, n: int) -> np.ndarray | None:
+    """The stored split: a mask of 0/1 or booleans; any other value (2, 0.5) is a mistake, not True."""
+    if heldout is None:
+        return None
+    _check_shape(path, "heldout", heldout, n)
+    if not _is_numeric(heldout):
+        raise ValueError(f"'heldout' in {path} must hold only booleans or 0/1, got dtype {heldout.dtype}")
+    bad = ~np.isin(heldout, (0, 1))
+    if bad.any():
+        raise ValueError(f"'heldout' in {path} must hold only booleans or 0/1, found {heldout[bad][0]}")
+    return heldout.astype(bool)

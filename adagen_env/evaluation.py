@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -34,11 +33,11 @@ def policy_generator(process: Process, num_steps: int, act: Act) -> Generate:
 
     @torch.no_grad()
     def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
-        core = ScheduleCore(process, len(labels), num_steps, "classifier", process.device)
-        obs = core.reset(labels, seed, np.random.default_rng(seed))
+        core = ScheduleCore(process, len(labels), num_steps, reward=None)
+        obs = core.reset(labels, seed)
         for _ in range(num_steps):
             obs, _, _, _ = core.step(act(obs))
-        return process.decode(core.state)
+        return core.images()
 
     return generate
 

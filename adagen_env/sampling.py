@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from adagen_env.processes.base import Process
-from adagen_env.schedules import inverse_activate, parameters_from_actions
+from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
 
 
 def hand_designed_schedule(process: Process, num_steps: int, batch_size: int) -> torch.Tensor:
@@ -47,5 +47,5 @@ def sample(
     generator = torch.Generator(process.device).manual_seed(seed)
     state = process.reset(labels, generator)
     for values in schedule:
-        state = process.step(state, values, len(schedule), generator)
+        state = process.step(state, by_name(process.parameters, values), len(schedule), generator)
     return process.decode(state)

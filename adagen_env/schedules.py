@@ -3,7 +3,7 @@
 A policy acts in *pre-activation* space: every step parameter has an activation that maps a
 real number into its valid range (sigmoid for ratios, softplus for temperatures and guidance).
 The hand-designed value is passed through the inverse activation and the scaled action is
-added to it (METHOD.md's heuristic residual), so the zero action gives the hand-designed
+added to it (the method's heuristic residual, docs/method.md), so the zero action gives the hand-designed
 schedule and learning starts from it.
 """
 from __future__ import annotations
@@ -44,6 +44,11 @@ def inverse_activate(parameters: tuple[StepParameter, ...], values: torch.Tensor
         else:
             columns.append(v + torch.log(-torch.expm1(-v)))
     return torch.stack(columns, dim=-1).to(values.dtype)
+
+
+def by_name(parameters: tuple[StepParameter, ...], values: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Values (..., P) -> ``{name: values[..., i]}``: what processes read and ``info["parameters"]`` holds."""
+    return {p.name: values[..., i] for i, p in enumerate(parameters)}
 
 
 def action_scales(parameters: tuple[StepParameter, ...]) -> torch.Tensor:

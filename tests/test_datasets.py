@@ -1,10 +1,13 @@
 """The data API: the embedded digits' fixed split and loading a user's own images."""
+import struct
+import zipfile
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from adagen_env.datasets import load_digits, load_images
+from adagen_env.datasets import ImageDataset, load_digits, load_images
 
 
 def test_digit_split_sizes_and_balance():
@@ -160,3 +163,183 @@ def test_empty_subfolders_take_no_label(tmp_path):
     _write_png(tmp_path / "c" / "y.png", np.full((4, 4), 255))
     data = load_images(tmp_path)
     assert sorted(data.labels.tolist()) == [0, 1] and data.num_classes == 2
+
+
+# --- 16-bit and float images: scaled by their mode's range, not clipped by convert("L") ---
+
+
+def _sixteen_bit(mode, values):
+    """A one-row image of the given 16-bit mode holding ``values`` (0..65535)."""
+    values = np.asarray([values], dtype=np.uint16)
+    if mode == "I;16":
+        return Image.fromarray(values)
+    if mode == "I;16B":
+        return Image.frombytes("I;16B", (values.shape[1], 1), values.astype(">u2").tobytes())
+    return Image.fromarray(values.astype(np.int32))  # mode "I"
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I"])
+def test_16_bit_images_scale_by_65535(tmp_path, mode):
+    im = _sixteen_bit(mode, [0, 16384, 32768, 65535])
+    assert im.mode == mode
+    im.save(tmp_path / "x.tif")  # TIFF keeps all three modes as they are
+    with Image.open(tmp_path / "x.tif") as reread:
+        assert reread.mode == mode
+    data = load_images(tmp_path, levels=5)
+    assert data.images.tolist() == [[[0, 1, 2, 4]]]  # convert("L") would give [[0, 4, 4, 4]]
+
+
+def test_16_bit_png_scales_by_65535(tmp_path):
+    _sixteen_bit("I;16", [0, 32768, 65535]).save(tmp_path / "x.png")
+    assert load_images(tmp_path, levels=3).images.tolist() == [[[0, 1, 2]]]
+
+
+def test_mode_i_above_16_bits_is_rejected(tmp_path):
+    Image.fromarray(np.array([[0, 70000]], dtype=np.int32)).save(tmp_path / "big.tif")
+    with pytest.raises(ValueError, match=r"big\.tif.*0\.\.65535"):
+        load_images(tmp_path)
+
+
+def test_float_images_in_unit_range_scale_by_one(tmp_path):
+    Image.fromarray(np.array([[0.0, 0.25, 0.5, 1.0]], dtype=np.float32)).save(tmp_path / "f.tif")
+    assert load_images(tmp_path, levels=5).images.tolist() == [[[0, 1, 2, 4]]]
+
+
+@pytest.mark.parametrize("values", [[0.0, 2.0], [-0.5, 1.0], [0.0, np.nan]])
+def test_float_images_outside_unit_range_are_rejected(tmp_path, values):
+    Image.fromarray(np.array([values], dtype=np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(ValueError, match=r"f\.tif.*values in \[.*must lie in \[0, 1\]"):
+        load_images(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.new("L", (2, 1), 255),
+        lambda: Image.new("RGB", (2, 1), (255, 255, 255)),
+        lambda: Image.new("RGBA", (2, 1), (255, 255, 255, 0)),
+        lambda: Image.new("RGB", (2, 1), (255, 255, 255)).convert("P"),
+    ],
+    ids=["L", "RGB", "RGBA", "P"],
+)
+def test_8_bit_modes_still_convert_to_grey(tmp_path, make):
+    make().save(tmp_path / "x.png")
+    assert load_images(tmp_path, levels=17).images.tolist() == [[[16, 16]]]
+
+
+def test_mode_without_grey_conversion_is_rejected(tmp_path):
+    Image.new("LAB", (2, 2)).save(tmp_path / "lab.tif")
+    with pytest.raises(ValueError, match=r"cannot convert image .*lab\.tif \(mode 'LAB'\) to grey"):
+        load_images(tmp_path)
+
+
+# --- levels ---
+
+
+@pytest.mark.parametrize("levels", [0, 1, 257, 4.0, "17", True])
+def test_bad_levels_are_rejected(tmp_path, levels):
+    _write_png(tmp_path / "x.png", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"levels must be an int in 2\.\.256"):
+        load_images(tmp_path, levels=levels)
+    with pytest.raises(ValueError, match=r"levels must be an int in 2\.\.256"):
+        ImageDataset(np.zeros((1, 2, 2), dtype=np.uint8), np.zeros(1, dtype=np.int64), levels, 1)
+
+
+@pytest.mark.parametrize("levels", [2, 256, np.int64(17)])
+def test_levels_at_the_limits_are_accepted(tmp_path, levels):
+    _write_png(tmp_path / "x.png", np.array([[0, 255]]))
+    assert load_images(tmp_path, levels=levels).images.tolist() == [[[0, int(levels) - 1]]]
+
+
+def test_image_dataset_rejects_labels_outside_its_classes():
+    with pytest.raises(ValueError, match="labels must lie in 0..1"):
+        ImageDataset(np.zeros((2, 2, 2), dtype=np.uint8), np.array([0, 2]), levels=17, num_classes=2)
+
+
+# --- npz labels, heldout and broken archives ---
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "mine.npz"
+    np.savez(path, images=np.zeros((3, 2, 2), dtype=np.uint8), **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([0, -1, 1]), np.array([0.0, 1.5, 1.0]), np.array([0.0, np.nan, 1.0])],
+    ids=["neg", "frac", "nan"],
+)
+def test_npz_labels_must_be_non_negative_integers(tmp_path, labels):
+    with pytest.raises(ValueError, match=r"'labels' in .*mine\.npz must be non-negative integers"):
+        load_images(_npz(tmp_path, labels=labels))
+
+
+def test_npz_labels_must_be_numeric(tmp_path):
+    with pytest.raises(ValueError, match=r"'labels' in .*mine\.npz must be non-negative integers"):
+        load_images(_npz(tmp_path, labels=np.array(["a", "b", "a"])))
+
+
+def test_npz_labels_must_be_one_dimensional(tmp_path):
+    with pytest.raises(ValueError, match=r"'labels' in .*mine\.npz must have shape \(3,\)"):
+        load_images(_npz(tmp_path, labels=np.zeros((3, 1), dtype=np.int64)))
+
+
+def test_npz_integer_valued_float_labels_load(tmp_path):
+    data = load_images(_npz(tmp_path, labels=np.array([0.0, 2.0, 1.0])))
+    assert data.labels.tolist() == [0, 2, 1] and data.labels.dtype == np.int64 and data.num_classes == 3
+
+
+@pytest.mark.parametrize(
+    "heldout",
+    [np.array([0, 2, 1]), np.array([0.0, 0.5, 1.0]), np.array(["0", "1", "0"]), np.zeros((3, 1), dtype=bool)],
+    ids=["two", "half", "strings", "2d"],
+)
+def test_npz_heldout_must_be_a_0_1_mask_of_length_n(tmp_path, heldout):
+    with pytest.raises(ValueError, match=r"'heldout' in .*mine\.npz must"):
+        load_images(_npz(tmp_path, heldout=heldout))
+
+
+def test_npz_heldout_as_0_1_integers_loads(tmp_path):
+    path = _npz(tmp_path, labels=np.array([0, 1, 2]), heldout=np.array([0, 1, 0]))
+    assert load_images(path, "heldout").labels.tolist() == [1]
+
+
+def test_empty_npz_file(tmp_path):
+    path = tmp_path / "empty.npz"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cannot read .*empty\.npz"):
+        load_images(path)
+
+
+@pytest.mark.parametrize("saver", [np.savez, np.savez_compressed])
+def test_truncated_npz_file(tmp_path, saver):
+    whole = tmp_path / "whole.npz"
+    saver(whole, images=np.arange(2 * 10 * 10).reshape(2, 10, 10) % 17, labels=np.array([0, 1]))
+    data = whole.read_bytes()
+    for cut in (len(data) // 2, len(data) - 1, 10, 2):  # BadZipFile, or ValueError for 1-3 bytes
+        path = tmp_path / "cut.npz"
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=r"cannot read .*cut\.npz"):
+            load_images(path)
+
+
+def test_corrupt_compressed_npz(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez_compressed(path, images=np.zeros((2, 4, 4), dtype=np.uint8))
+    with zipfile.ZipFile(path) as z:
+        header = z.getinfo("images.npy").header_offset
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack_from("<HH", data, header + 26)  # zip local file header
+    data[header + 30 + name_len + extra_len] = 0xFF  # a deflate block of reserved type 3: zlib.error
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"cannot read .*bad\.npz.*error"):
+        load_images(path)
+
+
+def test_npy_file_named_npz(tmp_path):
+    path = tmp_path / "array.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match=r"cannot read .*array\.npz"):
+        load_images(path)

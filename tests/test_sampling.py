@@ -41,7 +41,7 @@ def test_a_shared_schedule_equals_the_same_schedule_per_sample(process):
 def test_per_sample_schedules_apply_to_their_own_sample(process):
     labels = torch.arange(8) % 10
     a = process.static_schedule(5, mask_curve="cosine", guidance=0.5)
-    b = process.static_schedule(5, mask_curve="square", remask_temperature=3.0, sampling_temperature=0.7, guidance=4.0)
+    b = process.static_schedule(5, mask_curve="square", remask_temperature=3.0, temperature=0.7, guidance=4.0)
     mixed = torch.stack([a] * 4 + [b] * 4, dim=1)  # (T, B, P): samples 0-3 follow a, 4-7 follow b
     assert mixed.shape == (5, 8, P)
     images = sample(process, labels, schedule=mixed, seed=2)

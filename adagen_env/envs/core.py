@@ -1,53 +1,86 @@
-"""The episode logic shared by the native vector env and the single env, in torch, batched.
+"""The batched torch core under both environments, and the public API for agents that skip numpy.
 
 One episode = one generation run of a batch; one decision per generation step; the reward is
-given once, at the last step, by a scorer of the finished images.
+given once, at the last step, by a scorer of the finished images. Our PPO and the evaluation
+drive this core directly (``reset``, ``step``, ``state_dict``); the Gymnasium envs only convert
+its torch observations to numpy.
 """
 from __future__ import annotations
+
+import numbers
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.processes import make_process
+from adagen_env.devices import check_device
+from adagen_env.paradigms import make_process
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer, make_scorer
-from adagen_env.schedules import inverse_activate, parameters_from_actions
+from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; floats such as 2.5 (or 2.0) and bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
 
 
 class ScheduleCore:
-    """Runs ``num_envs`` samples of one process in lock-step; all episodes have ``num_steps`` steps."""
+    """Runs ``num_envs`` samples of one process in lock-step; all episodes have ``num_steps`` steps.
+
+    Arguments: ``process`` (a registered name or env id, or a process object), ``num_envs``,
+    ``num_steps`` (default: the process's own), ``reward`` (a scorer name, a scorer object, or
+    ``None`` for no reward: every reward is 0, which evaluation uses), ``device`` (for a process
+    given by name).
+
+    ``reset(labels=None, seed=None)`` starts a batch: labels default to draws from
+    ``np_random``; a seed restarts both ``np_random`` and the generator's noise, otherwise both go
+    on. ``step(actions)`` applies actions (num_envs, P) in [-1, 1] and returns the observation,
+    the reward (num_envs,), whether the episode ended, and the parameter values applied, by name.
+    ``state_dict`` / ``load_state_dict`` carry the random state and the scorer's, for checkpoints.
+    """
 
     def __init__(
         self,
         process: str | Process,
         num_envs: int,
-        num_steps: int | None,
-        reward: str | Scorer,
-        device: str | torch.device,
+        num_steps: int | None = None,
+        reward: str | Scorer | None = None,
+        device: str | torch.device = "cpu",
     ):
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        self.process = make_process(process, device) if isinstance(process, str) else process
-        num_steps = self.process.default_num_steps if num_steps is None else num_steps
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be at least 1, got {num_steps}")
+        num_envs = check_int("num_envs", num_envs, 1)
+        self.process = make_process(process, check_device(device)) if isinstance(process, str) else process
+        num_steps = self.process.default_num_steps if num_steps is None else check_int("num_steps", num_steps, 1)
         self.process.check_num_steps(num_steps)
-        self.scorer = make_scorer(reward, self.process.device)
+        self.scorer = None if reward is None else make_scorer(reward, self.process.device)
         min_batch_size = getattr(self.scorer, "min_batch_size", 1)
         if num_envs < min_batch_size:
             raise ValueError(
                 f"this reward scores whole batches of at least {min_batch_size} samples; "
                 f"use the vector env with num_envs >= {min_batch_size}"
             )
+        scorer_shape = getattr(self.scorer, "image_shape", None)
+        if scorer_shape is not None and tuple(scorer_shape) != tuple(self.process.image_shape):
+            raise ValueError(
+                f"the reward's real images are {tuple(scorer_shape)}, but this process makes "
+                f"{tuple(self.process.image_shape)} images; give the scorer real images of the process's size"
+            )
         self.num_envs, self.num_steps = num_envs, num_steps
         self.num_parameters = len(self.process.parameters)
         self.baseline_pre = inverse_activate(self.process.parameters, self.process.baseline(num_steps))
+        self.np_random = np.random.default_rng()
         self.generator = torch.Generator(self.process.device)
         self.seeded = False
         self.t = 0
         self.state = None
         self.labels = None
+
+    # ------------------------------------------------------------------ spaces
 
     def observation_space(self) -> gym.spaces.Dict:
         """The observation of one sample."""
@@ -63,47 +96,54 @@ class ScheduleCore:
         """The action of one sample: one entry per step parameter, a residual around the baseline."""
         return gym.spaces.Box(-1.0, 1.0, (self.num_parameters,), np.float32)
 
-    def reset(self, labels: torch.Tensor, seed: int | None, np_random: np.random.Generator) -> dict[str, torch.Tensor]:
-        """Start a new batch; ``seed`` restarts the generator's noise, else it goes on (or is drawn once)."""
+    # ------------------------------------------------------------------ episode
+
+    def reset(self, labels: Any = None, seed: int | None = None) -> dict[str, torch.Tensor]:
+        """Start a new batch (see the class doc); returns the first observation."""
         if seed is not None:
+            self.np_random = np.random.default_rng(seed)
             self.generator.manual_seed(seed)
-        elif not self.seeded:
-            self.generator.manual_seed(int(np_random.integers(2**62)))
+        labels = self.draw_labels() if labels is None else self.check_labels(labels)
+        if seed is None and not self.seeded:
+            self.generator.manual_seed(int(self.np_random.integers(2**62)))
         self.seeded = True
         self.labels = labels.to(self.process.device)
         self.state = self.process.reset(self.labels, self.generator)
         self.t = 0
         return self.observation()
 
-    def draw_labels(self, np_random: np.random.Generator) -> torch.Tensor:
-        return torch.from_numpy(np_random.integers(self.process.num_classes, size=self.num_envs))
+    def draw_labels(self) -> torch.Tensor:
+        return torch.from_numpy(self.np_random.integers(self.process.num_classes, size=self.num_envs))
 
-    def check_labels(self, labels) -> torch.Tensor:
-        array = np.asarray(labels)
+    def check_labels(self, labels: Any) -> torch.Tensor:
+        array = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         if array.shape != (self.num_envs,) or not np.issubdtype(array.dtype, np.integer):
             raise ValueError(f"labels must be {self.num_envs} integer class indices, got {labels!r}")
         if array.min() < 0 or array.max() >= self.process.num_classes:
             raise ValueError(f"labels must lie in 0..{self.process.num_classes - 1}, got {array.tolist()}")
         return torch.as_tensor(array, dtype=torch.long)
 
-    def step(self, actions: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool, torch.Tensor]:
-        """Apply actions (num_envs, P): -> observation, reward (num_envs,), terminated, parameter values."""
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool, dict[str, torch.Tensor]]:
+        """Apply actions (num_envs, P): -> observation, reward (num_envs,), terminated, parameter values by name."""
         if self.state is None:
             raise RuntimeError("call reset() before step()")
         if self.t >= self.num_steps:
             raise RuntimeError("the episode has ended; call reset()")
         actions = self.check_actions(actions)
         values = parameters_from_actions(self.process.parameters, self.baseline_pre[self.t], actions)
-        self.state = self.process.step(self.state, values, self.num_steps, self.generator)
+        parameters = by_name(self.process.parameters, values)
+        self.state = self.process.step(self.state, parameters, self.num_steps, self.generator)
         self.t += 1
         terminated = self.t == self.num_steps
-        if terminated:
+        if terminated and self.scorer is not None:
             reward = self.scorer(self.process.decode(self.state), self.labels).float()
         else:
             reward = torch.zeros(self.num_envs, device=self.process.device)
-        return self.observation(), reward, terminated, values
+        return self.observation(), reward, terminated, parameters
 
-    def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+    def check_actions(self, actions: Any) -> torch.Tensor:
         """Shape and finiteness are errors; values outside [-1, 1] are clipped (before any cast)."""
         actions = torch.as_tensor(actions)
         if actions.shape != (self.num_envs, self.num_parameters):
@@ -115,12 +155,20 @@ class ScheduleCore:
         return actions.clamp(-1.0, 1.0).to(torch.float32)
 
     def observation(self) -> dict[str, torch.Tensor]:
+        if self.state is None:
+            raise RuntimeError("call reset() before observation()")
         return {
             "progress": torch.full((self.num_envs, 1), self.t / self.num_steps, device=self.process.device),
             "features": self.process.features(self.state),
             "label": self.labels,
             **self.process.observation(self.state),
         }
+
+    def images(self) -> torch.Tensor:
+        """The current batch decoded: (num_envs, 1, H, W) in [0, 1]; finished images after the last step."""
+        if self.state is None:
+            raise RuntimeError("call reset() before images()")
+        return self.process.decode(self.state)
 
     def render(self, scale: int) -> np.ndarray:
         """The partial images (num_envs, H*scale, W*scale, 3) uint8, masked positions visible."""
@@ -129,6 +177,55 @@ class ScheduleCore:
         frames = self.process.preview(self.state).cpu().numpy()
         return frames.repeat(scale, axis=1).repeat(scale, axis=2)
 
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random state (label draws, noise) and the scorer's; the episode in flight is not kept."""
+        return {
+            "np_random": self.np_random.bit_generator.state,
+            "generator": self.generator.get_state(),
+            "seeded": self.seeded,
+            "scorer": self.scorer.state_dict() if hasattr(self.scorer, "state_dict") else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.np_random.bit_generator.state = state["np_random"]
+        self.generator.set_state(state["generator"])
+        self.seeded = state["seeded"]
+        if state["scorer"] is not None:
+            if not hasattr(self.scorer, "load_state_dict"):
+                raise ValueError("the checkpoint holds a scorer's state, but this env's reward has none to load")
+            self.scorer.load_state_dict(state["scorer"])
+
 
 def to_numpy(observation: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: v.cpu().numpy() for k, v in observation.items()}
+
+
+def flat_layout(space: gym.spaces.Dict) -> dict[str, slice]:
+    """Where each entry of a Dict observation sits in its flat vector (Gymnasium's flatten order:
+    the Dict's keys in order, a ``Discrete`` entry one-hot)."""
+    layout, start = {}, 0
+    for key, sub in space.spaces.items():
+        size = gym.spaces.flatdim(sub)
+        layout[key] = slice(start, start + size)
+        start += size
+    return layout
+
+
+def flat_space(space: gym.spaces.Dict) -> gym.spaces.Box:
+    """The flat float32 ``Box`` of a Dict observation space (Gymnasium's ``flatten_space``, in float32)."""
+    flat = gym.spaces.flatten_space(space)
+    return gym.spaces.Box(flat.low.astype(np.float32), flat.high.astype(np.float32), flat.shape, np.float32)
+
+
+def flatten(space: gym.spaces.Dict, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A batch of Dict observations -> (B, flatdim) float32, equal to ``gym.spaces.flatten`` per sample."""
+    parts = []
+    for key, sub in space.spaces.items():
+        value = observation[key]
+        if isinstance(sub, gym.spaces.Discrete):
+            parts.append(torch.nn.functional.one_hot(value.long() - int(sub.start), int(sub.n)).float())
+        else:
+            parts.append(value.reshape(len(value), -1).float())
+    return torch.cat(parts, dim=1)

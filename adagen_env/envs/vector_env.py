@@ -8,18 +8,51 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adagen_env.envs.core import ScheduleCore, to_numpy
+from adagen_env.envs.core import ScheduleCore, check_int, flat_space, flatten, to_numpy
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer
+
+OBSERVATION_MODES = ("dict", "flat")
 
 
 class ScheduleVectorEnv(VectorEnv):
     """``num_envs`` samples generated together; each picks its own step parameters.
 
-    All episodes last ``num_steps`` steps, so they end together. Autoreset follows Gymnasium's
-    default (next step): the ``step`` after the last one starts a new batch, ignores its
-    actions, and returns reward 0. ``reset(options={"labels": [...]})`` fixes the classes,
-    otherwise they are drawn uniformly through ``np_random``.
+    ### Action
+    ``Box(-1, 1, (num_envs, P))``: per sample, one entry per step parameter of the process (for
+    MaskGIT ``mask_ratio``, ``remask_temperature``, ``temperature``, ``guidance``). Parameter value
+    = activation(inverse activation(hand-designed value) + scale x action), so the zero action is
+    the hand-designed schedule bit for bit. Values outside [-1, 1] are clipped; a wrong shape or
+    a NaN / infinite action raises ``ValueError``. ``info["parameters"]`` holds the values applied,
+    by name.
+
+    ### Observation
+    ``observation_mode="dict"`` (default): a ``Dict`` with ``progress`` (steps taken /
+    ``num_steps``), ``label`` (``Discrete``), ``features`` (the generator's hidden state for the
+    current partial result) and the process's own entries. ``"flat"``: the same as one ``Box``
+    (Gymnasium's flatten order, the label one-hot; :func:`adagen_env.envs.flat_layout` says where
+    each entry sits), for clients that need a flat vector.
+
+    ### Reward
+    Terminal only: 0 until the last step, then the scorer's reward of each finished image
+    (``reward``: ``"adversarial"``, ``"classifier"``, ``"batch-fd"`` or a scorer object, which
+    may be shared by several envs).
+
+    ### Episode end
+    After ``num_steps`` steps every episode terminates together (never truncated). Autoreset
+    follows Gymnasium's default (next step): the ``step`` after the last one starts a new batch,
+    ignores its actions, and returns reward 0.
+
+    ### Arguments
+    ``num_envs``, ``process`` (a registered name or a process object), ``num_steps`` (default: the
+    process's own), ``reward``, ``device``, ``render_mode`` (``"rgb_array"``), ``render_scale``
+    (pixels per image pixel), ``observation_mode``.
+
+    ### Reset and seeding
+    ``reset(seed=s)`` seeds the label draws and the generator's noise; a list of one int per
+    sub-env (as ``SyncVectorEnv`` takes) seeds the batch as a whole, since the batch shares one
+    noise stream. ``reset(options={"labels": [...]})`` fixes the classes; otherwise they are
+    drawn through ``np_random``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -33,21 +66,34 @@ class ScheduleVectorEnv(VectorEnv):
         device: str | torch.device = "cpu",
         render_mode: str | None = None,
         render_scale: int = 16,
+        observation_mode: str = "dict",
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
+        if observation_mode not in OBSERVATION_MODES:
+            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {observation_mode!r}")
+        self.render_scale = check_int("render_scale", render_scale, 1)
         self.core = ScheduleCore(process, num_envs, num_steps, reward, device)
-        self.num_envs = num_envs
-        self.render_mode, self.render_scale = render_mode, render_scale
-        self.single_observation_space = self.core.observation_space()
+        self.num_envs = self.core.num_envs
+        self.render_mode, self.observation_mode = render_mode, observation_mode
+        self.dict_observation_space = self.core.observation_space()
+        self.single_observation_space = (
+            self.dict_observation_space if observation_mode == "dict" else flat_space(self.dict_observation_space)
+        )
         self.single_action_space = self.core.action_space()
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = False
 
+    @property
+    def np_random(self) -> np.random.Generator:
+        """The generator of the label draws: the core's."""
+        return self.core.np_random
+
     def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, dict[str, Any]]:
+        seed = self._batch_seed(seed)
         super().reset(seed=seed)
         if seed is not None:
             self.single_action_space.seed(seed)
@@ -56,9 +102,22 @@ class ScheduleVectorEnv(VectorEnv):
         unknown = set(options) - {"labels"}
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; the only option is 'labels'")
-        labels = self.core.check_labels(options["labels"]) if "labels" in options else self.core.draw_labels(self.np_random)
         self._autoreset = False
-        return to_numpy(self.core.reset(labels, seed, self.np_random)), {}
+        return self._numpy(self.core.reset(options.get("labels"), seed)), {}
+
+    def _batch_seed(self, seed: int | list[int] | None) -> int | None:
+        """One seed for the batch: an int as it is, a list of one int per sub-env mixed into one."""
+        if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
+            return None if seed is None else int(seed)
+        if isinstance(seed, list | tuple) and len(seed) == self.num_envs:
+            if all(s is None for s in seed):
+                return None
+            if all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0 for s in seed):
+                return int(np.random.SeedSequence([int(s) for s in seed]).generate_state(1, np.uint64)[0] >> 2)
+        raise ValueError(
+            f"seed must be None, a non-negative int, or a list of {self.num_envs} non-negative ints "
+            f"(one per sub-env), got {seed!r}"
+        )
 
     def step(self, actions: np.ndarray):
         if self._autoreset:
@@ -66,18 +125,26 @@ class ScheduleVectorEnv(VectorEnv):
             obs, info = self.reset()
             zeros = np.zeros(self.num_envs, dtype=bool)
             return obs, np.zeros(self.num_envs, dtype=np.float32), zeros, zeros, info
-        obs, reward, terminated, values = self.core.step(actions)
+        obs, reward, terminated, parameters = self.core.step(actions)
         self._autoreset = terminated
-        info = {"parameters": values.cpu().numpy(), "_parameters": np.ones(self.num_envs, dtype=bool)}
+        every = np.ones(self.num_envs, dtype=bool)
+        values = {name: value.cpu().numpy() for name, value in parameters.items()}
+        info = {"parameters": {**values, **{f"_{name}": every for name in values}}, "_parameters": every}
         return (
-            to_numpy(obs),
+            self._numpy(obs),
             reward.cpu().numpy(),
             np.full(self.num_envs, terminated),
             np.zeros(self.num_envs, dtype=bool),
             info,
         )
 
+    def _numpy(self, observation: dict[str, torch.Tensor]) -> dict[str, np.ndarray] | np.ndarray:
+        if self.observation_mode == "flat":
+            return flatten(self.dict_observation_space, observation).cpu().numpy()
+        return to_numpy(observation)
+
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:
             return None
         return tuple(self.core.render(self.render_scale))
+

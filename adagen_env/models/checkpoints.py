@@ -1,6 +1,7 @@
 """Save and load a generator as its config plus weights, the format of every file in ``adagen_env/weights``."""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -15,11 +16,30 @@ def save_model(model: nn.Module, path: str | Path) -> None:
 
 
 @lru_cache(maxsize=None)
+def _read(path: str) -> dict:
+    """A weights file's contents, read once (``weights_only``: a file never runs code)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # unpickling, zip and EOF errors all mean the same to a user
+        raise ValueError(f"{path}: not a readable generator weights file ({type(e).__name__}: {e})".splitlines()[0]) from e
+    if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
+        raise ValueError(f"{path}: not a generator weights file (expected 'config' and 'state_dict')")
+    return checkpoint
+
+
 def load_frozen(model_class: type[nn.Module], config_class: type, path: str, device: str = "cpu") -> nn.Module:
-    """A saved generator, frozen and in eval mode; cached, so every env on a device shares one copy."""
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    """A saved generator, frozen and in eval mode: a fresh module per call (the file is read once),
+    so that one env switching its model's mode cannot change another's."""
+    checkpoint = _read(str(path))
     # JSON-like storage turns tuples into lists; configs are frozen dataclasses that want tuples
     config = config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["config"].items()})
-    model = model_class(config).to(device)
+    model = model_class(config)
     model.load_state_dict(checkpoint["state_dict"])
-    return model.eval().requires_grad_(False)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def frozen_copy(model: nn.Module, device: str | torch.device) -> nn.Module:
+    """A frozen copy of a user's model on ``device``: the caller's module is neither moved nor switched to eval."""
+    return copy.deepcopy(model).to(device).eval().requires_grad_(False)

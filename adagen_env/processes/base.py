@@ -2,7 +2,8 @@
 
 A process is one paradigm's frozen generator plus its solver, batched in torch. It holds no
 episode state of its own: ``reset`` returns a state, ``step`` returns the next one, so the
-plain sampler and the environments run exactly the same code.
+plain sampler and the environments run exactly the same code. Only ``reset`` and ``step`` call
+the model; ``features``, ``observation``, ``decode`` and ``preview`` read the state.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from adagen_env.schedules import StepParameter
 
 
 class Process(Protocol):
-    parameters: tuple[StepParameter, ...]  # the per-step parameters an action sets
+    parameters: tuple[StepParameter, ...]  # the per-step parameters an action sets, in action order
     feature_dim: int  # size of the hidden-state summary in the observation
     num_classes: int
     image_shape: tuple[int, int]
@@ -40,8 +41,8 @@ class Process(Protocol):
     def reset(self, labels: torch.Tensor, generator: torch.Generator) -> Any:
         """A fresh batch state for the given class labels (B,)."""
 
-    def step(self, state: Any, values: torch.Tensor, num_steps: int, generator: torch.Generator) -> Any:
-        """Advance every sample by one step with its own parameter values (B, P)."""
+    def step(self, state: Any, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator) -> Any:
+        """Advance every sample by one step with its own parameter values, by name, (B,) each."""
 
     def features(self, state: Any) -> torch.Tensor:
         """A fixed-size summary (B, feature_dim) of the generator's hidden state for the current result."""

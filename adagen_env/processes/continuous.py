@@ -9,21 +9,24 @@ carries its own current time. One decision per solver step, two parameters:
 - ``guidance`` (softplus): w in ``cond + w * (cond - uncond)``, applied to the model output.
 
 A static schedule is a *spacing* (the remaining distance as a function of progress) plus a
-constant guidance; the hand-designed one is uniform spacing (METHOD.md). The subclass supplies
+constant guidance; the hand-designed one is uniform spacing (docs/method.md). The subclass supplies
 the path (how images are noised), the solver and the time end points.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import gymnasium as gym
 import numpy as np
 import torch
 
+from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
 from adagen_env.processes.base import grey_to_rgb, layer_norm_bound
 from adagen_env.schedules import StepParameter
+from adagen_env.solvers import SOLVERS, guided
 
-MIN_TIME_GAP = 0.01  # time moves by at least this much per decision (METHOD.md)
+MIN_TIME_GAP = 0.01  # time moves by at least this much per decision (docs/method.md)
 # Remaining time distance as a function of progress f in [0, 1] (1 at the start, 0 at the end).
 SPACINGS = {
     "uniform": lambda f: 1 - f,
@@ -39,7 +42,7 @@ class ContinuousState:
     t: torch.Tensor  # (B,) float64 current times
     labels: torch.Tensor  # (B,)
     step: int = 0
-    cond: torch.Tensor | None = None  # (B, 64) conditional model output at (x, t), filled lazily
+    cond: torch.Tensor | None = None  # (B, 64) conditional model output at (x, t), set by reset/step
     hidden: torch.Tensor | None = None  # (B, width) its hidden state
     memory: dict[str, torch.Tensor] = field(default_factory=dict)  # what a multistep solver keeps
 
@@ -55,14 +58,14 @@ class ContinuousProcess:
     t_start: float
     t_end: float
     guidance_baseline: float
-    solvers: tuple[str, ...]
-    calls_per_step: dict[str, int]  # model evaluations (NFE) per solver step
+    solvers: tuple[str, ...]  # names in adagen_env.solvers.SOLVERS that fit the path; the first is the default
 
     def __init__(self, model: Denoiser | None = None, device: str | torch.device = "cpu", solver: str | None = None):
         self.device = torch.device(device)
         if model is None:
-            model = load_denoiser(str(weights_path(self.weights_name)), str(self.device))
-        self.model = model.to(self.device)
+            self.model = load_denoiser(str(weights_path(self.weights_name)), str(self.device))
+        else:
+            self.model = frozen_copy(model, self.device)
         solver = solver or self.solvers[0]
         if solver not in self.solvers:
             raise ValueError(f"solver must be one of {list(self.solvers)}, not {solver!r}")
@@ -82,7 +85,7 @@ class ContinuousProcess:
 
     def nfe(self, num_steps: int) -> int:
         """Model evaluations (a guided evaluation counts once) for ``num_steps`` decisions."""
-        return num_steps * self.calls_per_step[self.solver]
+        return num_steps * SOLVERS[self.solver][1]
 
     def check_num_steps(self, num_steps: int) -> None:
         distance = abs(self.t_start - self.t_end)
@@ -122,37 +125,37 @@ class ContinuousProcess:
     def reset(self, labels: torch.Tensor, generator: torch.Generator) -> ContinuousState:
         x = torch.randn(len(labels), self.num_pixels, generator=generator, device=self.device)
         t = torch.full((len(labels),), self.t_start, dtype=torch.float64, device=self.device)
-        return ContinuousState(x, t, labels.to(self.device))
+        return self._with_forward(ContinuousState(x, t, labels.to(self.device)))
 
     @torch.no_grad()
-    def _forward_cond(self, state: ContinuousState) -> None:
-        if state.cond is None:
-            state.cond, state.hidden = self.model(state.x, state.t.float(), state.labels)
+    def _with_forward(self, state: ContinuousState) -> ContinuousState:
+        """The state with the conditional model output at (x, t): the next step's and the observation's."""
+        state.cond, state.hidden = self.model(state.x, state.t.float(), state.labels)
+        return state
 
     @torch.no_grad()
-    def guided(
-        self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: torch.Tensor,
-        cond: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``cond + w * (cond - uncond)`` of the model output at (x, t); ``cond`` if already computed."""
-        if cond is None:
+    def _guided_model(self, labels: torch.Tensor, guidance: torch.Tensor):
+        """``model(x, t)`` -> guided output, for solvers that evaluate the model again within a step."""
+
+        def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             cond, _ = self.model(x, t.float(), labels)
-        uncond, _ = self.model(x, t.float(), torch.full_like(labels, self.null_class))
-        return cond + guidance[:, None] * (cond - uncond)
+            uncond, _ = self.model(x, t.float(), torch.full_like(labels, self.null_class))
+            return guided(cond, uncond, guidance)
+
+        return model
 
     @torch.no_grad()
-    def step(self, state: ContinuousState, values: torch.Tensor, num_steps: int, generator: torch.Generator) -> ContinuousState:
-        fraction, guidance = values.to(self.device).unbind(-1)
-        self._forward_cond(state)
+    def step(
+        self, state: ContinuousState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator
+    ) -> ContinuousState:
+        fraction, guidance = values["time_step"].to(self.device), values["guidance"].to(self.device)
         t_next = self.next_times(state, fraction, num_steps)
-        x, memory = self.solve(state, t_next, guidance, last=state.step + 1 >= num_steps)
-        return ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory)
-
-    def solve(
-        self, state: ContinuousState, t_next: torch.Tensor, guidance: torch.Tensor, last: bool
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One solver step of every sample from ``state.t`` to ``t_next`` -> images, solver memory."""
-        raise NotImplementedError
+        uncond, _ = self.model(state.x, state.t.float(), torch.full_like(state.labels, self.null_class))
+        output = guided(state.cond, uncond, guidance)
+        solver, _ = SOLVERS[self.solver]
+        last = state.step + 1 >= num_steps
+        x, memory = solver(self._guided_model(state.labels, guidance), state.x, state.t, t_next, output, state.memory, last)
+        return self._with_forward(ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory))
 
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         """The model's estimate of the clean image at (x, t) from its output."""
@@ -162,7 +165,6 @@ class ContinuousProcess:
 
     def features(self, state: ContinuousState) -> torch.Tensor:
         # times differ per sample, so the policy sees each sample's own time beside the hidden state
-        self._forward_cond(state)
         return torch.cat([state.hidden, state.t[:, None].float()], dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
@@ -174,7 +176,6 @@ class ContinuousProcess:
         }
 
     def observation(self, state: ContinuousState) -> dict[str, torch.Tensor]:
-        self._forward_cond(state)
         estimate = self.denoised(state.x, state.t, state.cond)
         return {"time": state.t[:, None].float(), "denoised": _to_unit(estimate)}
 

@@ -1,12 +1,13 @@
 """MaskGIT as a process: iterative parallel decoding of masked tokens, every sample with its own parameters.
 
-One step (METHOD.md): guided logits = cond + w * (cond - uncond); sample every masked token
+One step (docs/method.md): guided logits = cond + w * (cond - uncond); sample every masked token
 at the sampling temperature; confidence = log-prob of the sampled token + re-mask temperature
 x Gumbel noise; tokens revealed earlier are never masked again; the ``floor(N * ratio)``
 least confident new tokens are masked again. The last step reveals everything.
 
-The conditional forward pass of the current tokens is computed once and kept in the state: it
-gives both the policy's features and the next step's conditional logits.
+``reset`` and ``step`` run the conditional forward pass of the new tokens and keep it in the
+state: it gives both the policy's features and the next step's conditional logits, so
+``features`` and ``observation`` only read the state.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
 from adagen_env.processes.base import grey_to_rgb, gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
+from adagen_env.solvers import guided
 
 GUIDANCE_SCALE = 2.0  # the end point of the hand-designed guidance ramp w * t / T
 MASK_CURVES = {
@@ -36,7 +39,7 @@ NAMED_SCHEDULES = {
     "square-mask": {"mask_curve": "square"},
     "greedy-remask": {"remask_temperature": 0.0},
     "no-guidance": {"guidance": 0.0},
-    "cool-sampling": {"sampling_temperature": 0.7},
+    "cool-sampling": {"temperature": 0.7},
 }
 
 
@@ -45,7 +48,7 @@ class MaskGITState:
     tokens: torch.Tensor  # (B, N) long, mask_token where still masked
     labels: torch.Tensor  # (B,) long
     step: int = 0  # steps taken
-    cond_logits: torch.Tensor | None = None  # (B, N, V) of the current tokens, filled lazily
+    cond_logits: torch.Tensor | None = None  # (B, N, V) of the current tokens, set by reset/step
     hidden: torch.Tensor | None = None  # (B, N, width) of the current tokens
 
 
@@ -54,7 +57,7 @@ class MaskGITProcess:
     parameters = (
         StepParameter("mask_ratio", "sigmoid", action_scale=2.0, floor=1e-4),
         StepParameter("remask_temperature", "softplus", action_scale=2.0),
-        StepParameter("sampling_temperature", "softplus", action_scale=1.0),
+        StepParameter("temperature", "softplus", action_scale=1.0),  # sampling temperature
         StepParameter("guidance", "softplus", action_scale=2.0),
     )
 
@@ -65,7 +68,7 @@ class MaskGITProcess:
         guidance_scale: float = GUIDANCE_SCALE,
     ):
         self.device = torch.device(device)
-        self.model = model.to(self.device) if model is not None else load_maskgit(str(self.device))
+        self.model = frozen_copy(model, self.device) if model is not None else load_maskgit(str(self.device))
         config = self.model.config
         self.num_tokens, self.vocab_size, self.mask_token = config.num_tokens, config.vocab_size, config.mask_token
         self.num_classes, self.null_class = config.num_classes, config.null_class
@@ -87,10 +90,10 @@ class MaskGITProcess:
         num_steps: int,
         mask_curve: str = "cosine",
         remask_temperature: float = 1.0,
-        sampling_temperature: float = 1.0,
+        temperature: float = 1.0,
         guidance: float | None = None,
     ) -> torch.Tensor:
-        """A family of static schedules (T, 4); the defaults are the hand-designed one of METHOD.md."""
+        """A family of static schedules (T, 4); the defaults are the hand-designed one (docs/method.md)."""
         if mask_curve not in MASK_CURVES:
             raise ValueError(f"mask_curve must be one of {sorted(MASK_CURVES)}, not {mask_curve!r}")
         guidance = self.guidance_scale if guidance is None else guidance
@@ -100,7 +103,7 @@ class MaskGITProcess:
             [
                 MASK_CURVES[mask_curve](done),
                 remask_temperature * (1 - done),
-                torch.full_like(t, sampling_temperature),
+                torch.full_like(t, temperature),
                 guidance * t / num_steps,
             ],
             dim=-1,
@@ -111,22 +114,22 @@ class MaskGITProcess:
 
     def reset(self, labels: torch.Tensor, generator: torch.Generator) -> MaskGITState:
         tokens = torch.full((len(labels), self.num_tokens), self.mask_token, dtype=torch.long, device=self.device)
-        return MaskGITState(tokens, labels.to(self.device))
+        return self._with_forward(MaskGITState(tokens, labels.to(self.device)))
 
     @torch.no_grad()
-    def _forward_cond(self, state: MaskGITState) -> None:
-        if state.cond_logits is None:
-            state.cond_logits, state.hidden = self.model(state.tokens, state.labels)
+    def _with_forward(self, state: MaskGITState) -> MaskGITState:
+        state.cond_logits, state.hidden = self.model(state.tokens, state.labels)
+        return state
 
     @torch.no_grad()
     def step(
-        self, state: MaskGITState, values: torch.Tensor, num_steps: int, generator: torch.Generator
+        self, state: MaskGITState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator
     ) -> MaskGITState:
-        ratio, remask_temperature, temperature, guidance = values.to(self.device).unbind(-1)
-        self._forward_cond(state)
+        ratio, remask_temperature = values["mask_ratio"].to(self.device), values["remask_temperature"].to(self.device)
+        temperature, guidance = values["temperature"].to(self.device), values["guidance"].to(self.device)
         tokens, cond = state.tokens, state.cond_logits
         uncond, _ = self.model(tokens, torch.full_like(state.labels, self.null_class))
-        logits = (cond + guidance[:, None, None] * (cond - uncond)) / temperature[:, None, None]
+        logits = guided(cond, uncond, guidance) / temperature[:, None, None]
         log_probs = torch.log_softmax(logits, dim=-1)
         sampled = torch.argmax(log_probs + gumbel(log_probs.shape, generator, self.device), dim=-1)
 
@@ -143,10 +146,9 @@ class MaskGITProcess:
             keep_masked = torch.zeros_like(keep_masked)
         ranks = confidence.argsort(dim=1).argsort(dim=1)
         new_tokens = torch.where(ranks < keep_masked[:, None], self.mask_token, new_tokens)
-        return MaskGITState(new_tokens, state.labels, state.step + 1)
+        return self._with_forward(MaskGITState(new_tokens, state.labels, state.step + 1))
 
     def features(self, state: MaskGITState) -> torch.Tensor:
-        self._forward_cond(state)
         return state.hidden.mean(dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:

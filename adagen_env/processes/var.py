@@ -3,12 +3,12 @@
 One step generates the whole token map of the next scale: guided logits
 ``cond + w * (cond - uncond)``, divided by the temperature, restricted to the top-k grey levels
 and then to the smallest set holding probability top-p, sampled. The hand-designed schedule
-follows METHOD.md scaled to our vocabulary: guidance ramping linearly from 0 to 1.5 over the
+follows the method (docs/method.md) scaled to our vocabulary: guidance ramping linearly from 0 to 1.5 over the
 scales, top-k 900 of VAR's 4,096 codes (4 of our 17 grey levels), top-p 0.96, temperature 1.
 
-The conditional forward pass of the current maps is computed once and kept in the state: it
-gives both the policy's features (the mean hidden state over the next scale's positions) and
-the next step's conditional logits.
+``reset`` and ``step`` run the conditional forward pass of the current maps and keep it in the
+state: it gives both the policy's features (the mean hidden state over the next scale's
+positions) and the next step's conditional logits, so ``features`` only reads the state.
 """
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.var import NextScaleTransformer, load_var
 from adagen_env.processes.base import grey_to_rgb, gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
+from adagen_env.solvers import guided
 
 GUIDANCE_SCALE = 1.5  # the end point of the hand-designed ramp over scales
 TOP_K = 4  # VAR's 900 of 4,096 codes is 22 % of the vocabulary: 4 of 17 grey levels
@@ -39,7 +41,7 @@ class VARState:
     maps: list[torch.Tensor]  # generated token maps, coarse to fine, (B, s*s) each
     labels: torch.Tensor
     step: int = 0
-    cond_logits: torch.Tensor | None = None  # (B, next block, V) of the current maps, filled lazily
+    cond_logits: torch.Tensor | None = None  # (B, next block, V) of the current maps, set by reset/step
     hidden: torch.Tensor | None = None  # (B, next block, width)
 
 
@@ -54,7 +56,7 @@ class VARProcess:
 
     def __init__(self, model: NextScaleTransformer | None = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
-        self.model = model.to(self.device) if model is not None else load_var(str(self.device))
+        self.model = frozen_copy(model, self.device) if model is not None else load_var(str(self.device))
         config = self.model.config
         self.scales, self.vocab_size = config.scales, config.vocab_size
         self.num_classes, self.null_class = config.num_classes, config.null_class
@@ -91,32 +93,30 @@ class VARProcess:
         return self.static_schedule(num_steps)
 
     def reset(self, labels: torch.Tensor, generator: torch.Generator) -> VARState:
-        return VARState([], labels.to(self.device))
+        return self._with_forward(VARState([], labels.to(self.device)))
 
     @torch.no_grad()
-    def _forward_cond(self, state: VARState) -> None:
-        if state.cond_logits is None:
-            logits, hidden = self.model(state.maps, state.labels)
-            block = self._block(min(state.step, len(self.scales) - 1))
-            state.cond_logits, state.hidden = logits[:, block], hidden[:, block]
+    def _with_forward(self, state: VARState) -> VARState:
+        # after the last scale there is no next block: the last block's stands in (no decision uses it)
+        logits, hidden = self.model(state.maps, state.labels)
+        block = self._block(min(state.step, len(self.scales) - 1))
+        state.cond_logits, state.hidden = logits[:, block], hidden[:, block]
+        return state
 
     def _block(self, k: int) -> slice:
         return slice(self.offsets[k], self.offsets[k + 1])
 
     @torch.no_grad()
-    def step(self, state: VARState, values: torch.Tensor, num_steps: int, generator: torch.Generator) -> VARState:
-        guidance, keep, top_p, temperature = values.to(self.device).unbind(-1)
-        self._forward_cond(state)
-        cond = state.cond_logits
+    def step(self, state: VARState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator) -> VARState:
+        guidance, keep = values["guidance"].to(self.device), values["top_k"].to(self.device)
+        top_p, temperature = values["top_p"].to(self.device), values["temperature"].to(self.device)
         uncond, _ = self.model(state.maps, torch.full_like(state.labels, self.null_class))
-        logits = (cond + guidance[:, None, None] * (cond - uncond[:, self._block(state.step)])) / temperature[:, None, None]
+        logits = guided(state.cond_logits, uncond[:, self._block(state.step)], guidance) / temperature[:, None, None]
         logits = filter_top_k_top_p(logits, keep, top_p)
         tokens = torch.argmax(F.log_softmax(logits, dim=-1) + gumbel(logits.shape, generator, self.device), dim=-1)
-        return VARState([*state.maps, tokens], state.labels, state.step + 1)
+        return self._with_forward(VARState([*state.maps, tokens], state.labels, state.step + 1))
 
     def features(self, state: VARState) -> torch.Tensor:
-        # after the last scale there is no next block: the last block's features stand in (no decision uses them)
-        self._forward_cond(state)
         return state.hidden.mean(dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from adagen_env.rewards.adversarial import AdversarialScorer
+from adagen_env.rewards.adversarial import AdversarialScorer, ScoringOnly
 from adagen_env.rewards.base import Scorer
 from adagen_env.rewards.batch_fd import BatchFrechetDistance
 from adagen_env.rewards.classifier_confidence import ClassifierConfidence
@@ -22,4 +22,4 @@ def make_scorer(reward: str | Scorer, device: str | torch.device = "cpu") -> Sco
     return reward
 
 
-__all__ = ["SCORERS", "AdversarialScorer", "BatchFrechetDistance", "ClassifierConfidence", "Scorer", "make_scorer"]
+__all__ = ["SCORERS", "AdversarialScorer", "ScoringOnly", "BatchFrechetDistance", "ClassifierConfidence", "Scorer", "make_scorer"]

@@ -1,7 +1,7 @@
 """Reward = a discriminator's probability that a finished image is a real image of its class.
 
 The discriminator is trained online, inside the scorer, on the samples it has just scored, so
-the reward moves with the policy and any agent gets it through the plain env API (METHOD.md,
+the reward moves with the policy and any agent gets it through the plain env API (docs/method.md,
 "Adversarial reward"). Finished samples are buffered; every ``update_every`` of them it takes
 ``steps`` Adam steps of the non-saturating logistic loss against class-matched real images of
 the *train* split (the held-out split stays reserved for evaluation), then clears the buffer.
@@ -23,6 +23,12 @@ BATCH_SIZE = 256  # fake (and as many real) images per step
 
 class AdversarialScorer:
     """Per-sample reward in (0, 1) that trains its own discriminator on what it scores.
+
+    One scorer object can serve many envs in one process (pass it as ``reward=`` to each): they
+    share one discriminator, which then trains on every env's samples. ``scoring_only()`` gives a
+    view that scores with the same discriminator without training it, for evaluation envs. Envs
+    in other processes (``AsyncVectorEnv``, RLlib's remote runners) get pickled copies, each with
+    its own discriminator that sees only its process's samples.
 
     ``stats`` holds the latest update's loss, mean real / fake logits and the number of updates,
     for logging; ``state_dict`` / ``load_state_dict`` let a training checkpoint resume it exactly.
@@ -54,6 +60,7 @@ class AdversarialScorer:
         self.device = torch.device(device)
         self.update_every, self.steps, self.batch_size = update_every, steps, batch_size
         self.num_classes = real.num_classes
+        self.image_shape = real.image_shape  # the env checks that its process makes images of this size
 
         # real images sorted by class, so a class-matched draw is an offset into its block
         labels = real.label_tensor()
@@ -85,12 +92,18 @@ class AdversarialScorer:
             self.update()
         return rewards
 
+    def scoring_only(self) -> "ScoringOnly":
+        """A view of this scorer that scores with the same discriminator but never trains it."""
+        return ScoringOnly(self)
+
     @torch.no_grad()
     def score(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The reward of each image under the current discriminator, without training on it."""
         labels = labels.long()
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got {labels.tolist()}")
+        if tuple(images.shape[-2:]) != tuple(self.image_shape):
+            raise ValueError(f"expected images of size {tuple(self.image_shape)}, got {tuple(images.shape[-2:])}")
         logits = self.discriminator(images.detach().to(self.device), labels.to(self.device))
         return torch.sigmoid(logits).to(images.device)
 
@@ -157,3 +170,16 @@ class AdversarialScorer:
     def __setstate__(self, saved: dict) -> None:
         self.__init__(**saved["config"])
         self.load_state_dict(saved["state"])
+
+
+class ScoringOnly:
+    """An :class:`AdversarialScorer` that scores without training: for evaluation envs beside training ones."""
+
+    min_batch_size = 1
+
+    def __init__(self, scorer: AdversarialScorer):
+        self.scorer = scorer
+        self.image_shape = scorer.image_shape
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.scorer.score(images, labels)

@@ -8,6 +8,7 @@ import torch
 
 class Scorer(Protocol):
     min_batch_size: int  # optional (default 1); a scorer of batch statistics needs more
+    image_shape: tuple[int, int]  # optional; the env refuses a process whose images differ
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images (B, 1, H, W) in [0, 1] and labels (B,) -> one reward per sample (B,)."""

@@ -1,7 +1,7 @@
 """Reward = minus the Frechet distance of the whole finished batch to real training images.
 
 Every sample of the batch gets the same reward: it scores the batch's statistics, not any one
-image, which is what makes it easy to hack (METHOD.md). Real features come from the *train*
+image, which is what makes it easy to hack (docs/method.md). Real features come from the *train*
 split; the held-out split stays reserved for evaluation.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ class BatchFrechetDistance:
 
     def __init__(self, device: str | torch.device = "cpu", reference: ImageDataset | None = None):
         self.evaluator = Evaluator(reference if reference is not None else load_digits("train"), device=device)
+        self.image_shape = self.evaluator.reference.image_shape
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,138 @@
+"""Every paradigm the package ships, declared once: env id, process, static grid, best static
+schedules and shipped policy.
+
+The Gymnasium ids, ``make_process``, the benchmarks' grids, ``adagen eval --policy`` and
+``--policy shipped`` all read this table; adding a paradigm is one entry here (plus its process
+module, model and training script).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, Process, VARProcess
+from adagen_env.devices import check_device
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class Paradigm:
+    """One registered environment and what the tools know about it.
+
+    ``grid`` is the family of static schedules the grid search tries (keyword arguments of the
+    process's ``static_schedule`` and their values); ``best_static`` the member it found best,
+    by step count (written here from ``benchmarks/results/static_grid/<name>.json``);
+    ``shipped_policy`` a file under ``adagen_env/weights`` or ``None``.
+    """
+
+    name: str
+    env_id: str
+    process: Callable[..., Process]
+    grid: dict[str, list[Any]]
+    best_static: dict[int, dict[str, Any]] = field(default_factory=dict)
+    shipped_policy: str | None = None
+
+    def make_process(self, device: str | torch.device = "cpu") -> Process:
+        return self.process(device=check_device(device))
+
+    def shipped_policy_path(self) -> Path | None:
+        return None if self.shipped_policy is None else WEIGHTS / self.shipped_policy
+
+
+CONTINUOUS_GRID = {"spacing": ["uniform", "quadratic", "cubic", "sqrt"], "guidance": [0.0, 0.25, 0.5, 1.0, 2.0]}
+
+PARADIGMS: dict[str, Paradigm] = {
+    p.name: p
+    for p in (
+        Paradigm(
+            name="maskgit-digits",
+            env_id="AdaGen/MaskGIT-Digits-v0",
+            process=MaskGITProcess,
+            grid={
+                "mask_curve": ["cosine", "linear", "square"],
+                "remask_temperature": [0.0, 1.0, 3.0],
+                "temperature": [0.7, 0.85, 1.0],
+                "guidance": [0.0, 1.0, 2.0, 4.0],
+            },
+            best_static={
+                2: {"mask_curve": "cosine", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 2.0},
+                4: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
+                8: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
+            },
+            shipped_policy="maskgit_digits_policy_8steps.pt",
+        ),
+        Paradigm(
+            name="diffusion-digits",
+            env_id="AdaGen/Diffusion-Digits-v0",
+            process=DiffusionProcess,
+            grid=CONTINUOUS_GRID,
+            best_static={
+                2: {"spacing": "uniform", "guidance": 0.5},
+                **{steps: {"spacing": "quadratic", "guidance": 0.5} for steps in (4, 6, 8, 12, 18)},
+            },
+            shipped_policy="diffusion_digits_policy_6steps.pt",
+        ),
+        Paradigm(
+            name="flow-digits",
+            env_id="AdaGen/Flow-Digits-v0",
+            process=FlowProcess,
+            grid=CONTINUOUS_GRID,
+            best_static={
+                **{steps: {"spacing": "uniform", "guidance": 0.5} for steps in (2, 4, 6)},
+                **{steps: {"spacing": "uniform", "guidance": 0.25} for steps in (8, 12, 18)},
+            },
+            shipped_policy="flow_digits_policy_6steps.pt",
+        ),
+        # the same flow model with Heun: 2 model evaluations per decision. No policy ships: the
+        # learned one was only level with the hand-designed schedule.
+        Paradigm(
+            name="flow-heun-digits",
+            env_id="AdaGen/Flow-Heun-Digits-v0",
+            process=partial(FlowProcess, solver="heun"),
+            grid=CONTINUOUS_GRID,
+            best_static={
+                2: {"spacing": "uniform", "guidance": 0.0},
+                3: {"spacing": "quadratic", "guidance": 0.0},
+                **{steps: {"spacing": "quadratic", "guidance": 0.25} for steps in (4, 6, 9)},
+            },
+        ),
+        Paradigm(
+            name="var-digits",
+            env_id="AdaGen/VAR-Digits-v0",
+            process=VARProcess,
+            grid={
+                "guidance": [0.0, 1.5, 3.0],
+                "top_k": [2, 4, None],
+                "top_p": [0.8, 0.96, 1.0],
+                "temperature": [0.7, 0.85, 1.0],
+            },
+            best_static={4: {"guidance": 0.0, "top_k": None, "top_p": 0.8, "temperature": 0.7}},
+            shipped_policy="var_digits_policy_4steps.pt",
+        ),
+    )
+}
+ENV_IDS: dict[str, Paradigm] = {p.env_id: p for p in PARADIGMS.values()}
+
+
+def get_paradigm(name_or_env_id: str) -> Paradigm:
+    """A paradigm by its process name (``maskgit-digits``) or its env id (``AdaGen/MaskGIT-Digits-v0``)."""
+    found = PARADIGMS.get(name_or_env_id) or ENV_IDS.get(name_or_env_id)
+    if found is None:
+        raise ValueError(f"unknown environment {name_or_env_id!r}; choose one of {sorted(ENV_IDS)}")
+    return found
+
+
+def make_process(name_or_env_id: str, device: str | torch.device = "cpu") -> Process:
+    """The process of a registered paradigm, with its shipped generator."""
+    return get_paradigm(name_or_env_id).make_process(device)
+
+
+def best_static_schedule(name_or_env_id: str, process: Process, num_steps: int) -> tuple[dict, torch.Tensor] | None:
+    """The grid search's best static schedule at ``num_steps`` (its keyword arguments and values), if searched."""
+    config = get_paradigm(name_or_env_id).best_static.get(num_steps)
+    return None if config is None else (config, process.static_schedule(num_steps, **config))

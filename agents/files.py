@@ -1,0 +1,103 @@
+"""Files the agents read and write: checkpoints loaded without running code, paths checked before work.
+
+Every ``.pt`` file is read with ``torch.load(weights_only=True)``: a file can hold tensors and
+plain data (dicts, lists, numbers, strings), never code, so a malicious file cannot run
+anything. Whatever goes wrong while reading (a missing, empty, truncated, corrupt or
+malicious file, or a file of another kind) is a one-line error that names the file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# The kinds of .pt file this project writes, by the keys that identify them.
+GENERATOR_KEYS = frozenset({"config", "state_dict"})
+POLICY_KEYS = frozenset({"config", "actor", "metadata"})
+CHECKPOINT_KEYS = POLICY_KEYS | {"critic", "optimizer", "updates", "episodes", "seconds", "noise"}
+
+
+def one_line(message: str) -> str:
+    """The first line of ``message``, whitespace collapsed (error messages stay one line)."""
+    return " ".join(message.strip().splitlines()[0].split()) if message.strip() else message
+
+
+def describe(contents: Any) -> str:
+    """What a loaded ``.pt`` file looks like, for 'wrong kind of file' messages."""
+    if not isinstance(contents, dict):
+        return f"it holds a {type(contents).__name__}, not a dict"
+    keys = set(contents)
+    if CHECKPOINT_KEYS <= keys:
+        return "it is a PPO training checkpoint"
+    if POLICY_KEYS <= keys:
+        return "it is an exported policy (actor only, no critic or optimizer)"
+    if GENERATOR_KEYS <= keys:
+        return "it looks like generator weights (config and state_dict)"
+    shown = ", ".join(sorted(map(str, keys))[:8]) or "none"
+    return f"its keys are {shown}"
+
+
+def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; ``FileNotFoundError`` or a one-line ``ValueError`` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no file at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a .pt file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": irrelevant to the user
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001: unpickling, zip, EOF and key errors all mean "cannot read this file"
+        text = str(e)
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if unsafe:
+            raise ValueError(
+                f"{path}: refused to load: it asks to run Python code ({unsafe.group(1)}), and files of this "
+                "project hold only tensors and plain data; it is corrupt, malicious or not one of ours"
+            ) from e
+        if "central directory" in text or isinstance(e, EOFError):
+            raise ValueError(f"{path}: truncated or corrupt (not a complete torch file)") from e
+        detail = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+        detail = detail.group(1) if detail else f"{type(e).__name__}: {one_line(text) or 'no details'}"
+        raise ValueError(f"{path}: not a readable torch file ({detail})") from e
+
+
+def check_writable_file(path: str | Path, flag: str) -> Path:
+    """Make sure a file can be written at ``path`` (creating its folders); ``ValueError`` (one line) if not."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file path")
+    _probe_folder(path.parent, flag, path)
+    return path
+
+
+def check_writable_folder(path: str | Path, flag: str) -> Path:
+    """Make sure ``path`` is (or can be made) a folder we can write to; ``ValueError`` (one line) if not."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is an existing file, not a folder")
+    _probe_folder(path, flag, path)
+    return path
+
+
+def _probe_folder(folder: Path, flag: str, shown: Path) -> None:
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {shown}: cannot write there, {parent} is a file, not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".adagen-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"{flag} {shown}: cannot write there ({e.strerror or e})") from None
