@@ -1,4 +1,8 @@
-"""Load a trained schedule policy, ours (``.pt``) or SB3's (``.zip`` with a ``.json`` beside it)."""
+"""Load a trained schedule policy, ours (``.pt``) or SB3's (``.zip`` with a ``.json`` beside it).
+
+Ours are read with ``torch.load(weights_only=True)`` and cannot run code. An SB3 ``.zip`` is
+a pickle by SB3's design: load only files you trust.
+"""
 from __future__ import annotations
 
 import json
@@ -6,19 +10,14 @@ from pathlib import Path
 
 import torch
 
+from adagen_agents.files import one_line
+from adagen_agents.ppo import load_actor
 from adagen_env.evaluation import Act
+from adagen_env.paradigms import PARADIGMS, get_paradigm
 from adagen_env.processes.base import Process
-from agents.ppo import load_actor
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "adagen_env" / "weights"
-# The policies shipped in the package, by process: each trained by
-# `python -m benchmarks.learned_schedules train --env ENV --steps S --seed 0` and exported with export_policy.
-SHIPPED_POLICIES = {
-    "maskgit-digits": WEIGHTS / "maskgit_digits_policy_8steps.pt",
-    "diffusion-digits": WEIGHTS / "diffusion_digits_policy_6steps.pt",  # --env AdaGen/Diffusion-Digits-v0 --steps 6 --minutes 8
-    "flow-digits": WEIGHTS / "flow_digits_policy_6steps.pt",  # --env AdaGen/Flow-Digits-v0 --steps 6 --minutes 8
-    "var-digits": WEIGHTS / "var_digits_policy_4steps.pt",  # --env AdaGen/VAR-Digits-v0 --steps 4 --minutes 8
-}
+SB3_ALGOS = ("sb3-ppo", "sb3-sac", "sb3-td3", "sb3-a2c")
+
 
 def sb3_algorithm(name: str):
     from stable_baselines3 import A2C, SAC, TD3
@@ -41,23 +40,60 @@ def sb3_metadata_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
+def read_sb3_metadata(path: str | Path) -> dict:
+    """The ``.json`` that ``adagen train`` writes beside an SB3 ``.zip``: env, process, num_steps, reward, algo."""
+    meta_path = sb3_metadata_path(Path(path))
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"an SB3 policy needs its metadata file {meta_path} (written by adagen train)")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{meta_path}: not a readable metadata file ({e})") from e
+    missing = {"env", "process", "num_steps", "reward", "algo"} - set(metadata if isinstance(metadata, dict) else ())
+    if missing:
+        raise ValueError(f"{meta_path}: not an adagen SB3 metadata file (missing {', '.join(sorted(missing))})")
+    if metadata["algo"] not in SB3_ALGOS:
+        raise ValueError(f"{meta_path}: unknown algorithm {metadata['algo']!r}; expected one of {', '.join(SB3_ALGOS)}")
+    return metadata
+
+
+def load_sb3_model(path: str | Path, algo: str, **kwargs):
+    """``algo.load(path)``, with a one-line ``ValueError`` for a file SB3 cannot read. SB3 files are pickles."""
+    try:
+        return sb3_algorithm(algo).load(path, **kwargs)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001: zip, unpickling and SB3's own errors all mean "cannot read this file"
+        raise ValueError(f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'})") from e
+
+
+def shipped_policy(process_name: str) -> Path:
+    """The policy that ships in the package for a paradigm; ``FileNotFoundError`` if none does."""
+    path = get_paradigm(process_name).shipped_policy_path()
+    if path is None:
+        shipped = sorted(name for name, p in PARADIGMS.items() if p.shipped_policy is not None)
+        raise FileNotFoundError(f"no policy ships for {process_name}; shipped: {', '.join(shipped)}")
+    return path
+
+
 def load_policy(path: str | Path, process: Process, process_name: str) -> tuple[Act, dict]:
-    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours for the process."""
+    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours for the process.
+
+    A ``.pt`` file cannot run code (``weights_only``); anything that is not a policy of ours is a
+    one-line ``ValueError`` naming the file. A ``.zip`` is loaded by SB3, which unpickles it.
+    """
     if str(path) == "shipped":
-        if process_name not in SHIPPED_POLICIES:
-            raise FileNotFoundError(f"no policy ships for {process_name}; shipped: {sorted(SHIPPED_POLICIES)}")
-        path = SHIPPED_POLICIES[process_name]
+        path = shipped_policy(process_name)
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no policy file at {path}")
     if path.suffix == ".zip":
-        meta_path = sb3_metadata_path(path)
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"an SB3 policy needs its metadata file {meta_path} (written by adagen train)")
-        metadata = json.loads(meta_path.read_text())
-        if metadata.get("process", process_name) != process_name:
+        metadata = read_sb3_metadata(path)
+        if metadata["process"] != process_name:
             raise ValueError(f"{path} was trained on {metadata['process']}, not {process_name}; pass its --env {metadata['env']}")
-        model = sb3_algorithm(metadata["algo"]).load(path, device="cpu")
+        model = load_sb3_model(path, metadata["algo"], device="cpu")
         return sb3_act(model), metadata
     actor, metadata = load_actor(path, process.feature_dim, process.num_classes, len(process.parameters), process_name)
+    if not isinstance(metadata.get("num_steps"), int) or "algo" not in metadata:
+        raise ValueError(f"{path}: damaged policy file (its metadata lacks num_steps or algo)")
     return actor.to(process.device), metadata

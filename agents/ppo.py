@@ -5,62 +5,103 @@ is ``num_envs`` samples generated together. The reward is terminal, gamma is 1, 
 step's return is the episode's final reward (Monte-Carlo); returns are normalised over the
 update batch, and the advantage is the normalised return minus the value. Actions are
 Gaussian with a *fixed, scheduled* standard deviation; evaluation uses the mean.
+
+Checkpoints (``save`` / ``load``), exported policies (``export_policy``) and ``load_actor``
+read and write plain data and tensors only, loaded with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe, one_line, read_torch_file
+from adagen_agents.policy import ScheduleNet
 from adagen_env.envs import ScheduleVectorEnv
-from agents.policy import ScheduleNet
+
+
+def _field(default: Any, help: str, flags: tuple[str, ...] = ()) -> Any:
+    """A config field; ``help`` (and extra command-line ``flags``) feed ``adagen train --help``."""
+    return field(default=default, metadata={"help": help, "flags": flags})
 
 
 @dataclass
 class PPOConfig:
-    episodes_per_update: int = 512  # trajectories per PPO update (a multiple of the env's num_envs)
-    learning_rate: float = 3e-4
-    epochs: int = 10  # passes over the update batch
-    minibatches: int = 64  # many small gradient steps per update (640, as SB3's PPO defaults take); 4 learned far slower
-    clip: float = 0.2
-    value_coef: float = 0.5
-    max_grad_norm: float = 1.0
-    std_start: float = 0.6  # action std (in action units; the env maps an action of 1 to its action_scale)
-    std_end: float = 0.3  # METHOD.md's 0.6 then 0.3; 0.3 from the start learned about 3x slower
-    std_switch_update: int = 30  # std drops from std_start to std_end after this many updates
-    hidden: int = 128
-    seed: int = 0
+    """Every hyperparameter of our PPO; ``adagen train`` has one flag per field, with these defaults."""
+
+    episodes_per_update: int = _field(512, "episodes (samples) per PPO update, a multiple of --num-envs")
+    learning_rate: float = _field(3e-4, "Adam learning rate of actor and critic", ("--lr",))
+    epochs: int = _field(10, "passes over each update's batch")
+    # many small gradient steps per update (640, as SB3's PPO defaults take); 4 minibatches learned far slower
+    minibatches: int = _field(64, "minibatches per epoch (gradient steps per update = epochs x minibatches)")
+    clip: float = _field(0.2, "PPO clip range of the probability ratio")
+    value_coef: float = _field(0.5, "weight of the value loss")
+    max_grad_norm: float = _field(1.0, "gradient norm clip")
+    # METHOD.md's 0.6 then 0.3; 0.3 from the start learned about 3x slower
+    std_start: float = _field(0.6, "exploration std of the actions (action units) before --std-switch-update")
+    std_end: float = _field(0.3, "exploration std from --std-switch-update on")
+    std_switch_update: int = _field(30, "the update at which the exploration std drops to --std-end")
+    hidden: int = _field(128, "width of the policy and value networks")
+    seed: int = _field(0, "seed of the networks, the exploration noise and the env's labels and noise")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = int if f.type in ("int", int) else float
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+                raise ValueError(f"PPOConfig.{f.name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        positive = ("episodes_per_update", "learning_rate", "epochs", "minibatches", "clip", "max_grad_norm",
+                    "std_start", "std_end", "hidden")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.value_coef < 0 or self.std_switch_update < 0:
+            raise ValueError("PPOConfig.value_coef and std_switch_update must not be negative")
 
 
 Callback = Callable[["PPO", dict[str, float]], bool | None]
 
 
+class OutOfTime(Exception):
+    """Raised inside a rollout or an update when ``learn``'s time budget is spent."""
+
+
 class PPO:
-    """``PPO(env).learn(n)`` trains; ``save``/``load`` keep everything needed to resume."""
+    """``PPO(env).learn(n)`` trains; ``save``/``load`` keep everything needed to resume exactly."""
 
     def __init__(self, env: ScheduleVectorEnv, config: PPOConfig | None = None):
         self.env, self.config = env, config or PPOConfig()
         self.core = env.core
         c = self.config
-        if c.episodes_per_update % env.num_envs:
-            raise ValueError(f"episodes_per_update ({c.episodes_per_update}) must be a multiple of num_envs ({env.num_envs})")
+        if c.episodes_per_update % self.core.num_envs:
+            raise ValueError(
+                f"episodes_per_update ({c.episodes_per_update}) must be a multiple of num_envs ({self.core.num_envs})"
+            )
         process = self.core.process
         action_dim = self.core.num_parameters
-        torch.manual_seed(c.seed)
-        self.actor = ScheduleNet(process.feature_dim, process.num_classes, action_dim, c.hidden).to(process.device)
-        self.critic = ScheduleNet(process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False).to(process.device)
+        # seeded initialisation without touching torch's global random state (nor any GPU's)
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(c.seed)
+            self.actor = ScheduleNet(process.feature_dim, process.num_classes, action_dim, c.hidden)
+            self.critic = ScheduleNet(process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False)
+        self.actor.to(process.device)
+        self.critic.to(process.device)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=c.learning_rate)
         self.noise = torch.Generator(process.device).manual_seed(c.seed)
-        self.np_random = np.random.default_rng(c.seed)
         self.updates = 0
         self.episodes = 0
-        self.seconds = 0.0  # wall time spent in learn(), over all resumed runs
-        self.first_reset = True
+        self.seconds = 0.0  # wall time spent in rollouts and updates, over all resumed runs
+        self.first_reset = True  # the first episode batch reseeds the env with config.seed
+        self.stopped_by_time = False  # whether the last learn() ended because its time budget was spent
+        self.clock: Callable[[], float] = time.perf_counter
+        self._deadline: float | None = None
 
     def std(self) -> float:
         return self.config.std_start if self.updates < self.config.std_switch_update else self.config.std_end
@@ -70,14 +111,18 @@ class PPO:
         """The mean action for a batch of torch observations: what evaluation and sampling use."""
         return self.actor(observation)
 
+    def _check_time(self) -> None:
+        if self._deadline is not None and self.clock() >= self._deadline:
+            raise OutOfTime
+
     @torch.no_grad()
     def collect(self) -> dict[str, torch.Tensor]:
         """Run ``episodes_per_update / num_envs`` episode batches with Gaussian exploration."""
         observations, actions, log_probs, final_rewards = [], [], [], []
         std = self.std()
-        for _ in range(self.config.episodes_per_update // self.env.num_envs):
-            seed = self.config.seed if self.first_reset else None
-            obs = self.core.reset(self.core.draw_labels(self.np_random), seed, self.np_random)
+        for _ in range(self.config.episodes_per_update // self.core.num_envs):
+            self._check_time()
+            obs = self.core.reset(seed=self.config.seed) if self.first_reset else self.core.reset()
             self.first_reset = False
             for _ in range(self.core.num_steps):
                 mean = self.actor(obs)
@@ -87,7 +132,6 @@ class PPO:
                 log_probs.append(_log_prob(mean, std, action))
                 obs, reward, _, _ = self.core.step(action)
             final_rewards.append(reward)
-            self.episodes += self.env.num_envs
         # gamma = 1 and a terminal reward: every step's return is its episode's final reward
         returns = [r for r in final_rewards for _ in range(self.core.num_steps)]
         return {
@@ -106,6 +150,7 @@ class PPO:
         policy_losses, value_losses, clip_fractions = [], [], []
         for _ in range(c.epochs):
             for idx in torch.randperm(n, generator=self.noise, device=returns.device).chunk(c.minibatches):
+                self._check_time()
                 obs = {k: v[idx] for k, v in batch["observation"].items()}
                 value = self.critic(obs)[:, 0]
                 advantage = normalised[idx] - value.detach()
@@ -128,26 +173,72 @@ class PPO:
             "std": std,
         }
 
-    def learn(self, num_updates: int, callback: Callback | None = None) -> "PPO":
-        """Run ``num_updates`` more updates; ``callback(self, stats)`` after each may return False to stop."""
+    def learn(self, num_updates: int, callback: Callback | None = None, max_seconds: float | None = None) -> "PPO":
+        """Run up to ``num_updates`` more updates; ``callback(self, stats)`` after each may return False to stop.
+
+        ``max_seconds`` caps ``self.seconds``, the training time (rollouts and updates, not the
+        callback) summed over resumed runs. It is checked between the episode batches of a
+        rollout and between the minibatches of an update, so the cap overruns by at most one of
+        those. An update cut short (by the budget or by Ctrl-C, ``KeyboardInterrupt``, which is
+        re-raised) is undone whole: networks, optimiser, random states, the env's and the
+        reward's state. So the agent stays exactly as after its last whole update, a checkpoint
+        saved then resumes exactly, and ``episodes`` counts only finished updates.
+        ``stopped_by_time`` tells whether the budget ended the call.
+        """
+        self.stopped_by_time = False
         for _ in range(num_updates):
-            start = time.perf_counter()
-            batch = self.collect()
-            stats = self.update(batch)
+            if max_seconds is not None and self.seconds >= max_seconds:
+                self.stopped_by_time = True
+                break
+            start = self.clock()
+            self._deadline = None if max_seconds is None else start + (max_seconds - self.seconds)
+            before = self._snapshot()
+            try:
+                batch = self.collect()
+                stats = self.update(batch)
+            except (OutOfTime, KeyboardInterrupt) as stop:
+                self._restore(before)  # a checkpoint saved now resumes exactly
+                self.seconds += self.clock() - start
+                if isinstance(stop, KeyboardInterrupt):
+                    raise
+                self.stopped_by_time = True
+                break
+            finally:
+                self._deadline = None
+            self.episodes += self.config.episodes_per_update
             stats.update(
                 update=self.updates,
                 episodes=self.episodes,
                 reward_mean=batch["final_reward"].mean().item(),
                 reward_std=batch["final_reward"].std().item(),
-                seconds=time.perf_counter() - start,
+                seconds=self.clock() - start,
             )
             self.seconds += stats["seconds"]
             if callback is not None and callback(self, stats) is False:
                 break
         return self
 
+    def _snapshot(self) -> dict:
+        """Everything an update changes, copied (state dicts hold references to live tensors)."""
+        return copy.deepcopy({
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "noise": self.noise.get_state(),
+            "env": self.core.state_dict(),
+            "first_reset": self.first_reset,
+        })
+
+    def _restore(self, snapshot: dict) -> None:
+        self.actor.load_state_dict(snapshot["actor"])
+        self.critic.load_state_dict(snapshot["critic"])
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        self.noise.set_state(snapshot["noise"])
+        self.core.load_state_dict(snapshot["env"])
+        self.first_reset = snapshot["first_reset"]
+
     def state_dict(self) -> dict:
-        scorer = self.core.scorer
+        """Plain data and tensors only (loadable with ``weights_only=True``)."""
         return {
             "config": asdict(self.config),
             "actor": self.actor.state_dict(),
@@ -157,9 +248,8 @@ class PPO:
             "episodes": self.episodes,
             "seconds": self.seconds,
             "noise": self.noise.get_state(),
-            "np_random": self.np_random.bit_generator.state,
-            "env_generator": self.core.generator.get_state(),
-            "scorer": scorer.state_dict() if hasattr(scorer, "state_dict") else None,
+            "first_reset": self.first_reset,
+            "env": self.core.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -168,12 +258,15 @@ class PPO:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates, self.episodes, self.seconds = state["updates"], state["episodes"], state["seconds"]
         self.noise.set_state(state["noise"])
-        self.np_random.bit_generator.state = state["np_random"]
-        self.core.generator.set_state(state["env_generator"])
-        self.core.seeded = True
-        self.first_reset = False
-        if state["scorer"] is not None:
-            self.core.scorer.load_state_dict(state["scorer"])
+        if "env" in state:
+            self.first_reset = state.get("first_reset", False)
+            self.core.load_state_dict(state["env"])
+        else:  # checkpoints written before the env core had its own state_dict
+            self.first_reset = False
+            self.core.load_state_dict(
+                {"np_random": state["np_random"], "generator": state["env_generator"], "seeded": True,
+                 "scorer": state["scorer"]}
+            )
 
     def save(self, path: str | Path, **metadata) -> Path:
         """Write a checkpoint (atomically: a crash while saving leaves the previous one intact)."""
@@ -186,10 +279,47 @@ class PPO:
 
     @classmethod
     def load(cls, path: str | Path, env: ScheduleVectorEnv) -> "PPO":
-        state = torch.load(path, map_location=env.core.process.device, weights_only=False)
-        agent = cls(env, PPOConfig(**state["config"]))
-        agent.load_state_dict(state)
+        """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not one."""
+        state = read_checkpoint(path)
+        try:
+            agent = cls(env, PPOConfig(**state["config"]))
+            agent.load_state_dict(state)
+        except (KeyError, TypeError, RuntimeError, ValueError) as e:
+            raise ValueError(f"{path}: does not fit this env or is damaged ({type(e).__name__}: {one_line(str(e))})") from e
         return agent
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The contents of a training checkpoint written by ``PPO.save``; one-line ``ValueError`` if it is not one."""
+    state = read_torch_file(path)
+    if not (isinstance(state, dict) and CHECKPOINT_KEYS <= set(state)):
+        raise ValueError(
+            f"{path} is not a PPO training checkpoint: {describe(state)}; "
+            "resume from the .pt file that adagen train (or PPO.save) wrote"
+        )
+    _check_policy_fields(path, state)
+    return state
+
+
+def read_policy(path: str | Path) -> dict:
+    """The actor, config and metadata of a checkpoint or an exported policy; one-line ``ValueError`` if neither."""
+    state = read_torch_file(path)
+    if not (isinstance(state, dict) and POLICY_KEYS <= set(state)):
+        raise ValueError(
+            f"{path} is not a schedule policy: {describe(state)}; "
+            "expected a .pt file written by adagen train, PPO.save or export_policy"
+        )
+    _check_policy_fields(path, state)
+    return state
+
+
+def _check_policy_fields(path: str | Path, state: dict) -> None:
+    if not isinstance(state["config"], dict) or not isinstance(state["config"].get("hidden"), int):
+        raise ValueError(f"{path}: damaged policy file (its config has no network width)")
+    if not isinstance(state["metadata"], dict):
+        raise ValueError(f"{path}: damaged policy file (its metadata is not a dict)")
+    if not isinstance(state["actor"], dict) or not all(isinstance(v, torch.Tensor) for v in state["actor"].values()):
+        raise ValueError(f"{path}: damaged policy file (its actor is not a set of weights)")
 
 
 def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Tensor:
@@ -199,22 +329,26 @@ def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Ten
 def load_actor(
     path: str | Path, feature_dim: int, num_classes: int, action_dim: int, process_name: str | None = None
 ) -> tuple[ScheduleNet, dict]:
-    """The trained actor of a checkpoint (eval mode), and the checkpoint's metadata (env, steps, reward).
+    """The trained actor of a checkpoint or exported policy (eval mode), and its metadata (env, steps, reward).
 
-    With ``process_name``, a checkpoint trained on another process raises ``ValueError``.
+    With ``process_name``, a policy trained on another process raises ``ValueError``; so does
+    any file that is not a policy of ours (one line, naming the file).
     """
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_policy(path)
     trained_on = state["metadata"].get("process", process_name)
     if process_name is not None and trained_on != process_name:
         raise ValueError(f"{path} was trained on {trained_on}, not {process_name}; pass its --env {state['metadata'].get('env')}")
     actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"])
-    actor.load_state_dict(state["actor"])
+    try:
+        actor.load_state_dict(state["actor"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: its policy network does not fit this env ({one_line(str(e))})") from e
     return actor.eval().requires_grad_(False), state["metadata"]
 
 
 def export_policy(checkpoint: str | Path, out: str | Path) -> Path:
-    """Keep only what sampling needs (actor, config, metadata) from a training checkpoint."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    """Keep only what sampling needs (actor, config, metadata) from a training checkpoint or policy."""
+    state = read_policy(checkpoint)
     out = Path(out)
-    torch.save({key: state[key] for key in ("config", "actor", "metadata")}, out)
+    torch.save({key: state[key] for key in sorted(POLICY_KEYS)}, out)
     return out

@@ -1,119 +1,186 @@
-"""``adagen train``: train a schedule policy with our PPO or an SB3 algorithm, with logs and checkpoints.
+"""Training runs: our PPO (``train_ppo``, shared by ``adagen train`` and the benchmarks) and SB3 algorithms.
 
-Everything a long run needs: a progress bar, TensorBoard logs (reward, losses, discriminator
-statistics, FD at intervals, a grid of samples), a checkpoint every N updates and at the end,
-``--resume``, and Ctrl-C that saves a checkpoint before it exits.
+Everything a long run needs: checkpoints every N updates and at the end, resuming, a time cap
+that is checked inside the rollouts and updates, and Ctrl-C that saves a checkpoint before it
+stops. ``PPOLogger`` adds what the command shows: a progress bar and TensorBoard logs (reward,
+losses, discriminator statistics, FD at intervals, a grid of samples).
 """
 from __future__ import annotations
 
-import argparse
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from adagen_agents.loading import load_sb3_model, sb3_act, sb3_algorithm, sb3_metadata_path
+from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation import balanced_labels, evaluate_generator, policy_generator
 from adagen_env.images import image_grid
 from adagen_env.metrics import Evaluator
-from agents.loading import sb3_act, sb3_algorithm, sb3_metadata_path
-from agents.ppo import PPO, PPOConfig
 
-def log_samples(writer: SummaryWriter, tag: str, images: torch.Tensor, step: int) -> None:
+DEFAULT_UPDATES = 150  # PPO updates of `adagen train`: about 12 minutes on 2 CPU cores
+EVAL_SEED = 10_000  # FD while training never shares noise with a final evaluation (seeds 0, 1, 2)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a checkpoint was saved; ``str()`` says where and how far it got."""
+
+
+@dataclass
+class TrainResult:
+    agent: PPO
+    out: Path  # the checkpoint written at the end
+    planned_updates: int  # the total asked for, counting the updates of a resumed checkpoint
+    stopped_by_time: bool  # the time cap ended the run
+
+    @property
+    def finished(self) -> bool:
+        return self.agent.updates >= self.planned_updates
+
+
+def train_ppo(
+    env: ScheduleVectorEnv,
+    config: PPOConfig | None = None,
+    *,
+    out: str | Path,
+    updates: int = DEFAULT_UPDATES,
+    minutes: float | None = None,
+    resume: str | Path | None = None,
+    metadata: dict[str, Any] | None = None,
+    checkpoint_every: int = 10,
+    on_update: Callable[[PPO, dict[str, float]], bool | None] | None = None,
+) -> TrainResult:
+    """Train our PPO on ``env`` (or resume a checkpoint) until it has ``updates`` updates in all.
+
+    ``minutes`` caps the training time (rollouts and updates, not ``on_update``), summed over
+    resumed runs; ``None`` is no cap. ``on_update(agent, stats)`` runs after every update and may
+    return False to stop. The checkpoint ``out`` (with ``metadata``) is written every
+    ``checkpoint_every`` updates (0: only at the end) and at the end. Ctrl-C saves it and raises
+    ``Interrupted``; an update cut short is undone first, so the checkpoint resumes exactly.
+    """
+    if minutes is not None and not minutes > 0:
+        raise ValueError(f"minutes must be positive (or None for no cap), got {minutes}")
+    if updates < 0 or checkpoint_every < 0:
+        raise ValueError("updates and checkpoint_every must not be negative")
+    out, metadata = Path(out), dict(metadata or {})
+    agent = PPO.load(resume, env) if resume is not None else PPO(env, config)
+
+    def callback(agent: PPO, stats: dict[str, float]) -> bool | None:
+        result = on_update(agent, stats) if on_update is not None else None
+        if checkpoint_every and agent.updates % checkpoint_every == 0:
+            agent.save(out, **metadata)
+        return result
+
+    try:
+        if agent.updates < updates:
+            agent.learn(updates - agent.updates, callback, max_seconds=None if minutes is None else 60.0 * minutes)
+    except KeyboardInterrupt:
+        agent.save(out, **metadata)
+        raise Interrupted(
+            f"interrupted after {agent.updates} of {updates} updates; saved {out} (continue with --resume {out})"
+        ) from None
+    agent.save(out, **metadata)
+    return TrainResult(agent, out, updates, agent.stopped_by_time)
+
+
+def log_samples(writer, tag: str, images: torch.Tensor, step: int) -> None:
     writer.add_image(tag, image_grid(images, columns=10, scale=4), step, dataformats="HW")
 
 
-def train_ppo(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> tuple[Path, bool]:
-    """Train (or resume) our PPO; returns the checkpoint path and whether Ctrl-C stopped it."""
-    out = Path(args.out)
-    config = PPOConfig(
-        episodes_per_update=args.episodes_per_update, learning_rate=args.lr, seed=args.seed,
-        std_switch_update=args.std_switch_update,
-    )
-    agent = PPO.load(args.resume, env) if args.resume else PPO(env, config)
-    metadata = {"env": args.env, "process": process_name, "num_steps": args.steps, "reward": args.reward, "algo": "ppo"}
-    writer = SummaryWriter(args.logdir)
-    evaluator = Evaluator(device=args.device)
-    process = env.core.process
-    progress = tqdm(total=args.updates, initial=min(agent.updates, args.updates), desc="ppo updates")
+class PPOLogger:
+    """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, and FD plus samples every ``eval_every``."""
 
-    def callback(agent: PPO, stats: dict[str, float]) -> bool:
-        elapsed = agent.seconds
+    def __init__(self, env: ScheduleVectorEnv, logdir: str | Path, total_updates: int, initial_updates: int = 0,
+                 eval_every: int = 10, eval_samples: int = 500):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.env, self.eval_every, self.eval_samples = env, eval_every, eval_samples
+        self.writer = SummaryWriter(str(logdir))
+        self.evaluator = Evaluator(device=env.core.process.device) if eval_every else None
+        self.progress = tqdm(total=total_updates, initial=min(initial_updates, total_updates), desc="ppo updates")
+
+    def __call__(self, agent: PPO, stats: dict[str, float]) -> None:
+        core, process = self.env.core, self.env.core.process
         for key, value in stats.items():
-            writer.add_scalar(f"train/{key}", value, agent.updates)
-        for key, value in getattr(env.core.scorer, "stats", {}).items():
-            writer.add_scalar(f"discriminator/{key}", value, agent.updates)
-        writer.add_scalar("train/wall_seconds", elapsed, agent.updates)
+            self.writer.add_scalar(f"train/{key}", value, agent.updates)
+        for key, value in getattr(core.scorer, "stats", {}).items():
+            self.writer.add_scalar(f"discriminator/{key}", value, agent.updates)
+        self.writer.add_scalar("train/wall_seconds", agent.seconds, agent.updates)
         postfix = {"reward": f"{stats['reward_mean']:.3f}"}
-        if args.eval_every and agent.updates % args.eval_every == 0:
-            generate = policy_generator(process, args.steps, agent.predict)
-            result = evaluate_generator(generate, evaluator, process.num_classes, args.eval_samples, seed=10_000, progress=False)
+        if self.eval_every and agent.updates % self.eval_every == 0:
+            generate = policy_generator(process, core.num_steps, agent.predict)
+            result = evaluate_generator(generate, self.evaluator, process.num_classes, self.eval_samples,
+                                        seed=EVAL_SEED, progress=False)
             for key in ("fd", "precision", "recall", "accuracy"):
-                writer.add_scalar(f"eval/{key}", result[key], agent.updates)
-            writer.add_scalar("eval/fd_vs_wall_seconds", result["fd"], int(elapsed))
-            log_samples(writer, "samples", generate(balanced_labels(50, process.num_classes), 0), agent.updates)
+                self.writer.add_scalar(f"eval/{key}", result[key], agent.updates)
+            self.writer.add_scalar("eval/fd_vs_wall_seconds", result["fd"], int(agent.seconds))
+            log_samples(self.writer, "samples", generate(balanced_labels(50, process.num_classes), 0), agent.updates)
             postfix["fd"] = f"{result['fd']:.2f}"
-        if args.checkpoint_every and agent.updates % args.checkpoint_every == 0:
-            agent.save(out, **metadata)
-        progress.update(1)
-        progress.set_postfix(postfix)
-        over_time = args.minutes and elapsed > 60 * args.minutes
-        return agent.updates < args.updates and not over_time
+        self.progress.update(1)
+        self.progress.set_postfix(postfix)
 
-    interrupted = False
-    try:
-        if agent.updates < args.updates:
-            agent.learn(args.updates - agent.updates, callback)
-    except KeyboardInterrupt:
-        interrupted = True
-        print(f"\ninterrupted after {agent.updates} updates; saving a checkpoint (continue with --resume {out})")
-    finally:
-        agent.save(out, **metadata)
-        writer.close()
-        progress.close()
-    print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes, {agent.seconds:.0f} s of training)")
-    return out, interrupted
+    def close(self) -> None:
+        self.progress.close()
+        self.writer.close()
 
 
-def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: str) -> tuple[Path, bool]:
-    """Train (or resume) an SB3 algorithm on the batched env; returns the path and whether Ctrl-C stopped it."""
+def train_sb3(
+    env: ScheduleVectorEnv,
+    algo: str,
+    *,
+    out: str | Path,
+    timesteps: int,
+    metadata: dict[str, Any],
+    logdir: str | Path,
+    seed: int = 0,
+    resume: str | Path | None = None,
+    episodes_per_update: int = 512,
+    checkpoint_every: int = 10,
+    eval_samples: int = 500,
+) -> Path:
+    """Train (or resume) an SB3 algorithm on the batched env until ``timesteps`` steps in all; returns the ``.zip``.
+
+    Every ``checkpoint_every * episodes_per_update`` episodes: FD and a sample grid in
+    TensorBoard, and a checkpoint. Ctrl-C saves the model and raises ``Interrupted``.
+    """
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Image
 
-    from agents.sb3_vec_env import SB3VecEnv
+    from adagen_agents.sb3_vec_env import SB3VecEnv
 
-    out = Path(args.out).with_suffix(".zip")
+    out = Path(out).with_suffix(".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"env": args.env, "process": process_name, "num_steps": args.steps, "reward": args.reward, "algo": args.algo}
     sb3_metadata_path(out).write_text(json.dumps(metadata, indent=2))
-    algo = sb3_algorithm(args.algo)
     vec_env = SB3VecEnv(env)
-    if args.resume:
-        model = algo.load(args.resume, env=vec_env, tensorboard_log=args.logdir)
+    num_steps, process = env.core.num_steps, env.core.process
+    if resume is not None:
+        model = load_sb3_model(resume, algo, env=vec_env, tensorboard_log=str(logdir), device=process.device)
     else:
-        # on-policy algorithms collect --episodes-per-update whole episodes per rollout, as our PPO does
-        rollout = {"n_steps": max(1, args.episodes_per_update // env.num_envs) * args.steps}
-        kwargs = rollout if args.algo in ("sb3-ppo", "sb3-a2c") else {}
-        model = algo("MultiInputPolicy", vec_env, seed=args.seed, tensorboard_log=args.logdir, device=args.device, **kwargs)
-    evaluator = Evaluator(device=args.device)
-    process = env.core.process
-    episodes_per_check = args.episodes_per_update * max(args.checkpoint_every, 1)
+        # on-policy algorithms collect episodes_per_update whole episodes per rollout, as our PPO does
+        rollout = {"n_steps": max(1, episodes_per_update // env.num_envs) * num_steps}
+        kwargs = rollout if algo in ("sb3-ppo", "sb3-a2c") else {}
+        model = sb3_algorithm(algo)("MultiInputPolicy", vec_env, seed=seed, tensorboard_log=str(logdir),
+                                    device=process.device, **kwargs)
+    evaluator = Evaluator(device=process.device)
+    episodes_per_check = episodes_per_update * max(checkpoint_every, 1)
 
     class Logging(BaseCallback):
-        """Progress bar; every ``checkpoint_every * episodes_per_update`` episodes: FD and a sample grid in TensorBoard, and a checkpoint."""
-
         def _on_training_start(self) -> None:
-            self.progress = tqdm(total=args.timesteps, initial=self.num_timesteps, desc=args.algo)
-            self.next_check = self.num_timesteps + episodes_per_check * args.steps
+            self.progress = tqdm(total=timesteps, initial=self.num_timesteps, desc=algo)
+            self.next_check = self.num_timesteps + episodes_per_check * num_steps
 
         def _on_step(self) -> bool:
             self.progress.update(env.num_envs)
             if self.num_timesteps >= self.next_check:
-                self.next_check += episodes_per_check * args.steps
-                generate = policy_generator(process, args.steps, sb3_act(self.model))
-                result = evaluate_generator(generate, evaluator, process.num_classes, args.eval_samples, seed=10_000, progress=False)
+                self.next_check += episodes_per_check * num_steps
+                generate = policy_generator(process, num_steps, sb3_act(self.model))
+                result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=EVAL_SEED,
+                                            progress=False)
                 for key in ("fd", "precision", "recall", "accuracy"):
                     self.logger.record(f"eval/{key}", result[key])
                 grid = image_grid(generate(balanced_labels(50, process.num_classes), 0), columns=10, scale=4)
@@ -125,13 +192,13 @@ def train_sb3(args: argparse.Namespace, env: ScheduleVectorEnv, process_name: st
         def _on_training_end(self) -> None:
             self.progress.close()
 
-    interrupted = False
     try:
-        model.learn(args.timesteps - model.num_timesteps, callback=Logging(), reset_num_timesteps=False)
+        if model.num_timesteps < timesteps:
+            model.learn(timesteps - model.num_timesteps, callback=Logging(), reset_num_timesteps=False)
     except KeyboardInterrupt:
-        interrupted = True
-        print(f"\ninterrupted after {model.num_timesteps} timesteps; saving a checkpoint (continue with --resume {out})")
-    finally:
         model.save(out)
-    print(f"saved {out} ({model.num_timesteps} timesteps)")
-    return out, interrupted
+        raise Interrupted(
+            f"interrupted after {model.num_timesteps} of {timesteps} timesteps; saved {out} (continue with --resume {out})"
+        ) from None
+    model.save(out)
+    return out

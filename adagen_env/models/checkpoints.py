@@ -35,7 +35,8 @@ def load_frozen(model_class: type[nn.Module], config_class: type, path: str, dev
     checkpoint = _read(str(path))
     # JSON-like storage turns tuples into lists; configs are frozen dataclasses that want tuples
     config = config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["config"].items()})
-    model = model_class(config)
+    with torch.random.fork_rng(devices=[]):  # the random initialisation is overwritten: keep torch's global RNG as it was
+        model = model_class(config)
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval().requires_grad_(False)
 
