@@ -208,3 +208,14 @@ def test_the_flat_env_passes_both_checkers():
 def test_bad_observation_mode_is_refused():
     with pytest.raises(ValueError, match="observation_mode"):
         gym.make(ENV_ID, observation_mode="box")
+
+
+def test_the_registrys_best_static_schedules_are_the_grid_searchs():
+    """``Paradigm.best_static`` is copied from ``benchmarks/results/static_grid``: a re-run grid must update it."""
+    import json
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "static_grid"
+    for paradigm in PARADIGMS.values():
+        found = json.loads((results / f"{paradigm.name}.json").read_text())["best"]
+        assert {int(k): v["best_static"]["config"] for k, v in found.items()} == paradigm.best_static, paradigm.name

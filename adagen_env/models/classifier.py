@@ -43,13 +43,14 @@ class DigitClassifier(nn.Module):
 
 
 @lru_cache(maxsize=None)
-def _load(device: torch.device) -> DigitClassifier:
-    model = DigitClassifier()
-    model.load_state_dict(torch.load(WEIGHTS_PATH, map_location=device, weights_only=True))
-    model.to(device).eval().requires_grad_(False)
-    return model
+def _weights() -> dict[str, torch.Tensor]:
+    return torch.load(WEIGHTS_PATH, map_location="cpu", weights_only=True)
 
 
 def load_classifier(device: str | torch.device = "cpu") -> DigitClassifier:
-    """The shipped frozen classifier in eval mode, loaded once per device and then shared."""
-    return _load(torch.device(device))
+    """The shipped frozen classifier in eval mode: a fresh module per call (the file is read once),
+    so that no user of it can switch another's to training mode."""
+    with torch.random.fork_rng(devices=[]):  # the random initialisation is overwritten
+        model = DigitClassifier()
+    model.load_state_dict(_weights())
+    return model.to(device).eval().requires_grad_(False)

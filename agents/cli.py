@@ -1,0 +1,387 @@
+"""The ``adagen`` command: train schedule policies, evaluate schedules and policies, write sample grids."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adagen_agents.files import check_writable_file, check_writable_folder, one_line
+from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
+from adagen_agents.ppo import PPOConfig, read_checkpoint
+from adagen_env.devices import check_device
+from adagen_env.evaluation import evaluate_generator, policy_generator, static_generator
+from adagen_env.images import save_grid
+from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
+from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
+from adagen_env.processes.base import Process
+from adagen_env.rewards import SCORERS
+from adagen_env.tables import format_table
+
+DEFAULT_ENV = "AdaGen/MaskGIT-Digits-v0"
+DEFAULT_REWARD = "adversarial"
+DEFAULT_NUM_ENVS = 256
+DEFAULT_TIMESTEPS = 200_000
+METRIC_COLUMNS = ("fd", "precision", "recall", "accuracy", "seconds", "samples_per_second")
+ENV_HELP = f"environment id, one of {', '.join(p.env_id for p in PARADIGMS.values())}"
+POLICY_SAFETY = (
+    "A .pt file is read with torch.load(weights_only=True) and cannot run code; an SB3 .zip is a "
+    "pickle by SB3's design and can run code when loaded: use only .zip files you trust."
+)
+
+
+class UsageError(Exception):
+    """A problem with the command line, reported as one line."""
+
+
+# ---------------------------------------------------------------------- schedules and comparisons
+
+
+@lru_cache(maxsize=None)
+def schedule_names(paradigm_name: str) -> tuple[str, ...]:
+    """The named static schedules of a paradigm (its process's ``named_schedules``)."""
+    return tuple(get_paradigm(paradigm_name).make_process("cpu").named_schedules)
+
+
+def schedules_epilog() -> str:
+    lines = ["named schedules, by environment (--schedule):"]
+    lines += [f"  {p.env_id}: {', '.join(schedule_names(p.name))}" for p in PARADIGMS.values()]
+    return "\n".join(lines)
+
+
+def static_schedule(process: Process, paradigm: Paradigm, name: str, num_steps: int, command: str) -> torch.Tensor | None:
+    """A named static schedule; ``None`` for the hand-designed one, which the sampler builds exactly."""
+    if name not in process.named_schedules:
+        names = ", ".join(process.named_schedules)
+        if name == "all":
+            raise UsageError(f"--schedule all is for adagen eval; adagen {command} takes one of: {names}")
+        also = "; or all, for every one" if command == "eval" else ""
+        raise UsageError(f"unknown schedule {name!r} for {paradigm.env_id}; its schedules: {names}{also}")
+    return None if name == "hand-designed" else process.static_schedule(num_steps, **process.named_schedules[name])
+
+
+def compare(
+    process: Process, num_steps: int, generators: dict, samples: int, seeds: range
+) -> tuple[list[dict], dict[str, float]]:
+    """Evaluate named generators side by side, each on the same seeds and sample count."""
+    evaluator = Evaluator(device=process.device)
+    rows = []
+    for name, generate in generators.items():
+        for seed in seeds:
+            result = evaluate_generator(generate, evaluator, process.num_classes, samples, seed)
+            rows.append({"schedule": name, "steps": num_steps, "seed": seed, **result})
+            print(f"{name} seed {seed}: FD {result['fd']:.3f}", file=sys.stderr)
+    floor = noise_floor(evaluator)
+    print(format_table(rows, ("schedule", "steps", "seed", *METRIC_COLUMNS)))
+    print(
+        f"\nnoise floor: FD {floor['fd']:.3f}, precision {floor['precision']:.3f}, recall {floor['recall']:.3f} "
+        f"between the {int(floor['n'])} real training images and the held-out reference"
+    )
+    return rows, floor
+
+
+def policy_comparison(paradigm: Paradigm, process: Process, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
+    """Generators for a trained policy, the hand-designed schedule and (if known) the best static one."""
+    act, metadata = load_policy(policy_path, process, paradigm.name)
+    num_steps = num_steps or metadata["num_steps"]
+    generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act)}
+    generators["hand-designed"] = static_generator(process, num_steps)
+    best = best_static_schedule(paradigm.name, process, num_steps)
+    if best is not None:
+        generators["best static"] = static_generator(process, num_steps, best[1])
+    return num_steps, generators
+
+
+def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+
+
+# ---------------------------------------------------------------------- eval and sample
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    at_least(args, 2, "samples")
+    at_least(args, 1, "seeds")
+    if args.json:
+        check_writable_file(args.json, "--json")
+    paradigm = get_paradigm(args.env)
+    process = paradigm.make_process(args.device)
+    seeds = range(args.seed, args.seed + args.seeds)
+    if args.policy:
+        num_steps, generators = policy_comparison(paradigm, process, args.policy, args.steps)
+    else:
+        num_steps = args.steps or process.default_num_steps
+        names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
+        generators = {
+            name: static_generator(process, num_steps, static_schedule(process, paradigm, name, num_steps, "eval"))
+            for name in names
+        }
+    rows, floor = compare(process, num_steps, generators, args.samples, seeds)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "noise_floor": floor}, indent=2))
+        print(f"wrote {args.json}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    at_least(args, 1, "n")
+    check_writable_file(args.out, "--out")
+    paradigm = get_paradigm(args.env)
+    process = paradigm.make_process(args.device)
+    if not 0 <= args.label < process.num_classes:
+        raise UsageError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
+    labels = torch.full((args.n,), args.label)
+    if args.policy:
+        act, metadata = load_policy(args.policy, process, paradigm.name)
+        generate = policy_generator(process, args.steps or metadata["num_steps"], act)
+    else:
+        num_steps = args.steps or process.default_num_steps
+        generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"))
+    path = save_grid(generate(labels, args.seed), args.out)
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------- train
+
+PPO_FIELDS = {f.name: f for f in fields(PPOConfig)}
+SHARED_WITH_SB3 = ("seed", "episodes_per_update")  # PPOConfig fields that the SB3 path uses too
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """What a checkpoint fixes: (run values env/steps/reward/algo/num_envs, PPO config, updates done)."""
+    if path.suffix == ".zip":
+        meta = read_sb3_metadata(path)
+        return {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": meta["algo"]}, {}, 0
+    state = read_checkpoint(path)
+    meta = state["metadata"]
+    missing = {"env", "num_steps", "reward"} - set(meta)
+    if missing:
+        raise ValueError(f"{path}: its metadata lacks {', '.join(sorted(missing))}; it was not written by adagen train")
+    run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": "ppo"}
+    if "num_envs" in meta:
+        run["num_envs"] = meta["num_envs"]
+    return run, state["config"], state["updates"]
+
+
+def apply_resume(args: argparse.Namespace) -> int:
+    """Take the run's settings from ``--resume``'s checkpoint; say which explicitly given flags it overrides.
+
+    Returns the number of updates the checkpoint has done (0 for SB3).
+    """
+    path = Path(args.resume)
+    if not path.exists():
+        raise UsageError(f"--resume: no checkpoint at {path}")
+    run, config, updates = resume_values(path)
+    ignored = []
+    for name, theirs in run.items():
+        given = getattr(args, name)
+        same = given is None or (get_paradigm(given).name == get_paradigm(theirs).name if name == "env" else given == theirs)
+        if not same:
+            ignored.append(f"{flag(name)} {given} (checkpoint: {theirs})")
+        setattr(args, name, theirs)
+    for name, theirs in config.items():
+        given = getattr(args, name, None)
+        if given is not None and given != theirs:
+            ignored.append(f"{flag(name)} {given} (checkpoint: {theirs})")
+    if ignored:
+        print(f"adagen train: resuming {path}, whose settings win; ignoring {', '.join(ignored)}", file=sys.stderr)
+    return updates
+
+
+def check_train_flags(args: argparse.Namespace) -> None:
+    at_least(args, 1, "num_envs", "timesteps", "eval_samples")
+    at_least(args, 2, "final_samples")
+    at_least(args, 0, "updates", "checkpoint_every", "eval_every")
+    if args.minutes is not None and not args.minutes > 0:
+        raise UsageError(f"--minutes must be positive (leave it out for no cap), got {args.minutes}")
+    if args.algo == "ppo":
+        if args.timesteps is not None:
+            raise UsageError("--timesteps is for --algo sb3-*; our PPO trains for --updates")
+    else:
+        ppo_only = [flag(n) for n in (*PPO_FIELDS, "updates", "minutes")
+                    if n not in SHARED_WITH_SB3 and getattr(args, n) is not None]
+        if ppo_only:
+            raise UsageError(f"{', '.join(ppo_only)}: options of our PPO (--algo ppo), not of {args.algo}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from adagen_agents.train import DEFAULT_UPDATES, PPOLogger, train_ppo, train_sb3
+    from adagen_env.envs import ScheduleVectorEnv
+
+    done = apply_resume(args) if args.resume else 0
+    args.env = args.env or DEFAULT_ENV
+    args.algo = args.algo or "ppo"
+    args.reward = args.reward or DEFAULT_REWARD
+    check_train_flags(args)
+    if args.resume and Path(args.resume).suffix != (".pt" if args.algo == "ppo" else ".zip"):
+        raise UsageError(f"--resume {args.resume}: --algo {args.algo} resumes a {'.pt' if args.algo == 'ppo' else '.zip'} file")
+    paradigm = get_paradigm(args.env)
+    args.num_envs = args.num_envs or DEFAULT_NUM_ENVS
+    config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})
+    if args.algo == "ppo" and not args.resume and config.episodes_per_update % args.num_envs:
+        raise UsageError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of --num-envs {args.num_envs}")
+    env = ScheduleVectorEnv(
+        num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward, device=args.device
+    )
+    steps = env.core.num_steps
+    name = f"{paradigm.name}-{args.algo}-{args.reward}-{steps}steps-seed{config.seed}"
+    suffix = ".pt" if args.algo == "ppo" else ".zip"
+    out = Path(args.out) if args.out else Path("policies") / (name + suffix)
+    out = out.with_suffix(".zip") if args.algo != "ppo" else out
+    logdir = Path(args.logdir or Path("runs") / name)
+    check_writable_file(out, "--out")
+    check_writable_folder(logdir, "--logdir")
+    metadata = {"env": paradigm.env_id, "process": paradigm.name, "num_steps": steps, "reward": args.reward,
+                "algo": args.algo, "num_envs": args.num_envs}
+
+    if args.algo == "ppo":
+        updates = DEFAULT_UPDATES if args.updates is None else args.updates
+        logger = PPOLogger(env, logdir, updates, done, args.eval_every, args.eval_samples)
+        try:
+            result = train_ppo(env, config, out=out, updates=updates, minutes=args.minutes,
+                               resume=args.resume, metadata=metadata, checkpoint_every=args.checkpoint_every,
+                               on_update=logger)
+        finally:
+            logger.close()
+        agent = result.agent
+        print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes, {agent.seconds:.0f} s of training)")
+        capped = ""
+        if result.stopped_by_time:
+            capped = (f"*** stopped by the time cap after {agent.updates} of {updates} updates "
+                      f"(--minutes {args.minutes:g}: {agent.seconds:.0f} s of training); "
+                      f"continue with --resume {out} and a larger --minutes ***")
+            print(capped)
+            print(f"adagen train: {capped}", file=sys.stderr)
+        elif not result.finished:
+            raise UsageError(
+                f"only {agent.updates} of {updates} updates ran; the policy is unfinished, so no comparison "
+                f"(continue with --resume {out})"
+            )
+    else:
+        out = train_sb3(env, args.algo, out=out, timesteps=args.timesteps or DEFAULT_TIMESTEPS, metadata=metadata,
+                        logdir=logdir, seed=config.seed, resume=args.resume,
+                        episodes_per_update=config.episodes_per_update, checkpoint_every=args.checkpoint_every,
+                        eval_samples=args.eval_samples)
+        print(f"saved {out}")
+        capped = ""
+    print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
+    num_steps, generators = policy_comparison(paradigm, env.core.process, str(out), steps)
+    compare(env.core.process, num_steps, generators, args.final_samples, range(1))
+    if capped:
+        print(capped)
+
+
+# ---------------------------------------------------------------------- parser
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose epilog may be computed when help is shown (``lazy_epilog``)."""
+
+    lazy_epilog = None
+
+    def format_help(self) -> str:
+        if self.lazy_epilog is not None:
+            self.epilog = self.lazy_epilog()
+        return super().format_help()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="adagen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample}")
+
+    def add(name: str, help: str) -> Parser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def common(p: argparse.ArgumentParser, env_default: str | None) -> None:
+        p.add_argument("--env", default=env_default, metavar="ID", help=f"{ENV_HELP} (default: {DEFAULT_ENV})")
+        p.add_argument("--steps", type=int, help="generation steps (default: the policy's, else the process's own: 8, VAR 4)")
+        p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
+
+    p = add("train", "train a schedule policy, then compare it with the hand-designed and best static schedules")
+    common(p, None)
+    p.add_argument("--algo", choices=("ppo", *SB3_ALGOS), help="our batched PPO or an SB3 algorithm (default: ppo)")
+    p.add_argument("--reward", choices=sorted(SCORERS), help=f"reward of the finished samples (default: {DEFAULT_REWARD})")
+    p.add_argument("--num-envs", type=int, help=f"samples generated together (default: {DEFAULT_NUM_ENVS})")
+    p.add_argument("--updates", type=int, help="PPO updates in all, counting a resumed checkpoint's (ppo; default: 150)")
+    p.add_argument("--timesteps", type=int, help=f"environment steps in all (sb3-*; default: {DEFAULT_TIMESTEPS})")
+    p.add_argument("--minutes", type=float, help=(
+        "stop when training has taken this many minutes, counting the training seconds of resumed runs "
+        "(rollouts and updates; evaluations, checkpoints and the final comparison are not counted); "
+        "checked between episode batches and minibatches; a run stopped by it says so and still compares "
+        "(ppo; default: no cap)"))
+    p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints; 0: only at the end (default: %(default)s)")
+    p.add_argument("--eval-every", type=int, default=10, help="updates between FD evaluations while training; 0: never (default: %(default)s)")
+    p.add_argument("--eval-samples", type=int, default=500, help="samples per FD evaluation while training (default: %(default)s)")
+    p.add_argument("--final-samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples of the final comparison (default: %(default)s)")
+    p.add_argument("--logdir", help="TensorBoard folder (default: runs/NAME)")
+    p.add_argument("--out", help="checkpoint path (default: policies/NAME.pt, or .zip for sb3-*)")
+    p.add_argument("--resume", metavar="PATH", help=(
+        "continue from this checkpoint; its env, steps, reward, algorithm and PPO settings win over the "
+        "flags (those that differ are listed). A .pt is read with torch.load(weights_only=True) and cannot "
+        "run code; an SB3 .zip is a pickle by SB3's design and runs code when loaded: resume only .zip "
+        "files you trust (default: start afresh)"))
+    group = p.add_argument_group(
+        "our PPO (--algo ppo)", "every field of PPOConfig; --seed and --episodes-per-update also apply to sb3-*")
+    for name, f in PPO_FIELDS.items():
+        group.add_argument(flag(name), *f.metadata["flags"], dest=name, type={"int": int, "float": float}[str(f.type)],
+                           metavar=name.split("_")[-1].upper(), help=f"{f.metadata['help']} (default: {f.default:g})")
+    p.set_defaults(func=cmd_train)
+
+    p = add("eval", "FD, precision, recall, class accuracy and wall time of schedules or a policy")
+    common(p, DEFAULT_ENV)
+    p.lazy_epilog = schedules_epilog
+    p.add_argument("--schedule", nargs="+", default=["hand-designed"], metavar="NAME",
+                   help="named static schedules of the env (listed below), or all (default: hand-designed)")
+    p.add_argument("--policy", metavar="PATH", help=(
+        "compare a trained policy with the hand-designed and the best static schedule: a .pt of adagen train "
+        f"or export_policy, shipped (the env's shipped policy), or an SB3 .zip with its .json. {POLICY_SAFETY} "
+        "(default: none, evaluate --schedule)"))
+    p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples per evaluation (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds per schedule (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", help="also write the results to this JSON file (default: none)")
+    p.set_defaults(func=cmd_eval)
+
+    p = add("sample", "write a grid of samples of one class as a PNG")
+    common(p, DEFAULT_ENV)
+    p.lazy_epilog = schedules_epilog
+    p.add_argument("--schedule", default="hand-designed", metavar="NAME",
+                   help="a named static schedule of the env, listed below (default: %(default)s)")
+    p.add_argument("--policy", metavar="PATH", help=(
+        f"sample with a trained policy instead: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (default: none)"))
+    p.add_argument("--label", type=int, required=True, help="the class to sample (required)")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--out", default="samples.png", help="the PNG to write (default: %(default)s)")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command; problems end it with one line (exit 1), Ctrl-C with status 130."""
+    args = build_parser().parse_args(argv)
+    prefix = f"adagen {args.command}"
+    try:
+        at_least(args, 1, "steps")
+        check_device(args.device)
+        args.func(args)
+    except (UsageError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"{prefix}: {one_line(str(e))}") from None
+    except KeyboardInterrupt as e:
+        print(f"\n{prefix}: {one_line(str(e)) or 'interrupted'}", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()
