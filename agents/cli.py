@@ -194,6 +194,8 @@ def apply_resume(args: argparse.Namespace) -> int:
         given = getattr(args, name, None)
         if given is not None and given != theirs:
             ignored.append(f"{flag(name)} {given} (checkpoint: {theirs})")
+        if name in PPO_FIELDS:
+            setattr(args, name, theirs)
     if ignored:
         print(f"adagen train: resuming {path}, whose settings win; ignoring {', '.join(ignored)}", file=sys.stderr)
     return updates
@@ -224,8 +226,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     args.algo = args.algo or "ppo"
     args.reward = args.reward or DEFAULT_REWARD
     check_train_flags(args)
-    if args.resume and Path(args.resume).suffix != (".pt" if args.algo == "ppo" else ".zip"):
-        raise UsageError(f"--resume {args.resume}: --algo {args.algo} resumes a {'.pt' if args.algo == 'ppo' else '.zip'} file")
     paradigm = get_paradigm(args.env)
     args.num_envs = args.num_envs or DEFAULT_NUM_ENVS
     config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})

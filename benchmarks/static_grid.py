@@ -20,30 +20,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from adagen_env.cli import DEFAULT_ENV, format_table, process_name_for, static_grid_path
 from adagen_env.evaluation import evaluate_generator, static_generator
 from adagen_env.metrics import Evaluator, noise_floor
-from adagen_env.processes import make_process
+from adagen_env.paradigms import get_paradigm
+from adagen_env.tables import format_table
+from adagen_agents.cli import DEFAULT_ENV
 
-# The keyword arguments of each process's static_schedule, and the values searched.
-CONTINUOUS_GRID = {"spacing": ["uniform", "quadratic", "cubic", "sqrt"], "guidance": [0.0, 0.25, 0.5, 1.0, 2.0]}
-GRIDS = {
-    "maskgit-digits": {
-        "mask_curve": ["cosine", "linear", "square"],
-        "remask_temperature": [0.0, 1.0, 3.0],
-        "sampling_temperature": [0.7, 0.85, 1.0],
-        "guidance": [0.0, 1.0, 2.0, 4.0],
-    },
-    "diffusion-digits": CONTINUOUS_GRID,
-    "flow-digits": CONTINUOUS_GRID,
-    "flow-heun-digits": CONTINUOUS_GRID,
-    "var-digits": {
-        "guidance": [0.0, 1.5, 3.0],
-        "top_k": [2, 4, None],
-        "top_p": [0.8, 0.96, 1.0],
-        "temperature": [0.7, 0.85, 1.0],
-    },
-}
+RESULTS = Path(__file__).resolve().parent / "results" / "static_grid"
+
+
+def static_grid_path(process_name: str) -> Path:
+    """Where this benchmark writes its results for a process (read by the learned-schedules report)."""
+    return RESULTS / f"{process_name}.json"
 
 
 def config_key(steps: int, config: dict) -> str:
@@ -78,14 +66,15 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3)
     args = parser.parse_args()
 
-    process_name = process_name_for(args.env)
+    paradigm = get_paradigm(args.env)
+    process_name = paradigm.name
     out = static_grid_path(process_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     screen_path = out.with_name(f"{process_name}-screen.json")
     screened = json.loads(screen_path.read_text()) if screen_path.exists() else {}
-    process = make_process(process_name)
+    process = paradigm.make_process()
     evaluator = Evaluator()
-    grid = GRIDS[process_name]
+    grid = paradigm.grid
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     hand_designed = process.named_schedules["hand-designed"]  # the defaults of static_schedule
 

@@ -11,7 +11,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecCheckNan, VecMonitor, VecNormalize
 
 import adagen_env
-from agents.sb3_vec_env import SB3VecEnv
+from adagen_agents.sb3_vec_env import SB3VecEnv
 
 NUM_ENVS = 8
 BOX_KEYS = ["progress", "features", "tokens", "mask"]  # VecNormalize normalises Box entries only
