@@ -10,7 +10,8 @@ Two modes, so that runs can go in parallel and an interrupted campaign keeps wha
 on ``--curve-samples`` samples every ``--eval-every`` updates (the learning curve), then
 evaluates the final policy on ``--samples`` samples with the evaluation seeds of the static
 grid (0, 1, 2), so learned and static rows are paired, and writes
-``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json`` plus the policy checkpoint.
+``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json`` plus the policy checkpoint
+(through ``adagen_agents.train.train_ppo``, the training loop of ``adagen train``).
 ``evaluate`` re-runs that final evaluation for every finished run from its saved policy.
 ``report`` gathers those files with the static grids (``results/static_grid/<process>.json``)
 into one table over all paradigms (``results/learned_schedules.md``), plots FD against
@@ -22,18 +23,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from adagen_env import ENVIRONMENTS
-from adagen_env.cli import DEFAULT_ENV, format_table, process_name_for, static_grid_path
+from adagen_agents.cli import DEFAULT_ENV, DEFAULT_NUM_ENVS, DEFAULT_REWARD
+from adagen_agents.loading import load_policy
+from adagen_agents.ppo import PPO, PPOConfig, export_policy
+from adagen_agents.train import Interrupted, train_ppo
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import Act, evaluate_generator, policy_generator
+from adagen_env.evaluation import Act, evaluate_generator, policy_generator, static_generator
 from adagen_env.metrics import Evaluator, noise_floor
-from adagen_env.processes import Process, make_process
-from agents.loading import load_policy
-from agents.ppo import PPO, PPOConfig, export_policy
+from adagen_env.paradigms import PARADIGMS, get_paradigm
+from adagen_env.processes import Process
+from adagen_env.tables import format_table
+from benchmarks.static_grid import static_grid_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNED = RESULTS / "learned"
@@ -51,38 +56,42 @@ def exported_policy(run_json: Path) -> Path:
 
 
 def train(args: argparse.Namespace) -> None:
-    process_name = process_name_for(args.env)
+    paradigm = get_paradigm(args.env)
+    process_name = paradigm.name
     folder = LEARNED / process_name
     folder.mkdir(parents=True, exist_ok=True)
     name = run_name(args.reward, args.steps, args.seed)
     env = ScheduleVectorEnv(process=process_name, num_envs=args.num_envs, num_steps=args.steps, reward=args.reward)
     process = env.core.process
-    agent = PPO(env, PPOConfig(seed=args.seed))
     evaluator = Evaluator()
-    curve = []
 
-    def fd_now() -> dict:
-        generate = policy_generator(process, args.steps, agent.predict)
-        return evaluate_generator(generate, evaluator, process.num_classes, args.curve_samples, CURVE_SEED, progress=False)
+    def fd(generate) -> float:
+        return evaluate_generator(generate, evaluator, process.num_classes, args.curve_samples, CURVE_SEED, progress=False)["fd"]
 
-    def callback(agent: PPO, stats: dict) -> bool:
+    # the untrained policy is the hand-designed schedule, bit for bit (tests/test_ppo.py)
+    curve = [{"updates": 0, "train_seconds": 0.0, "fd": fd(static_generator(process, args.steps))}]
+
+    def on_update(agent: PPO, stats: dict) -> None:
         if agent.updates % args.eval_every == 0:
-            result = fd_now()
-            curve.append({"updates": agent.updates, "train_seconds": agent.seconds, "fd": result["fd"]})
+            curve.append({"updates": agent.updates, "train_seconds": agent.seconds,
+                          "fd": fd(policy_generator(process, args.steps, agent.predict))})
             print(f"{process_name} {name}: update {agent.updates}, {agent.seconds:.0f} s, "
-                  f"reward {stats['reward_mean']:.3f}, FD({args.curve_samples}) {result['fd']:.2f}", flush=True)
-        return agent.seconds < 60 * args.minutes
+                  f"reward {stats['reward_mean']:.3f}, FD({args.curve_samples}) {curve[-1]['fd']:.2f}", flush=True)
 
-    curve.append({"updates": 0, "train_seconds": 0.0, "fd": fd_now()["fd"]})
-    agent.learn(1_000_000, callback)
-    checkpoint = agent.save(folder / f"{name}.pt", env=args.env, process=process_name,
-                            num_steps=args.steps, reward=args.reward, algo="ppo")
+    metadata = {"env": paradigm.env_id, "process": process_name, "num_steps": args.steps, "reward": args.reward,
+                "algo": "ppo", "num_envs": args.num_envs}
+    try:
+        result = train_ppo(env, PPOConfig(seed=args.seed), out=folder / f"{name}.pt", updates=args.updates,
+                           minutes=args.minutes, metadata=metadata, on_update=on_update)
+    except Interrupted as e:
+        raise SystemExit(f"{name}: {e}") from None
+    agent, checkpoint = result.agent, result.out
     out = folder / f"{name}.json"
     export_policy(checkpoint, exported_policy(out))
     final = final_evaluation(process, args.steps, agent.predict, evaluator, args.samples)
     out.write_text(json.dumps({
-        "env": args.env, "process": process_name, "reward": args.reward, "steps": args.steps,
-        "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": vars(agent.config),
+        "env": paradigm.env_id, "process": process_name, "reward": args.reward, "steps": args.steps,
+        "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": asdict(agent.config),
         "updates": agent.updates, "episodes": agent.episodes, "train_seconds": agent.seconds,
         "threads": torch.get_num_threads(), "final": final, "curve": curve, "checkpoint": checkpoint.name,
     }, indent=2))
@@ -101,8 +110,8 @@ def final_evaluation(process: Process, steps: int, act: Act, evaluator: Evaluato
 def evaluate(args: argparse.Namespace) -> None:
     """Re-run the final evaluation of every finished run from its exported policy; rewrites the JSON."""
     evaluator = Evaluator()
-    for process_name in ENVIRONMENTS.values():
-        process = make_process(process_name)
+    for process_name, paradigm in PARADIGMS.items():
+        process = paradigm.make_process()
         for path in sorted((LEARNED / process_name).glob("*.json")):
             run = json.loads(path.read_text())
             policy = exported_policy(path)
@@ -117,9 +126,9 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def load_runs() -> dict[str, list[dict]]:
-    """Finished runs by process, in the order of ``ENVIRONMENTS``."""
+    """Finished runs by process, in the order of ``PARADIGMS``."""
     runs = {}
-    for process_name in ENVIRONMENTS.values():
+    for process_name in PARADIGMS:
         files = sorted((LEARNED / process_name).glob("*.json"))
         if files:
             runs[process_name] = [json.loads(p.read_text()) for p in files]
@@ -227,9 +236,10 @@ def main() -> None:
     p.add_argument("--env", default=DEFAULT_ENV, help="environment id (default: %(default)s)")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--reward", default="adversarial")
-    p.add_argument("--minutes", type=float, default=15.0)
-    p.add_argument("--num-envs", type=int, default=256)
+    p.add_argument("--reward", default=DEFAULT_REWARD)
+    p.add_argument("--minutes", type=float, default=15.0, help="training time (default: %(default)s)")
+    p.add_argument("--updates", type=int, default=1_000_000, help="at most this many updates (default: until --minutes)")
+    p.add_argument("--num-envs", type=int, default=DEFAULT_NUM_ENVS)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--curve-samples", type=int, default=500)
     p.add_argument("--samples", type=int, default=2000)

@@ -25,12 +25,13 @@ import statistics
 import torch
 from tqdm import tqdm
 
-from adagen_env.cli import DEFAULT_ENV, best_static_schedule, format_table, process_name_for
+from adagen_agents.cli import DEFAULT_ENV
+from adagen_agents.loading import load_policy
 from adagen_env.evaluation import generate_balanced, policy_generator, static_generator
 from adagen_env.metrics import Evaluator
-from adagen_env.processes import make_process
+from adagen_env.paradigms import best_static_schedule, get_paradigm
 from adagen_env.rewards.adversarial import UPDATE_EVERY, AdversarialScorer
-from agents.loading import load_policy
+from adagen_env.tables import format_table
 from benchmarks.learned_schedules import LEARNED, RESULTS, exported_policy
 
 TRAIN_SEED, TEST_SEED = 20_000, 20_001  # noise used by no other benchmark; the test samples are new to the discriminator
@@ -45,8 +46,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="discriminators trained, each from its own seed")
     args = parser.parse_args()
 
-    process_name = process_name_for(args.env)
-    process = make_process(process_name)
+    paradigm = get_paradigm(args.env)
+    process_name = paradigm.name
+    process = paradigm.make_process()
     folder = LEARNED / process_name
     generators = {"hand-designed": static_generator(process, args.steps)}
     best = best_static_schedule(process_name, process, args.steps)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from adagen_agents.cli import DEFAULT_ENV
 from adagen_env.evaluation import evaluate_generator, static_generator
 from adagen_env.metrics import Evaluator, noise_floor
 from adagen_env.paradigms import get_paradigm
 from adagen_env.tables import format_table
-from adagen_agents.cli import DEFAULT_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results" / "static_grid"
 

@@ -19,10 +19,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.cli import format_table
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.processes import MaskGITProcess
 from adagen_env.sampling import sample
+from adagen_env.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REWARD = "classifier"
