@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import fields
 from functools import lru_cache
@@ -14,6 +15,7 @@ import torch
 from adagen_agents.files import check_writable_file, check_writable_folder, one_line
 from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
 from adagen_agents.ppo import PPOConfig, read_checkpoint
+from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env.devices import check_device
 from adagen_env.evaluation import evaluate_generator, policy_generator, static_generator
 from adagen_env.images import save_grid
@@ -162,7 +164,10 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     """What a checkpoint fixes: (run values env/steps/reward/algo/num_envs, PPO config, updates done)."""
     if path.suffix == ".zip":
         meta = read_sb3_metadata(path)
-        return {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": meta["algo"]}, {}, 0
+        run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": meta["algo"]}
+        if "num_envs" in meta:
+            run["num_envs"] = meta["num_envs"]
+        return run, {}, 0
     state = read_checkpoint(path)
     meta = state["metadata"]
     missing = {"env", "num_steps", "reward"} - set(meta)
@@ -218,7 +223,7 @@ def check_train_flags(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from adagen_agents.train import DEFAULT_UPDATES, PPOLogger, train_ppo, train_sb3
+    from adagen_agents.train import PPOLogger, train_ppo, train_sb3
     from adagen_env.envs import ScheduleVectorEnv
 
     done = apply_resume(args) if args.resume else 0
@@ -228,7 +233,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_train_flags(args)
     paradigm = get_paradigm(args.env)
     args.num_envs = args.num_envs or DEFAULT_NUM_ENVS
-    config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})
+    try:
+        config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})
+    except ValueError as e:  # "PPOConfig.epochs must be positive" -> "--epochs must be positive"
+        raise UsageError(re.sub(r"PPOConfig\.(\w+)", lambda m: flag(m.group(1)), str(e))) from e
     if args.algo == "ppo" and not args.resume and config.episodes_per_update % args.num_envs:
         raise UsageError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of --num-envs {args.num_envs}")
     env = ScheduleVectorEnv(
@@ -305,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, env_default: str | None) -> None:
         p.add_argument("--env", default=env_default, metavar="ID", help=f"{ENV_HELP} (default: {DEFAULT_ENV})")
-        p.add_argument("--steps", type=int, help="generation steps (default: the policy's, else the process's own: 8, VAR 4)")
+        steps_default = "the process's own: 8, VAR 4" if env_default is None else "the policy's, else the process's own: 8, VAR 4"
+        p.add_argument("--steps", type=int, help=f"generation steps (default: {steps_default})")
         p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
 
     p = add("train", "train a schedule policy, then compare it with the hand-designed and best static schedules")
@@ -313,13 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", choices=("ppo", *SB3_ALGOS), help="our batched PPO or an SB3 algorithm (default: ppo)")
     p.add_argument("--reward", choices=sorted(SCORERS), help=f"reward of the finished samples (default: {DEFAULT_REWARD})")
     p.add_argument("--num-envs", type=int, help=f"samples generated together (default: {DEFAULT_NUM_ENVS})")
-    p.add_argument("--updates", type=int, help="PPO updates in all, counting a resumed checkpoint's (ppo; default: 150)")
-    p.add_argument("--timesteps", type=int, help=f"environment steps in all (sb3-*; default: {DEFAULT_TIMESTEPS})")
+    p.add_argument("--updates", type=int, help=f"PPO updates in all, counting a resumed checkpoint's; ppo (default: {DEFAULT_UPDATES})")
+    p.add_argument("--timesteps", type=int, help=f"environment steps in all; sb3-* (default: {DEFAULT_TIMESTEPS})")
     p.add_argument("--minutes", type=float, help=(
         "stop when training has taken this many minutes, counting the training seconds of resumed runs "
         "(rollouts and updates; evaluations, checkpoints and the final comparison are not counted); "
-        "checked between episode batches and minibatches; a run stopped by it says so and still compares "
-        "(ppo; default: no cap)"))
+        "checked between episode batches and minibatches; a run stopped by it says so and still compares; "
+        "ppo (default: no cap)"))
     p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints; 0: only at the end (default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=10, help="updates between FD evaluations while training; 0: never (default: %(default)s)")
     p.add_argument("--eval-samples", type=int, default=500, help="samples per FD evaluation while training (default: %(default)s)")
@@ -335,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         "our PPO (--algo ppo)", "every field of PPOConfig; --seed and --episodes-per-update also apply to sb3-*")
     for name, f in PPO_FIELDS.items():
         group.add_argument(flag(name), *f.metadata["flags"], dest=name, type={"int": int, "float": float}[str(f.type)],
-                           metavar=name.split("_")[-1].upper(), help=f"{f.metadata['help']} (default: {f.default:g})")
+                           metavar="N" if str(f.type) == "int" else "X", help=f"{f.metadata['help']} (default: {f.default})")
     p.set_defaults(func=cmd_train)
 
     p = add("eval", "FD, precision, recall, class accuracy and wall time of schedules or a policy")

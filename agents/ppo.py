@@ -250,6 +250,7 @@ class PPO:
             "noise": self.noise.get_state(),
             "first_reset": self.first_reset,
             "env": self.core.state_dict(),
+            "device": torch.device(self.core.process.device).type,  # random states are device-specific
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -281,6 +282,12 @@ class PPO:
     def load(cls, path: str | Path, env: ScheduleVectorEnv) -> "PPO":
         """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not one."""
         state = read_checkpoint(path)
+        here = torch.device(env.core.process.device).type
+        if state.get("device", here) != here:
+            raise ValueError(
+                f"{path} was trained on {state['device']}, but this env runs on {here}; resume it with "
+                f"--device {state['device']} (random states do not carry over between devices)"
+            )
         try:
             agent = cls(env, PPOConfig(**state["config"]))
             agent.load_state_dict(state)

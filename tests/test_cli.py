@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from adagen_env.cli import main
+from adagen_agents.cli import build_parser, main
 
 
 def test_eval_prints_every_metric_and_writes_json(tmp_path, capsys):
@@ -36,16 +36,45 @@ def test_sample_writes_a_grid(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv",
+    "argv,message",
     [
-        ["eval", "--schedule", "nonsense"],
-        ["eval", "--env", "AdaGen/Nope-v0"],
-        ["eval", "--steps", "0"],
-        ["sample", "--label", "12"],
-        ["sample", "--label", "1", "--n", "0"],
+        (["eval", "--schedule", "nonsense"], "unknown schedule 'nonsense' for AdaGen/MaskGIT-Digits-v0"),
+        (["eval", "--env", "AdaGen/Nope-v0"], "unknown environment"),
+        (["eval", "--steps", "0"], "--steps must be at least 1"),
+        (["eval", "--samples", "1"], "--samples must be at least 2"),
+        (["eval", "--device", "cuda:99"], "cuda:99"),
+        (["eval", "--device", "gpu please"], "not a torch device"),
+        (["sample", "--label", "12"], "--label must be in 0..9"),
+        (["sample", "--label", "1", "--n", "0"], "--n must be at least 1"),
+        (["sample", "--label", "1", "--schedule", "all"], "--schedule all is for adagen eval"),
+        (["sample", "--label", "1", "--env", "AdaGen/VAR-Digits-v0", "--schedule", "linear-mask"],
+         "its schedules: hand-designed, no-guidance, no-top-k, cool-sampling"),
     ],
 )
-def test_bad_arguments_exit_with_a_message(argv):
+def test_bad_arguments_exit_with_one_line(argv, message):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
-    assert isinstance(exit_info.value.code, str) and exit_info.value.code
+    code = exit_info.value.code
+    assert isinstance(code, str) and message in code and "\n" not in code
+    assert "or 'all'" not in code
+
+
+def subparsers() -> dict:
+    return next(a for a in build_parser()._actions if a.dest == "command").choices
+
+
+def test_every_option_has_help_that_shows_its_default():
+    for command, parser in subparsers().items():
+        for action in parser._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, f"{command} {action.option_strings} has no help"
+            assert "(default: " in action.help or action.required, f"{command} {action.option_strings}: {action.help}"
+
+
+def test_help_lists_every_env_and_its_schedules():
+    for command in ("eval", "sample"):
+        text = subparsers()[command].format_help()
+        assert "greedy-remask" in text and "sqrt-spacing" in text and "no-top-k" in text
+        assert "AdaGen/VAR-Digits-v0: hand-designed, no-guidance, no-top-k, cool-sampling" in text
+        assert "pickle" in text  # an SB3 .zip is a pickle by SB3's design

@@ -8,26 +8,50 @@ import time
 import pytest
 import torch
 
-from adagen_env.cli import main
+import adagen_agents.train
+from adagen_agents.cli import build_parser, main
+from adagen_agents.loading import load_policy
+from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.evaluation import policy_generator
-from adagen_env.processes import make_process
-from agents.loading import SHIPPED_POLICIES, load_policy
+from adagen_env.paradigms import PARADIGMS, make_process
 
-SMALL = ["--steps", "2", "--num-envs", "16", "--eval-samples", "20", "--final-samples", "20"]
+SMALL = ["--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",
+         "--final-samples", "20"]
+
+
+def checkpoint(path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def run(argv: list[str]) -> int | str | None:
+    """``main(argv)``'s exit code (None: it returned)."""
+    try:
+        main(argv)
+    except SystemExit as e:
+        return e.code
+    return None
 
 
 def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
     out, logdir = tmp_path / "policy.pt", tmp_path / "runs"
-    main(["train", *SMALL, "--updates", "2", "--episodes-per-update", "16", "--eval-every", "1",
-          "--out", str(out), "--logdir", str(logdir)])
+    main(["train", *SMALL, "--updates", "2", "--eval-every", "1", "--lr", "1e-3", "--out", str(out),
+          "--logdir", str(logdir)])
     printed = capsys.readouterr().out
-    assert "learned (ppo)" in printed and "hand-designed" in printed
-    assert torch.load(out, weights_only=False)["updates"] == 2
+    assert "learned (ppo)" in printed and "hand-designed" in printed and "time cap" not in printed
+    state = checkpoint(out)
+    assert state["updates"] == 2 and state["config"]["learning_rate"] == 1e-3  # --lr: alias of --learning-rate
+    assert state["metadata"]["num_envs"] == 16
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(logdir))
 
-    main(["train", *SMALL, "--updates", "3", "--episodes-per-update", "16", "--resume", str(out),
-          "--out", str(out), "--logdir", str(logdir)])
-    assert torch.load(out, weights_only=False)["updates"] == 3
+    # the checkpoint's settings win; the flags that differ are listed, in one line, before training
+    main(["train", *SMALL, "--updates", "3", "--resume", str(out), "--out", str(out), "--logdir", str(logdir),
+          "--lr", "0.5", "--reward", "classifier", "--eval-every", "0"])
+    err = capsys.readouterr().err
+    ignored = next(line for line in err.splitlines() if "ignoring" in line)
+    assert "--learning-rate 0.5 (checkpoint: 0.001)" in ignored and "--reward classifier (checkpoint: adversarial)" in ignored
+    state = checkpoint(out)
+    assert state["updates"] == 3 and state["config"]["learning_rate"] == 1e-3
+    assert state["metadata"]["reward"] == "adversarial"
 
     main(["eval", "--policy", str(out), "--samples", "20"])
     assert "learned (ppo)" in capsys.readouterr().out
@@ -37,53 +61,129 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
 
 def test_train_with_an_sb3_algorithm(tmp_path, capsys):
     out = tmp_path / "sb3"
-    main(["train", *SMALL, "--algo", "sb3-ppo", "--timesteps", "64", "--episodes-per-update", "16", "--reward", "classifier",
+    main(["train", *SMALL, "--algo", "sb3-ppo", "--timesteps", "64", "--episodes-per-update", "32", "--reward", "classifier",
           "--out", str(out), "--logdir", str(tmp_path / "runs")])
     assert (tmp_path / "sb3.zip").is_file() and (tmp_path / "sb3.json").is_file()
     main(["eval", "--policy", str(tmp_path / "sb3.zip"), "--samples", "20"])
     assert "learned (sb3-ppo)" in capsys.readouterr().out
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     out = tmp_path / "policy.pt"
-    command = [sys.executable, "-m", "adagen_env.cli", "train", *SMALL, "--updates", "100000",
-               "--episodes-per-update", "16", "--checkpoint-every", "1", "--eval-every", "0",
-               "--out", str(out), "--logdir", str(tmp_path / "runs")]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "adagen_agents.cli", "train", *SMALL, "--reward", "classifier",
+               "--epochs", "1", "--minibatches", "2", "--updates", "100000", "--checkpoint-every", "1",
+               "--eval-every", "0", "--out", str(out), "--logdir", str(tmp_path / "runs")]
+    # one thread, as in-process tests (conftest.py): two threads on a busy 2-core machine are many times slower
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.time() + 120
     while not out.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert out.exists(), "no checkpoint appeared"
     proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, output
-    assert "interrupted" in output
-    assert torch.load(out, weights_only=False)["updates"] >= 1
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted after" in output and "Traceback" not in output
+    assert checkpoint(out)["updates"] >= 1
 
 
-def test_resume_from_a_missing_checkpoint_says_so(tmp_path):
-    try:
-        main(["train", *SMALL, "--resume", str(tmp_path / "nope.pt")])
-    except SystemExit as e:
-        assert "nope.pt" in str(e.code)
-    else:
-        raise AssertionError("expected SystemExit")
+def test_ctrl_c_in_an_sb3_run_saves_the_model_and_exits_130(tmp_path, monkeypatch, capsys):
+    from adagen_agents.sb3_vec_env import SB3VecEnv
+
+    step_wait, calls = SB3VecEnv.step_wait, []
+
+    def interrupted_step_wait(self):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return step_wait(self)
+
+    monkeypatch.setattr(SB3VecEnv, "step_wait", interrupted_step_wait)
+    out = tmp_path / "sb3.zip"
+    code = run(["train", *SMALL, "--algo", "sb3-a2c", "--timesteps", "100000", "--reward", "classifier",
+                "--out", str(out), "--logdir", str(tmp_path / "runs")])
+    assert code == 130
+    assert out.is_file() and "interrupted after" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_or_logdir_is_found_before_training(tmp_path, monkeypatch):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(PPO, "learn", no_training)
+    for flags in (["--out", str(a_file / "policy.pt")], ["--logdir", str(a_file / "runs")],
+                  ["--out", str(tmp_path)]):
+        code = run(["train", *SMALL, "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs"), *flags])
+        assert isinstance(code, str) and "\n" not in code and ("file.txt" in code or "directory" in code), code
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1"])
+def test_minutes_must_be_positive(minutes):
+    code = run(["train", *SMALL, "--minutes", minutes])
+    assert isinstance(code, str) and "--minutes must be positive" in code
+
+
+def test_the_time_cap_says_so_and_still_compares(tmp_path, capsys):
+    code = run(["train", *SMALL, "--updates", "50", "--minutes", "0.0001", "--eval-every", "0",
+                "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs")])
+    printed = capsys.readouterr().out
+    assert code is None
+    assert "stopped by the time cap after 0 of 50 updates" in printed
+    assert "learned (ppo)" in printed and "hand-designed" in printed  # the comparison still ran
+    assert checkpoint(tmp_path / "p.pt")["updates"] == 0
+
+
+def test_fewer_updates_than_planned_without_a_cap_is_an_error(tmp_path, monkeypatch, capsys):
+    learn = PPO.learn
+    monkeypatch.setattr(PPO, "learn", lambda self, n, callback=None, max_seconds=None: learn(self, 1, callback, max_seconds))
+    code = run(["train", *SMALL, "--updates", "3", "--eval-every", "0", "--out", str(tmp_path / "p.pt"),
+                "--logdir", str(tmp_path / "runs")])
+    assert isinstance(code, str) and "only 1 of 3 updates ran" in code
+    assert "learned (ppo)" not in capsys.readouterr().out  # no comparison of an unfinished policy
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--resume", "nope.pt"], "nope.pt"),
+        (["--device", "cuda:99"], "cuda:99"),
+        (["--device", "not-a-device"], "not-a-device"),
+        (["--algo", "sb3-ppo", "--lr", "0.1"], "--learning-rate"),
+        (["--timesteps", "10"], "--timesteps"),
+        (["--num-envs", "0"], "--num-envs"),
+        (["--epochs", "0"], "--epochs must be positive"),
+    ],
+)
+def test_bad_train_flags_exit_with_one_line(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = run(["train", *SMALL, *argv])
+    assert isinstance(code, str) and message in code and "\n" not in code
+
+
+def test_every_ppo_config_field_is_a_train_flag():
+    train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    actions = {a.dest: a for a in train._actions}
+    for name, default in vars(PPOConfig()).items():
+        action = actions[name]
+        assert action.default is None  # so that explicitly given flags are known
+        assert f"(default: {default})" in action.help
 
 
 @pytest.mark.parametrize(
     "env_id,steps",
-    [("AdaGen/Diffusion-Digits-v0", "3"), ("AdaGen/Flow-Digits-v0", "3"), ("AdaGen/Flow-Heun-Digits-v0", "2"),
-     ("AdaGen/VAR-Digits-v0", "4")],
+    [("AdaGen/Diffusion-Digits-v0", "3"), ("AdaGen/Flow-Heun-Digits-v0", "2"), ("AdaGen/VAR-Digits-v0", "4")],
 )
-def test_every_paradigm_trains_through_the_same_command(env_id, steps, tmp_path, capsys):
+def test_other_paradigms_train_through_the_same_command(env_id, steps, tmp_path, capsys):
     out = tmp_path / "policy.pt"
-    small = ["--steps", steps, "--num-envs", "16", "--eval-samples", "20", "--final-samples", "20"]
-    main(["train", "--env", env_id, *small, "--updates", "2", "--episodes-per-update", "16", "--out", str(out),
+    small = ["--steps", steps, "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",
+             "--final-samples", "20"]
+    main(["train", "--env", env_id, *small, "--updates", "1", "--eval-every", "0", "--out", str(out),
           "--logdir", str(tmp_path / "runs")])
     assert "learned (ppo)" in capsys.readouterr().out
-    assert torch.load(out, weights_only=False)["metadata"]["env"] == env_id
-    main(["eval", "--env", env_id, "--policy", str(out), "--samples", "20"])
-    assert "hand-designed" in capsys.readouterr().out
+    assert checkpoint(out)["metadata"]["env"] == env_id
     main(["sample", "--env", env_id, "--policy", str(out), "--label", "2", "--n", "4", "--out", str(tmp_path / "g.png")])
     assert (tmp_path / "g.png").is_file()
     # a policy evaluated on another paradigm's env is refused with a message, not a shape error
@@ -91,10 +191,29 @@ def test_every_paradigm_trains_through_the_same_command(env_id, steps, tmp_path,
         main(["eval", "--policy", str(out), "--samples", "20"])
 
 
-@pytest.mark.parametrize("process_name", sorted(SHIPPED_POLICIES))
-def test_every_shipped_policy_loads_and_generates(process_name):
-    process = make_process(process_name)
-    act, metadata = load_policy("shipped", process, process_name)
-    assert metadata["process"] == process_name and metadata["reward"] == "adversarial"
+@pytest.mark.parametrize("name", sorted(name for name, p in PARADIGMS.items() if p.shipped_policy))
+def test_every_shipped_policy_loads_and_generates(name):
+    process = make_process(name)
+    act, metadata = load_policy("shipped", process, name)
+    assert metadata["process"] == name and metadata["reward"] == "adversarial"
     images = policy_generator(process, metadata["num_steps"], act)(torch.arange(10), 0)
     assert images.shape == (10, 1, 8, 8) and torch.isfinite(images).all()
+
+
+def test_no_policy_ships_for_flow_heun():
+    code = run(["eval", "--env", "AdaGen/Flow-Heun-Digits-v0", "--policy", "shipped", "--samples", "20"])
+    assert isinstance(code, str) and "no policy ships for flow-heun-digits" in code
+
+
+def test_train_ppo_is_the_library_loop(tmp_path, process):
+    """What the CLI and benchmarks.learned_schedules share: checkpoints, the cap, on_update's stop."""
+    from adagen_env.envs import ScheduleVectorEnv
+
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="classifier")
+    seen = []
+    result = adagen_agents.train.train_ppo(
+        env, PPOConfig(episodes_per_update=16, epochs=1, minibatches=2), out=tmp_path / "p.pt", updates=5,
+        checkpoint_every=1, on_update=lambda agent, stats: seen.append(agent.updates) or agent.updates < 2,
+    )
+    assert seen == [1, 2] and not result.finished and not result.stopped_by_time
+    assert checkpoint(tmp_path / "p.pt")["updates"] == 2
