@@ -15,6 +15,7 @@ import torch
 from adagen_agents.files import check_writable_file, check_writable_folder, one_line
 from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
 from adagen_agents.ppo import PPOConfig, read_checkpoint
+from adagen_agents.threads import SlowdownWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env.devices import check_device
 from adagen_env.evaluation import evaluate_generator, policy_generator, static_generator
@@ -239,6 +240,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise UsageError(re.sub(r"PPOConfig\.(\w+)", lambda m: flag(m.group(1)), str(e))) from e
     if args.algo == "ppo" and not args.resume and config.episodes_per_update % args.num_envs:
         raise UsageError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of --num-envs {args.num_envs}")
+    print(choose_threads(args.threads))
     env = ScheduleVectorEnv(
         num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward, device=args.device
     )
@@ -255,7 +257,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     if args.algo == "ppo":
         updates = DEFAULT_UPDATES if args.updates is None else args.updates
-        logger = PPOLogger(env, logdir, updates, done, args.eval_every, args.eval_samples)
+        logger = PPOLogger(env, logdir, updates, done, args.eval_every, args.eval_samples,
+                           watchdog=SlowdownWatchdog(switch=args.threads == "auto"))
         try:
             result = train_ppo(env, config, out=out, updates=updates, minutes=args.minutes,
                                resume=args.resume, metadata=metadata, checkpoint_every=args.checkpoint_every,
@@ -291,6 +294,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------------- parser
+
+
+def threads_flag(value: str) -> str | int:
+    """``--threads``: ``auto`` or a positive integer."""
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be auto or a positive integer, got {value!r}")
+    return int(value)
 
 
 class Parser(argparse.ArgumentParser):
@@ -329,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(rollouts and updates; evaluations, checkpoints and the final comparison are not counted); "
         "checked between episode batches and minibatches; a run stopped by it says so and still compares; "
         "ppo (default: no cap)"))
+    p.add_argument("--threads", default="auto", type=threads_flag, help=(
+        "torch threads: a number, or auto: torch's default (one per core) while the machine is otherwise "
+        "idle at start, else 1; auto also drops to 1 thread when an update suddenly takes 3x longer than "
+        "the ones before it (another process competing for the CPU) (default: %(default)s)"))
     p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints; 0: only at the end (default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=10, help="updates between FD evaluations while training; 0: never (default: %(default)s)")
     p.add_argument("--eval-samples", type=int, default=500, help="samples per FD evaluation while training (default: %(default)s)")

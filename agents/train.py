@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from adagen_agents.loading import load_sb3_model, sb3_act, sb3_algorithm, sb3_metadata_path
 from adagen_agents.ppo import PPO, PPOConfig
+from adagen_agents.threads import SlowdownWatchdog
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation import balanced_labels, evaluate_generator, policy_generator
 from adagen_env.images import image_grid
@@ -93,13 +94,14 @@ def log_samples(writer, tag: str, images: torch.Tensor, step: int) -> None:
 
 
 class PPOLogger:
-    """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, and FD plus samples every ``eval_every``."""
+    """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, FD plus samples every
+    ``eval_every``, and a ``watchdog`` of the seconds per update (``adagen_agents.threads``)."""
 
     def __init__(self, env: ScheduleVectorEnv, logdir: str | Path, total_updates: int, initial_updates: int = 0,
-                 eval_every: int = 10, eval_samples: int = 500):
+                 eval_every: int = 10, eval_samples: int = 500, watchdog: SlowdownWatchdog | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.env, self.eval_every, self.eval_samples = env, eval_every, eval_samples
+        self.env, self.eval_every, self.eval_samples, self.watchdog = env, eval_every, eval_samples, watchdog
         self.writer = SummaryWriter(str(logdir))
         self.evaluator = Evaluator(device=env.core.process.device) if eval_every else None
         self.progress = tqdm(total=total_updates, initial=min(initial_updates, total_updates), desc="ppo updates")
@@ -121,6 +123,10 @@ class PPOLogger:
             self.writer.add_scalar("eval/fd_vs_wall_seconds", result["fd"], int(agent.seconds))
             log_samples(self.writer, "samples", generate(balanced_labels(50, process.num_classes), 0), agent.updates)
             postfix["fd"] = f"{result['fd']:.2f}"
+        self.writer.add_scalar("train/torch_threads", torch.get_num_threads(), agent.updates)
+        warning = self.watchdog(agent.updates, stats["seconds"]) if self.watchdog is not None else None
+        if warning:
+            self.progress.write(f"adagen train: {warning}")
         self.progress.update(1)
         self.progress.set_postfix(postfix)
 

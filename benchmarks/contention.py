@@ -107,7 +107,7 @@ def worker(threads: int | None, updates: int, budget_s: float) -> dict:
     if threads is not None:
         torch.set_num_threads(threads)
     from adagen_env.envs import ScheduleVectorEnv
-    from agents.ppo import PPO, PPOConfig
+    from adagen_agents.ppo import PPO, PPOConfig
 
     def cpu() -> float:
         t = os.times()

@@ -47,3 +47,15 @@ def test_the_watchdog_only_warns_when_the_user_fixed_the_threads(two_threads):
     for update, seconds in enumerate([1.0, 1.0, 1.0], start=1):
         watchdog(update, seconds)
     assert "competing" in watchdog(4, 10.0) and torch.get_num_threads() == 2
+
+
+def test_adagen_train_takes_a_thread_count_and_refuses_a_bad_one(tmp_path, capsys):
+    from adagen_agents.cli import main
+
+    small = ["train", "--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--updates", "1",
+             "--eval-every", "0", "--final-samples", "20", "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs")]
+    main([*small, "--threads", "1"])
+    assert "torch threads: 1 (--threads)" in capsys.readouterr().out
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(SystemExit):
+            main([*small, "--threads", bad])

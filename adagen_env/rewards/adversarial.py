@@ -75,7 +75,7 @@ class AdversarialScorer:
 
         self.generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
             self.discriminator = Discriminator(self.num_classes).to(self.device).eval()
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
         self.fake_images: list[torch.Tensor] = []
