@@ -1,4 +1,4 @@
-"""Batched PPO for schedule policies, following AdaNAT's training code (METHOD.md), in torch throughout.
+"""Batched PPO for schedule policies, following AdaNAT's training code (docs/method.md), in torch throughout.
 
 Rollouts talk to the native vector env's torch core (no numpy round trips): one episode batch
 is ``num_envs`` samples generated together. The reward is terminal, gamma is 1, so every
@@ -44,7 +44,7 @@ class PPOConfig:
     clip: float = _field(0.2, "PPO clip range of the probability ratio")
     value_coef: float = _field(0.5, "weight of the value loss")
     max_grad_norm: float = _field(1.0, "gradient norm clip")
-    # METHOD.md's 0.6 then 0.3; 0.3 from the start learned about 3x slower
+    # the method's 0.6 then 0.3 (docs/method.md); 0.3 from the start learned about 3x slower
     std_start: float = _field(0.6, "exploration std of the actions (action units) before --std-switch-update")
     std_end: float = _field(0.3, "exploration std from --std-switch-update on")
     std_switch_update: int = _field(30, "the update at which the exploration std drops to --std-end")

@@ -72,8 +72,9 @@ class ScheduleCore:
             )
         self.num_envs, self.num_steps = num_envs, num_steps
         self.num_parameters = len(self.process.parameters)
-        baseline = self.process.baseline(num_steps)
-        self.baseline_pre = inverse_activate(self.process.parameters, baseline).to(self.process.device)
+        # parameter values are computed on the CPU, as the plain sampler computes them, so that the
+        # zero action is the hand-designed schedule bit for bit on every device; processes move them
+        self.baseline_pre = inverse_activate(self.process.parameters, self.process.baseline(num_steps))
         self.np_random = np.random.default_rng()
         self.generator = torch.Generator(self.process.device)
         self.seeded = False
@@ -153,7 +154,7 @@ class ScheduleCore:
             )
         if not torch.isfinite(actions).all():
             raise ValueError("actions must be finite (got NaN or infinity)")
-        return actions.clamp(-1.0, 1.0).to(device=self.process.device, dtype=torch.float32)
+        return actions.clamp(-1.0, 1.0).to(device="cpu", dtype=torch.float32)
 
     def observation(self) -> dict[str, torch.Tensor]:
         if self.state is None:
