@@ -14,13 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from adagen_env.processes import DiffusionProcess, FlowProcess, VARProcess
-from adagen_env.processes.continuous import MIN_TIME_GAP
+from adagen_env.paradigms import PARADIGMS
+from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, VARProcess
+from adagen_env.processes.continuous import MIN_TIME_GAP, ContinuousProcess
 from adagen_env.processes.var import filter_top_k_top_p
 from adagen_env.sampling import hand_designed_schedule, sample
 
-CONTINUOUS = {"AdaGen/Diffusion-Digits-v0": DiffusionProcess, "AdaGen/Flow-Digits-v0": FlowProcess}
-ENVS = {**CONTINUOUS, "AdaGen/VAR-Digits-v0": VARProcess}
+# every registered paradigm but MaskGIT (test_envs.py) and solver variants (covered by SOLVERS), from the registry
+ENVS = {p.env_id: p.process for p in PARADIGMS.values() if isinstance(p.process, type) and p.process is not MaskGITProcess}
+CONTINUOUS = {env_id: cls for env_id, cls in ENVS.items() if issubclass(cls, ContinuousProcess)}
 SOLVERS = [(env_id, solver) for env_id, cls in CONTINUOUS.items() for solver in cls.solvers]
 STEPS = {"AdaGen/VAR-Digits-v0": 4}  # VAR takes one step per scale; the others any count
 
