@@ -298,24 +298,21 @@ class PPO:
 
 def read_checkpoint(path: str | Path) -> dict:
     """The contents of a training checkpoint written by ``PPO.save``; one-line ``ValueError`` if it is not one."""
-    state = read_torch_file(path)
-    if not (isinstance(state, dict) and CHECKPOINT_KEYS <= set(state)):
-        raise ValueError(
-            f"{path} is not a PPO training checkpoint: {describe(state)}; "
-            "resume from the .pt file that adagen train (or PPO.save) wrote"
-        )
-    _check_policy_fields(path, state)
-    return state
+    return _read_kind(path, CHECKPOINT_KEYS, "a PPO training checkpoint",
+                      "resume from the .pt file that adagen train (or PPO.save) wrote")
 
 
 def read_policy(path: str | Path) -> dict:
     """The actor, config and metadata of a checkpoint or an exported policy; one-line ``ValueError`` if neither."""
+    return _read_kind(path, POLICY_KEYS, "a schedule policy",
+                      "expected a .pt file written by adagen train, PPO.save or export_policy")
+
+
+def _read_kind(path: str | Path, keys: frozenset[str], kind: str, hint: str) -> dict:
+    """A ``.pt`` file that must hold at least ``keys`` and a well-formed policy."""
     state = read_torch_file(path)
-    if not (isinstance(state, dict) and POLICY_KEYS <= set(state)):
-        raise ValueError(
-            f"{path} is not a schedule policy: {describe(state)}; "
-            "expected a .pt file written by adagen train, PPO.save or export_policy"
-        )
+    if not (isinstance(state, dict) and keys <= set(state)):
+        raise ValueError(f"{path} is not {kind}: {describe(state)}; {hint}")
     _check_policy_fields(path, state)
     return state
 
