@@ -1,24 +1,36 @@
-"""Sample-quality metrics in the digit classifier's 64-d feature space.
+"""Sample-quality metrics in three feature spaces, against a fixed real reference.
 
-Frechet distance (FD, the FID formula on our own features), improved precision and recall
-(Kynkaenniemi et al., 2019) and label accuracy of class-conditional samples, all measured
-against the fixed held-out digits.
+Frechet distance (FD, the FID formula), kernel distance (KID: unbiased MMD^2 with a cubic
+polynomial kernel), improved precision and recall (Kynkaenniemi et al., 2019) and label
+accuracy of class-conditional samples. One feature space can be gamed or be blind to a flaw,
+so every metric is reported in three that share nothing: the digit classifier's 64-d
+penultimate features, a denoising autoencoder's 32-d bottleneck (trained without labels),
+and the raw 64 pixels.
 
 We do not use torchmetrics, torch-fidelity or clean-fid: they are built around running
 Inception themselves on 3x299x299 uint8 images, which is meaningless for 8x8 digits, and
-torchmetrics has no precision/recall for generative models. With 64-d features the maths
+torchmetrics has no precision/recall for generative models. With 32-64-d features the maths
 is a few lines of torch.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from torch import nn
 
 from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.models.classifier import DigitClassifier, load_classifier
+from adagen_env.models.encoder import load_encoder
 
 DEFAULT_NUM_SAMPLES = 2000  # generated images per evaluation, everywhere
-_BATCH_SIZE = 1024  # images per classifier pass
-_CHUNK_SIZE = 1024  # rows per cdist block, bounding memory at chunk x N distances
+SPACES = ("classifier", "encoder", "pixels")  # feature spaces of Evaluator, in report order
+SPACE_METRICS = ("fd", "kid", "kid_std", "precision", "recall")  # reported per space as f"{space}_{metric}"
+NEAREST_NEIGHBOURS = 3  # k of precision/recall
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000  # as torch-fidelity; Evaluator caps it at both set sizes
+_BATCH_SIZE = 1024  # images per network pass
+_CHUNK_SIZE = 1024  # rows per cdist or kernel block, bounding memory at chunk x N values
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -54,7 +66,7 @@ def _inside_manifold(queries: torch.Tensor, points: torch.Tensor, radii: torch.T
     return torch.cat(inside).double().mean().item()
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_NEIGHBOURS) -> tuple[float, float]:
     """Improved precision and recall (Kynkaenniemi et al., 2019) of (N, F) feature sets.
 
     Each set's manifold is the union of balls around its points with radius the distance to
@@ -65,64 +77,215 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
         raise ValueError(f"expected two (N, F) feature sets, got {tuple(real.shape)} and {tuple(fake.shape)}")
     if min(len(real), len(fake)) <= k:
         raise ValueError(f"need more than k={k} points in each set, got {len(real)} and {len(fake)}")
-    real, fake = real.double(), fake.double()
-    precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k))
+    real = real.double()
+    return _precision_recall(real, _kth_neighbour_radii(real, k), fake, k)
+
+
+def _precision_recall(real: torch.Tensor, real_radii: torch.Tensor, fake: torch.Tensor, k: int) -> tuple[float, float]:
+    """precision_recall with the real set's radii given, so that a fixed reference computes them once."""
+    fake = fake.double()
+    precision = _inside_manifold(fake, real, real_radii)
     recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k))
     return precision, recall
 
 
+def _polynomial_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """KID's kernel k(x, y) = (x.y / d + 1)^3 between the rows of a and b."""
+    return (a @ b.T / a.shape[1] + 1) ** 3
+
+
+def _subset_kernel_sums(a: torch.Tensor, in_a: torch.Tensor, b: torch.Tensor, in_b: torch.Tensor) -> torch.Tensor:
+    """For every subset s: the sum of k(a_i, b_j) over i in s's a-part and j in its b-part.
+
+    ``in_a`` (S, N_a) and ``in_b`` (S, N_b) are 0/1 membership masks. Summing through masks turns
+    S small kernel matrices into one big one, built in column blocks to bound memory.
+    """
+    sums = torch.zeros(len(in_a), dtype=a.dtype, device=a.device)
+    for start in range(0, len(b), _CHUNK_SIZE):
+        block = _polynomial_kernel(a, b[start : start + _CHUNK_SIZE])
+        sums += ((in_a @ block) * in_b[:, start : start + _CHUNK_SIZE]).sum(dim=1)
+    return sums
+
+
+def _random_subsets(n: int, subsets: int, size: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(subsets, n) 0/1 float64 masks, each of ``size`` indices drawn without replacement."""
+    chosen = torch.rand(subsets, n, generator=generator).argsort(dim=1)[:, :size]
+    return torch.zeros(subsets, n, dtype=torch.float64).scatter_(1, chosen, 1.0).to(device)
+
+
+def kid(
+    real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0
+) -> tuple[float, float]:
+    """Kernel distance (KID, Binkowski et al., 2018) of (N, F) feature sets: mean and std over subsets.
+
+    Each of ``subsets`` draws ``subset_size`` rows of each set without replacement and takes the
+    unbiased MMD^2 estimate with the kernel (x.y / F + 1)^3, as torch-fidelity does (std with
+    ddof 0). Unbiased: near 0, and possibly negative, for two samples of one distribution, at
+    any size, which FD is not. Subsets come from a generator seeded with ``seed``.
+    """
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"expected two (N, F) feature sets, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if subsets < 1:
+        raise ValueError(f"KID needs at least 1 subset, got {subsets}")
+    if subset_size < 2:
+        raise ValueError(f"KID's unbiased estimate needs subsets of at least 2 samples, got subset_size={subset_size}")
+    if min(len(real), len(fake)) < subset_size:
+        raise ValueError(
+            f"KID with subset_size={subset_size} needs at least {subset_size} samples in each set, "
+            f"got {len(real)} real and {len(fake)} fake; lower subset_size"
+        )
+    real, fake = real.double(), fake.double()
+    generator = torch.Generator().manual_seed(seed)
+    in_real = _random_subsets(len(real), subsets, subset_size, generator, real.device)
+    in_fake = _random_subsets(len(fake), subsets, subset_size, generator, real.device)
+    m = subset_size
+
+    def within(x: torch.Tensor, in_x: torch.Tensor) -> torch.Tensor:
+        """Mean of k over pairs of distinct rows of each subset."""
+        diagonal = in_x @ ((x * x).sum(dim=1) / x.shape[1] + 1) ** 3
+        return (_subset_kernel_sums(x, in_x, x, in_x) - diagonal) / (m * (m - 1))
+
+    between = _subset_kernel_sums(real, in_real, fake, in_fake) / (m * m)
+    mmd = within(real, in_real) + within(fake, in_fake) - 2 * between
+    return mmd.mean().item(), mmd.std(correction=0).item()
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """One space's reference features and their k-NN radii, computed once per Evaluator."""
+
+    features: torch.Tensor  # (N, F) float64
+    radii: torch.Tensor  # (N,) distance to the k-th nearest other reference point
+    kid_scale: float  # 1 / the reference's root-mean-square feature value (see Evaluator)
+
+
 class Evaluator:
-    """Scores generated images against a fixed real reference, whose features are computed once."""
+    """Scores generated images against a fixed real reference in several feature spaces.
+
+    ``evaluate`` returns one flat dict of floats (so that results average, log and serialise as
+    before): for every space in ``spaces``, ``f"{space}_{metric}"`` for the metrics in
+    SPACE_METRICS (``classifier_fd``, ``encoder_kid``, ``pixels_recall``, ...); ``accuracy``
+    and ``n``; and, when "classifier" is among ``spaces``, the original keys ``fd``,
+    ``precision`` and ``recall``, equal to ``classifier_fd`` and so on. Spaces: "classifier"
+    (the shipped classifier's 64-d penultimate features), "encoder" (the shipped autoencoder's
+    32-d bottleneck), "pixels" (the 64 raw pixel values). ``classifier`` and ``encoder`` replace
+    the shipped networks with any modules that have a ``features`` method.
+
+    KID uses ``kid_subsets`` subsets of ``kid_subset_size`` samples, capped at the sizes of both
+    sets, on features divided by the reference's root-mean-square feature value. The cubic
+    kernel is not scale-free: on the classifier's features (x.y/d ~ 18) its cubic term swamps
+    the rest, on a small-scale bottleneck it degenerates to a linear kernel (means only). One
+    fixed scale per space, set by the reference, makes it weigh the moments alike everywhere.
+    FD and precision/recall use the features as they are.
+    """
 
     def __init__(
         self,
         reference: ImageDataset | None = None,
         device: str | torch.device = "cpu",
         classifier: DigitClassifier | None = None,
+        spaces: tuple[str, ...] = SPACES,
+        encoder: nn.Module | None = None,
+        kid_subsets: int = KID_SUBSETS,
+        kid_subset_size: int = KID_SUBSET_SIZE,
     ) -> None:
+        spaces = tuple(spaces)
+        if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= set(SPACES):
+            raise ValueError(f"spaces must be distinct names from {SPACES}, got {spaces}")
+        if kid_subsets < 1 or kid_subset_size < 2:
+            raise ValueError(f"need kid_subsets >= 1 and kid_subset_size >= 2, got {kid_subsets}, {kid_subset_size}")
         self.device = torch.device(device)
+        self.spaces = spaces
+        self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.classifier = load_classifier(self.device) if classifier is None else classifier
+        self.encoder = load_encoder(self.device) if encoder is None and "encoder" in spaces else encoder
         self.reference = load_digits("heldout") if reference is None else reference
-        self.reference_features = self.features(self.reference.to_float())
+        if len(self.reference) <= NEAREST_NEIGHBOURS:
+            raise ValueError(f"the reference needs more than {NEAREST_NEIGHBOURS} images, got {len(self.reference)}")
+        images = self.reference.to_float()
+        self.reference_features = self.features(images)  # classifier features, as callers have always read them
+        self._references = {}
+        for space in spaces:
+            feats = self.reference_features if space == "classifier" else self.space_features(images, space)
+            feats = feats.double()
+            rms = feats.square().mean().sqrt().item()
+            radii = _kth_neighbour_radii(feats, NEAREST_NEIGHBOURS)
+            self._references[space] = _Reference(feats, radii, 1 / rms if rms > 0 else 1.0)
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 64) classifier features of (N, 1, 8, 8) float images in [0, 1], on the evaluator's device."""
+    @staticmethod
+    def _check_images(images: torch.Tensor) -> None:
         if images.ndim != 4 or tuple(images.shape[1:]) != (1, 8, 8) or len(images) == 0:
             raise ValueError(f"expected images of shape (N, 1, 8, 8) with N >= 1, got {tuple(images.shape)}")
         if not images.is_floating_point():
             raise ValueError(f"expected float images in [0, 1], got {images.dtype}; divide grey levels by levels - 1")
+        if not torch.isfinite(images).all():
+            raise ValueError("images contain NaN or infinite values")
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 64) classifier features of (N, 1, 8, 8) float images in [0, 1], on the evaluator's device."""
+        return self.space_features(images, "classifier")
+
+    def space_features(self, images: torch.Tensor, space: str) -> torch.Tensor:
+        """(N, F) features of (N, 1, 8, 8) float images in [0, 1] in one of SPACES, on the evaluator's device."""
+        self._check_images(images)
+        images = images.float()  # the networks' weights are float32
+        if space == "pixels":
+            return images.flatten(1).to(self.device)
+        if space == "classifier":
+            extract = self.classifier.features
+        elif space == "encoder":
+            if self.encoder is None:  # restricted spaces: loaded only when asked for
+                self.encoder = load_encoder(self.device)
+            extract = self.encoder.features
+        else:
+            raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
         with torch.inference_mode():
-            return torch.cat([self.classifier.features(b.to(self.device)) for b in images.split(_BATCH_SIZE)])
+            return torch.cat([extract(b.to(self.device)) for b in images.split(_BATCH_SIZE)])
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
-        """FD, precision and recall against the reference, and the share of images classified as the
-        asked-for ``labels`` (NaN without labels)."""
-        feats = self.features(images)
+        """Every space's FD, KID (mean, std), precision and recall against the reference, and the
+        share of images classified as the asked-for ``labels`` (NaN without labels); keys in the class doc."""
+        self._check_images(images)
+        if len(images) <= NEAREST_NEIGHBOURS:
+            raise ValueError(
+                f"need at least {NEAREST_NEIGHBOURS + 1} images for k={NEAREST_NEIGHBOURS} precision/recall, "
+                f"got {len(images)}"
+            )
+        if labels is not None and labels.shape != (len(images),):
+            raise ValueError(f"expected labels of shape ({len(images)},), got {tuple(labels.shape)}")
+        classifier_features = self.features(images)
+        scores: dict[str, float] = {}
+        for space in self.spaces:
+            reference = self._references[space]
+            feats = classifier_features if space == "classifier" else self.space_features(images, space)
+            precision, recall = _precision_recall(reference.features, reference.radii, feats, NEAREST_NEIGHBOURS)
+            subset_size = min(self.kid_subset_size, len(reference.features), len(feats))
+            scale = reference.kid_scale
+            kid_mean, kid_std = kid(scale * reference.features, scale * feats.double(), self.kid_subsets, subset_size)
+            scores.update({
+                f"{space}_fd": frechet_distance(reference.features, feats),
+                f"{space}_kid": kid_mean,
+                f"{space}_kid_std": kid_std,
+                f"{space}_precision": precision,
+                f"{space}_recall": recall,
+            })
         if labels is None:
             accuracy = float("nan")
         else:
-            if labels.shape != (len(images),):
-                raise ValueError(f"expected labels of shape ({len(images)},), got {tuple(labels.shape)}")
             with torch.inference_mode():
-                predicted = self.classifier.head(feats).argmax(dim=1)
+                predicted = self.classifier.head(classifier_features).argmax(dim=1)
             accuracy = (predicted == labels.to(self.device)).double().mean().item()
-        precision, recall = precision_recall(self.reference_features, feats)
-        return {
-            "fd": frechet_distance(self.reference_features, feats),
-            "precision": precision,
-            "recall": recall,
-            "accuracy": accuracy,
-            "n": float(len(images)),
-        }
+        head = {key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces}
+        return {**head, "accuracy": accuracy, "n": float(len(images)), **scores}
 
 
 def noise_floor(evaluator: Evaluator, real: ImageDataset | None = None) -> dict[str, float]:
-    """What two disjoint real sets score against each other: the best a generator can hope for.
+    """What two disjoint real sets score against each other, in every space: the best a generator can hope for.
 
     ``real`` defaults to the digits' train split (1,297 images), the largest real set disjoint
     from the held-out reference. FD is biased upwards at small N, so this floor, taken at
-    1,297 images, is only roughly comparable with scores at DEFAULT_NUM_SAMPLES.
+    1,297 images, is only roughly comparable with scores at DEFAULT_NUM_SAMPLES; KID is not.
     """
     real = load_digits("train") if real is None else real
     scores = evaluator.evaluate(real.to_float())
-    return {key: scores[key] for key in ("fd", "precision", "recall", "n")}
+    return {key: value for key, value in scores.items() if key != "accuracy"}

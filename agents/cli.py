@@ -30,7 +30,8 @@ DEFAULT_ENV = "AdaGen/MaskGIT-Digits-v0"
 DEFAULT_REWARD = "adversarial"
 DEFAULT_NUM_ENVS = 256
 DEFAULT_TIMESTEPS = 200_000
-METRIC_COLUMNS = ("fd", "precision", "recall", "accuracy", "seconds", "samples_per_second")
+# FD, precision, recall: the classifier's space; encoder_fd, pixels_fd: the other two (all metrics in --json)
+METRIC_COLUMNS = ("fd", "precision", "recall", "encoder_fd", "pixels_fd", "accuracy", "seconds", "samples_per_second")
 ENV_HELP = f"environment id, one of {', '.join(p.env_id for p in PARADIGMS.values())}"
 POLICY_SAFETY = (
     "A .pt file is read with torch.load(weights_only=True) and cannot run code; an SB3 .zip is a "
