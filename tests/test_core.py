@@ -219,3 +219,13 @@ def test_the_registrys_best_static_schedules_are_the_grid_searchs():
     for paradigm in PARADIGMS.values():
         found = json.loads((results / f"{paradigm.name}.json").read_text())["best"]
         assert {int(k): v["best_static"]["config"] for k, v in found.items()} == paradigm.best_static, paradigm.name
+
+
+def test_np_random_is_the_generator_of_the_label_draws():
+    env = gym.make_vec(ENV_ID, num_envs=8, num_steps=2, reward="classifier")
+    env.unwrapped.np_random = np.random.default_rng(5)
+    first, _ = env.reset()
+    env.unwrapped.np_random = np.random.default_rng(5)
+    again, _ = env.reset()
+    np.testing.assert_array_equal(first["label"], again["label"])
+    assert env.unwrapped.np_random is env.unwrapped.core.np_random

@@ -90,6 +90,10 @@ class ScheduleVectorEnv(VectorEnv):
         """The generator of the label draws: the core's."""
         return self.core.np_random
 
+    @np_random.setter
+    def np_random(self, value: np.random.Generator) -> None:
+        self.core.np_random = value
+
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray] | np.ndarray, dict[str, Any]]:
