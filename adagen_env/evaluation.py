@@ -51,11 +51,25 @@ def evaluate_generator(
     batch_size: int = 500,
     progress: bool = True,
 ) -> dict[str, float]:
-    """FD, precision, recall, class accuracy, wall time and samples per second of ``generate``.
+    """FD, precision, recall (every feature space of ``evaluator``), class accuracy, wall time and
+    samples per second of ``generate``.
 
     Chunk ``i`` is generated with seed ``seed * 1_000_003 + i``, so results do not depend on the
     machine, and different seeds give disjoint noise.
     """
+    return generate_and_evaluate(generate, evaluator, num_classes, num_samples, seed, batch_size, progress)[0]
+
+
+def generate_and_evaluate(
+    generate: Generate,
+    evaluator: Evaluator,
+    num_classes: int,
+    num_samples: int = DEFAULT_NUM_SAMPLES,
+    seed: int = 0,
+    batch_size: int = 500,
+    progress: bool = True,
+) -> tuple[dict[str, float], torch.Tensor]:
+    """``evaluate_generator``'s result and the images it scored, for paired comparisons."""
     if num_samples < 2:
         raise ValueError(f"num_samples must be at least 2 for a Frechet distance, got {num_samples}")
     start = time.perf_counter()
@@ -63,7 +77,7 @@ def evaluate_generator(
     seconds = time.perf_counter() - start
     result = evaluator.evaluate(images, labels)
     result.update(seconds=seconds, samples_per_second=num_samples / seconds)
-    return result
+    return result, images
 
 
 def generate_balanced(

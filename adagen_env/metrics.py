@@ -212,6 +212,12 @@ class Evaluator:
             radii = _kth_neighbour_radii(feats, NEAREST_NEIGHBOURS)
             self._references[space] = _Reference(feats, radii, 1 / rms if rms > 0 else 1.0)
 
+    def reference_features_in(self, space: str) -> torch.Tensor:
+        """(N, F) float64 features of the reference images in ``space`` (one of ``self.spaces``)."""
+        if space not in self._references:
+            raise ValueError(f"this evaluator has no space {space!r}; its spaces: {self.spaces}")
+        return self._references[space].features
+
     @staticmethod
     def _check_images(images: torch.Tensor) -> None:
         if images.ndim != 4 or tuple(images.shape[1:]) != (1, 8, 8) or len(images) == 0:

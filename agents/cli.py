@@ -18,7 +18,8 @@ from adagen_agents.ppo import PPOConfig, read_checkpoint
 from adagen_agents.threads import SlowdownWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env.devices import check_device
-from adagen_env.evaluation import evaluate_generator, policy_generator, static_generator
+from adagen_env.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation import generate_and_evaluate, policy_generator, static_generator
 from adagen_env.images import save_grid
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
@@ -71,22 +72,35 @@ def static_schedule(process: Process, paradigm: Paradigm, name: str, num_steps: 
 
 def compare(
     process: Process, num_steps: int, generators: dict, samples: int, seeds: range
-) -> tuple[list[dict], dict[str, float]]:
-    """Evaluate named generators side by side, each on the same seeds and sample count."""
+) -> tuple[list[dict], dict[str, float], list[dict]]:
+    """Evaluate named generators side by side, each on the same seeds and sample count, then compare
+    the first with each other one, paired, in every feature space (FD difference, 95 % bootstrap interval)."""
     evaluator = Evaluator(device=process.device)
-    rows = []
+    rows, images = [], {}
     for name, generate in generators.items():
+        per_seed = []
         for seed in seeds:
-            result = evaluate_generator(generate, evaluator, process.num_classes, samples, seed)
+            result, generated = generate_and_evaluate(generate, evaluator, process.num_classes, samples, seed)
             rows.append({"schedule": name, "steps": num_steps, "seed": seed, **result})
+            per_seed.append(generated)
             print(f"{name} seed {seed}: FD {result['fd']:.3f}", file=sys.stderr)
+        images[name] = torch.cat(per_seed)  # sample i of every generator shares its label and noise seed
     floor = noise_floor(evaluator)
     print(format_table(rows, ("schedule", "steps", "seed", *METRIC_COLUMNS)))
     print(
         f"\nnoise floor: FD {floor['fd']:.3f}, precision {floor['precision']:.3f}, recall {floor['recall']:.3f} "
         f"between the {int(floor['n'])} real training images and the held-out reference"
     )
-    return rows, floor
+    comparisons = []
+    first, *others = generators
+    for other in others:
+        differences = paired_fd_difference(evaluator, images[first], images[other])
+        said = verdict(differences, first, other)
+        comparisons.append({"a": first, "b": other, "verdict": said,
+                            "fd_differences": [vars(d) for d in differences]})
+        spans = ", ".join(f"{d.space} {d.difference:+.3g} [{d.low:+.3g}, {d.high:+.3g}]" for d in differences)
+        print(f"{first} vs {other}: FD difference (paired, 95 % bootstrap interval) {spans}: {said}")
+    return rows, floor, comparisons
 
 
 def policy_comparison(paradigm: Paradigm, process: Process, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
@@ -128,9 +142,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
             name: static_generator(process, num_steps, static_schedule(process, paradigm, name, num_steps, "eval"))
             for name in names
         }
-    rows, floor = compare(process, num_steps, generators, args.samples, seeds)
+    rows, floor, comparisons = compare(process, num_steps, generators, args.samples, seeds)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "noise_floor": floor}, indent=2))
+        Path(args.json).write_text(json.dumps({"rows": rows, "noise_floor": floor, "comparisons": comparisons}, indent=2))
         print(f"wrote {args.json}")
 
 

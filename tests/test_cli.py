@@ -11,11 +11,17 @@ def test_eval_prints_every_metric_and_writes_json(tmp_path, capsys):
     out = tmp_path / "eval.json"
     main(["eval", "--schedule", "hand-designed", "no-guidance", "--steps", "2", "--samples", "40", "--json", str(out)])
     printed = capsys.readouterr().out
-    for column in ("fd", "precision", "recall", "accuracy", "seconds", "noise floor"):
+    for column in ("fd", "precision", "recall", "encoder_fd", "pixels_fd", "accuracy", "seconds", "noise floor"):
         assert column in printed
-    rows = json.loads(out.read_text())["rows"]
+    assert "hand-designed vs no-guidance: FD difference (paired, 95 % bootstrap interval)" in printed
+    written = json.loads(out.read_text())
+    rows = written["rows"]
     assert [r["schedule"] for r in rows] == ["hand-designed", "no-guidance"]
-    assert all(r["n"] == 40 and r["fd"] > 0 for r in rows)
+    assert all(r["n"] == 40 and r["fd"] > 0 and r["encoder_kid_std"] >= 0 for r in rows)
+    (comparison,) = written["comparisons"]
+    assert (comparison["a"], comparison["b"]) == ("hand-designed", "no-guidance")
+    assert [d["space"] for d in comparison["fd_differences"]] == ["classifier", "encoder", "pixels"]
+    assert comparison["verdict"] in printed
 
 
 def test_eval_is_reproducible_and_seeds_differ(tmp_path):
