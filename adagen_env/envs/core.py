@@ -14,7 +14,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.devices import check_device
 from adagen_env.paradigms import make_process
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer, make_scorer
@@ -54,7 +53,7 @@ class ScheduleCore:
         device: str | torch.device = "cpu",
     ):
         num_envs = check_int("num_envs", num_envs, 1)
-        self.process = make_process(process, check_device(device)) if isinstance(process, str) else process
+        self.process = make_process(process, device) if isinstance(process, str) else process  # checks the device
         num_steps = self.process.default_num_steps if num_steps is None else check_int("num_steps", num_steps, 1)
         self.process.check_num_steps(num_steps)
         self.scorer = None if reward is None else make_scorer(reward, self.process.device)
@@ -198,6 +197,18 @@ class ScheduleCore:
             if not hasattr(self.scorer, "load_state_dict"):
                 raise ValueError("the checkpoint holds a scorer's state, but this env's reward has none to load")
             self.scorer.load_state_dict(state["scorer"])
+
+
+def _get_np_random(env) -> np.random.Generator:
+    return env.core.np_random
+
+
+def _set_np_random(env, value: np.random.Generator) -> None:
+    env.core.np_random = value
+
+
+# Both envs' ``np_random``: the generator of the label draws is the core's.
+core_np_random = property(_get_np_random, _set_np_random, doc="The generator of the label draws: the core's.")
 
 
 def to_numpy(observation: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.envs.core import ScheduleCore, check_int, flat_space, flatten, to_numpy
+from adagen_env.envs.core import ScheduleCore, check_int, core_np_random, flat_space, flatten, to_numpy
 from adagen_env.envs.vector_env import OBSERVATION_MODES
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer
@@ -70,14 +70,7 @@ class ScheduleEnv(gym.Env):
         )
         self.action_space = self.core.action_space()
 
-    @property
-    def np_random(self) -> np.random.Generator:
-        """The generator of the label draws: the core's."""
-        return self.core.np_random
-
-    @np_random.setter
-    def np_random(self, value: np.random.Generator) -> None:
-        self.core.np_random = value
+    np_random = core_np_random
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

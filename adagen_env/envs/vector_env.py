@@ -8,7 +8,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adagen_env.envs.core import ScheduleCore, check_int, flat_space, flatten, to_numpy
+from adagen_env.envs.core import ScheduleCore, check_int, core_np_random, flat_space, flatten, to_numpy
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer
 
@@ -85,14 +85,7 @@ class ScheduleVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = False
 
-    @property
-    def np_random(self) -> np.random.Generator:
-        """The generator of the label draws: the core's."""
-        return self.core.np_random
-
-    @np_random.setter
-    def np_random(self, value: np.random.Generator) -> None:
-        self.core.np_random = value
+    np_random = core_np_random
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None

@@ -133,7 +133,6 @@ class ContinuousProcess:
         state.cond, state.hidden = self.model(state.x, state.t.float(), state.labels)
         return state
 
-    @torch.no_grad()
     def _guided_model(self, labels: torch.Tensor, guidance: torch.Tensor):
         """``model(x, t)`` -> guided output, for solvers that evaluate the model again within a step."""
 
