@@ -89,6 +89,30 @@ def _precision_recall(real: torch.Tensor, real_radii: torch.Tensor, fake: torch.
     return precision, recall
 
 
+def equal_size_precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_NEIGHBOURS, real_radii: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """precision_recall between sets of one size m = min(len(real), len(fake)), so that scores of
+    sets of any size stand next to each other and next to the noise floor.
+
+    k-NN balls shrink as a set grows, so a larger fake set covers more of the real one (recall
+    rises with N) while each of its points finds the real balls as before. Here the fake set is
+    cut into its ``len(fake) // m`` consecutive chunks of m points (class-balanced samples stay
+    balanced when m is a multiple of the class count; the remainder is left out) and the scores
+    averaged; a real set larger than m is cut to a fixed random subset of m (seed 0).
+    """
+    m = min(len(real), len(fake))
+    if m <= k:
+        raise ValueError(f"need more than k={k} points in each set, got {len(real)} and {len(fake)}")
+    real = real.double()
+    if m < len(real):
+        real, real_radii = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:m]], None
+    if real_radii is None:
+        real_radii = _kth_neighbour_radii(real, k)
+    scores = [_precision_recall(real, real_radii, chunk, k) for chunk in fake.split(m)[: len(fake) // m]]
+    return sum(p for p, _ in scores) / len(scores), sum(r for _, r in scores) / len(scores)
+
+
 def _polynomial_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """KID's kernel k(x, y) = (x.y / d + 1)^3 between the rows of a and b."""
     return (a @ b.T / a.shape[1] + 1) ** 3
@@ -176,7 +200,9 @@ class Evaluator:
     kernel is not scale-free: on the classifier's features (x.y/d ~ 18) its cubic term swamps
     the rest, on a small-scale bottleneck it degenerates to a linear kernel (means only). One
     fixed scale per space, set by the reference, makes it weigh the moments alike everywhere.
-    FD and precision/recall use the features as they are.
+    FD and precision/recall use the features as they are. Precision/recall compare sets of equal
+    size (``equal_size_precision_recall``): 2,000 samples against the 500-image reference are
+    scored as four sets of 500, so that they stand next to the noise floor's.
     """
 
     def __init__(
@@ -264,7 +290,7 @@ class Evaluator:
         for space in self.spaces:
             reference = self._references[space]
             feats = classifier_features if space == "classifier" else self.space_features(images, space)
-            precision, recall = _precision_recall(reference.features, reference.radii, feats, NEAREST_NEIGHBOURS)
+            precision, recall = equal_size_precision_recall(reference.features, feats, real_radii=reference.radii)
             subset_size = min(self.kid_subset_size, len(reference.features), len(feats))
             scale = reference.kid_scale
             kid_mean, kid_std = kid(scale * reference.features, scale * feats.double(), self.kid_subsets, subset_size)
@@ -289,8 +315,10 @@ def noise_floor(evaluator: Evaluator, real: ImageDataset | None = None) -> dict[
     """What two disjoint real sets score against each other, in every space: the best a generator can hope for.
 
     ``real`` defaults to the digits' train split (1,297 images), the largest real set disjoint
-    from the held-out reference. FD is biased upwards at small N, so this floor, taken at
-    1,297 images, is only roughly comparable with scores at DEFAULT_NUM_SAMPLES; KID is not.
+    from the held-out reference. Precision/recall are on equal-size sets (two sets of 500) as
+    for every generated set. FD is biased upwards at small N (its covariance estimate adds about
+    tr(S)/N), so this floor, taken at 1,297 images, sits slightly above what 2,000 real images
+    would score; KID is unbiased at any N.
     """
     real = load_digits("train") if real is None else real
     scores = evaluator.evaluate(real.to_float())

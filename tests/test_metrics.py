@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from adagen_env.datasets import load_digits
-from adagen_env.metrics import SPACE_METRICS, SPACES, Evaluator, frechet_distance, kid, noise_floor, precision_recall
+from adagen_env.metrics import (SPACE_METRICS, SPACES, Evaluator, equal_size_precision_recall, frechet_distance, kid,
+                                noise_floor, precision_recall)
 from adagen_env.models.classifier import load_classifier
 from adagen_env.models.encoder import WEIGHTS_PATH as ENCODER_PATH
 from adagen_env.models.encoder import load_encoder
@@ -85,6 +86,21 @@ def test_half_of_the_modes_gives_half_the_recall_and_full_precision():
     fake = centres[:5].repeat_interleave(200, 0) + torch.randn(1000, 2, generator=_gen(18))
     precision, recall = precision_recall(real, fake)
     assert precision > 0.9 and recall == pytest.approx(0.5, abs=0.05)
+
+
+def test_equal_size_precision_recall_averages_chunks_the_size_of_the_real_set():
+    real, fake = torch.randn(300, 2, generator=_gen(30)), torch.randn(1000, 2, generator=_gen(31))
+    chunks = [precision_recall(real, fake[i : i + 300]) for i in (0, 300, 600)]  # the last 100 are left out
+    expected = (sum(p for p, _ in chunks) / 3, sum(r for _, r in chunks) / 3)
+    assert equal_size_precision_recall(real, fake) == pytest.approx(expected)
+
+
+def test_equal_size_precision_recall_cuts_a_larger_real_set():
+    real, fake = torch.randn(1000, 2, generator=_gen(34)), torch.randn(100, 2, generator=_gen(35))
+    precision, recall = equal_size_precision_recall(real, fake)
+    assert 0.8 < precision <= 1 and 0.8 < recall <= 1
+    with pytest.raises(ValueError, match="more than k=3 points"):
+        equal_size_precision_recall(real, fake[:3])
 
 
 def test_precision_recall_needs_more_than_k_points():
@@ -174,7 +190,8 @@ def test_evaluator_reports_every_space_and_the_old_keys_unchanged(evaluator):
     # the old keys are exactly what the classifier-only Evaluator computed
     feats = evaluator.features(images)
     assert scores["fd"] == frechet_distance(evaluator.reference_features, feats) == scores["classifier_fd"]
-    assert (scores["precision"], scores["recall"]) == precision_recall(evaluator.reference_features, feats)
+    assert (scores["precision"], scores["recall"]) == equal_size_precision_recall(evaluator.reference_features, feats)
+    assert (scores["precision"], scores["recall"]) == (scores["classifier_precision"], scores["classifier_recall"])
     predicted = load_classifier()(images).argmax(1)
     assert scores["accuracy"] == (predicted == labels).double().mean().item()
     assert scores == evaluator.evaluate(images, labels)  # deterministic, KID subsets included
@@ -235,7 +252,9 @@ def test_noise_floor_is_finite_and_positive(evaluator):
     floor = noise_floor(evaluator)
     # the classifier-space floor the README has always reported: the old numbers, unchanged
     assert floor["fd"] == pytest.approx(2.668, abs=0.001) and floor["n"] == 1297
-    assert floor["precision"] == pytest.approx(0.914, abs=0.001) and floor["recall"] == pytest.approx(0.902, abs=0.001)
+    # precision/recall on equal-size sets (two sets of 500 training images): recall 0.785, not the
+    # 0.902 that all 1,297 at once gave against the 500 reference images
+    assert floor["precision"] == pytest.approx(0.924, abs=0.001) and floor["recall"] == pytest.approx(0.785, abs=0.001)
     for space in SPACES:
         assert math.isfinite(floor[f"{space}_fd"]) and floor[f"{space}_fd"] > 0
-        assert 0.8 < floor[f"{space}_precision"] <= 1 and 0.8 < floor[f"{space}_recall"] <= 1
+        assert 0.9 < floor[f"{space}_precision"] <= 1 and 0.75 < floor[f"{space}_recall"] <= 1
