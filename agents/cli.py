@@ -25,6 +25,7 @@ from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
 from adagen_env.processes.base import Process
 from adagen_env.rewards import SCORERS
+from adagen_env.seeds import EVALUATION_SEEDS, REPORT_SEEDS
 from adagen_env.tables import format_table
 
 DEFAULT_ENV = "AdaGen/MaskGIT-Digits-v0"
@@ -303,7 +304,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         capped = ""
     print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
     num_steps, generators = policy_comparison(paradigm, env.core.process, str(out), steps)
-    compare(env.core.process, num_steps, generators, args.final_samples, range(1))
+    compare(env.core.process, num_steps, generators, args.final_samples, REPORT_SEEDS[:1])
     if capped:
         print(capped)
 
@@ -388,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"or export_policy, shipped (the env's shipped policy), or an SB3 .zip with its .json. {POLICY_SAFETY} "
         "(default: none, evaluate --schedule)"))
     p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples per evaluation (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=REPORT_SEEDS.start, help=(
+        f"first noise seed; seeds {EVALUATION_SEEDS.start} to {EVALUATION_SEEDS.stop - 1} are evaluation seeds, "
+        f"which no tuning step of this package has seen (default: %(default)s)"))
     p.add_argument("--seeds", type=int, default=1, help="number of seeds per schedule (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the results to this JSON file (default: none)")
     p.set_defaults(func=cmd_eval)

@@ -23,9 +23,9 @@ from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation import balanced_labels, evaluate_generator, policy_generator
 from adagen_env.images import image_grid
 from adagen_env.metrics import Evaluator
+from adagen_env.seeds import CURVE_SEED
 
 DEFAULT_UPDATES = 150  # PPO updates of `adagen train`: about 12 minutes on 2 CPU cores
-EVAL_SEED = 10_000  # FD while training never shares noise with a final evaluation (seeds 0, 1, 2)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -117,7 +117,7 @@ class PPOLogger:
         if self.eval_every and agent.updates % self.eval_every == 0:
             generate = policy_generator(process, core.num_steps, agent.predict)
             result = evaluate_generator(generate, self.evaluator, process.num_classes, self.eval_samples,
-                                        seed=EVAL_SEED, progress=False)
+                                        seed=CURVE_SEED, progress=False)
             for key in ("fd", "precision", "recall", "accuracy"):
                 self.writer.add_scalar(f"eval/{key}", result[key], agent.updates)
             self.writer.add_scalar("eval/fd_vs_wall_seconds", result["fd"], int(agent.seconds))
@@ -185,7 +185,7 @@ def train_sb3(
             if self.num_timesteps >= self.next_check:
                 self.next_check += episodes_per_check * num_steps
                 generate = policy_generator(process, num_steps, sb3_act(self.model))
-                result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=EVAL_SEED,
+                result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=CURVE_SEED,
                                             progress=False)
                 for key in ("fd", "precision", "recall", "accuracy"):
                     self.logger.record(f"eval/{key}", result[key])

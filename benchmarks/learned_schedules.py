@@ -1,22 +1,23 @@
 """Learned schedules against the hand-designed and the best static one, for every paradigm.
 
-Two modes, so that runs can go in parallel and an interrupted campaign keeps what finished:
+Three modes, so that runs can go in parallel and an interrupted campaign keeps what finished:
 
-    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 [--minutes 15] [--reward adversarial]
-    python -m benchmarks.learned_schedules evaluate
+    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 [--updates N] [--minutes M] [--reward R]
+    python -m benchmarks.learned_schedules evaluate [--env ID]
     python -m benchmarks.learned_schedules report
 
-``train`` trains our PPO for ``--minutes`` of training time (evaluation excluded), logging FD
-on ``--curve-samples`` samples every ``--eval-every`` updates (the learning curve), then
-evaluates the final policy on ``--samples`` samples with the evaluation seeds of the static
-grid (0, 1, 2), so learned and static rows are paired, and writes
-``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json`` plus the policy checkpoint
-(through ``adagen_agents.train.train_ppo``, the training loop of ``adagen train``).
-``evaluate`` re-runs that final evaluation for every finished run from its saved policy.
+``train`` trains our PPO (``adagen_agents.train.train_ppo``, the training loop of ``adagen
+train``) for ``--updates`` updates or ``--minutes`` of training time, whichever comes first,
+logging FD on ``--curve-samples`` samples of the tuning seed CURVE_SEED every ``--eval-every``
+updates (the learning curve), and writes ``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json``
+plus the policy checkpoint and its export. ``evaluate`` scores every finished run from its
+exported policy on ``--samples`` samples of each evaluation seed in REPORT_SEEDS
+(``adagen_env/seeds.py``), the seeds of the static grid's reported rows, in every feature
+space, and compares it, paired on those samples, with the hand-designed and the best static
+schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.comparison``).
 ``report`` gathers those files with the static grids (``results/static_grid/<process>.json``)
-into one table over all paradigms (``results/learned_schedules.md``), plots FD against
-training time (``results/learning_curve.png``) and FD against model evaluations
-(``results/fd_vs_nfe.png``).
+into tables over all paradigms (``results/learned_schedules.md``), plots FD against training
+time (``results/learning_curve.png``) and FD against model evaluations (``results/fd_vs_nfe.png``).
 """
 from __future__ import annotations
 
@@ -33,17 +34,21 @@ from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig, export_policy
 from adagen_agents.train import Interrupted, train_ppo
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import Act, evaluate_generator, policy_generator, static_generator
-from adagen_env.metrics import Evaluator, noise_floor
-from adagen_env.paradigms import PARADIGMS, get_paradigm
+from adagen_env.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation import (Generate, evaluate_generator, generate_and_evaluate, generate_balanced, policy_generator,
+                                   static_generator)
+from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator, noise_floor
+from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
 from adagen_env.processes import Process
+from adagen_env.seeds import CURVE_SEED, REPORT_SEEDS
 from adagen_env.tables import format_table
 from benchmarks.static_grid import static_grid_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNED = RESULTS / "learned"
-CURVE_SEED = 10_000  # the learning curve's samples never share noise with the final evaluation
-EVAL_SEEDS = (0, 1, 2)  # the static grid's evaluation seeds (its --seeds 3): same noise, paired rows
+SPACE_FDS = tuple(f"{space}_fd" for space in SPACES)
+# the metrics of a table row: FD in every space, then KID, precision and recall in every space
+REPORTED = ("fd", *SPACE_FDS[1:], *(f"{space}_{m}" for m in ("kid", "precision", "recall") for space in SPACES))
 
 
 def run_name(reward: str, steps: int, seed: int) -> str:
@@ -88,41 +93,61 @@ def train(args: argparse.Namespace) -> None:
     agent, checkpoint = result.agent, result.out
     out = folder / f"{name}.json"
     export_policy(checkpoint, exported_policy(out))
-    final = final_evaluation(process, args.steps, agent.predict, evaluator, args.samples)
     out.write_text(json.dumps({
         "env": paradigm.env_id, "process": process_name, "reward": args.reward, "steps": args.steps,
         "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": asdict(agent.config),
         "updates": agent.updates, "episodes": agent.episodes, "train_seconds": agent.seconds,
-        "threads": torch.get_num_threads(), "final": final, "curve": curve, "checkpoint": checkpoint.name,
+        "threads": torch.get_num_threads(), "curve": curve, "checkpoint": checkpoint.name,
     }, indent=2))
-    print(f"{name}: final FD {final['fd']:.3f} precision {final['precision']:.3f} recall {final['recall']:.3f}; wrote {out}")
+    print(f"{name}: trained {agent.updates} updates; wrote {out}; now: python -m benchmarks.learned_schedules evaluate")
 
 
-def final_evaluation(process: Process, steps: int, act: Act, evaluator: Evaluator, samples: int) -> dict:
-    """Metrics averaged over ``EVAL_SEEDS``, with each seed's FD kept as ``fd_per_eval_seed``."""
-    runs = [evaluate_generator(policy_generator(process, steps, act), evaluator, process.num_classes, samples,
-                               seed=seed, progress=False) for seed in EVAL_SEEDS]
-    final = {key: statistics.mean(r[key] for r in runs) for key in runs[0]}
-    final.update(fd_per_eval_seed=[r["fd"] for r in runs], eval_seeds=list(EVAL_SEEDS))
-    return final
+def paired(evaluator: Evaluator, learned: torch.Tensor, static: torch.Tensor, name: str) -> dict:
+    differences = paired_fd_difference(evaluator, learned, static)
+    return {"verdict": verdict(differences, "learned", name), "fd_differences": [vars(d) for d in differences]}
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    """Re-run the final evaluation of every finished run from its exported policy; rewrites the JSON."""
+    """Score every finished run's exported policy on the evaluation seeds, paired with the static schedules."""
     evaluator = Evaluator()
-    for process_name, paradigm in PARADIGMS.items():
+    paradigms = {args.env: get_paradigm(args.env)} if args.env else {p.env_id: p for p in PARADIGMS.values()}
+    for paradigm in paradigms.values():
         process = paradigm.make_process()
-        for path in sorted((LEARNED / process_name).glob("*.json")):
+        runs = sorted((LEARNED / paradigm.name).glob("*.json"))
+        static_images = {}
+        for path in runs:
             run = json.loads(path.read_text())
             policy = exported_policy(path)
             if not policy.is_file():  # policies are not committed: only the machine that trained has them
-                print(f"{process_name} {path.stem}: skipped, no policy at {policy}")
+                print(f"{paradigm.name} {path.stem}: skipped, no policy at {policy}")
                 continue
-            act, _ = load_policy(policy, process, process_name)
-            run["final"] = final_evaluation(process, run["steps"], act, evaluator, args.samples)
+            steps = run["steps"]
+            if steps not in static_images:  # sample i of every schedule shares its label and noise seed
+                schedules = {"hand-designed": None}
+                best = best_static_schedule(paradigm.name, process, steps)
+                if best is not None:
+                    schedules["best static"] = best[1]
+                static_images[steps] = {name: report_images(static_generator(process, steps, schedule), process, args.samples)
+                                        for name, schedule in schedules.items()}
+            act, _ = load_policy(policy, process, paradigm.name)
+            generate = policy_generator(process, steps, act)
+            results, images = zip(*(generate_and_evaluate(generate, evaluator, process.num_classes, args.samples, seed,
+                                                          progress=False) for seed in REPORT_SEEDS))
+            learned = torch.cat(images)
+            run.pop("final", None)  # the earlier protocol's evaluation, on what are now tuning seeds
+            run["evaluation"] = {"seeds": list(REPORT_SEEDS), "samples": args.samples, "per_seed": list(results),
+                                 "mean": {k: statistics.mean(r[k] for r in results) for k in results[0]},
+                                 "std": {k: statistics.stdev(r[k] for r in results) for k in results[0]}}
+            run["paired"] = {name: paired(evaluator, learned, static, name) for name, static in static_images[steps].items()}
             path.write_text(json.dumps(run, indent=2))
-            print(f"{process_name} {path.stem}: FD {run['final']['fd']:.3f} "
-                  f"(per evaluation seed: {', '.join(f'{f:.2f}' for f in run['final']['fd_per_eval_seed'])})")
+            mean = run["evaluation"]["mean"]
+            print(f"{paradigm.name} {path.stem}: FD " + ", ".join(f"{k} {mean[k]:.3f}" for k in SPACE_FDS) + "; "
+                  + "; ".join(p["verdict"] for p in run["paired"].values()), flush=True)
+
+
+def report_images(generate: Generate, process: Process, samples: int) -> torch.Tensor:
+    """The images of every evaluation seed, in order (the pairing of ``paired``)."""
+    return torch.cat([generate_balanced(generate, process.num_classes, samples, seed)[0] for seed in REPORT_SEEDS])
 
 
 def load_runs() -> dict[str, list[dict]]:
@@ -135,44 +160,69 @@ def load_runs() -> dict[str, list[dict]]:
     return runs
 
 
+def static_row(common: dict, label: str, r: dict, hand: dict) -> dict:
+    """A static schedule's row from the static grid: means and std over the evaluation seeds."""
+    return {**common, "schedule": label, "runs": "-", **{k: r[k] for k in REPORTED},
+            "sd_eval": r["fd_std"], "sd_train": "-", "fd_vs_hand": r["fd"] / hand["fd"]}
+
+
+def learned_row(common: dict, reward: str, group: list[dict], hand: dict) -> dict:
+    """Learned runs' row: the mean over training runs of each run's mean over the evaluation seeds;
+    sd_eval: the mean over runs of the std over evaluation seeds; sd_train: the std over runs of their means."""
+    means = [r["evaluation"]["mean"] for r in group]
+    fds = [m["fd"] for m in means]
+    return {**common, "schedule": f"learned ({reward})", "runs": len(group),
+            **{k: statistics.mean(m[k] for m in means) for k in REPORTED},
+            "sd_eval": statistics.mean(r["evaluation"]["std"]["fd"] for r in group),
+            "sd_train": statistics.stdev(fds) if len(fds) > 1 else "-", "fd_vs_hand": statistics.mean(fds) / hand["fd"]}
+
+
 def report(args: argparse.Namespace) -> None:
-    runs = load_runs()
-    rows, grids = [], {}
+    runs = {name: [r for r in group if "evaluation" in r] for name, group in load_runs().items()}
+    runs = {name: group for name, group in runs.items() if group}
+    rows, verdicts, grids = [], [], {}
     for process_name, process_runs in runs.items():
         grids[process_name] = grid = json.loads(static_grid_path(process_name).read_text())
         for steps in sorted({r["steps"] for r in process_runs}):
             best = grid["best"][str(steps)]
             hand, static = best["hand_designed"], best["best_static"]
-            common = {"process": process_name, "steps": steps, "nfe": best.get("nfe", steps)}
-            for label, r in (("hand-designed", hand), ("best static", static)):
-                rows.append({**common, "schedule": label, "seeds": grid["args"]["seeds"], "fd": r["fd"],
-                             "fd_std": r["fd_std"], "precision": r["precision"], "recall": r["recall"],
-                             "fd_vs_hand": r["fd"] / hand["fd"]})
+            common = {"process": process_name, "steps": steps, "nfe": best["nfe"]}
+            rows.append(static_row(common, "hand-designed", hand, hand))
+            rows.append(static_row(common, "best static", static, hand))
+            verdicts.append(f"{process_name}, {steps} steps, best static vs hand-designed: {best['best_vs_hand']}")
             triple = grid["best"].get(str(3 * steps))  # the 3x-budget bar for diffusion and flow
             if triple is not None:
-                r = triple["hand_designed"]
-                rows.append({**common, "nfe": triple.get("nfe", 3 * steps), "schedule": f"hand-designed, {3 * steps} steps",
-                             "seeds": grid["args"]["seeds"], "fd": r["fd"], "fd_std": r["fd_std"],
-                             "precision": r["precision"], "recall": r["recall"], "fd_vs_hand": r["fd"] / hand["fd"]})
+                rows.append(static_row({**common, "nfe": triple["nfe"]}, f"hand-designed, {3 * steps} steps",
+                                       triple["hand_designed"], hand))
             for reward in sorted({r["reward"] for r in process_runs if r["steps"] == steps}):
-                group = [r["final"] for r in process_runs if r["steps"] == steps and r["reward"] == reward]
-                fds = [g["fd"] for g in group]
-                fd = statistics.mean(fds)
-                rows.append({
-                    **common, "schedule": f"learned ({reward})", "seeds": len(group), "fd": fd,
-                    "fd_std": statistics.stdev(fds) if len(fds) > 1 else 0.0,
-                    "precision": statistics.mean(g["precision"] for g in group),
-                    "recall": statistics.mean(g["recall"] for g in group), "fd_vs_hand": fd / hand["fd"],
-                })
+                group = [r for r in process_runs if r["steps"] == steps and r["reward"] == reward]
+                rows.append(learned_row(common, reward, group, hand))
+                for name in group[0]["paired"]:
+                    said = "; ".join(f"seed {r['seed']}: {r['paired'][name]['verdict']}" for r in group)
+                    verdicts.append(f"{process_name}, {steps} steps, learned ({reward}) vs {name}: {said}")
     floor = noise_floor(Evaluator())
-    columns = ("process", "steps", "nfe", "schedule", "seeds", "fd", "fd_std", "precision", "recall", "fd_vs_hand")
-    table = format_table(rows, columns)
-    note = (f"FD on 2,000 samples vs the 500 held-out images, averaged over evaluation seeds 0, 1, 2 for every row; "
-            f"fd_std over those evaluation seeds for static rows, over training seeds for learned rows. "
-            f"Noise floor (1,297 real training images vs held-out): FD {floor['fd']:.2f}.")
-    print(table + "\n\n" + note)
-    (RESULTS / "learned_schedules.md").write_text("```\n" + table + "\n```\n\n" + note + "\n")
-    (RESULTS / "learned_schedules.json").write_text(json.dumps({"rows": rows, "noise_floor": floor}, indent=2))
+    columns = ("process", "steps", "nfe", "schedule", "runs", "fd", "encoder_fd", "pixels_fd", "sd_eval", "sd_train",
+               "fd_vs_hand")
+    fd_table = format_table(rows, columns)
+    more_table = format_table(rows, ("process", "steps", "schedule", *(f"{s}_{m}" for m in ("kid", "precision", "recall")
+                                                                       for s in SPACES)))
+    seeds = ", ".join(str(s) for s in REPORT_SEEDS)
+    note = (f"Every number: {DEFAULT_NUM_SAMPLES:,} samples of each evaluation seed ({seeds}) against the 500 held-out "
+            f"images; fd is the classifier space's FD, encoder_fd and pixels_fd the other two spaces'. Static rows: the "
+            f"mean over the evaluation seeds, sd_eval their standard deviation (classifier FD). Learned rows: the mean "
+            f"over `runs` training seeds of each run's mean over the evaluation seeds; sd_eval is the spread over "
+            f"evaluation seeds (the mean over runs of each run's std), sd_train the spread over training seeds (the std "
+            f"of the runs' means). Precision and recall: sets of 500 against the 500 reference images, averaged. "
+            f"Noise floor (1,297 real training images vs held-out): FD {floor['fd']:.2f} classifier, "
+            f"{floor['encoder_fd']:.2f} encoder, {floor['pixels_fd']:.3f} pixels; precision {floor['precision']:.3f}, "
+            f"recall {floor['recall']:.3f} (classifier).")
+    verdict_note = ("Paired comparisons on the same samples (FD difference with a 95 % bootstrap interval in every "
+                    "space; 'beats' only when every space agrees):\n\n" + "\n".join(f"- {v}" for v in verdicts))
+    print(fd_table + "\n\n" + more_table + "\n\n" + note + "\n\n" + verdict_note)
+    (RESULTS / "learned_schedules.md").write_text(
+        "```\n" + fd_table + "\n```\n\n```\n" + more_table + "\n```\n\n" + note + "\n\n" + verdict_note + "\n")
+    (RESULTS / "learned_schedules.json").write_text(json.dumps({"rows": rows, "verdicts": verdicts, "noise_floor": floor,
+                                                                "evaluation_seeds": list(REPORT_SEEDS)}, indent=2))
     plot_curves(runs)
     plot_fd_vs_nfe(runs, grids, floor["fd"])
 
@@ -217,7 +267,7 @@ def plot_fd_vs_nfe(runs: dict[str, list[dict]], grids: dict[str, dict], floor_fd
             ax.errorbar(nfe, [b[key]["fd"] for b in best], [b[key]["fd_std"] for b in best], fmt=style, label=label, capsize=3)
         adversarial = [r for r in process_runs if r["reward"] == "adversarial"]
         learned_nfe = sorted({r["nfe"] if "nfe" in r else r["steps"] for r in adversarial})
-        fds = [[r["final"]["fd"] for r in adversarial if r.get("nfe", r["steps"]) == n] for n in learned_nfe]
+        fds = [[r["evaluation"]["mean"]["fd"] for r in adversarial if r.get("nfe", r["steps"]) == n] for n in learned_nfe]
         ax.errorbar(learned_nfe, [statistics.mean(f) for f in fds],
                     [statistics.stdev(f) if len(f) > 1 else 0.0 for f in fds], fmt="*", markersize=12,
                     label="learned (adversarial)", capsize=3)
@@ -245,7 +295,8 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=2000)
     p.set_defaults(func=train)
     p = sub.add_parser("evaluate")
-    p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--env", help="only this environment's runs (default: every paradigm's)")
+    p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES)
     p.set_defaults(func=evaluate)
     p = sub.add_parser("report")
     p.set_defaults(func=report)

@@ -31,10 +31,12 @@ from adagen_env.evaluation import generate_balanced, policy_generator, static_ge
 from adagen_env.metrics import Evaluator
 from adagen_env.paradigms import best_static_schedule, get_paradigm
 from adagen_env.rewards.adversarial import UPDATE_EVERY, AdversarialScorer
+from adagen_env.seeds import PROBE_TRAIN_SEED, REPORT_SEEDS
 from adagen_env.tables import format_table
-from benchmarks.learned_schedules import LEARNED, RESULTS, exported_policy
+from benchmarks.learned_schedules import LEARNED, RESULTS, SPACE_FDS, exported_policy
 
-TRAIN_SEED, TEST_SEED = 20_000, 20_001  # noise used by no other benchmark; the test samples are new to the discriminator
+# the discriminators train on tuning noise and are tested on evaluation noise, new to them
+TRAIN_SEED, TEST_SEED = PROBE_TRAIN_SEED, REPORT_SEEDS[0]
 
 
 def main() -> None:
@@ -67,7 +69,8 @@ def main() -> None:
     for name, generate in tqdm(generators.items(), desc="sampling"):
         train[name], labels = generate_balanced(generate, process.num_classes, args.samples, TRAIN_SEED)
         test[name], _ = generate_balanced(generate, process.num_classes, args.samples, TEST_SEED)
-        rows.append({"schedule": name, "fd": evaluator.evaluate(test[name], labels)["fd"]})
+        scores = evaluator.evaluate(test[name], labels)
+        rows.append({"schedule": name, **{key: scores[key] for key in SPACE_FDS}})
     names = list(generators)
     per_candidate = UPDATE_EVERY // len(names) + 1  # one discriminator update per round of the mix
     for seed in range(args.seeds):
@@ -84,12 +87,14 @@ def main() -> None:
         row["reward_mean"] = statistics.mean(rewards)
         row["reward_std"] = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
 
-    print(format_table(rows, ("schedule", "fd", *(f"reward_d{seed}" for seed in range(args.seeds)), "reward_mean", "reward_std")))
-    print(f"\nfd: {args.samples} test samples vs the held-out images; reward_dK: mean reward of the same test "
+    print(format_table(rows, ("schedule", *SPACE_FDS, *(f"reward_d{seed}" for seed in range(args.seeds)), "reward_mean", "reward_std")))
+    print(f"\n*_fd: {args.samples} test samples (evaluation seed {TEST_SEED}) vs the held-out images, in every feature "
+          f"space; reward_dK: mean reward of the same test "
           f"samples under discriminator K, trained {args.updates} updates on an equal mix of all rows")
     out = RESULTS / "reward_probe" / f"{process_name}-{args.steps}steps.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "process": process_name, "rows": rows}, indent=2))
+    out.write_text(json.dumps({"args": vars(args), "process": process_name, "train_seed": TRAIN_SEED, "test_seed": TEST_SEED,
+                               "rows": rows}, indent=2))
     print(f"wrote {out}")
 
 
