@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from dataclasses import fields
@@ -17,6 +18,7 @@ from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
 from adagen_agents.ppo import PPOConfig, read_checkpoint
 from adagen_agents.threads import SlowdownWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
+from adagen_env import distributed
 from adagen_env.devices import check_device
 from adagen_env.comparison import paired_fd_difference, verdict
 from adagen_env.evaluation import generate_and_evaluate, policy_generator, static_generator
@@ -186,6 +188,10 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
             run["num_envs"] = meta["num_envs"]
         return run, {}, 0
     state = read_checkpoint(path)
+    saved_ranks, ranks = state.get("world_size", 1), int(os.environ.get("WORLD_SIZE", "1"))
+    if saved_ranks != ranks:  # every rank's noise and env state are in the checkpoint
+        how = f"torchrun --nproc_per_node {saved_ranks}" if saved_ranks > 1 else "one process, without torchrun"
+        raise UsageError(f"{path} was saved by a run of {saved_ranks} rank(s), this one has {ranks}; resume it with {how}")
     meta = state["metadata"]
     missing = {"env", "num_steps", "reward"} - set(meta)
     if missing:
@@ -254,9 +260,17 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})
     except ValueError as e:  # "PPOConfig.epochs must be positive" -> "--epochs must be positive"
         raise UsageError(re.sub(r"PPOConfig\.(\w+)", lambda m: flag(m.group(1)), str(e))) from e
-    if args.algo == "ppo" and not args.resume and config.episodes_per_update % args.num_envs:
-        raise UsageError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of --num-envs {args.num_envs}")
-    print(choose_threads(args.threads))
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's processes, before joining their group
+    if ranks > 1 and args.algo != "ppo":
+        raise UsageError(f"torchrun runs our PPO (--algo ppo) only, not {args.algo}")
+    if args.algo == "ppo" and not args.resume and config.episodes_per_update % (args.num_envs * ranks):
+        per_rank = f" x {ranks} torchrun processes" if ranks > 1 else ""
+        raise UsageError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of "
+                         f"--num-envs {args.num_envs}{per_rank}")
+    distributed.init_from_launcher(args.device)
+    main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
+    say = print if main_rank else lambda *a, **k: None
+    say(choose_threads(args.threads))
     env = ScheduleVectorEnv(
         num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward, device=args.device
     )
@@ -266,22 +280,26 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else Path("policies") / (name + suffix)
     out = out.with_suffix(".zip") if args.algo != "ppo" else out
     logdir = Path(args.logdir or Path("runs") / name)
-    check_writable_file(out, "--out")
-    check_writable_folder(logdir, "--logdir")
+    if main_rank:
+        check_writable_file(out, "--out")
+        check_writable_folder(logdir, "--logdir")
     metadata = {"env": paradigm.env_id, "process": paradigm.name, "num_steps": steps, "reward": args.reward,
                 "algo": args.algo, "num_envs": args.num_envs}
 
     if args.algo == "ppo":
         updates = DEFAULT_UPDATES if args.updates is None else args.updates
         logger = PPOLogger(env, logdir, updates, done, args.eval_every, args.eval_samples,
-                           watchdog=SlowdownWatchdog(switch=args.threads == "auto"))
+                           watchdog=SlowdownWatchdog(switch=args.threads == "auto")) if main_rank else None
         try:
             result = train_ppo(env, config, out=out, updates=updates, minutes=args.minutes,
                                resume=args.resume, metadata=metadata, checkpoint_every=args.checkpoint_every,
                                on_update=logger)
         finally:
-            logger.close()
+            if logger is not None:
+                logger.close()
         agent = result.agent
+        if not main_rank:
+            return
         print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes, {agent.seconds:.0f} s of training)")
         capped = ""
         if result.stopped_by_time:
@@ -422,8 +440,11 @@ def main(argv: list[str] | None = None) -> None:
     except (UsageError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"{prefix}: {one_line(str(e))}") from None
     except KeyboardInterrupt as e:
-        print(f"\n{prefix}: {one_line(str(e)) or 'interrupted'}", file=sys.stderr)
+        if distributed.rank() == 0:  # under torchrun every rank stops; one says so
+            print(f"\n{prefix}: {one_line(str(e)) or 'interrupted'}", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        distributed.leave()
 
 
 if __name__ == "__main__":

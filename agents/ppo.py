@@ -12,6 +12,7 @@ read and write plain data and tensors only, loaded with ``torch.load(weights_onl
 from __future__ import annotations
 
 import copy
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +25,7 @@ from torch import nn
 
 from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe, one_line, read_torch_file
 from adagen_agents.policy import ScheduleNet
+from adagen_env import distributed
 from adagen_env.envs import ScheduleVectorEnv
 
 
@@ -67,6 +69,7 @@ class PPOConfig:
 
 
 Callback = Callable[["PPO", dict[str, float]], bool | None]
+RANK_KEYS = ("noise", "first_reset", "env")  # the parts of a checkpoint that differ between torchrun ranks
 
 
 class OutOfTime(Exception):
@@ -74,17 +77,35 @@ class OutOfTime(Exception):
 
 
 class PPO:
-    """``PPO(env).learn(n)`` trains; ``save``/``load`` keep everything needed to resume exactly."""
+    """``PPO(env).learn(n)`` trains; ``save``/``load`` keep everything needed to resume exactly.
+
+    Under ``torchrun`` (a process group of several ranks, ``adagen_env.distributed``) every rank
+    runs this same code on its own env: it generates ``episodes_per_update / world_size``
+    episodes with its own noise, the gradients of actor and critic are averaged over the ranks
+    (so the networks stay identical), the returns are normalised and the statistics computed
+    over all ranks, and ``save`` gathers every rank's random and env state into one checkpoint.
+    """
 
     def __init__(self, env: ScheduleVectorEnv, config: PPOConfig | None = None):
         self.env, self.config = env, config or PPOConfig()
         self.core = env.core
         c = self.config
-        if c.episodes_per_update % self.core.num_envs:
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        per_update = self.core.num_envs * self.world_size
+        if c.episodes_per_update % per_update:
+            ranks = f" x world size {self.world_size}" if self.world_size > 1 else ""
             raise ValueError(
-                f"episodes_per_update ({c.episodes_per_update}) must be a multiple of num_envs ({self.core.num_envs})"
+                f"episodes_per_update ({c.episodes_per_update}) must be a multiple of num_envs ({self.core.num_envs}){ranks}"
             )
         process = self.core.process
+        if self.world_size > 1:  # one run in several processes: they must agree on what they train
+            settings = {**asdict(c), "process": type(process).__name__, "num_envs": self.core.num_envs,
+                        "num_steps": self.core.num_steps, "device": torch.device(process.device).type}
+            for other, theirs in enumerate(distributed.all_gather(settings)):
+                if theirs != settings:
+                    differ = {k: (settings[k], theirs[k]) for k in settings if settings[k] != theirs[k]}
+                    raise ValueError(f"torchrun ranks {self.rank} and {other} disagree on {differ} (this rank's, theirs); "
+                                     f"every rank must run the same command")
         action_dim = self.core.num_parameters
         # seeded initialisation without touching torch's global random state (nor any GPU's)
         with torch.random.fork_rng(devices=[]):
@@ -94,7 +115,7 @@ class PPO:
         self.actor.to(process.device)
         self.critic.to(process.device)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=c.learning_rate)
-        self.noise = torch.Generator(process.device).manual_seed(c.seed)
+        self.noise = torch.Generator(process.device).manual_seed(distributed.rank_seed(c.seed))
         self.updates = 0
         self.episodes = 0
         self.seconds = 0.0  # wall time spent in rollouts and updates, over all resumed runs
@@ -102,6 +123,7 @@ class PPO:
         self.stopped_by_time = False  # whether the last learn() ended because its time budget was spent
         self.clock: Callable[[], float] = time.perf_counter
         self._deadline: float | None = None
+        self._signalled = False  # a rank got SIGINT / SIGTERM while training under torchrun
 
     def std(self) -> float:
         return self.config.std_start if self.updates < self.config.std_switch_update else self.config.std_end
@@ -112,7 +134,14 @@ class PPO:
         return self.actor(observation)
 
     def _check_time(self) -> None:
-        if self._deadline is not None and self.clock() >= self._deadline:
+        """Raise ``OutOfTime`` when the budget is spent; under torchrun all ranks agree, at the same
+        point, on that and on a Ctrl-C of any rank (raised as ``KeyboardInterrupt`` on every rank)."""
+        late = self._deadline is not None and self.clock() >= self._deadline
+        if self.world_size > 1:
+            late, signalled = distributed.any_rank([late, self._signalled])
+            if signalled:
+                raise KeyboardInterrupt("stopped on every rank after a signal to one")
+        if late:
             raise OutOfTime
 
     @torch.no_grad()
@@ -120,9 +149,9 @@ class PPO:
         """Run ``episodes_per_update / num_envs`` episode batches with Gaussian exploration."""
         observations, actions, log_probs, final_rewards = [], [], [], []
         std = self.std()
-        for _ in range(self.config.episodes_per_update // self.core.num_envs):
+        for _ in range(self.config.episodes_per_update // (self.core.num_envs * self.world_size)):
             self._check_time()
-            obs = self.core.reset(seed=self.config.seed) if self.first_reset else self.core.reset()
+            obs = self.core.reset(seed=distributed.rank_seed(self.config.seed)) if self.first_reset else self.core.reset()
             self.first_reset = False
             for _ in range(self.core.num_steps):
                 mean = self.actor(obs)
@@ -145,7 +174,8 @@ class PPO:
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c, std = self.config, self.std()
         returns = batch["return"]
-        normalised = (returns - returns.mean()) / (returns.std() + 1e-8)
+        mean, spread = _mean_std(returns) if self.world_size > 1 else (returns.mean(), returns.std())
+        normalised = (returns - mean) / (spread + 1e-8)
         n = len(returns)
         policy_losses, value_losses, clip_fractions = [], [], []
         for _ in range(c.epochs):
@@ -160,18 +190,16 @@ class PPO:
                 value_loss = nn.functional.mse_loss(value, normalised[idx])
                 self.optimizer.zero_grad(set_to_none=True)
                 (policy_loss + c.value_coef * value_loss).backward()
+                distributed.average_gradients([*self.actor.parameters(), *self.critic.parameters()])
                 nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], c.max_grad_norm)
                 self.optimizer.step()
                 policy_losses.append(policy_loss.item())
                 value_losses.append(value_loss.item())
                 clip_fractions.append(((ratio - 1).abs() > c.clip).float().mean().item())
         self.updates += 1
-        return {
-            "policy_loss": float(np.mean(policy_losses)),
-            "value_loss": float(np.mean(value_losses)),
-            "clip_fraction": float(np.mean(clip_fractions)),
-            "std": std,
-        }
+        losses = torch.tensor([np.mean(policy_losses), np.mean(value_losses), np.mean(clip_fractions)], dtype=torch.float64)
+        policy_loss, value_loss, clip_fraction = (distributed.all_sum(losses) / self.world_size).tolist()
+        return {"policy_loss": policy_loss, "value_loss": value_loss, "clip_fraction": clip_fraction, "std": std}
 
     def learn(self, num_updates: int, callback: Callback | None = None, max_seconds: float | None = None) -> "PPO":
         """Run up to ``num_updates`` more updates; ``callback(self, stats)`` after each may return False to stop.
@@ -183,9 +211,27 @@ class PPO:
         re-raised) is undone whole: networks, optimiser, random states, the env's and the
         reward's state. So the agent stays exactly as after its last whole update, a checkpoint
         saved then resumes exactly, and ``episodes`` counts only finished updates.
-        ``stopped_by_time`` tells whether the budget ended the call.
+        ``stopped_by_time`` tells whether the budget ended the call. Under torchrun, SIGINT or
+        SIGTERM to any rank stops every rank at the same point with ``KeyboardInterrupt``.
         """
         self.stopped_by_time = False
+        if self.world_size == 1:
+            return self._learn(num_updates, callback, max_seconds)
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def flag(signum: int, frame: object) -> None:
+            self._signalled = True
+
+        for sig in previous:
+            signal.signal(sig, flag)
+        try:
+            return self._learn(num_updates, callback, max_seconds)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._signalled = False
+
+    def _learn(self, num_updates: int, callback: Callback | None, max_seconds: float | None) -> "PPO":
         for _ in range(num_updates):
             if max_seconds is not None and self.seconds >= max_seconds:
                 self.stopped_by_time = True
@@ -206,11 +252,13 @@ class PPO:
             finally:
                 self._deadline = None
             self.episodes += self.config.episodes_per_update
+            rewards = batch["final_reward"]
+            reward_mean, reward_std = _mean_std(rewards) if self.world_size > 1 else (rewards.mean(), rewards.std())
             stats.update(
                 update=self.updates,
                 episodes=self.episodes,
-                reward_mean=batch["final_reward"].mean().item(),
-                reward_std=batch["final_reward"].std().item(),
+                reward_mean=reward_mean.item(),
+                reward_std=reward_std.item(),
                 seconds=self.clock() - start,
             )
             self.seconds += stats["seconds"]
@@ -238,8 +286,10 @@ class PPO:
         self.first_reset = snapshot["first_reset"]
 
     def state_dict(self) -> dict:
-        """Plain data and tensors only (loadable with ``weights_only=True``)."""
-        return {
+        """Plain data and tensors only (loadable with ``weights_only=True``). Under torchrun every
+        rank must call it: rank 0's copy also holds ``world_size`` and ``ranks``, every rank's own
+        random and env state (the networks and the optimiser are the same on all ranks)."""
+        state = {
             "config": asdict(self.config),
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
@@ -252,8 +302,14 @@ class PPO:
             "env": self.core.state_dict(),
             "device": torch.device(self.core.process.device).type,  # random states are device-specific
         }
+        if self.world_size > 1:
+            own = {key: state[key] for key in RANK_KEYS}
+            state.update(world_size=self.world_size, ranks=distributed.gather_to_rank0(own))
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        if state.get("world_size", 1) > 1:  # a torchrun checkpoint: this rank's own random and env state
+            state = {**state, **state["ranks"][self.rank]}
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -270,18 +326,26 @@ class PPO:
             )
 
     def save(self, path: str | Path, **metadata) -> Path:
-        """Write a checkpoint (atomically: a crash while saving leaves the previous one intact)."""
+        """Write a checkpoint (atomically: a crash while saving leaves the previous one intact).
+        Under torchrun every rank calls it, rank 0 writes the file, and all return once it is written."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save({**self.state_dict(), "metadata": metadata}, tmp)
-        tmp.replace(path)
+        state = self.state_dict()
+        if self.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            torch.save({**state, "metadata": metadata}, tmp)
+            tmp.replace(path)
+        distributed.barrier()  # when save returns, every rank can read the file
         return path
 
     @classmethod
     def load(cls, path: str | Path, env: ScheduleVectorEnv) -> "PPO":
         """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not one."""
         state = read_checkpoint(path)
+        saved_world, world = state.get("world_size", 1), distributed.world_size()
+        if saved_world != world:  # each rank's noise and env state are in the checkpoint: they cannot be split
+            how = f"torchrun --nproc_per_node {saved_world}" if saved_world > 1 else "one process, without torchrun"
+            raise ValueError(f"{path} was saved by a run of {saved_world} rank(s), this one has {world}; resume it with {how}")
         here = torch.device(env.core.process.device).type
         if state.get("device", here) != here:
             raise ValueError(
@@ -324,6 +388,15 @@ def _check_policy_fields(path: str | Path, state: dict) -> None:
         raise ValueError(f"{path}: damaged policy file (its metadata is not a dict)")
     if not isinstance(state["actor"], dict) or not all(isinstance(v, torch.Tensor) for v in state["actor"].values()):
         raise ValueError(f"{path}: damaged policy file (its actor is not a set of weights)")
+
+
+def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) standard deviation of ``values`` over every rank's copy of them."""
+    moments = distributed.all_sum(torch.stack([values.double().sum(), values.double().square().sum(),
+                                               torch.tensor(float(len(values)), dtype=torch.float64, device=values.device)]))
+    total, squares, n = moments
+    mean = total / n
+    return mean.to(values.dtype), ((squares - n * mean**2) / (n - 1)).clamp(min=0).sqrt().to(values.dtype)
 
 
 def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from adagen_env.datasets import ImageDataset, load_digits
+from adagen_env.distributed import average_gradients
 from adagen_env.models.discriminator import Discriminator
 
 UPDATE_EVERY = 256  # finished samples between discriminator updates
@@ -28,7 +29,9 @@ class AdversarialScorer:
     share one discriminator, which then trains on every env's samples. ``scoring_only()`` gives a
     view that scores with the same discriminator without training it, for evaluation envs. Envs
     in other processes (``AsyncVectorEnv``, RLlib's remote runners) get pickled copies, each with
-    its own discriminator that sees only its process's samples.
+    its own discriminator that sees only its process's samples. Under ``torchrun`` the ranks'
+    discriminators average their gradients, so they stay one discriminator trained on the
+    samples of every rank (each rank's scorer updates after its own ``update_every`` samples).
 
     ``stats`` holds the latest update's loss, mean real / fake logits and the number of updates,
     for logging; ``state_dict`` / ``load_state_dict`` let a training checkpoint resume it exactly.
@@ -126,6 +129,7 @@ class AdversarialScorer:
             loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
             self.optimizer.zero_grad()
             loss.backward()
+            average_gradients(self.discriminator.parameters())  # under torchrun: every rank's samples count
             self.optimizer.step()
         self.stats = {
             "loss": loss.item(),
