@@ -174,6 +174,7 @@ class PPO:
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c, std = self.config, self.std()
         returns = batch["return"]
+        # over every rank's returns; one process keeps torch's own, so its runs are as before, bit for bit
         mean, spread = _mean_std(returns) if self.world_size > 1 else (returns.mean(), returns.std())
         normalised = (returns - mean) / (spread + 1e-8)
         n = len(returns)
