@@ -120,31 +120,30 @@ def test_a_two_rank_checkpoint_resumes_exactly_and_only_with_two_ranks(tmp_path)
         PPO.load(tmp_path / "checkpoint.pt", make_env(8, 8))
 
 
-def _indivisible(rank: int, tmp_path: Path) -> dict:
+def _build_error(rank: int, tmp_path: Path) -> dict:
+    """The error (if any) of building a PPO on each rank with the settings of ``tmp_path / "config.pt"``."""
+    overrides = torch.load(tmp_path / "config.pt", weights_only=True)[rank]
     try:
-        PPO(make_env(8, 8), small_config(episodes_per_update=24))
+        PPO(make_env(8, 8), small_config(**overrides))
     except ValueError as e:
         return {"error": str(e)}
     return {"error": ""}
+
+
+def build_errors(tmp_path: Path, overrides: list[dict]) -> list[str]:
+    torch.save(overrides, tmp_path / "config.pt")
+    return [r["error"] for r in run_ranks(_build_error, tmp_path)]
 
 
 def test_episodes_per_update_must_divide_among_the_ranks(tmp_path):
-    ranks = run_ranks(_indivisible, tmp_path)
-    assert "num_envs (8) x world size 2" in ranks[0]["error"]
-
-
-def _mismatched(rank: int, tmp_path: Path) -> dict:
-    try:
-        PPO(make_env(8, 8), small_config(hidden=32 if rank == 0 else 64))
-    except ValueError as e:
-        return {"error": str(e)}
-    return {"error": ""}
+    errors = build_errors(tmp_path, [{"episodes_per_update": 24}] * 2)
+    assert "num_envs (8) x world size 2" in errors[0]
 
 
 def test_ranks_with_different_settings_are_refused(tmp_path):
-    ranks = run_ranks(_mismatched, tmp_path)
-    assert "ranks 0 and 1 disagree on {'hidden': (32, 64)}" in ranks[0]["error"]
-    assert "ranks 1 and 0 disagree on {'hidden': (64, 32)}" in ranks[1]["error"]
+    errors = build_errors(tmp_path, [{"hidden": 32}, {"hidden": 64}])
+    assert "ranks 0 and 1 disagree on {'hidden': (32, 64)}" in errors[0]
+    assert "ranks 1 and 0 disagree on {'hidden': (64, 32)}" in errors[1]
 
 
 def _signal_one_rank(rank: int, tmp_path: Path) -> dict:
