@@ -1,0 +1,137 @@
+"""Is the learned schedule sample-adaptive? Each shipped policy against static schedules distilled from it.
+
+    python -m benchmarks.adaptivity [--env ID ...] [--samples 2000]
+
+For every shipped policy: its actions are recorded on ``--samples`` class-balanced samples of
+the tuning seed PICK_SEEDS[0], and two schedules are distilled from them, both blind to the
+sample: the mean action at each step, and the mean action at each step per class. The policy,
+both distilled schedules and the hand-designed schedule are then evaluated on the evaluation
+seeds REPORT_SEEDS in every feature space, through the same env core with the same noise, and
+each distilled schedule is compared with the policy, paired (FD difference with a 95 %
+bootstrap interval per space). ``kept`` is the share of the policy's gain over the
+hand-designed schedule that a distilled schedule keeps, per space. The plot shows the
+parameters the policy chose against the step: 200 samples, the per-class means, the
+hand-designed and the best static schedule. Results: ``results/adaptivity.json``,
+``results/adaptivity.md``, ``results/adaptivity_<process>.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from adagen_agents.loading import load_policy
+from adagen_env.adaptivity import mean_action_policy, record_actions
+from adagen_env.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation import balanced_labels, generate_and_evaluate, policy_generator, static_generator
+from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
+from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
+from adagen_env.sampling import hand_designed_schedule
+from adagen_env.seeds import PICK_SEEDS, REPORT_SEEDS
+from adagen_env.tables import format_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def evaluate_all(generators: dict, process, evaluator: Evaluator, samples: int) -> tuple[dict, dict]:
+    """Every metric (mean over REPORT_SEEDS) and the images of every seed, by generator name."""
+    metrics, images = {}, {}
+    for name, generate in generators.items():
+        runs, per_seed = zip(*(generate_and_evaluate(generate, evaluator, process.num_classes, samples, seed, progress=False)
+                               for seed in REPORT_SEEDS))
+        metrics[name] = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}
+        images[name] = torch.cat(per_seed)
+        print(f"  {name}: FD " + ", ".join(f"{s} {metrics[name][f'{s}_fd']:.3f}" for s in SPACES), flush=True)
+    return metrics, images
+
+
+def plot(process_name: str, process, steps: int, values: torch.Tensor, labels: torch.Tensor, best) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [p.name for p in process.parameters]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    x = torch.arange(1, steps + 1)
+    hand = hand_designed_schedule(process, steps, 1)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes[0], names)):
+        ax.plot(x, values[:, :200, i], color="grey", alpha=0.08, linewidth=0.8)
+        for c in range(process.num_classes):
+            ax.plot(x, values[:, labels == c, i].mean(dim=1), linewidth=1, alpha=0.8)
+        ax.plot(x, hand[:, i], "k--", linewidth=2, label="hand-designed")
+        if best is not None:
+            ax.plot(x, best[1][:, i], "r:", linewidth=2, label="best static")
+        ax.set(title=f"{process_name}: {name}", xlabel="step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = RESULTS / f"adaptivity_{process_name}.png"
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shipped = [p.env_id for p in PARADIGMS.values() if p.shipped_policy is not None]
+    parser.add_argument("--env", nargs="+", default=shipped, help="environment ids (default: every one with a shipped policy)")
+    parser.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES)
+    args = parser.parse_args()
+    paradigms = [get_paradigm(env) for env in args.env]  # unknown ids fail here, before any work
+    evaluator = Evaluator()
+    rows, results = [], {}
+    for paradigm in paradigms:
+        process = paradigm.make_process()
+        act, metadata = load_policy("shipped", process, paradigm.name)
+        steps = metadata["num_steps"]
+        labels = balanced_labels(args.samples, process.num_classes)
+        actions, values = record_actions(process, steps, act, labels, PICK_SEEDS[0])  # fitted on a tuning seed
+        generators = {
+            "learned": policy_generator(process, steps, act),
+            "step mean": policy_generator(process, steps, mean_action_policy(actions)),
+            "step mean per class": policy_generator(process, steps, mean_action_policy(actions, labels, process.num_classes)),
+            "hand-designed": static_generator(process, steps),
+        }
+        print(f"{paradigm.name}, {steps} steps:", flush=True)
+        metrics, images = evaluate_all(generators, process, evaluator, args.samples)
+        hand, learned = metrics["hand-designed"], metrics["learned"]
+        comparisons = {}
+        for name in ("step mean", "step mean per class", "hand-designed"):
+            differences = paired_fd_difference(evaluator, images[name], images["learned"])
+            comparisons[name] = {"verdict": verdict(differences, name, "learned"), "fd_differences": [vars(d) for d in differences]}
+            row = {"process": paradigm.name, "steps": steps, "schedule": name,
+                   **{f"{s}_fd": metrics[name][f"{s}_fd"] for s in SPACES}}
+            if name != "hand-designed":
+                row.update({f"{s}_kept": (hand[f"{s}_fd"] - metrics[name][f"{s}_fd"]) / (hand[f"{s}_fd"] - learned[f"{s}_fd"])
+                            for s in SPACES})
+            rows.append(row)
+            print(f"  {name} vs learned: {comparisons[name]['verdict']}", flush=True)
+        rows.append({"process": paradigm.name, "steps": steps, "schedule": "learned",
+                     **{f"{s}_fd": learned[f"{s}_fd"] for s in SPACES}})
+        spread = values.std(dim=1).mean(dim=0)  # per parameter: the spread over samples at a step, averaged over steps
+        within = torch.stack([values[:, labels == c].std(dim=1) for c in range(process.num_classes)]).mean(dim=(0, 1))
+        results[paradigm.name] = {"steps": steps, "metrics": metrics, "comparisons": comparisons,
+                                  "action_spread": {p.name: {"over_samples": spread[i].item(), "within_class": within[i].item()}
+                                                    for i, p in enumerate(process.parameters)},
+                                  "plot": plot(paradigm.name, process, steps, values, labels,
+                                               best_static_schedule(paradigm.name, process, steps)).name}
+    columns = ("process", "steps", "schedule", *(f"{s}_fd" for s in SPACES), *(f"{s}_kept" for s in SPACES))
+    table = format_table([{c: r.get(c, "-") for c in columns} for r in rows], columns)
+    lines = [f"- {name}, {c}: {v['verdict']}" for name, r in results.items() for c, v in r["comparisons"].items()]
+    lines += [f"- {name}: parameter spread over samples (std at a step, mean over steps), within a class: " +
+              ", ".join(f"{p} {s['over_samples']:.3g} / {s['within_class']:.3g}" for p, s in r["action_spread"].items())
+              for name, r in results.items()]
+    note = (f"FD on {args.samples:,} samples of each evaluation seed ({', '.join(map(str, REPORT_SEEDS))}), mean over "
+            f"seeds; distilled schedules fitted on tuning seed {PICK_SEEDS[0]}; *_kept: share of the learned policy's "
+            f"FD gain over the hand-designed schedule that the distilled schedule keeps. Paired verdicts (95 % bootstrap, "
+            f"every space):\n\n" + "\n".join(lines))
+    print(table + "\n\n" + note)
+    (RESULTS / "adaptivity.md").write_text("```\n" + table + "\n```\n\n" + note + "\n")
+    (RESULTS / "adaptivity.json").write_text(json.dumps({"args": vars(args), "results": results, "rows": rows}, indent=2))
+    print(f"wrote {RESULTS / 'adaptivity.md'}")
+
+
+if __name__ == "__main__":
+    main()

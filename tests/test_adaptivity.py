@@ -1,0 +1,40 @@
+"""Recorded actions and the static schedules distilled from them."""
+import pytest
+import torch
+
+from adagen_env.adaptivity import mean_action_policy, record_actions
+from adagen_env.evaluation import policy_generator, static_generator
+from adagen_env.paradigms import get_paradigm
+from adagen_env.sampling import hand_designed_schedule
+
+
+def test_recorded_zero_actions_give_the_hand_designed_parameters():
+    process = get_paradigm("flow-digits").make_process()
+    labels = torch.arange(6) % process.num_classes
+    actions, values = record_actions(process, 3, lambda obs: torch.zeros(len(obs["label"]), 2), labels, seed=5)
+    assert actions.shape == (3, 6, 2) and torch.equal(actions, torch.zeros(3, 6, 2))
+    assert torch.allclose(values, hand_designed_schedule(process, 3, 6))
+
+
+def test_mean_action_policies_play_the_step_mean_overall_and_per_class():
+    process = get_paradigm("flow-digits").make_process()
+    labels = torch.arange(20) % 10
+
+    def adaptive(obs):  # depends on the class and the step
+        return (obs["label"].float()[:, None] - 4.5) * torch.tensor([0.04, 0.02]) + obs["progress"] * 0.1
+
+    actions, _ = record_actions(process, 2, adaptive, labels, seed=0)
+    overall, per_class = mean_action_policy(actions), mean_action_policy(actions, labels, num_classes=10)
+    per_class_actions, _ = record_actions(process, 2, per_class, labels, seed=1)
+    overall_actions, _ = record_actions(process, 2, overall, labels, seed=1)
+    assert torch.allclose(per_class_actions, actions)  # the policy only looked at class and step
+    assert torch.allclose(overall_actions, actions.mean(dim=1, keepdim=True).expand_as(actions))
+    # the step-mean of zero actions is the hand-designed schedule, through the same core, bit for bit
+    zeros = mean_action_policy(torch.zeros(2, 20, 2))
+    same = [g(labels, 3) for g in (policy_generator(process, 2, zeros), static_generator(process, 2))]
+    assert torch.equal(*same)
+
+
+def test_a_class_without_recorded_samples_is_an_error():
+    with pytest.raises(ValueError, match="none for \\[2, 3"):
+        mean_action_policy(torch.zeros(2, 4, 2), torch.tensor([0, 1, 0, 1]), num_classes=4)
