@@ -2,7 +2,7 @@
 
 Three modes, so that runs can go in parallel and an interrupted campaign keeps what finished:
 
-    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 [--updates N] [--minutes M] [--reward R]
+    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 --updates N [--minutes M] [--reward R]
     python -m benchmarks.learned_schedules evaluate [--env ID]
     python -m benchmarks.learned_schedules report
 
@@ -61,6 +61,8 @@ def exported_policy(run_json: Path) -> Path:
 
 
 def train(args: argparse.Namespace) -> None:
+    if args.updates is None and args.minutes is None:
+        raise SystemExit("train: give --updates (or --minutes), or it would never stop")
     paradigm = get_paradigm(args.env)
     process_name = paradigm.name
     folder = LEARNED / process_name
@@ -86,7 +88,7 @@ def train(args: argparse.Namespace) -> None:
     metadata = {"env": paradigm.env_id, "process": process_name, "num_steps": args.steps, "reward": args.reward,
                 "algo": "ppo", "num_envs": args.num_envs}
     try:
-        result = train_ppo(env, PPOConfig(seed=args.seed), out=folder / f"{name}.pt", updates=args.updates,
+        result = train_ppo(env, PPOConfig(seed=args.seed), out=folder / f"{name}.pt", updates=args.updates or 10**9,
                            minutes=args.minutes, metadata=metadata, on_update=on_update)
     except Interrupted as e:
         raise SystemExit(f"{name}: {e}") from None
@@ -287,8 +289,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reward", default=DEFAULT_REWARD)
-    p.add_argument("--minutes", type=float, default=15.0, help="training time (default: %(default)s)")
-    p.add_argument("--updates", type=int, default=1_000_000, help="at most this many updates (default: until --minutes)")
+    p.add_argument("--updates", type=int, help="PPO updates (a fixed amount of training, whatever the machine's load)")
+    p.add_argument("--minutes", type=float, help="or stop after this much training time (default: no cap)")
     p.add_argument("--num-envs", type=int, default=DEFAULT_NUM_ENVS)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--curve-samples", type=int, default=500)
