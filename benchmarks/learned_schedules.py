@@ -10,7 +10,7 @@ Three modes, so that runs can go in parallel and an interrupted campaign keeps w
 train``) for ``--updates`` updates or ``--minutes`` of training time, whichever comes first,
 logging FD on ``--curve-samples`` samples of the tuning seed CURVE_SEED every ``--eval-every``
 updates (the learning curve), and writes ``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json``
-plus the policy checkpoint and its export. ``evaluate`` scores every finished run from its
+plus the policy checkpoint and its export. ``evaluate`` scores every finished run not yet scored (``--again``: every one) from its
 exported policy on ``--samples`` samples of each evaluation seed in REPORT_SEEDS
 (``adagen_env/seeds.py``), the seeds of the static grid's reported rows, in every feature
 space, and compares it, paired on those samples, with the hand-designed and the best static
@@ -119,6 +119,10 @@ def evaluate(args: argparse.Namespace) -> None:
         static_images = {}
         for path in runs:
             run = json.loads(path.read_text())
+            done = run.get("evaluation", {})
+            if not args.again and done.get("seeds") == list(REPORT_SEEDS) and done.get("samples") == args.samples:
+                print(f"{paradigm.name} {path.stem}: already evaluated (--again re-runs it)")
+                continue
             policy = exported_policy(path)
             if not policy.is_file():  # policies are not committed: only the machine that trained has them
                 print(f"{paradigm.name} {path.stem}: skipped, no policy at {policy}")
@@ -298,6 +302,7 @@ def main() -> None:
     p.set_defaults(func=train)
     p = sub.add_parser("evaluate")
     p.add_argument("--env", help="only this environment's runs (default: every paradigm's)")
+    p.add_argument("--again", action="store_true", help="also re-evaluate runs evaluated before (default: skip them)")
     p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES)
     p.set_defaults(func=evaluate)
     p = sub.add_parser("report")
