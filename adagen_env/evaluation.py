@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from tqdm import tqdm
@@ -78,6 +78,16 @@ def generate_and_evaluate(
     result = evaluator.evaluate(images, labels)
     result.update(seconds=seconds, samples_per_second=num_samples / seconds)
     return result, images
+
+
+def evaluate_on_seeds(
+    generate: Generate, evaluator: Evaluator, num_classes: int, num_samples: int, seeds: Sequence[int]
+) -> tuple[list[dict[str, float]], torch.Tensor]:
+    """One ``generate_and_evaluate`` per seed, and all their images in seed order: sample i of two
+    generators evaluated on the same seeds shares its label and noise, so the two sets are paired."""
+    results, images = zip(*(generate_and_evaluate(generate, evaluator, num_classes, num_samples, seed, progress=False)
+                            for seed in seeds))
+    return list(results), torch.cat(images)
 
 
 def generate_balanced(

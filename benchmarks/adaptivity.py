@@ -25,12 +25,13 @@ import torch
 from adagen_agents.loading import load_policy
 from adagen_env.adaptivity import mean_action_policy, record_actions
 from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import balanced_labels, generate_and_evaluate, policy_generator, static_generator
+from adagen_env.evaluation import balanced_labels, evaluate_on_seeds, policy_generator, static_generator
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
 from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
 from adagen_env.sampling import hand_designed_schedule
 from adagen_env.seeds import PICK_SEEDS, REPORT_SEEDS
 from adagen_env.tables import format_table
+from benchmarks.static_grid import mean_std
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,10 +40,8 @@ def evaluate_all(generators: dict, process, evaluator: Evaluator, samples: int) 
     """Every metric (mean over REPORT_SEEDS) and the images of every seed, by generator name."""
     metrics, images = {}, {}
     for name, generate in generators.items():
-        runs, per_seed = zip(*(generate_and_evaluate(generate, evaluator, process.num_classes, samples, seed, progress=False)
-                               for seed in REPORT_SEEDS))
-        metrics[name] = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}
-        images[name] = torch.cat(per_seed)
+        runs, images[name] = evaluate_on_seeds(generate, evaluator, process.num_classes, samples, REPORT_SEEDS)
+        metrics[name] = mean_std(runs)[0]
         print(f"  {name}: FD " + ", ".join(f"{s} {metrics[name][f'{s}_fd']:.3f}" for s in SPACES), flush=True)
     return metrics, images
 

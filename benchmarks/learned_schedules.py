@@ -35,14 +35,14 @@ from adagen_agents.ppo import PPO, PPOConfig, export_policy
 from adagen_agents.train import Interrupted, train_ppo
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import (Generate, evaluate_generator, generate_and_evaluate, generate_balanced, policy_generator,
+from adagen_env.evaluation import (Generate, evaluate_generator, evaluate_on_seeds, generate_balanced, policy_generator,
                                    static_generator)
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
 from adagen_env.processes import Process
 from adagen_env.seeds import CURVE_SEED, REPORT_SEEDS
 from adagen_env.tables import format_table
-from benchmarks.static_grid import static_grid_path
+from benchmarks.static_grid import mean_std, static_grid_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNED = RESULTS / "learned"
@@ -137,13 +137,11 @@ def evaluate(args: argparse.Namespace) -> None:
                                         for name, schedule in schedules.items()}
             act, _ = load_policy(policy, process, paradigm.name)
             generate = policy_generator(process, steps, act)
-            results, images = zip(*(generate_and_evaluate(generate, evaluator, process.num_classes, args.samples, seed,
-                                                          progress=False) for seed in REPORT_SEEDS))
-            learned = torch.cat(images)
+            results, learned = evaluate_on_seeds(generate, evaluator, process.num_classes, args.samples, REPORT_SEEDS)
             run.pop("final", None)  # the earlier protocol's evaluation, on what are now tuning seeds
-            run["evaluation"] = {"seeds": list(REPORT_SEEDS), "samples": args.samples, "per_seed": list(results),
-                                 "mean": {k: statistics.mean(r[k] for r in results) for k in results[0]},
-                                 "std": {k: statistics.stdev(r[k] for r in results) for k in results[0]}}
+            means, stds = mean_std(results)
+            run["evaluation"] = {"seeds": list(REPORT_SEEDS), "samples": args.samples, "per_seed": results,
+                                 "mean": means, "std": stds}
             run["paired"] = {name: paired(evaluator, learned, static, name) for name, static in static_images[steps].items()}
             path.write_text(json.dumps(run, indent=2))
             mean = run["evaluation"]["mean"]

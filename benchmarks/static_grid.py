@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from adagen_agents.cli import DEFAULT_ENV
 from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import evaluate_generator, generate_and_evaluate, static_generator
+from adagen_env.evaluation import evaluate_generator, evaluate_on_seeds, static_generator
 from adagen_env.metrics import Evaluator, noise_floor
 from adagen_env.paradigms import get_paradigm
 from adagen_env.processes import Process
@@ -62,13 +62,12 @@ def evaluate_candidate(
     generate = static_generator(process, steps, schedule)
     tuning = [evaluate_generator(generate, evaluator, process.num_classes, samples, seed, progress=False)["fd"]
               for seed in PICK_SEEDS]
-    runs, images = zip(*(generate_and_evaluate(generate, evaluator, process.num_classes, samples, seed, progress=False)
-                         for seed in REPORT_SEEDS))
-    means, stds = mean_std(list(runs))
+    runs, images = evaluate_on_seeds(generate, evaluator, process.num_classes, samples, REPORT_SEEDS)
+    means, stds = mean_std(runs)
     row = {"schedule": name, "steps": steps, "config": config,
            "tuning_fd": statistics.mean(tuning), "tuning_fd_per_seed": tuning,
            **means, **{f"{k}_std": v for k, v in stds.items() if k.endswith(("fd", "kid", "precision", "recall"))}}
-    return row, torch.cat(images)
+    return row, images
 
 
 def main() -> None:
