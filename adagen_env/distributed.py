@@ -27,10 +27,15 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
+def launched_world_size() -> int:
+    """How many processes ``torchrun`` started for this run (1 without torchrun), readable before joining."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_from_launcher(device: str | torch.device = "cpu") -> bool:
     """Join the process group that ``torchrun`` describes (gloo on CPU, nccl on CUDA); False when
     not launched with more than one process or already joined."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if launched_world_size() <= 1 or dist.is_initialized():
         return False
     cuda = torch.device(device).type == "cuda"
     if cuda:  # one GPU per rank on each node

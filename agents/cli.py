@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from dataclasses import fields
@@ -15,7 +14,7 @@ import torch
 
 from adagen_agents.files import check_writable_file, check_writable_folder, one_line
 from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
-from adagen_agents.ppo import PPOConfig, read_checkpoint
+from adagen_agents.ppo import PPOConfig, check_world_size, read_checkpoint
 from adagen_agents.threads import SlowdownWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env import distributed
@@ -188,10 +187,7 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
             run["num_envs"] = meta["num_envs"]
         return run, {}, 0
     state = read_checkpoint(path)
-    saved_ranks, ranks = state.get("world_size", 1), int(os.environ.get("WORLD_SIZE", "1"))
-    if saved_ranks != ranks:  # every rank's noise and env state are in the checkpoint
-        how = f"torchrun --nproc_per_node {saved_ranks}" if saved_ranks > 1 else "one process, without torchrun"
-        raise UsageError(f"{path} was saved by a run of {saved_ranks} rank(s), this one has {ranks}; resume it with {how}")
+    check_world_size(path, state, distributed.launched_world_size())  # before any work, not at PPO.load
     meta = state["metadata"]
     missing = {"env", "num_steps", "reward"} - set(meta)
     if missing:
@@ -260,7 +256,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})
     except ValueError as e:  # "PPOConfig.epochs must be positive" -> "--epochs must be positive"
         raise UsageError(re.sub(r"PPOConfig\.(\w+)", lambda m: flag(m.group(1)), str(e))) from e
-    ranks = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun's processes, before joining their group
+    ranks = distributed.launched_world_size()  # torchrun's processes, before joining their group
     if ranks > 1 and args.algo != "ppo":
         raise UsageError(f"torchrun runs our PPO (--algo ppo) only, not {args.algo}")
     if args.algo == "ppo" and not args.resume and config.episodes_per_update % (args.num_envs * ranks):
@@ -269,8 +265,9 @@ def cmd_train(args: argparse.Namespace) -> None:
                          f"--num-envs {args.num_envs}{per_rank}")
     distributed.init_from_launcher(args.device)
     main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
-    say = print if main_rank else lambda *a, **k: None
-    say(choose_threads(args.threads))
+    threads = choose_threads(args.threads)  # every rank sets its threads
+    if main_rank:
+        print(threads)
     env = ScheduleVectorEnv(
         num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward, device=args.device
     )

@@ -343,10 +343,7 @@ class PPO:
     def load(cls, path: str | Path, env: ScheduleVectorEnv) -> "PPO":
         """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not one."""
         state = read_checkpoint(path)
-        saved_world, world = state.get("world_size", 1), distributed.world_size()
-        if saved_world != world:  # each rank's noise and env state are in the checkpoint: they cannot be split
-            how = f"torchrun --nproc_per_node {saved_world}" if saved_world > 1 else "one process, without torchrun"
-            raise ValueError(f"{path} was saved by a run of {saved_world} rank(s), this one has {world}; resume it with {how}")
+        check_world_size(path, state, distributed.world_size())
         here = torch.device(env.core.process.device).type
         if state.get("device", here) != here:
             raise ValueError(
@@ -359,6 +356,14 @@ class PPO:
         except (KeyError, TypeError, RuntimeError, ValueError) as e:
             raise ValueError(f"{path}: does not fit this env or is damaged ({type(e).__name__}: {one_line(str(e))})") from e
         return agent
+
+
+def check_world_size(path: str | Path, state: dict, world_size: int) -> None:
+    """A checkpoint resumes only with as many ranks as saved it: each rank's noise and env state are in it."""
+    saved = state.get("world_size", 1)
+    if saved != world_size:
+        how = f"torchrun --nproc_per_node {saved}" if saved > 1 else "one process, without torchrun"
+        raise ValueError(f"{path} was saved by a run of {saved} rank(s), this one has {world_size}; resume it with {how}")
 
 
 def read_checkpoint(path: str | Path) -> dict:
