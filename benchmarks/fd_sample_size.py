@@ -20,7 +20,7 @@ import torch
 from adagen_agents.cli import DEFAULT_ENV
 from adagen_env.datasets import load_digits
 from adagen_env.evaluation import generate_balanced, static_generator
-from adagen_env.metrics import SPACES, Evaluator
+from adagen_env.metrics import SPACES, Evaluator, frechet_distance
 from adagen_env.paradigms import get_paradigm
 from adagen_env.seeds import REPORT_SEEDS
 from adagen_env.tables import format_table
@@ -29,8 +29,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def fd_by_size(evaluator: Evaluator, images: torch.Tensor, sizes: list[int]) -> dict[int, dict[str, float]]:
-    """FD in every space of the first N images, for every N in ``sizes``."""
-    return {n: {space: evaluator.evaluate(images[:n])[f"{space}_fd"] for space in SPACES} for n in sizes}
+    """FD in every space of the first N images, for every N in ``sizes`` (features computed once per space)."""
+    features = {space: evaluator.space_features(images, space) for space in SPACES}
+    return {n: {space: frechet_distance(evaluator.reference_features_in(space), features[space][:n]) for space in SPACES}
+            for n in sizes}
 
 
 def fd_infinity(by_size: dict[int, dict[str, float]], space: str) -> tuple[float, float]:
