@@ -178,6 +178,7 @@ class PPO:
         mean, spread = _mean_std(returns) if self.world_size > 1 else (returns.mean(), returns.std())
         normalised = (returns - mean) / (spread + 1e-8)
         n = len(returns)
+        parameters = [*self.actor.parameters(), *self.critic.parameters()]
         policy_losses, value_losses, clip_fractions = [], [], []
         for _ in range(c.epochs):
             for idx in torch.randperm(n, generator=self.noise, device=returns.device).chunk(c.minibatches):
@@ -191,8 +192,8 @@ class PPO:
                 value_loss = nn.functional.mse_loss(value, normalised[idx])
                 self.optimizer.zero_grad(set_to_none=True)
                 (policy_loss + c.value_coef * value_loss).backward()
-                distributed.average_gradients([*self.actor.parameters(), *self.critic.parameters()])
-                nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], c.max_grad_norm)
+                distributed.average_gradients(parameters)
+                nn.utils.clip_grad_norm_(parameters, c.max_grad_norm)
                 self.optimizer.step()
                 policy_losses.append(policy_loss.item())
                 value_losses.append(value_loss.item())
