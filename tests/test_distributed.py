@@ -1,9 +1,9 @@
 """Our PPO and the adversarial reward on torch.distributed: 2 CPU ranks (gloo), spawned by the test."""
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,24 +37,20 @@ def snapshot(agent: PPO) -> dict:
             "discriminator": flat(agent.core.scorer.discriminator), "updates": agent.updates}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_ranks(target, tmp_path: Path, world_size: int = 2) -> list[dict]:
     """Run ``target(rank, tmp_path)`` on ``world_size`` gloo ranks; each returns a dict saved per rank."""
-    mp.spawn(_rank_main, args=(target, tmp_path, world_size, free_port()), nprocs=world_size, join=True)
+    store = tmp_path / f"store-{time.time_ns()}"  # a file store: no port to race for, no server thread on rank 0
+    mp.spawn(_rank_main, args=(target, tmp_path, world_size, store), nprocs=world_size, join=True)
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(world_size)]
 
 
-def _rank_main(rank: int, target, tmp_path: Path, world_size: int, port: int) -> None:
+def _rank_main(rank: int, target, tmp_path: Path, world_size: int, store: Path) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size)
     try:
         torch.save(target(rank, tmp_path), tmp_path / f"rank{rank}.pt")
     finally:
+        dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
 
 
