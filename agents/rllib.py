@@ -118,7 +118,7 @@ class RemoteScorer:
 
         source = f"{socket.gethostname()}:{os.getpid()}"
         rewards = self.actor.reward.remote(images.detach().cpu().numpy(), labels.cpu().numpy(), self.train, source)
-        return torch.from_numpy(ray.get(rewards)).to(images.device)
+        return torch.tensor(ray.get(rewards), device=images.device)  # a copy: Ray hands read-only arrays
 
     def scoring_only(self) -> "RemoteScorer":
         return RemoteScorer(self.name, train=False)
