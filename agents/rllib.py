@@ -22,12 +22,11 @@ import torch
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.envs.core import ScheduleCore, flatten
 from adagen_env.evaluation import Act
-from adagen_env.paradigms import PARADIGMS
+from adagen_env.paradigms import ENV_IDS, get_paradigm
 from adagen_env.rewards import AdversarialScorer
 
 RLLIB_ENV = "adagen"  # the name under which the env creator is registered with Ray Tune
 DISCRIMINATOR = "adagen-discriminator"  # the shared discriminator actor's default name
-ENV_IDS = tuple(p.env_id for p in PARADIGMS.values())
 
 
 def require_ray() -> None:
@@ -130,10 +129,6 @@ class RemoteScorer:
         self.__init__(**state)
 
 
-def process_name(env_id: str) -> str:
-    return next(p.name for p in PARADIGMS.values() if p.env_id == env_id)
-
-
 def make_env(config: dict) -> ScheduleEnv | ScheduleVectorEnv:
     """RLlib's env creator: the native vector env when RLlib passes ``num_envs``, else the single env.
 
@@ -143,16 +138,16 @@ def make_env(config: dict) -> ScheduleEnv | ScheduleVectorEnv:
     keyword of the env (``num_steps``, ``reward``, ``device``). Observations are flat.
     """
     config = dict(config)
-    env_id = config.pop("env_id", None)
-    if env_id not in ENV_IDS:
-        raise ValueError(f"env_config['env_id'] must be one of {list(ENV_IDS)}, got {env_id!r}")
+    if "env_id" not in config:
+        raise ValueError(f"env_config needs 'env_id', one of {sorted(ENV_IDS)}")
+    paradigm = get_paradigm(config.pop("env_id"))
     discriminator = config.pop("discriminator", DISCRIMINATOR)
     train = config.pop("train_discriminator", True)
     torch.set_num_threads(config.pop("threads", 1))
     num_envs = config.pop("num_envs", None)
     if discriminator is not None:
         config["reward"] = RemoteScorer(discriminator, train=train)
-    kwargs = dict(process=process_name(env_id), observation_mode="flat", **config)
+    kwargs = dict(process=paradigm.name, observation_mode="flat", **config)
     return ScheduleVectorEnv(num_envs=num_envs, **kwargs) if num_envs is not None else ScheduleEnv(**kwargs)
 
 
@@ -175,8 +170,7 @@ def ppo_config(
     from ray import tune
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    if env_id not in ENV_IDS:
-        raise ValueError(f"unknown env {env_id!r}; choose one of {list(ENV_IDS)}")
+    get_paradigm(env_id)  # an unknown id stops here, naming the choices
     tune.register_env(RLLIB_ENV, make_env)
     env_config = {"env_id": env_id, "discriminator": discriminator, **env_kwargs}
     return (
@@ -199,7 +193,8 @@ def rllib_act(algo) -> Act:
 
     module = algo.get_module(DEFAULT_MODULE_ID)
     config = algo.config.env_config
-    space = ScheduleCore(process_name(config["env_id"]), 1, config.get("num_steps"), reward=None).observation_space()
+    process = get_paradigm(config["env_id"]).name
+    space = ScheduleCore(process, 1, config.get("num_steps"), reward=None).observation_space()
     dist_cls = module.get_inference_action_dist_cls()
 
     @torch.no_grad()
