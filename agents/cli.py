@@ -119,7 +119,7 @@ def policy_comparison(paradigm: Paradigm, process: Process, policy_path: str, nu
 
 def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> None:
     for name in names:
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         if value is not None and value < minimum:
             raise UsageError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
 
@@ -324,6 +324,41 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(capped)
 
 
+# ---------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from adagen_agents.bench.algorithms import ALGORITHMS
+    from adagen_agents.bench.tasks import TASKS
+
+    if args.bench_command == "list":
+        print(format_table([{"task": t.name, "env": t.env_id, "steps": t.num_steps, "NFE": t.nfe,
+                             "budget samples": t.budget_samples, "budget env steps": t.budget_env_steps,
+                             "eval": f"{t.eval_samples} samples, seed {t.eval_seed}"} for t in TASKS.values()],
+                           ("task", "env", "steps", "NFE", "budget samples", "budget env steps", "eval")))
+        print()
+        print(format_table([{"algorithm": name, "what": one_line((fn.__doc__ or "").strip().split("\n")[0])}
+                            for name, fn in ALGORITHMS.items()], ("algorithm", "what")))
+        return
+    results = Path(args.results)
+    if args.bench_command == "report":
+        from adagen_agents.bench.report import write_report
+
+        print(f"wrote {write_report(results)}")
+        print((results / "leaderboard.md").read_text())
+        return
+    from adagen_agents.bench.campaign import run_campaign
+
+    algos = list(ALGORITHMS) if args.algo == ["all"] else args.algo
+    tasks = list(TASKS) if args.task == ["all"] else args.task
+    at_least(args, 1, "threads")
+    torch.set_num_threads(args.threads)
+    check_writable_folder(results, "--results")
+    failed = run_campaign(algos, tasks, args.seed, results)
+    if failed:
+        raise UsageError(f"{failed} run(s) failed; see {results / 'failed'} (the others are saved; rerun to retry)")
+
+
 # ---------------------------------------------------------------------- parser
 
 
@@ -349,7 +384,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="adagen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,bench}")
 
     def add(name: str, help: str) -> Parser:
         return sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -411,6 +446,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the results to this JSON file (default: none)")
     p.set_defaults(func=cmd_eval)
 
+    p = add("bench", "AdaGen-Bench: RL algorithms and black-box baselines on a fixed task suite, and a leaderboard")
+    bench = p.add_subparsers(dest="bench_command", required=True, metavar="{list,run,report}")
+    bench.add_parser("list", help="the tasks and the algorithms")
+    b = bench.add_parser("run", help="run every (algorithm, task, seed) not done yet (resumable)")
+    b.add_argument("--algo", nargs="+", required=True, metavar="NAME",
+                   help="algorithms (adagen bench list), or all (required)")
+    b.add_argument("--task", nargs="+", default=["all"], metavar="NAME", help="tasks, or all (default: all)")
+    b.add_argument("--seed", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    b.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s; run two campaigns "
+                   "side by side on a 2-core machine)")
+    for b in (b, bench.add_parser("report", help="write leaderboard.md and the plots from the finished runs")):
+        b.add_argument("--results", default="benchmarks/results/bench",
+                       help="folder of the per-run JSON files and the report (default: %(default)s)")
+    p.set_defaults(func=cmd_bench)
+
     p = add("sample", "write a grid of samples of one class as a PNG")
     common(p, DEFAULT_ENV)
     p.lazy_epilog = schedules_epilog
@@ -432,9 +482,9 @@ def main(argv: list[str] | None = None) -> None:
     prefix = f"adagen {args.command}"
     try:
         at_least(args, 1, "steps")
-        check_device(args.device)
+        check_device(getattr(args, "device", "cpu"))
         args.func(args)
-    except (UsageError, FileNotFoundError, ValueError) as e:
+    except (UsageError, FileNotFoundError, ValueError, ImportError) as e:
         raise SystemExit(f"{prefix}: {one_line(str(e))}") from None
     except KeyboardInterrupt as e:
         if distributed.rank() == 0:  # under torchrun every rank stops; one says so

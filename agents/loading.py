@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import torch
 
 from adagen_agents.files import one_line
 from adagen_agents.ppo import load_actor
+from adagen_env.envs.core import flatten
 from adagen_env.evaluation import Act
 from adagen_env.paradigms import PARADIGMS, get_paradigm
 from adagen_env.processes.base import Process
@@ -26,11 +28,28 @@ def sb3_algorithm(name: str):
     return {"sb3-ppo": SB3PPO, "sb3-sac": SAC, "sb3-td3": TD3, "sb3-a2c": A2C}[name]
 
 
-def sb3_act(model) -> Act:
-    """An SB3 model's deterministic action for our torch observations."""
+def sb3_act(model, flat_from: gym.spaces.Dict | None = None) -> Act:
+    """An SB3 model's deterministic action for our Dict torch observations.
+
+    ``flat_from``: the env's Dict observation space, for a model trained on flat observations
+    (``observation_mode="flat"``). A recurrent model (sb3-contrib's ``RecurrentPPO``) carries its
+    LSTM state from step to step and starts afresh when a batch starts (progress 0).
+    """
+    recurrent = hasattr(model.policy, "lstm_actor")
+    state = None
 
     def act(observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        action, _ = model.predict({k: v.cpu().numpy() for k, v in observation.items()}, deterministic=True)
+        nonlocal state
+        if flat_from is not None:
+            obs = flatten(flat_from, observation).cpu().numpy()
+        else:
+            obs = {k: v.cpu().numpy() for k, v in observation.items()}
+        if not recurrent:
+            action, _ = model.predict(obs, deterministic=True)
+        else:
+            start = (observation["progress"][:, 0] == 0).cpu().numpy()
+            state = None if start.all() else state
+            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
         return torch.as_tensor(action)
 
     return act

@@ -1,0 +1,124 @@
+"""The benchmarked algorithms: one function each, ``algorithm(trial) -> act`` (see ``trial.py``).
+
+RL algorithms train on the task's native batched env (flat observations, adversarial reward)
+for exactly the budget's env steps, with their library's default hyperparameters. On-policy
+algorithms keep their default env steps per rollout, spread over the env's parallel samples
+and rounded up to whole episodes (SB3's PPO: 2,048 steps = 32 steps of 64 samples). Black-box
+baselines (``blackbox.py``) tune a static schedule on the same budget of samples.
+
+Add your own with ``@register("name")`` on a function of the trial.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+
+from adagen_agents.bench.blackbox import cma_es, cma_es_per_class, random_search
+from adagen_agents.bench.trial import BudgetTooSmall, Trial
+from adagen_agents.loading import sb3_act
+from adagen_agents.ppo import PPO, PPOConfig
+from adagen_env.evaluation import Act
+
+Algorithm = Callable[[Trial], Act]
+ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register(name: str) -> Callable[[Algorithm], Algorithm]:
+    """Add an algorithm to the benchmark under ``name`` (``adagen bench run --algo name``)."""
+
+    def add(algorithm: Algorithm) -> Algorithm:
+        ALGORITHMS[name] = algorithm
+        return algorithm
+
+    return add
+
+
+def get_algorithm(name: str) -> Algorithm:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; the algorithms: {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+@register("ppo")
+def our_ppo(trial: Trial) -> Act:
+    """Our batched PPO (``adagen_agents.ppo``) with its defaults: 512 episodes per update."""
+    config = PPOConfig(seed=trial.seed)
+    updates = trial.budget_samples // config.episodes_per_update
+    if updates < 1:
+        raise BudgetTooSmall(f"ppo needs {config.episodes_per_update} samples for one update; "
+                             f"the budget is {trial.budget_samples}")
+    agent = PPO(trial.env, config)
+    agent.learn(updates, lambda a, stats: trial.checkpoint(lambda: a.predict))
+    return agent.predict
+
+
+def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = False) -> Algorithm:
+    """An SB3 (or sb3-contrib) algorithm class, by module and name, with its defaults."""
+
+    def run(trial: Trial) -> Act:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        from adagen_agents.sb3_vec_env import SB3VecEnv
+
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except ImportError as error:
+            raise ImportError(f"{name} needs {module.split('.')[0]}: pip install -e '.[bench]'") from error
+        env, kwargs = trial.env, {}
+        steps_per_episode, budget = env.core.num_steps, trial.budget_samples * env.core.num_steps
+        if on_policy:  # the default env steps per rollout, over all samples, in whole episodes
+            per_env = -(-_default(cls, "n_steps") // env.num_envs)
+            kwargs["n_steps"] = -(-per_env // steps_per_episode) * steps_per_episode
+            rollout = kwargs["n_steps"] * env.num_envs
+            if rollout > budget:
+                raise BudgetTooSmall(f"{name} collects {rollout} env steps per update; the budget is {budget}")
+            budget -= budget % rollout  # SB3 finishes every rollout it starts: only whole ones fit the budget
+        elif _default(cls, "learning_starts", 0) >= budget:
+            raise BudgetTooSmall(f"{name} starts learning after {_default(cls, 'learning_starts')} steps; the budget is {budget}")
+        try:
+            model = cls(policy, SB3VecEnv(env), seed=trial.seed, device="cpu", **kwargs)
+        except AssertionError as error:
+            if "action space" in str(error):
+                raise ValueError(f"{name} does not support Box actions, which every adagen task has "
+                                 f"({env.single_action_space})") from None
+            raise
+        space = env.dict_observation_space
+
+        class Curve(BaseCallback):
+            def _on_step(self) -> bool:
+                trial.checkpoint(lambda: sb3_act(self.model, flat_from=space))
+                return True
+
+        model.learn(budget, callback=Curve())
+        return sb3_act(model, flat_from=space)
+
+    package = module.split(".")[0].replace("_", "-")
+    rollout = "; default env steps per rollout, in whole episodes" if on_policy else ""
+    run.__doc__ = f"{package}'s {name} ({policy}) with its default hyperparameters{rollout}."
+    return run
+
+
+def _default(cls: type, argument: str, missing: object = None):
+    """The default value of a constructor argument of an SB3 class."""
+    parameter = inspect.signature(cls.__init__).parameters.get(argument)
+    return missing if parameter is None else parameter.default
+
+
+for _name, _module, _class, _kwargs in (
+    ("sb3-ppo", "stable_baselines3", "PPO", {"on_policy": True}),
+    ("sb3-a2c", "stable_baselines3", "A2C", {"on_policy": True}),
+    ("sb3-sac", "stable_baselines3", "SAC", {}),
+    ("sb3-td3", "stable_baselines3", "TD3", {}),
+    ("sb3-ddpg", "stable_baselines3", "DDPG", {}),
+    ("tqc", "sb3_contrib", "TQC", {}),
+    ("crossq", "sb3_contrib", "CrossQ", {}),
+    ("trpo", "sb3_contrib", "TRPO", {"on_policy": True}),
+    ("ars", "sb3_contrib", "ARS", {}),
+    ("recurrent-ppo", "sb3_contrib", "RecurrentPPO", {"policy": "MlpLstmPolicy", "on_policy": True}),
+):
+    register(_name)(sb3(_module, _class, **_kwargs))
+
+register("random-search")(random_search)
+register("cma-es")(cma_es)
+register("cma-es-per-class")(cma_es_per_class)

@@ -1,0 +1,106 @@
+"""Black-box baselines: tune a *static* schedule on the same budget of samples as the RL runs.
+
+A static schedule here is one action per step (the env's residual around the hand-designed
+schedule, so all zeros is the hand-designed schedule), the same for every sample; per class, one
+such schedule per class. Each candidate is scored by ``trial.search_fd``: FD in the classifier
+space of ``SEARCH_SAMPLES`` samples against the training images, on a tuning seed, as a
+practitioner tuning a schedule by hand-rolled search would. Each candidate's samples count
+against the budget. Because the objective is the classifier space's FD, these baselines' scores
+in that space are the ones they optimised; the encoder and pixel spaces are the independent check.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from adagen_agents.bench.trial import BudgetTooSmall, Trial
+from adagen_env.evaluation import Act
+
+SEARCH_SAMPLES = 256  # samples per candidate
+SIGMA = 0.3  # spread of candidates around the hand-designed schedule, in action units
+
+
+def static_act(actions: torch.Tensor, num_steps: int) -> Act:
+    """Act with fixed actions: ``(T, P)`` one per step, or ``(C, T, P)`` one per class and step."""
+
+    def act(observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        step = (observation["progress"][:, 0] * num_steps).round().long().clamp(0, num_steps - 1)
+        if actions.dim() == 2:
+            return actions[step]
+        return actions[observation["label"].long(), step]
+
+    return act
+
+
+def _num_candidates(trial: Trial) -> int:
+    n = trial.budget_samples // SEARCH_SAMPLES
+    if n < 2:
+        raise BudgetTooSmall(f"a search needs at least 2 candidates of {SEARCH_SAMPLES} samples; "
+                             f"the budget is {trial.budget_samples}")
+    return n
+
+
+def _shape(trial: Trial, per_class: bool) -> tuple[int, ...]:
+    core = trial.env.core
+    shape = (core.num_steps, core.num_parameters)
+    return (core.process.num_classes, *shape) if per_class else shape
+
+
+class _Best:
+    """The best candidate so far (the hand-designed schedule until one beats it)."""
+
+    def __init__(self, trial: Trial, shape: tuple[int, ...]):
+        self.trial, self.actions, self.fd = trial, torch.zeros(shape), math.inf
+
+    def score(self, actions: torch.Tensor) -> float:
+        fd = self.trial.search_fd(static_act(actions, self.trial.task.num_steps), SEARCH_SAMPLES)
+        if fd < self.fd:
+            self.actions, self.fd = actions, fd
+        self.trial.checkpoint(self.act)
+        return fd
+
+    def act(self) -> Act:
+        return static_act(self.actions, self.trial.task.num_steps)
+
+
+def random_search(trial: Trial) -> Act:
+    """The hand-designed schedule, then Gaussian candidates around it (std ``SIGMA``, clipped to [-1, 1])."""
+    n, shape = _num_candidates(trial), _shape(trial, per_class=False)
+    best = _Best(trial, shape)
+    generator = torch.Generator().manual_seed(trial.seed)
+    best.score(torch.zeros(shape))
+    for _ in range(n - 1):
+        best.score((SIGMA * torch.randn(shape, generator=generator)).clamp(-1, 1))
+    return best.act()
+
+
+def _cma(trial: Trial, per_class: bool) -> Act:
+    try:
+        import cma
+    except ImportError as error:
+        raise ImportError("CMA-ES needs the cma package: pip install -e '.[bench]'") from error
+    n, shape = _num_candidates(trial), _shape(trial, per_class)
+    best = _Best(trial, shape)
+    # separable CMA-ES (diagonal covariance) for the per-class search's many dimensions
+    options = {"seed": trial.seed + 1, "bounds": [-1, 1], "verbose": -9, "CMA_diagonal": per_class}
+    es = cma.CMAEvolutionStrategy(np.zeros(math.prod(shape)), SIGMA, options)
+    evaluated = 0
+    while evaluated < n:
+        candidates = es.ask()[: n - evaluated]  # the last generation is cut to what the budget allows
+        fds = [best.score(torch.tensor(x, dtype=torch.float32).view(shape)) for x in candidates]
+        evaluated += len(candidates)
+        if len(candidates) == es.popsize:
+            es.tell(candidates, fds)
+    return best.act()
+
+
+def cma_es(trial: Trial) -> Act:
+    """CMA-ES over one static schedule, from the hand-designed one (step size ``SIGMA``)."""
+    return _cma(trial, per_class=False)
+
+
+def cma_es_per_class(trial: Trial) -> Act:
+    """Separable CMA-ES over one static schedule per class, from the hand-designed one."""
+    return _cma(trial, per_class=True)

@@ -1,0 +1,112 @@
+"""Running the benchmark: one (algorithm, task, seed) run to one JSON file, and resumable campaigns.
+
+A campaign skips every run whose JSON exists, writes each result atomically as soon as it is
+done, and records a crashed run in ``failed/`` without stopping the others. The normalised
+score's references (the hand-designed and the best static schedule) are computed once per task
+and kept in ``references/``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from adagen_agents.bench.algorithms import get_algorithm
+from adagen_agents.bench.tasks import Task, get_task
+from adagen_agents.bench.trial import Trial, evaluate_act, normalised_scores, reference_results
+from adagen_env.metrics import Evaluator
+
+DEFAULT_RESULTS = Path("benchmarks/results/bench")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write through a temporary file, so that an interrupted write never leaves a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def run_path(results: Path, algo: str, task: str, seed: int) -> Path:
+    return results / "runs" / task / f"{algo}-seed{seed}.json"
+
+
+def references(task: Task, results: Path, evaluator: Evaluator) -> dict:
+    """The task's references, computed once and kept in ``references/<task>.json``."""
+    path = results / "references" / f"{task.name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    print(f"references for {task.name}: the hand-designed and the best static schedule ...", flush=True)
+    data = {"task": task.name, "eval_seed": task.eval_seed, **reference_results(task, evaluator)}
+    write_json(path, data)
+    return data
+
+
+def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluator) -> dict:
+    """Train or search with ``algo`` on ``task`` with ``seed``, score it, write its JSON; returns it."""
+    algorithm = get_algorithm(algo)
+    refs = references(task, results, evaluator)
+
+    def curve(act) -> dict:
+        result = evaluate_act(task, act, task.curve_samples, evaluator)
+        return {"scores": normalised_scores(result, refs, task.curve_samples),
+                **{k: v for k, v in result.items() if k.endswith("_fd")}}
+
+    torch.manual_seed(seed)  # for libraries that draw from torch's global RNG
+    trial = Trial(task, seed, curve)
+    start = time.perf_counter()
+    act = algorithm(trial)
+    seconds = time.perf_counter() - start - trial.evaluation_seconds
+    if trial.samples_used > task.budget_samples:
+        raise RuntimeError(f"{algo} used {trial.samples_used} samples, over the budget of {task.budget_samples}")
+    final = evaluate_act(task, act, task.eval_samples, evaluator)
+    last = {"samples": task.budget_samples, "samples_used": trial.samples_used, **curve(act)}
+    data = {
+        "algo": algo, "task": task.name, "seed": seed, "env_id": task.env_id, "num_steps": task.num_steps,
+        "budget_samples": task.budget_samples, "samples_used": trial.samples_used,
+        "train_seconds": seconds, "samples_per_second": trial.samples_used / seconds,
+        "eval_samples": task.eval_samples, "eval_seed": task.eval_seed,
+        "scores": normalised_scores(final, refs, task.eval_samples), "final": final,
+        "curve": [*trial.curve, last], "torch_threads": torch.get_num_threads(),
+    }
+    write_json(run_path(results, algo, task.name, seed), data)
+    return data
+
+
+def run_campaign(algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int], results: Path = DEFAULT_RESULTS) -> int:
+    """Every (algo, task, seed) not yet done; returns how many failed."""
+    chosen = [get_task(t) for t in tasks]
+    for algo in algos:
+        get_algorithm(algo)  # every name is checked before the first run starts
+    evaluator = Evaluator()
+    failed = 0
+    todo = [(a, t, s) for t in chosen for a in algos for s in seeds]
+    for i, (algo, task, seed) in enumerate(todo, 1):
+        path = run_path(results, algo, task.name, seed)
+        label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}"
+        if path.exists():
+            print(f"{label}: done before, skipped", flush=True)
+            continue
+        print(f"{label} ...", flush=True)
+        try:
+            data = run_one(algo, task, seed, results, evaluator)
+        except (ImportError, ValueError) as error:  # a missing package or a too small budget: the same for every seed
+            raise type(error)(f"{algo} on {task.name}: {error}") from error
+        except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
+            failed += 1
+            write_json(results / "failed" / f"{task.name}-{algo}-seed{seed}.json",
+                       {"algo": algo, "task": task.name, "seed": seed, "error": repr(error),
+                        "traceback": traceback.format_exc()})
+            print(f"{label}: FAILED ({error!r}); recorded in {results / 'failed'}", flush=True)
+            continue
+        failed_record = results / "failed" / f"{task.name}-{algo}-seed{seed}.json"
+        failed_record.unlink(missing_ok=True)
+        s = data["scores"]
+        print(f"{label}: score {s['mean']:.3f} (classifier {s['classifier']:.3f}, encoder {s['encoder']:.3f}, "
+              f"pixels {s['pixels']:.3f}) in {data['train_seconds']:.0f} s", flush=True)
+    return failed
