@@ -85,7 +85,8 @@ def run_campaign(algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int
         get_algorithm(algo)  # every name is checked before the first run starts
     evaluator = Evaluator()
     failed = 0
-    todo = [(a, t, s) for t in chosen for a in algos for s in seeds]
+    # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
+    todo = [(a, t, s) for s in seeds for t in chosen for a in algos]
     for i, (algo, task, seed) in enumerate(todo, 1):
         path = run_path(results, algo, task.name, seed)
         label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}"
