@@ -59,6 +59,7 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
 
     torch.manual_seed(seed)  # for libraries that draw from torch's global RNG
     trial = Trial(task, seed, curve)
+    load_before = os.getloadavg()  # the machine is shared: every timing notes the load beside it
     start = time.perf_counter()
     act = algorithm(trial)
     seconds = time.perf_counter() - start - trial.evaluation_seconds
@@ -73,6 +74,7 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
         "eval_samples": task.eval_samples, "eval_seed": task.eval_seed,
         "scores": normalised_scores(final, refs, task.eval_samples), "final": final,
         "curve": [*trial.curve, last], "torch_threads": torch.get_num_threads(),
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
     }
     write_json(run_path(results, algo, task.name, seed), data)
     return data
