@@ -1,14 +1,21 @@
 """Clients that build one env per worker (SyncVectorEnv, SB3's make_vec_env) and clients that need a
 flat Box observation (CleanRL's scripts, SB3's VecFrameStack): one shared discriminator, and the
-flat path."""
+flat path. rl-zoo3 with the shipped hyperparameter files, and TorchRL's Gymnasium wrappers."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecFrameStack
 
 import adagen_env  # noqa: F401  (registers the environments)
+from adagen_env.paradigms import PARADIGMS
 from adagen_env.rewards import AdversarialScorer
 
 ENV_ID = "AdaGen/MaskGIT-Digits-v0"
@@ -87,3 +94,49 @@ def test_sb3_mlp_policy_with_frame_stacking_on_the_flat_batched_env():
     model = PPO("MlpPolicy", stacked, n_steps=4, batch_size=32, n_epochs=1, seed=0).learn(64)
     action, _ = model.predict(stacked.reset(), deterministic=True)
     assert action.shape == (8, 4)
+
+
+# ---------------------------------------------------------------- rl-zoo3 and TorchRL
+
+ZOO = Path(__file__).resolve().parents[1] / "agents" / "zoo"
+
+
+@pytest.mark.parametrize("algo, timesteps", [("ppo", 2048), ("sac", 1200)])
+def test_rl_zoo3_trains_from_the_shipped_hyperparameter_file(algo, timesteps, tmp_path):
+    pytest.importorskip("rl_zoo3")
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "AdaGen/VAR-Digits-v0",
+               "--gym-packages", "adagen_env", "-conf", str(ZOO / f"{algo}.yml"), "-n", str(timesteps),
+               "--eval-freq", "-1", "-f", str(tmp_path), "--seed", "0", "--verbose", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / algo / "AdaGen-VAR-Digits-v0_1"
+    assert (run / "AdaGen-VAR-Digits-v0.zip").exists()
+    config = (run / "AdaGen-VAR-Digits-v0" / "config.yml").read_text()
+    assert "MultiInputPolicy" in config
+
+
+def test_every_env_has_zoo_hyperparameters():
+    yaml = pytest.importorskip("yaml")
+    for algo in ("ppo", "sac"):
+        configured = set(yaml.safe_load((ZOO / f"{algo}.yml").read_text()))
+        assert configured == {p.env_id for p in PARADIGMS.values()}, algo
+
+
+def test_torchrl_rolls_out_the_single_and_the_batched_env():
+    pytest.importorskip("torchrl")
+    from torchrl.envs import GymEnv, GymWrapper
+
+    single = GymEnv(ENV_ID, num_steps=4)
+    rollout = single.rollout(8, break_when_any_done=False)
+    assert rollout["next", "done"][:, 0].tolist() == [False, False, False, True] * 2
+    assert (rollout["next", "reward"][[0, 1, 2, 4, 5, 6]] == 0).all() and (rollout["next", "reward"][[3, 7]] > 0).all()
+
+    # the native batched env, one generator pass per step: TorchRL resets explicitly, so no autoreset step
+    batched = GymWrapper(gym.make_vec(ENV_ID, num_envs=16, num_steps=4, autoreset_mode="disabled"))
+    assert batched.batch_size == (16,)
+    rollout = batched.rollout(8, break_when_any_done=False)
+    assert rollout.shape == (16, 8)
+    assert rollout["next", "done"][..., 0].sum(dim=1).tolist() == [2] * 16
+    progress = rollout["progress"][0, :, 0].tolist()
+    assert progress == [0.0, 0.25, 0.5, 0.75] * 2
+    assert (rollout["next", "reward"][:, [3, 7]] > 0).all()

@@ -462,6 +462,22 @@ def test_autoreset_next_step(rng):
     assert terminated.all() and np.all(obs["mask"] == 0)
 
 
+def test_autoreset_disabled_asks_for_an_explicit_reset():
+    env = make_vec(2, num_steps=1, autoreset_mode="disabled")
+    assert env.autoreset_mode == AutoresetMode.DISABLED == env.metadata["autoreset_mode"]
+    assert make_vec(2).metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP  # the class default is untouched
+    env.reset(seed=0)
+    _, _, terminated, _, _ = env.step(np.zeros((2, P), np.float32))
+    assert terminated.all()
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.step(np.zeros((2, P), np.float32))
+    obs, _ = env.reset()
+    assert np.all(obs["progress"] == 0)
+    env.step(np.zeros((2, P), np.float32))
+    with pytest.raises(ValueError, match="autoreset_mode must be 'next_step' or 'disabled'"):
+        make_vec(2, autoreset_mode="same-step")
+
+
 def test_autoreset_step_still_validates_actions():
     env = make_vec(2, num_steps=1)
     env.reset(seed=0)

@@ -41,12 +41,16 @@ class ScheduleVectorEnv(VectorEnv):
     ### Episode end
     After ``num_steps`` steps every episode terminates together (never truncated). Autoreset
     follows Gymnasium's default (next step): the ``step`` after the last one starts a new batch,
-    ignores its actions, and returns reward 0.
+    ignores its actions, and returns reward 0. ``autoreset_mode="disabled"`` instead asks for an
+    explicit ``reset()`` after the last step (what TorchRL's ``GymWrapper`` needs); a ``step``
+    without it raises ``RuntimeError``. Its ``reset`` takes Gymnasium's ``options={"reset_mask":
+    ...}`` when the mask selects every sub-env (the batch resets as a whole).
 
     ### Arguments
     ``num_envs``, ``process`` (a registered name or a process object), ``num_steps`` (default: the
     process's own), ``reward``, ``device``, ``render_mode`` (``"rgb_array"``), ``render_scale``
-    (pixels per image pixel), ``observation_mode``.
+    (pixels per image pixel), ``observation_mode``, ``autoreset_mode`` (``"next_step"`` or
+    ``"disabled"``).
 
     ### Reset and seeding
     ``reset(seed=s)`` seeds the label draws and the generator's noise; a list of one int per
@@ -67,11 +71,18 @@ class ScheduleVectorEnv(VectorEnv):
         render_mode: str | None = None,
         render_scale: int = 16,
         observation_mode: str = "dict",
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
         if observation_mode not in OBSERVATION_MODES:
             raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {observation_mode!r}")
+        modes = {"next_step": AutoresetMode.NEXT_STEP, "disabled": AutoresetMode.DISABLED}
+        mode = modes.get(autoreset_mode) if isinstance(autoreset_mode, str) else autoreset_mode
+        if mode not in modes.values():
+            raise ValueError(f"autoreset_mode must be 'next_step' or 'disabled', not {autoreset_mode!r}")
+        self.autoreset_mode = mode  # per instance, where Gymnasium's own vector envs keep it too
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_scale = check_int("render_scale", render_scale, 1)
         self.core = ScheduleCore(process, num_envs, num_steps, reward, device)
         self.num_envs = self.core.num_envs
@@ -96,9 +107,12 @@ class ScheduleVectorEnv(VectorEnv):
             self.single_action_space.seed(seed)
             self.action_space.seed(seed)
         options = options or {}
-        unknown = set(options) - {"labels"}
+        unknown = set(options) - {"labels", "reset_mask"}
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; the only option is 'labels'")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; the options are 'labels' and 'reset_mask'")
+        # Gymnasium's partial reset (autoreset disabled); one generator pass serves the batch, so all or nothing
+        if "reset_mask" in options and not np.all(options["reset_mask"]):
+            raise ValueError("reset_mask must select every sub-env: the batch is generated, and reset, as a whole")
         self._autoreset = False
         return self._numpy(self.core.reset(options.get("labels"), seed)), {}
 
@@ -118,6 +132,8 @@ class ScheduleVectorEnv(VectorEnv):
 
     def step(self, actions: np.ndarray):
         if self._autoreset:
+            if self.autoreset_mode == AutoresetMode.DISABLED:
+                raise RuntimeError("the episodes have ended: call reset() first (autoreset_mode='disabled')")
             self.core.check_actions(actions)
             obs, info = self.reset()
             zeros = np.zeros(self.num_envs, dtype=bool)
