@@ -84,7 +84,7 @@ def test_every_kind_of_algorithm_runs_within_the_budget(tiny_suite, algo, tmp_pa
 def test_campaign_skips_finished_runs_and_keeps_going_after_a_crash(tiny_suite, toy, tmp_path, monkeypatch, capsys):
     @register("toy-crash")
     def crash(trial):
-        raise RuntimeError("boom")
+        raise ValueError("boom")  # any error in a run, even a ValueError, is that run's alone
 
     failed = run_campaign([toy, "toy-crash"], ["tiny"], [0, 1], tmp_path)
     assert failed == 2
@@ -107,6 +107,13 @@ def test_budget_too_small_is_refused_before_training(tiny_suite, evaluator, tmp_
         run_one("sb3-ppo", small, 0, tmp_path, evaluator)
     with pytest.raises(BudgetTooSmall, match="at least 2 candidates"):
         run_one("random-search", Task("one", TINY.env_id, 3, 128, 6, 32, 200, 100), 0, tmp_path, evaluator)
+
+
+def test_a_budget_too_small_stops_the_campaign_with_one_line(tiny_suite, monkeypatch, tmp_path):
+    monkeypatch.setitem(tasks.TASKS, "small", Task("small", TINY.env_id, 3, 256, 6, 32, 200, 100))
+    with pytest.raises(SystemExit, match="ppo on small: ppo needs 512 samples for one update; the budget is 256"):
+        cli.main(["bench", "run", "--algo", "ppo", "--task", "small", "--seed", "0", "--results", str(tmp_path)])
+    assert not (tmp_path / "failed").exists()
 
 
 def test_an_algorithm_without_box_actions_is_refused(tiny_suite, monkeypatch, tmp_path, evaluator):

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable
 
 from adagen_agents.bench.blackbox import cma_es, cma_es_per_class, random_search
-from adagen_agents.bench.trial import BudgetTooSmall, Trial
+from adagen_agents.bench.trial import BudgetTooSmall, Trial, UnsupportedAlgorithm
 from adagen_agents.loading import sb3_act
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.evaluation import Act
@@ -80,7 +80,7 @@ def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = Fal
             model = cls(policy, SB3VecEnv(env), seed=trial.seed, device="cpu", **kwargs)
         except AssertionError as error:
             if "action space" in str(error):
-                raise ValueError(f"{name} does not support Box actions, which every adagen task has "
+                raise UnsupportedAlgorithm(f"{name} does not support Box actions, which every adagen task has "
                                  f"({env.single_action_space})") from None
             raise
         space = env.dict_observation_space

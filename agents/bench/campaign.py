@@ -18,7 +18,7 @@ import torch
 
 from adagen_agents.bench.algorithms import get_algorithm
 from adagen_agents.bench.tasks import Task, get_task
-from adagen_agents.bench.trial import Trial, evaluate_act, normalised_scores, reference_results
+from adagen_agents.bench.trial import SetupError, Trial, evaluate_act, normalised_scores, reference_results
 from adagen_env.metrics import Evaluator
 
 DEFAULT_RESULTS = Path("benchmarks/results/bench")
@@ -98,7 +98,7 @@ def run_campaign(algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int
         print(f"{label} ...", flush=True)
         try:
             data = run_one(algo, task, seed, results, evaluator)
-        except (ImportError, ValueError) as error:  # a missing package or a too small budget: the same for every seed
+        except (ImportError, SetupError) as error:  # a missing package, a too small budget: the same for every seed
             raise type(error)(f"{algo} on {task.name}: {error}") from error
         except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
             failed += 1

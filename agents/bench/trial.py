@@ -23,8 +23,16 @@ from adagen_env.rewards import AdversarialScorer
 from adagen_env.seeds import SEARCH_SEEDS
 
 
-class BudgetTooSmall(ValueError):
+class SetupError(ValueError):
+    """An algorithm cannot run on a task at all (found before it trains): the same for every seed."""
+
+
+class BudgetTooSmall(SetupError):
     """The task's budget does not cover one update (or one candidate) of the algorithm."""
+
+
+class UnsupportedAlgorithm(SetupError):
+    """The algorithm cannot act in the task's action space."""
 
 
 class CountingScorer:
