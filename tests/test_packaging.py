@@ -50,6 +50,7 @@ def test_nothing_imports_the_agents_folder_by_its_folder_name():
 def test_every_library_package_is_installed_and_agents_install_as_adagen_agents():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     setuptools = config["tool"]["setuptools"]
-    assert set(setuptools["packages"]) == {*find_packages(str(ROOT), include=["adagen_env", "adagen_env.*"]), "adagen_agents"}
+    agents = {"adagen_agents", *(f"adagen_agents.{p}" for p in find_packages(str(ROOT / "agents")))}
+    assert set(setuptools["packages"]) == {*find_packages(str(ROOT), include=["adagen_env", "adagen_env.*"]), *agents}
     assert setuptools["package-dir"] == {"adagen_agents": "agents"}
     assert config["project"]["scripts"] == {"adagen": "adagen_agents.cli:main"}
