@@ -447,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = add("bench", "AdaGen-Bench: RL algorithms and black-box baselines on a fixed task suite, and a leaderboard")
-    bench = p.add_subparsers(dest="bench_command", required=True, metavar="{list,run,report}")
+    bench = p.add_subparsers(dest="bench_command", required=True, metavar="{list,run,report}",
+                             help="list the tasks and algorithms, run a campaign, or report (required)")
     bench.add_parser("list", help="the tasks and the algorithms")
     b = bench.add_parser("run", help="run every (algorithm, task, seed) not done yet (resumable)")
     b.add_argument("--algo", nargs="+", required=True, metavar="NAME",

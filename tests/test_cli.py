@@ -1,4 +1,5 @@
 """The `adagen` command, run in-process through its public entry point."""
+import argparse
 import json
 
 import pytest
@@ -65,8 +66,16 @@ def test_bad_arguments_exit_with_one_line(argv, message):
     assert "or 'all'" not in code
 
 
-def subparsers() -> dict:
-    return next(a for a in build_parser()._actions if a.dest == "command").choices
+def subparsers(parser=None, prefix: str = "") -> dict:
+    """Every command and sub-command ("bench run", ...) by name."""
+    parser = parser or build_parser()
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[prefix + name] = sub
+                found.update(subparsers(sub, f"{prefix}{name} "))
+    return found
 
 
 def test_every_option_has_help_that_shows_its_default():
