@@ -28,12 +28,13 @@ def static_generator(process: Process, num_steps: int, schedule: torch.Tensor | 
     return lambda labels, seed: sample(process, labels, schedule, num_steps=num_steps, seed=seed)
 
 
-def policy_generator(process: Process, num_steps: int, act: Act) -> Generate:
-    """Sampling driven by a policy through the environment core, as in training; same seed, same noise."""
+def policy_generator(process: Process, num_steps: int, act: Act, smoothing: float = 0.0) -> Generate:
+    """Sampling driven by a policy through the environment core, as in training (with the action
+    smoothing it was trained with); same seed, same noise."""
 
     @torch.no_grad()
     def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
-        core = ScheduleCore(process, len(labels), num_steps, reward=None)
+        core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing)
         obs = core.reset(labels, seed)
         for _ in range(num_steps):
             obs, _, _, _ = core.step(act(obs))

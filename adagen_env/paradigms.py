@@ -27,7 +27,8 @@ class Paradigm:
     ``grid`` is the family of static schedules the grid search tries (keyword arguments of the
     process's ``static_schedule`` and their values); ``best_static`` the member it found best,
     by step count (written here from ``benchmarks/results/static_grid/<name>.json``);
-    ``shipped_policy`` a file under ``adagen_env/weights`` or ``None``.
+    ``shipped_policy`` a file under ``adagen_env/weights`` or ``None``; ``smoothing`` the
+    method's action-smoothing factor for the paradigm (``smoothing="method"`` in the envs).
     """
 
     name: str
@@ -36,6 +37,7 @@ class Paradigm:
     grid: dict[str, list[Any]]
     best_static: dict[int, dict[str, Any]] = field(default_factory=dict)
     shipped_policy: str | None = None
+    smoothing: float = 0.0
 
     def make_process(self, device: str | torch.device = "cpu") -> Process:
         return self.process(device=check_device(device))
@@ -65,6 +67,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 8: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
             },
             shipped_policy="maskgit_digits_policy_8steps.pt",
+            smoothing=0.8,
         ),
         Paradigm(
             name="diffusion-digits",
@@ -76,6 +79,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 **{steps: {"spacing": "quadratic", "guidance": 0.5} for steps in (4, 6, 8, 12, 18)},
             },
             shipped_policy="diffusion_digits_policy_6steps.pt",
+            smoothing=0.4,
         ),
         Paradigm(
             name="flow-digits",
@@ -87,6 +91,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 **{steps: {"spacing": "uniform", "guidance": 0.25} for steps in (8, 12, 18)},
             },
             shipped_policy="flow_digits_policy_6steps.pt",
+            smoothing=0.8,
         ),
         # the same flow model with Heun: 2 model evaluations per decision. No policy ships: the
         # learned one was only level with the hand-designed schedule.
@@ -100,6 +105,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 3: {"spacing": "quadratic", "guidance": 0.0},
                 **{steps: {"spacing": "quadratic", "guidance": 0.25} for steps in (4, 6, 9)},
             },
+            smoothing=0.8,
         ),
         Paradigm(
             name="var-digits",

@@ -109,7 +109,7 @@ def policy_comparison(paradigm: Paradigm, process: Process, policy_path: str, nu
     """Generators for a trained policy, the hand-designed schedule and (if known) the best static one."""
     act, metadata = load_policy(policy_path, process, paradigm.name)
     num_steps = num_steps or metadata["num_steps"]
-    generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act)}
+    generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0))}
     generators["hand-designed"] = static_generator(process, num_steps)
     best = best_static_schedule(paradigm.name, process, num_steps)
     if best is not None:
@@ -160,7 +160,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     labels = torch.full((args.n,), args.label)
     if args.policy:
         act, metadata = load_policy(args.policy, process, paradigm.name)
-        generate = policy_generator(process, args.steps or metadata["num_steps"], act)
+        generate = policy_generator(process, args.steps or metadata["num_steps"], act, metadata.get("smoothing", 0.0))
     else:
         num_steps = args.steps or process.default_num_steps
         generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"))
@@ -182,7 +182,8 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     """What a checkpoint fixes: (run values env/steps/reward/algo/num_envs, PPO config, updates done)."""
     if path.suffix == ".zip":
         meta = read_sb3_metadata(path)
-        run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": meta["algo"]}
+        run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": meta["algo"],
+               "smoothing": meta.get("smoothing", 0.0)}
         if "num_envs" in meta:
             run["num_envs"] = meta["num_envs"]
         return run, {}, 0
@@ -192,7 +193,8 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     missing = {"env", "num_steps", "reward"} - set(meta)
     if missing:
         raise ValueError(f"{path}: its metadata lacks {', '.join(sorted(missing))}; it was not written by adagen train")
-    run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": "ppo"}
+    run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": "ppo",
+           "smoothing": meta.get("smoothing", 0.0)}
     if "num_envs" in meta:
         run["num_envs"] = meta["num_envs"]
     return run, state["config"], state["updates"]
@@ -249,6 +251,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     args.env = args.env or DEFAULT_ENV
     args.algo = args.algo or "ppo"
     args.reward = args.reward or DEFAULT_REWARD
+    args.smoothing = 0.0 if args.smoothing is None else args.smoothing
     check_train_flags(args)
     paradigm = get_paradigm(args.env)
     args.num_envs = args.num_envs or DEFAULT_NUM_ENVS
@@ -268,9 +271,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     threads = choose_threads(args.threads)  # every rank sets its threads
     if main_rank:
         print(threads)
-    env = ScheduleVectorEnv(
-        num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward, device=args.device
-    )
+    env = ScheduleVectorEnv(num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward,
+                            device=args.device, smoothing=args.smoothing)
     steps = env.core.num_steps
     name = f"{paradigm.name}-{args.algo}-{args.reward}-{steps}steps-seed{config.seed}"
     suffix = ".pt" if args.algo == "ppo" else ".zip"
@@ -281,7 +283,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         check_writable_file(out, "--out")
         check_writable_folder(logdir, "--logdir")
     metadata = {"env": paradigm.env_id, "process": paradigm.name, "num_steps": steps, "reward": args.reward,
-                "algo": args.algo, "num_envs": args.num_envs}
+                "algo": args.algo, "num_envs": args.num_envs, "smoothing": env.core.smoothing}
 
     if args.algo == "ppo":
         updates = DEFAULT_UPDATES if args.updates is None else args.updates
@@ -362,6 +364,16 @@ def cmd_bench(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------- parser
 
 
+def smoothing_flag(value: str) -> str | float:
+    """``method`` or a number; the env checks its range and says what is allowed."""
+    if value == "method":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number in [0, 1) or method, not {value!r}") from None
+
+
 def threads_flag(value: str) -> str | int:
     """``--threads``: ``auto`` or a positive integer."""
     if value == "auto":
@@ -399,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, None)
     p.add_argument("--algo", choices=("ppo", *SB3_ALGOS), help="our batched PPO or an SB3 algorithm (default: ppo)")
     p.add_argument("--reward", choices=sorted(SCORERS), help=f"reward of the finished samples (default: {DEFAULT_REWARD})")
+    p.add_argument("--smoothing", type=smoothing_flag, metavar="S", help=(
+        "the method's action smoothing: a factor in [0, 1), or method for the paradigm's own "
+        f"({', '.join(f'{p.name} {p.smoothing:g}' for p in PARADIGMS.values())}); kept in the policy (default: 0, off)"))
     p.add_argument("--num-envs", type=int, help=f"samples generated together (default: {DEFAULT_NUM_ENVS})")
     p.add_argument("--updates", type=int, help=f"PPO updates in all, counting a resumed checkpoint's; ppo (default: {DEFAULT_UPDATES})")
     p.add_argument("--timesteps", type=int, help=f"environment steps in all; sb3-* (default: {DEFAULT_TIMESTEPS})")

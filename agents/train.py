@@ -115,7 +115,7 @@ class PPOLogger:
         self.writer.add_scalar("train/wall_seconds", agent.seconds, agent.updates)
         postfix = {"reward": f"{stats['reward_mean']:.3f}"}
         if self.eval_every and agent.updates % self.eval_every == 0:
-            generate = policy_generator(process, core.num_steps, agent.predict)
+            generate = policy_generator(process, core.num_steps, agent.predict, core.smoothing)
             result = evaluate_generator(generate, self.evaluator, process.num_classes, self.eval_samples,
                                         seed=CURVE_SEED, progress=False)
             for key in ("fd", "precision", "recall", "accuracy"):
@@ -184,7 +184,7 @@ def train_sb3(
             self.progress.update(env.num_envs)
             if self.num_timesteps >= self.next_check:
                 self.next_check += episodes_per_check * num_steps
-                generate = policy_generator(process, num_steps, sb3_act(self.model))
+                generate = policy_generator(process, num_steps, sb3_act(self.model), env.core.smoothing)
                 result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=CURVE_SEED,
                                             progress=False)
                 for key in ("fd", "precision", "recall", "accuracy"):

@@ -84,6 +84,8 @@ def main() -> None:
     for paradigm in paradigms:
         process = paradigm.make_process()
         act, metadata = load_policy("shipped", process, paradigm.name)
+        if metadata.get("smoothing", 0.0):  # the step means would have to be of the smoothed actions
+            raise SystemExit(f"{paradigm.name}: its shipped policy smooths its actions; this benchmark does not handle that yet")
         steps = metadata["num_steps"]
         labels = balanced_labels(args.samples, process.num_classes)
         actions, values = record_actions(process, steps, act, labels, PICK_SEEDS[0])  # fitted on a tuning seed

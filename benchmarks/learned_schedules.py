@@ -81,7 +81,7 @@ def train(args: argparse.Namespace) -> None:
     def on_update(agent: PPO, stats: dict) -> None:
         if agent.updates % args.eval_every == 0:
             curve.append({"updates": agent.updates, "train_seconds": agent.seconds,
-                          "fd": fd(policy_generator(process, args.steps, agent.predict))})
+                          "fd": fd(policy_generator(process, args.steps, agent.predict, agent.core.smoothing))})
             print(f"{process_name} {name}: update {agent.updates}, {agent.seconds:.0f} s, "
                   f"reward {stats['reward_mean']:.3f}, FD({args.curve_samples}) {curve[-1]['fd']:.2f}", flush=True)
 
@@ -135,8 +135,8 @@ def evaluate(args: argparse.Namespace) -> None:
                     schedules["best static"] = best[1]
                 static_images[steps] = {name: report_images(static_generator(process, steps, schedule), process, args.samples)
                                         for name, schedule in schedules.items()}
-            act, _ = load_policy(policy, process, paradigm.name)
-            generate = policy_generator(process, steps, act)
+            act, metadata = load_policy(policy, process, paradigm.name)
+            generate = policy_generator(process, steps, act, metadata.get("smoothing", 0.0))
             results, learned = evaluate_on_seeds(generate, evaluator, process.num_classes, args.samples, REPORT_SEEDS)
             run.pop("final", None)  # the earlier protocol's evaluation, on what are now tuning seeds
             means, stds = mean_std(results)

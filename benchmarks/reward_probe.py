@@ -61,8 +61,9 @@ def main() -> None:
         policy = exported_policy(path)
         if not policy.is_file():  # policies are not committed: only the machine that trained has them
             raise SystemExit(f"no policy at {policy}; run this where {path.stem} was trained")
-        act, _ = load_policy(policy, process, process_name)
-        generators[f"learned, run {json.loads(path.read_text())['seed']}"] = policy_generator(process, args.steps, act)
+        act, metadata = load_policy(policy, process, process_name)
+        generators[f"learned, run {json.loads(path.read_text())['seed']}"] = policy_generator(
+            process, args.steps, act, metadata.get("smoothing", 0.0))
 
     evaluator = Evaluator()
     train, test, rows = {}, {}, []

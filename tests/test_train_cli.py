@@ -5,14 +5,17 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import adagen_agents.train
 from adagen_agents.cli import build_parser, main
 from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.evaluation import policy_generator
+from adagen_env.images import save_grid
 from adagen_env.paradigms import PARADIGMS, make_process
 
 SMALL = ["--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",
@@ -220,3 +223,27 @@ def test_train_ppo_is_the_library_loop(tmp_path, process):
     )
     assert seen == [1, 2] and not result.finished and not result.stopped_by_time
     assert checkpoint(tmp_path / "p.pt")["updates"] == 2
+
+
+def test_a_policy_trained_with_smoothing_samples_with_it(tmp_path):
+    out = tmp_path / "smooth.pt"
+    main(["train", *SMALL, "--steps", "4", "--updates", "1", "--eval-every", "0", "--smoothing", "0.5", "--lr", "1e-2",
+          "--out", str(out), "--logdir", str(tmp_path / "logs"), "--final-samples", "20"])
+    process = make_process("maskgit-digits")
+    act, metadata = load_policy(out, process, "maskgit-digits")
+    assert metadata["smoothing"] == 0.5
+    grid = tmp_path / "grid.png"
+    main(["sample", "--policy", str(out), "--label", "4", "--n", "4", "--seed", "3", "--out", str(grid)])
+    labels = torch.full((4,), 4)
+    smoothed = policy_generator(process, 4, act, smoothing=0.5)(labels, 3)
+    assert not torch.equal(smoothed, policy_generator(process, 4, act)(labels, 3))  # so the check below can fail
+    expected = np.asarray(Image.open(save_grid(smoothed, tmp_path / "expected.png")))
+    assert np.array_equal(np.asarray(Image.open(grid)), expected)
+
+
+def test_smoothing_flag_is_checked_before_training(tmp_path):
+    with pytest.raises(SystemExit, match=r"smoothing must be a number in \[0, 1\) or 'method', got 1.0"):
+        main(["train", *SMALL, "--updates", "1", "--smoothing", "1", "--out", str(tmp_path / "x.pt"),
+              "--logdir", str(tmp_path / "logs")])
+    with pytest.raises(SystemExit):
+        main(["train", "--smoothing", "lots"])

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.paradigms import make_process
+from adagen_env.paradigms import get_paradigm, make_process
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer, make_scorer
 from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
@@ -42,6 +42,13 @@ class ScheduleCore:
     on. ``step(actions)`` applies actions (num_envs, P) in [-1, 1] and returns the observation,
     the reward (num_envs,), whether the episode ended, and the parameter values applied, by name.
     ``state_dict`` / ``load_state_dict`` carry the random state and the scorer's, for checkpoints.
+
+    ``smoothing`` (in [0, 1); 0, the default, is off; ``"method"``: the paradigm's value from the
+    registry, for a process given by name) applies the method's action smoothing: the step uses
+    an exponential moving average of the actions so far, ``s_t = smoothing * s_(t-1) + (1 -
+    smoothing) * a_t`` (``s_0 = a_0``), as its residual in pre-activation space. Zero actions keep
+    ``s`` at zero, so they still give the hand-designed schedule bit for bit. The observation
+    then holds ``smoothed_action`` (``s_(t-1)``, zeros at the first step), so the MDP stays Markov.
     """
 
     def __init__(
@@ -51,8 +58,10 @@ class ScheduleCore:
         num_steps: int | None = None,
         reward: str | Scorer | None = None,
         device: str | torch.device = "cpu",
+        smoothing: float | str = 0.0,
     ):
         num_envs = check_int("num_envs", num_envs, 1)
+        self.smoothing = check_smoothing(smoothing, process)
         self.process = make_process(process, device) if isinstance(process, str) else process  # checks the device
         num_steps = self.process.default_num_steps if num_steps is None else check_int("num_steps", num_steps, 1)
         self.process.check_num_steps(num_steps)
@@ -80,6 +89,7 @@ class ScheduleCore:
         self.t = 0
         self.state = None
         self.labels = None
+        self.smoothed: torch.Tensor | None = None  # s_(t-1), when smoothing
 
     # ------------------------------------------------------------------ spaces
 
@@ -90,6 +100,7 @@ class ScheduleCore:
                 "progress": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
                 "label": gym.spaces.Discrete(self.process.num_classes),
                 **self.process.observation_spaces(),
+                **({"smoothed_action": self.action_space()} if self.smoothing else {}),
             }
         )
 
@@ -111,6 +122,7 @@ class ScheduleCore:
         self.labels = labels.to(self.process.device)
         self.state = self.process.reset(self.labels, self.generator)
         self.t = 0
+        self.smoothed = torch.zeros(self.num_envs, self.num_parameters)
         return self.observation()
 
     def draw_labels(self) -> torch.Tensor:
@@ -133,6 +145,10 @@ class ScheduleCore:
         if self.t >= self.num_steps:
             raise RuntimeError("the episode has ended; call reset()")
         actions = self.check_actions(actions)
+        if self.smoothing:
+            if self.t > 0:
+                actions = self.smoothing * self.smoothed + (1 - self.smoothing) * actions
+            self.smoothed = actions
         values = parameters_from_actions(self.process.parameters, self.baseline_pre[self.t], actions)
         parameters = by_name(self.process.parameters, values)
         self.state = self.process.step(self.state, parameters, self.num_steps, self.generator)
@@ -163,6 +179,7 @@ class ScheduleCore:
             "features": self.process.features(self.state),
             "label": self.labels,
             **self.process.observation(self.state),
+            **({"smoothed_action": self.smoothed.to(self.process.device)} if self.smoothing else {}),
         }
 
     def images(self) -> torch.Tensor:
@@ -197,6 +214,17 @@ class ScheduleCore:
             if not hasattr(self.scorer, "load_state_dict"):
                 raise ValueError("the checkpoint holds a scorer's state, but this env's reward has none to load")
             self.scorer.load_state_dict(state["scorer"])
+
+
+def check_smoothing(smoothing: float | str, process: str | Process) -> float:
+    """The smoothing factor in [0, 1); ``"method"`` looks up the registered paradigm's own."""
+    if smoothing == "method":
+        if not isinstance(process, str):
+            raise ValueError("smoothing='method' needs the process by its registered name; pass a number instead")
+        return get_paradigm(process).smoothing
+    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) or not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing must be a number in [0, 1) or 'method', got {smoothing!r}")
+    return float(smoothing)
 
 
 def _get_np_random(env) -> np.random.Generator:

@@ -50,7 +50,9 @@ class ScheduleVectorEnv(VectorEnv):
     ``num_envs``, ``process`` (a registered name or a process object), ``num_steps`` (default: the
     process's own), ``reward``, ``device``, ``render_mode`` (``"rgb_array"``), ``render_scale``
     (pixels per image pixel), ``observation_mode``, ``autoreset_mode`` (``"next_step"`` or
-    ``"disabled"``).
+    ``"disabled"``), ``smoothing`` (the method's action smoothing, in [0, 1) or ``"method"`` for
+    the paradigm's own value; default 0, off; see :class:`~adagen_env.envs.core.ScheduleCore`:
+    zero actions stay the hand-designed schedule, and the observation gains ``smoothed_action``).
 
     ### Reset and seeding
     ``reset(seed=s)`` seeds the label draws and the generator's noise; a list of one int per
@@ -71,6 +73,7 @@ class ScheduleVectorEnv(VectorEnv):
         render_mode: str | None = None,
         render_scale: int = 16,
         observation_mode: str = "dict",
+        smoothing: float | str = 0.0,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -84,7 +87,7 @@ class ScheduleVectorEnv(VectorEnv):
         self.autoreset_mode = mode  # per instance, where Gymnasium's own vector envs keep it too
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_scale = check_int("render_scale", render_scale, 1)
-        self.core = ScheduleCore(process, num_envs, num_steps, reward, device)
+        self.core = ScheduleCore(process, num_envs, num_steps, reward, device, smoothing)
         self.num_envs = self.core.num_envs
         self.render_mode, self.observation_mode = render_mode, observation_mode
         self.dict_observation_space = self.core.observation_space()
