@@ -45,7 +45,7 @@ def score_matrices(runs: list[dict], view: str, tasks: list[str]) -> tuple[dict[
         seeds = sorted(set.intersection(*(set(per_task.get(t, {})) for t in tasks)))
         if not seeds:
             done = {t: len(per_task.get(t, {})) for t in tasks}
-            incomplete[algo] = ", ".join(f"{t}: {n} seeds" for t, n in done.items())
+            incomplete[algo] = ", ".join(f"{t}: {n} seed{'' if n == 1 else 's'}" for t, n in done.items())
             continue
         matrices[algo] = np.array([[per_task[t][s]["scores"][view] for t in tasks] for s in seeds])
     return matrices, incomplete
@@ -151,7 +151,7 @@ def write_report(results: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax,
                                          xlabel=r"normalised score $\tau$", colors=None)
-    ax.legend(order, fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="lower left")  # rliable labels each line with its algorithm
     fig.savefig(results / "performance_profiles.png", bbox_inches="tight")
     plt.close(fig)
     curve_scores = curves(runs, order[:CURVE_ALGOS], tasks)
@@ -163,7 +163,7 @@ def write_report(results: Path) -> Path:
         plot_utils.plot_sample_efficiency_curve(np.array(CURVE_FRACTIONS) * budget, c_points, c_intervals,
                                                 algorithms=list(curve_scores), xlabel="generated samples",
                                                 ylabel="IQM normalised score", ax=ax)
-        ax.legend(list(curve_scores), fontsize=7)
+        ax.legend(fontsize=7)
         fig.savefig(results / "sample_efficiency.png", bbox_inches="tight")
         plt.close(fig)
         lines += ["", f"Sample efficiency (IQM, {TASKS[tasks[0]].curve_samples}-sample evaluations): "
