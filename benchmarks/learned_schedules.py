@@ -2,7 +2,7 @@
 
 Three modes, so that runs can go in parallel and an interrupted campaign keeps what finished:
 
-    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 --updates N [--minutes M] [--reward R]
+    python -m benchmarks.learned_schedules train [--env ID] --steps 8 --seed 0 --updates N [--minutes M] [--reward R] [--smoothing S]
     python -m benchmarks.learned_schedules evaluate [--env ID]
     python -m benchmarks.learned_schedules report
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from adagen_agents.cli import DEFAULT_ENV, DEFAULT_NUM_ENVS, DEFAULT_REWARD
+from adagen_agents.cli import DEFAULT_ENV, DEFAULT_NUM_ENVS, DEFAULT_REWARD, smoothing_flag
 from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig, export_policy
 from adagen_agents.train import Interrupted, train_ppo
@@ -51,8 +51,9 @@ SPACE_FDS = tuple(f"{space}_fd" for space in SPACES)
 REPORTED = ("fd", *SPACE_FDS[1:], *(f"{space}_{m}" for m in ("kid", "precision", "recall") for space in SPACES))
 
 
-def run_name(reward: str, steps: int, seed: int) -> str:
-    return f"{reward}-{steps}steps-seed{seed}"
+def run_name(reward: str, steps: int, seed: int, smoothing: float = 0.0) -> str:
+    smoothed = f"-smoothing{smoothing:g}" if smoothing else ""
+    return f"{reward}{smoothed}-{steps}steps-seed{seed}"
 
 
 def exported_policy(run_json: Path) -> Path:
@@ -67,8 +68,10 @@ def train(args: argparse.Namespace) -> None:
     process_name = paradigm.name
     folder = LEARNED / process_name
     folder.mkdir(parents=True, exist_ok=True)
-    name = run_name(args.reward, args.steps, args.seed)
-    env = ScheduleVectorEnv(process=process_name, num_envs=args.num_envs, num_steps=args.steps, reward=args.reward)
+    env = ScheduleVectorEnv(process=process_name, num_envs=args.num_envs, num_steps=args.steps, reward=args.reward,
+                            smoothing=args.smoothing)
+    smoothing = env.core.smoothing
+    name = run_name(args.reward, args.steps, args.seed, smoothing)
     process = env.core.process
     evaluator = Evaluator()
 
@@ -86,7 +89,7 @@ def train(args: argparse.Namespace) -> None:
                   f"reward {stats['reward_mean']:.3f}, FD({args.curve_samples}) {curve[-1]['fd']:.2f}", flush=True)
 
     metadata = {"env": paradigm.env_id, "process": process_name, "num_steps": args.steps, "reward": args.reward,
-                "algo": "ppo", "num_envs": args.num_envs}
+                "algo": "ppo", "num_envs": args.num_envs, "smoothing": smoothing}
     try:
         result = train_ppo(env, PPOConfig(seed=args.seed), out=folder / f"{name}.pt", updates=args.updates or 10**9,
                            minutes=args.minutes, metadata=metadata, on_update=on_update)
@@ -96,7 +99,7 @@ def train(args: argparse.Namespace) -> None:
     out = folder / f"{name}.json"
     export_policy(checkpoint, exported_policy(out))
     out.write_text(json.dumps({
-        "env": paradigm.env_id, "process": process_name, "reward": args.reward, "steps": args.steps,
+        "env": paradigm.env_id, "process": process_name, "reward": args.reward, "smoothing": smoothing, "steps": args.steps,
         "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": asdict(agent.config),
         "updates": agent.updates, "episodes": agent.episodes, "train_seconds": agent.seconds,
         "threads": torch.get_num_threads(), "curve": curve, "checkpoint": checkpoint.name,
@@ -170,12 +173,16 @@ def static_row(common: dict, label: str, r: dict, hand: dict) -> dict:
             "sd_eval": r["fd_std"], "sd_train": "-", "fd_vs_hand": r["fd"] / hand["fd"]}
 
 
-def learned_row(common: dict, reward: str, group: list[dict], hand: dict) -> dict:
+def learned_label(reward: str, smoothing: float) -> str:
+    return f"learned ({reward}, smoothing {smoothing:g})" if smoothing else f"learned ({reward})"
+
+
+def learned_row(common: dict, label: str, group: list[dict], hand: dict) -> dict:
     """Learned runs' row: the mean over training runs of each run's mean over the evaluation seeds;
     sd_eval: the mean over runs of the std over evaluation seeds; sd_train: the std over runs of their means."""
     means = [r["evaluation"]["mean"] for r in group]
     fds = [m["fd"] for m in means]
-    return {**common, "schedule": f"learned ({reward})", "runs": len(group),
+    return {**common, "schedule": label, "runs": len(group),
             **{k: statistics.mean(m[k] for m in means) for k in REPORTED},
             "sd_eval": statistics.mean(r["evaluation"]["std"]["fd"] for r in group),
             "sd_train": statistics.stdev(fds) if len(fds) > 1 else "-", "fd_vs_hand": statistics.mean(fds) / hand["fd"]}
@@ -198,12 +205,16 @@ def report(args: argparse.Namespace) -> None:
             if triple is not None:
                 rows.append(static_row({**common, "nfe": triple["nfe"]}, f"hand-designed, {3 * steps} steps",
                                        triple["hand_designed"], hand))
-            for reward in sorted({r["reward"] for r in process_runs if r["steps"] == steps}):
-                group = [r for r in process_runs if r["steps"] == steps and r["reward"] == reward]
-                rows.append(learned_row(common, reward, group, hand))
+            # one row per reward and smoothing: smoothing on and off side by side is the method's ablation
+            kinds = sorted({(r["reward"], r.get("smoothing", 0.0)) for r in process_runs if r["steps"] == steps})
+            for reward, smoothing in kinds:
+                group = [r for r in process_runs
+                         if r["steps"] == steps and (r["reward"], r.get("smoothing", 0.0)) == (reward, smoothing)]
+                label = learned_label(reward, smoothing)
+                rows.append(learned_row(common, label, group, hand))
                 for name in group[0]["paired"]:
                     said = "; ".join(f"seed {r['seed']}: {r['paired'][name]['verdict']}" for r in group)
-                    verdicts.append(f"{process_name}, {steps} steps, learned ({reward}) vs {name}: {said}")
+                    verdicts.append(f"{process_name}, {steps} steps, {label} vs {name}: {said}")
     floor = noise_floor(Evaluator())
     columns = ("process", "steps", "nfe", "schedule", "runs", "fd", "encoder_fd", "pixels_fd", "sd_eval", "sd_train",
                "fd_vs_hand")
@@ -240,13 +251,18 @@ def _pyplot():
     return plt
 
 
+def plain_adversarial(run: dict) -> bool:
+    """The main runs the plots show: adversarial reward, no action smoothing."""
+    return run["reward"] == "adversarial" and not run.get("smoothing", 0.0)
+
+
 def plot_curves(runs: dict[str, list[dict]]) -> None:
-    """FD against training time, one panel per process and step count (adversarial runs)."""
+    """FD against training time, one panel per process and step count (adversarial runs, no smoothing)."""
     plt = _pyplot()
-    panels = [(p, s) for p, rs in runs.items() for s in sorted({r["steps"] for r in rs if r["reward"] == "adversarial"})]
+    panels = [(p, s) for p, rs in runs.items() for s in sorted({r["steps"] for r in rs if plain_adversarial(r)})]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, (process_name, steps) in zip(axes[0], panels):
-        group = [r for r in runs[process_name] if r["reward"] == "adversarial" and r["steps"] == steps]
+        group = [r for r in runs[process_name] if plain_adversarial(r) and r["steps"] == steps]
         for r in group:
             ax.plot([c["train_seconds"] / 60 for c in r["curve"]], [c["fd"] for c in r["curve"]], label=f"seed {r['seed']}")
         # the untrained policy is the hand-designed schedule, so each curve starts at its FD
@@ -269,7 +285,7 @@ def plot_fd_vs_nfe(runs: dict[str, list[dict]], grids: dict[str, dict], floor_fd
         nfe = [b.get("nfe", b["hand_designed"]["steps"]) for b in best]
         for key, label, style in (("hand_designed", "hand-designed", "o--"), ("best_static", "best static", "s-")):
             ax.errorbar(nfe, [b[key]["fd"] for b in best], [b[key]["fd_std"] for b in best], fmt=style, label=label, capsize=3)
-        adversarial = [r for r in process_runs if r["reward"] == "adversarial"]
+        adversarial = [r for r in process_runs if plain_adversarial(r)]
         learned_nfe = sorted({r["nfe"] if "nfe" in r else r["steps"] for r in adversarial})
         fds = [[r["evaluation"]["mean"]["fd"] for r in adversarial if r.get("nfe", r["steps"]) == n] for n in learned_nfe]
         ax.errorbar(learned_nfe, [statistics.mean(f) for f in fds],
@@ -291,6 +307,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reward", default=DEFAULT_REWARD)
+    p.add_argument("--smoothing", type=smoothing_flag, default=0.0,
+                   help="the method's action smoothing, a factor in [0, 1) or method (default: 0, off)")
     p.add_argument("--updates", type=int, help="PPO updates (a fixed amount of training, whatever the machine's load)")
     p.add_argument("--minutes", type=float, help="or stop after this much training time (default: no cap)")
     p.add_argument("--num-envs", type=int, default=DEFAULT_NUM_ENVS)
