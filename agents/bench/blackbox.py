@@ -53,6 +53,7 @@ class _Best:
 
     def __init__(self, trial: Trial, shape: tuple[int, ...]):
         self.trial, self.actions, self.fd = trial, torch.zeros(shape), math.inf
+        self.per_class = len(shape) == 3
 
     def score(self, actions: torch.Tensor) -> float:
         fd = self.trial.search_fd(static_act(actions, self.trial.task.num_steps), SEARCH_SAMPLES)
@@ -76,31 +77,40 @@ def random_search(trial: Trial) -> Act:
     return best.act()
 
 
-def _cma(trial: Trial, per_class: bool) -> Act:
+def _cma(best: _Best, n: int, start: torch.Tensor, sigma: float) -> None:
+    """``n`` candidates of CMA-ES around ``start`` (separable, diagonal covariance, for the
+    per-class search's many dimensions), each scored through ``best``."""
     try:
         import cma
     except ImportError as error:
         raise ImportError("CMA-ES needs the cma package: pip install -e '.[bench]'") from error
-    n, shape = _num_candidates(trial), _shape(trial, per_class)
-    best = _Best(trial, shape)
-    # separable CMA-ES (diagonal covariance) for the per-class search's many dimensions
-    options = {"seed": trial.seed + 1, "bounds": [-1, 1], "verbose": -9, "CMA_diagonal": per_class}
-    es = cma.CMAEvolutionStrategy(np.zeros(math.prod(shape)), SIGMA, options)
+    options = {"seed": best.trial.seed + 1, "bounds": [-1, 1], "verbose": -9, "CMA_diagonal": best.per_class}
+    es = cma.CMAEvolutionStrategy(start.flatten().numpy().astype(np.float64), sigma, options)
     evaluated = 0
     while evaluated < n:
         candidates = es.ask()[: n - evaluated]  # the last generation is cut to what the budget allows
-        fds = [best.score(torch.tensor(x, dtype=torch.float32).view(shape)) for x in candidates]
+        fds = [best.score(torch.tensor(x, dtype=torch.float32).view(start.shape)) for x in candidates]
         evaluated += len(candidates)
         if len(candidates) == es.popsize:
             es.tell(candidates, fds)
-    return best.act()
 
 
 def cma_es(trial: Trial) -> Act:
     """CMA-ES over one static schedule, from the hand-designed one (step size ``SIGMA``)."""
-    return _cma(trial, per_class=False)
+    shape = _shape(trial, per_class=False)
+    best = _Best(trial, shape)
+    _cma(best, _num_candidates(trial), torch.zeros(shape), SIGMA)
+    return best.act()
 
 
 def cma_es_per_class(trial: Trial) -> Act:
-    """Separable CMA-ES over one static schedule per class, from the hand-designed one."""
-    return _cma(trial, per_class=True)
+    """CMA-ES over one static schedule with half the budget, then separable CMA-ES over one
+    schedule per class, started from the best static one, with the other half."""
+    n, shape = _num_candidates(trial), _shape(trial, per_class=False)
+    static = _Best(trial, shape)
+    _cma(static, n // 2, torch.zeros(shape), SIGMA)
+    per_class = _Best(trial, _shape(trial, per_class=True))
+    start = static.actions.expand(per_class.actions.shape).clone()  # the static best, for every class
+    per_class.actions, per_class.fd = start, static.fd
+    _cma(per_class, n - n // 2, start, SIGMA / 2)
+    return per_class.act()
