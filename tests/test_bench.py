@@ -116,6 +116,13 @@ def test_a_budget_too_small_stops_the_campaign_with_one_line(tiny_suite, monkeyp
     assert not (tmp_path / "failed").exists()
 
 
+def test_missing_packages_are_named_before_any_run(tiny_suite, toy, monkeypatch, tmp_path):
+    monkeypatch.setattr(algorithms.ALGORITHMS[toy], "requires", ("surely_not_installed_pkg",), raising=False)
+    with pytest.raises(SystemExit, match="need surely_not_installed_pkg, not installed: pip install"):
+        cli.main(["bench", "run", "--algo", toy, "--task", "tiny", "--results", str(tmp_path)])
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "references").exists()
+
+
 def test_an_algorithm_without_box_actions_is_refused(tiny_suite, monkeypatch, tmp_path, evaluator):
     monkeypatch.setattr(algorithms, "ALGORITHMS", dict(ALGORITHMS))
     register("dqn")(sb3("stable_baselines3", "DQN"))

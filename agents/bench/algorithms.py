@@ -11,6 +11,7 @@ Add your own with ``@register("name")`` on a function of the trial.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable
 
@@ -81,7 +82,7 @@ def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = Fal
         except AssertionError as error:
             if "action space" in str(error):
                 raise UnsupportedAlgorithm(f"{name} does not support Box actions, which every adagen task has "
-                                 f"({env.single_action_space})") from None
+                                           f"({env.single_action_space})") from None
             raise
         space = env.dict_observation_space
 
@@ -96,6 +97,7 @@ def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = Fal
     package = module.split(".")[0].replace("_", "-")
     rollout = "; default env steps per rollout, in whole episodes" if on_policy else ""
     run.__doc__ = f"{package}'s {name} ({policy}) with its default hyperparameters{rollout}."
+    run.requires = (module.split(".")[0],)  # checked before a campaign starts
     return run
 
 
@@ -120,5 +122,13 @@ for _name, _module, _class, _kwargs in (
     register(_name)(sb3(_module, _class, **_kwargs))
 
 register("random-search")(random_search)
+for _search in (cma_es, cma_es_per_class):
+    _search.requires = ("cma",)
 register("cma-es")(cma_es)
 register("cma-es-per-class")(cma_es_per_class)
+
+
+def missing_packages(names: list[str]) -> list[str]:
+    """The packages the named algorithms need (their ``requires``) that are not installed."""
+    needed = {m for name in names for m in getattr(get_algorithm(name), "requires", ())}
+    return sorted(m for m in needed if importlib.util.find_spec(m) is None)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from adagen_agents.bench.algorithms import get_algorithm
+from adagen_agents.bench.algorithms import get_algorithm, missing_packages
 from adagen_agents.bench.tasks import Task, get_task
 from adagen_agents.bench.trial import SetupError, Trial, evaluate_act, normalised_scores, reference_results
 from adagen_env.metrics import Evaluator
@@ -83,8 +83,9 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
 def run_campaign(algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int], results: Path = DEFAULT_RESULTS) -> int:
     """Every (algo, task, seed) not yet done; returns how many failed."""
     chosen = [get_task(t) for t in tasks]
-    for algo in algos:
-        get_algorithm(algo)  # every name is checked before the first run starts
+    missing = missing_packages(list(algos))  # every name and package is checked before the first run starts
+    if missing:
+        raise ImportError(f"these algorithms need {', '.join(missing)}, not installed: pip install -e '.[bench]'")
     evaluator = Evaluator()
     failed = 0
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
