@@ -34,6 +34,12 @@ def load_runs(results: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/*.json"))]
 
 
+def complete_seeds(runs: list[dict], algo: str, tasks: list[str]) -> list[int]:
+    """The seeds ``algo`` has finished on every task."""
+    done = [{r["seed"] for r in runs if r["algo"] == algo and r["task"] == t} for t in tasks]
+    return sorted(set.intersection(*done))
+
+
 def score_matrices(runs: list[dict], view: str, tasks: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Per algorithm, a (seeds, tasks) matrix of one view's final scores over the seeds done on
     every task; and, for the algorithms left out, why."""
@@ -110,9 +116,10 @@ def write_report(results: Path) -> Path:
         raise ValueError("no algorithm has finished a seed on every task yet; nothing to aggregate")
     points, intervals = aggregates(matrices)
     order = sorted(matrices, key=lambda a: -points[a][0])
-    cost = defaultdict(list)
+    cost = defaultdict(list)  # over the runs that are aggregated, so that every algorithm's cost covers the same tasks
     for r in runs:
-        cost[r["algo"]].append((r["train_seconds"], r["samples_per_second"]))
+        if r["algo"] in matrices and r["task"] in tasks and r["seed"] in complete_seeds(runs, r["algo"], tasks):
+            cost[r["algo"]].append((r["train_seconds"], r["samples_per_second"]))
     lines += ["| algorithm | runs | IQM | median | mean | optimality gap | P(> our PPO) | train s (median) | samples/s |",
               "|---|---|---|---|---|---|---|---|---|"]
     p_points, p_intervals = improvement_over(matrices, BASELINE) if BASELINE in matrices else ({}, {})
@@ -137,6 +144,9 @@ def write_report(results: Path) -> Path:
               "|---|" + "---|" * len(tasks)]
     for algo in order:
         lines.append(f"| {algo} | " + " | ".join(f"{v:.2f}" for v in matrices[algo].mean(axis=0)) + " |")
+    if min(len(m) for m in matrices.values()) < 2:
+        lines += ["", "With one finished seed per task an interval collapses to its point estimate (the bootstrap "
+                  "resamples runs within each task): these rows are not yet a ranking with confidence."]
     if incomplete:
         lines += ["", "Not aggregated yet (no seed finished on every task): " +
                   "; ".join(f"{a} ({why})" for a, why in sorted(incomplete.items()))]
