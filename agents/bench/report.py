@@ -48,7 +48,7 @@ def score_matrices(runs: list[dict], view: str, tasks: list[str]) -> tuple[dict[
         by_algo[r["algo"]][r["task"]][r["seed"]] = r
     matrices, incomplete = {}, {}
     for algo, per_task in by_algo.items():
-        seeds = sorted(set.intersection(*(set(per_task.get(t, {})) for t in tasks)))
+        seeds = complete_seeds(runs, algo, tasks)
         if not seeds:
             done = {t: len(per_task.get(t, {})) for t in tasks}
             incomplete[algo] = ", ".join(f"{t}: {n} seed{'' if n == 1 else 's'}" for t, n in done.items())
@@ -84,7 +84,7 @@ def curves(runs: list[dict], algos: list[str], tasks: list[str]) -> dict[str, np
     out = {}
     for algo in algos:
         per_task = {t: {r["seed"]: r for r in runs if r["algo"] == algo and r["task"] == t} for t in tasks}
-        seeds = sorted(set.intersection(*(set(v) for v in per_task.values())))
+        seeds = complete_seeds(runs, algo, tasks)
         if seeds and all(len(per_task[t][s]["curve"]) == len(CURVE_FRACTIONS) for t in tasks for s in seeds):
             out[algo] = np.array([[[p["scores"]["mean"] for p in per_task[t][s]["curve"]] for t in tasks] for s in seeds])
     return out
@@ -116,9 +116,10 @@ def write_report(results: Path) -> Path:
         raise ValueError("no algorithm has finished a seed on every task yet; nothing to aggregate")
     points, intervals = aggregates(matrices)
     order = sorted(matrices, key=lambda a: -points[a][0])
+    aggregated = {algo: complete_seeds(runs, algo, tasks) for algo in matrices}
     cost = defaultdict(list)  # over the runs that are aggregated, so that every algorithm's cost covers the same tasks
     for r in runs:
-        if r["algo"] in matrices and r["task"] in tasks and r["seed"] in complete_seeds(runs, r["algo"], tasks):
+        if r["algo"] in aggregated and r["task"] in tasks and r["seed"] in aggregated[r["algo"]]:
             cost[r["algo"]].append((r["train_seconds"], r["samples_per_second"]))
     lines += ["| algorithm | runs | IQM | median | mean | optimality gap | P(> our PPO) | train s (median) | samples/s |",
               "|---|---|---|---|---|---|---|---|---|"]
