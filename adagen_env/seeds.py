@@ -19,3 +19,4 @@ CURVE_SEED = 10_000  # FD while training (learning curves, adagen train --eval-e
 PROBE_TRAIN_SEED = 20_000  # reward probe: the samples its fresh discriminators train on
 REPORT_SEEDS = range(100_000, 100_003)  # every reported table row: mean and spread over these
 SEARCH_SEEDS = range(30_000, 40_000)  # AdaGen-Bench black-box searches: run seed s scores candidates on 30,000 + s
+BENCH_TUNING_SEED = 40_000  # AdaGen-Bench: scoring the tuned configurations' candidates (benchmarks/tune_ppo.py)

@@ -160,5 +160,9 @@ def test_report_writes_the_leaderboard_and_plots(tmp_path):
     rows = [line for line in board.splitlines() if line.startswith("| cma-es") or line.startswith("| ppo")]
     assert rows[0].startswith("| cma-es |") and "3 x 2" in rows[0]  # sorted by IQM, best first
     assert "half-done (maskgit-8: 3 seeds, var-4: 0 seeds)" in board
+    # ppo (0.5 +- 0.1) against cma-es (1.0 +- 0.1) at equal cost: worse beyond the interval in every space
+    against = board[board.index("Against cma-es at equal cost"):]
+    row = next(line for line in against.splitlines() if line.startswith("| ppo |"))
+    assert row.count("cma-es beats ppo in every space") == 2
     for plot in ("aggregates.png", "performance_profiles.png", "sample_efficiency.png"):
         assert (tmp_path / plot).stat().st_size > 0

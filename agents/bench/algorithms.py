@@ -41,17 +41,24 @@ def get_algorithm(name: str) -> Algorithm:
     return ALGORITHMS[name]
 
 
-@register("ppo")
-def our_ppo(trial: Trial) -> Act:
-    """Our batched PPO (``adagen_agents.ppo``) with its defaults: 512 episodes per update."""
-    config = PPOConfig(seed=trial.seed)
-    updates = trial.budget_samples // config.episodes_per_update
-    if updates < 1:
-        raise BudgetTooSmall(f"ppo needs {config.episodes_per_update} samples for one update; "
-                             f"the budget is {trial.budget_samples}")
-    agent = PPO(trial.env, config)
-    agent.learn(updates, lambda a, stats: trial.checkpoint(lambda: a.predict))
-    return agent.predict
+def our_ppo(what: str, **overrides) -> Algorithm:
+    """Our batched PPO (``adagen_agents.ppo``): ``PPOConfig``'s defaults, changed by ``overrides``."""
+
+    def run(trial: Trial) -> Act:
+        config = PPOConfig(**{**overrides, "seed": trial.seed})
+        updates = trial.budget_samples // config.episodes_per_update
+        if updates < 1:
+            raise BudgetTooSmall(f"ppo needs {config.episodes_per_update} samples for one update; "
+                                 f"the budget is {trial.budget_samples}")
+        agent = PPO(trial.env, config)
+        agent.learn(updates, lambda a, stats: trial.checkpoint(lambda: a.predict))
+        return agent.predict
+
+    run.__doc__ = what
+    return run
+
+
+register("ppo")(our_ppo("Our batched PPO (``adagen_agents.ppo``) with its defaults: 512 episodes per update."))
 
 
 def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = False) -> Algorithm:

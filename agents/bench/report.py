@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
+from adagen_env.comparison import Difference, verdict
 from adagen_env.metrics import SPACES
 
 REPS = 2000  # bootstrap resamples
 BASELINE = "ppo"  # probability of improvement is over our PPO
 CURVE_ALGOS = 6  # the sample-efficiency plot shows the best this many by final IQM
 VIEWS = ("mean", *SPACES)  # the headline score, then each feature space
+TUNED_STATIC = ("cma-es", "cma-es-per-class")  # what an RL algorithm must beat at equal cost
+BLACK_BOX = ("random-search", *TUNED_STATIC)
 
 
 def require_rliable():
@@ -90,6 +93,29 @@ def curves(runs: list[dict], algos: list[str], tasks: list[str]) -> dict[str, np
     return out
 
 
+def seed_difference(a: np.ndarray, b: np.ndarray, rng: np.random.RandomState) -> tuple[float, float, float]:
+    """mean(a) - mean(b) over training seeds, with a 95 % percentile bootstrap interval that
+    resamples each side's seeds."""
+    boot = [rng.choice(a, len(a)).mean() - rng.choice(b, len(b)).mean() for _ in range(REPS)]
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def versus(runs: list[dict], algo: str, baseline: str, task: str) -> str:
+    """``algo`` against ``baseline`` on one task: the headline score difference with its interval,
+    and the verdict over the feature spaces ("beats" only when every space's interval agrees)."""
+    scores = {a: [r["scores"] for r in runs if r["algo"] == a and r["task"] == task] for a in (algo, baseline)}
+    if not all(scores.values()):
+        return "-"
+    rng = np.random.RandomState(0)
+    diffs = []
+    for space in SPACES:
+        d, low, high = seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng)
+        diffs.append(Difference(space, -d, -high, -low))  # in FD's sign: negative = algo better
+    d, low, high = seed_difference(*(np.array([s["mean"] for s in scores[a]]) for a in (algo, baseline)), rng)
+    return f"{d:+.2f} [{low:+.2f}, {high:+.2f}]: {verdict(diffs, algo, baseline)}"
+
+
 def fmt(point: float, interval: np.ndarray) -> str:
     return f"{point:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
@@ -145,6 +171,16 @@ def write_report(results: Path) -> Path:
               "|---|" + "---|" * len(tasks)]
     for algo in order:
         lines.append(f"| {algo} | " + " | ".join(f"{v:.2f}" for v in matrices[algo].mean(axis=0)) + " |")
+    for baseline in TUNED_STATIC:
+        if baseline not in matrices:
+            continue
+        lines += ["", f"Against {baseline} at equal cost, per task: the headline score difference (mean over training "
+                  "seeds) with a 95 % bootstrap interval over seeds, and the verdict over the feature spaces "
+                  "(\"beats\" only when the interval excludes 0 in every space). With 3 seeds a side only large "
+                  "gaps show.", "", "| algorithm | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+        for algo in order:
+            if algo not in BLACK_BOX:
+                lines.append(f"| {algo} | " + " | ".join(versus(runs, algo, baseline, t) for t in tasks) + " |")
     if min(len(m) for m in matrices.values()) < 2:
         lines += ["", "With one finished seed per task an interval collapses to its point estimate (the bootstrap "
                   "resamples runs within each task): these rows are not yet a ranking with confidence."]
