@@ -38,11 +38,14 @@ def _field(default: Any, help: str, flags: tuple[str, ...] = ()) -> Any:
 class PPOConfig:
     """Every hyperparameter of our PPO; ``adagen train`` has one flag per field, with these defaults."""
 
-    episodes_per_update: int = _field(512, "episodes (samples) per PPO update, a multiple of --num-envs")
+    # 256 (SB3's 2,048 env steps per rollout on MaskGIT's 8 steps) learned more per sample than 512 on
+    # AdaGen-Bench's tuning seeds (benchmarks/tune_ppo.py: normalised score 1.18 vs 0.99 at 12,288 samples)
+    episodes_per_update: int = _field(256, "episodes (samples) per PPO update, a multiple of --num-envs")
     learning_rate: float = _field(3e-4, "Adam learning rate of actor and critic", ("--lr",))
     epochs: int = _field(10, "passes over each update's batch")
-    # many small gradient steps per update (640, as SB3's PPO defaults take); 4 minibatches learned far slower
-    minibatches: int = _field(64, "minibatches per epoch (gradient steps per update = epochs x minibatches)")
+    # many small gradient steps per update (320, minibatches of 64 env steps, as SB3's PPO defaults
+    # take); 4 minibatches learned far slower
+    minibatches: int = _field(32, "minibatches per epoch (gradient steps per update = epochs x minibatches)")
     clip: float = _field(0.2, "PPO clip range of the probability ratio")
     value_coef: float = _field(0.5, "weight of the value loss")
     max_grad_norm: float = _field(1.0, "gradient norm clip")
