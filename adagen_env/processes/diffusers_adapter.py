@@ -189,7 +189,7 @@ class DiffusersProcess:
                     ("solver_order", config.solver_order in (1, 2)),
                     ("solver_type", config.solver_type == "midpoint"),
                     ("variance_type", config.variance_type is None),
-                    *((key, not config[key]) for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas")),
+                    *((key, not config.get(key)) for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas")),
                 )
                 if not ok
             ]
