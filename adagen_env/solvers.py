@@ -93,7 +93,7 @@ def dpm_solver_2m(model: Model, x, t, t_next, output, memory: Memory, last: bool
 # ---------------------------------------------------------------------------------- straight (flow) path
 def euler(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tuple[torch.Tensor, Memory]:
     """``x + (t_next - t) v``; ``output`` is the predicted velocity."""
-    return x + (t_next - t).float()[:, None] * output, {}
+    return x + per_sample((t_next - t).float(), x) * output, {}
 
 
 def heun(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tuple[torch.Tensor, Memory]:

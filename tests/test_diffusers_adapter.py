@@ -96,6 +96,7 @@ def test_dit_zero_action_reproduces_dit_pipeline(diffusers, scheduler, guidance_
         ("DPMSolverMultistepScheduler", {}),
         ("DPMSolverMultistepScheduler", {"solver_order": 1, "prediction_type": "sample"}),
         ("DPMSolverMultistepScheduler", {"final_sigmas_type": "sigma_min", "lower_order_final": False, "beta_schedule": "squaredcos_cap_v2"}),
+        ("FlowMatchEulerDiscreteScheduler", {"shift": 3.0}),
     ],
 )
 def test_unconditional_unet_zero_action_reproduces_ddpm_pipeline_loop(diffusers, scheduler, config):
@@ -116,9 +117,10 @@ def test_unconditional_unet_zero_action_reproduces_ddim_pipeline(diffusers):
     np.testing.assert_allclose(images, expected, atol=2e-5)
 
 
-@pytest.mark.parametrize("scheduler", ["DDIMScheduler", "DPMSolverMultistepScheduler"])
+@pytest.mark.parametrize("scheduler", ["DDIMScheduler", "DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler"])
 def test_class_conditional_unet_matches_a_guided_scheduler_loop(diffusers, scheduler):
-    """No diffusers pipeline guides a UNet2DModel; the reference is DiTPipeline's loop with the real scheduler."""
+    """No diffusers pipeline guides a UNet2DModel; the reference is DiTPipeline's loop with the real scheduler
+    (the model gets the scheduler's timesteps: floats, sigma x 1000, for flow matching)."""
     unet = tiny_unet(diffusers, num_class_embeds=11)  # classes 0..9 and the null class 10
     sched = make_scheduler(diffusers, scheduler, **({"clip_sample": False} if scheduler == "DDIMScheduler" else {}))
     labels, scale = torch.tensor([2, 7, 7]), 3.0
@@ -146,6 +148,8 @@ def test_class_conditional_unet_matches_a_guided_scheduler_loop(diffusers, sched
         ("DDIMScheduler", {"clip_sample": False, "prediction_type": "sample"}),
         ("DPMSolverMultistepScheduler", {}),
         ("DPMSolverMultistepScheduler", {"prediction_type": "v_prediction", "final_sigmas_type": "sigma_min"}),
+        ("FlowMatchEulerDiscreteScheduler", {}),
+        ("FlowMatchEulerDiscreteScheduler", {"shift": 3.0}),
     ],
 )
 @pytest.mark.parametrize("num_steps", [3, 16])
@@ -160,12 +164,16 @@ def test_zero_action_step_equals_the_schedulers_step(diffusers, scheduler, confi
     state = process.reset(torch.zeros(2, dtype=torch.long), torch.Generator().manual_seed(0))
     sched.set_timesteps(num_steps)
     schedule = hand_designed_schedule(process, num_steps, 2)
+    flow = scheduler == "FlowMatchEulerDiscreteScheduler"
     for k, t in enumerate(sched.timesteps):
-        assert state.t.tolist() == [int(t)] * 2
+        if flow:  # times are sigmas, the model's timestep sigma x 1000
+            torch.testing.assert_close(state.t, sched.sigmas[k].double().expand(2), atol=1e-6, rtol=0)
+        else:
+            assert state.t.tolist() == [int(t)] * 2
         expected = sched.step(state.cond, t, state.x).prev_sample
         state = process.step(state, by_name(process.parameters, schedule[k]), num_steps, None)
         torch.testing.assert_close(state.x, expected, atol=1e-5, rtol=1e-5)
-    assert state.t.tolist() == [-1, -1]
+    assert state.t.tolist() == ([0.0, 0.0] if flow else [-1, -1])
 
 
 # ----------------------------------------------------------------------------- per-sample actions
@@ -212,10 +220,12 @@ def test_unsupported_models_and_schedulers_are_one_clear_error(diffusers):
     unet = tiny_unet(diffusers)
     with pytest.raises(ValueError, match=r"model must be one of \['DiTTransformer2DModel'"):
         DiffusersProcess(torch.nn.Conv2d(3, 3, 1), diffusers.DDIMScheduler(), STEPS)
-    with pytest.raises(ValueError, match=r"scheduler must be one of \['DDIMScheduler', 'DPMSolverMultistepScheduler'\]"):
+    with pytest.raises(ValueError, match=r"scheduler must be one of \['DDIMScheduler', 'DPMSolverMultistepScheduler', 'FlowMatchEulerDiscreteScheduler'\]"):
         DiffusersProcess(unet, diffusers.EulerDiscreteScheduler(), STEPS)
     with pytest.raises(ValueError, match="supported is dpmsolver\\+\\+ of order 1 or 2.*use_karras_sigmas=True"):
         DiffusersProcess(unet, diffusers.DPMSolverMultistepScheduler(use_karras_sigmas=True), STEPS)
+    with pytest.raises(ValueError, match="deterministic Euler step on a fixed shift; not use_dynamic_shifting=True"):
+        DiffusersProcess(unet, diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True), STEPS)
     with pytest.raises(ValueError, match="timestep_spacing='leading'"):
         DiffusersProcess(unet, diffusers.DDIMScheduler(timestep_spacing="linspace"), STEPS)
     with pytest.raises(ValueError, match="prediction_type in"):

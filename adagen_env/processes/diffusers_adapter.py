@@ -4,19 +4,23 @@ Supported: class-conditional DiT (``DiTTransformer2DModel`` or ``Transformer2DMo
 ``num_embeds_ada_norm``; a learned-sigma output, twice the input channels, keeps its first half
 as ``DiTPipeline`` does) and ``UNet2DModel``, unconditional or class-conditional (``num_class_embeds``,
 or ``class_embed_type="timestep"`` with ``num_classes``); latents decode through an
-``AutoencoderKL``. Schedulers: ``DDIMScheduler`` (eta 0) and ``DPMSolverMultistepScheduler``
-(DPM-Solver++, order 1 or 2, midpoint).
+``AutoencoderKL``. Schedulers: ``DDIMScheduler`` (eta 0), ``DPMSolverMultistepScheduler``
+(DPM-Solver++, order 1 or 2, midpoint) and ``FlowMatchEulerDiscreteScheduler`` (a model that
+predicts the velocity of a rectified flow).
 
 Why the solvers are reimplemented: a diffusers scheduler keeps one step index for the whole
-batch, but here every sample has its own timestep. So the process takes only the scheduler's
-``alphas_cumprod``, its timesteps for ``num_steps`` (the pipeline's own schedule) and its
-settings, and steps each sample with the DDIM update below or with
-:func:`adagen_env.solvers.dpm_solver_pp`; tests check both against the scheduler's ``step``.
+batch, but here every sample has its own time. So the process takes only the scheduler's
+``alphas_cumprod`` (or sigmas), its times for ``num_steps`` (the pipeline's own schedule) and
+its settings, and steps each sample with the DDIM update below,
+:func:`adagen_env.solvers.dpm_solver_pp` or :func:`adagen_env.solvers.euler`; tests check each
+against the scheduler's ``step``.
 
-Times are the scheduler's integer training timesteps; -1 (``END``) is the clean end, with the
-scheduler's final ``alphas_cumprod`` (1, or that of timestep 0). ``time_step`` is the fraction
-of the remaining distance to -1 that a step covers, rounded to a whole timestep, as in
-:mod:`adagen_env.processes.continuous`. ``guidance`` w (``cond + w (cond - uncond)``, a
+Times: DDIM and DPM-Solver++ use the scheduler's integer training timesteps, -1 (``END``) being
+the clean end, with the scheduler's final ``alphas_cumprod`` (1, or that of timestep 0); flow
+matching uses the scheduler's sigma, from 1 (noise) to its last sigma (0), and gives the model
+sigma x ``num_train_timesteps``. ``time_step`` is the fraction of the remaining distance to the
+end that a step covers (rounded to a whole timestep on the integer time line), moving by at
+least one training timestep, as in :mod:`adagen_env.processes.continuous`. ``guidance`` w (``cond + w (cond - uncond)``, a
 diffusers ``guidance_scale`` of 1 + w) exists only when the model is class-conditional and the
 pipeline guides (``guidance_scale > 1``): there is no null class otherwise, and a guidance
 floor would not give the unguided pipeline at the zero action. The zero action is the
@@ -36,11 +40,11 @@ from torch import nn
 from adagen_env.processes.base import layer_norm_bound
 from adagen_env.processes.continuous import next_times
 from adagen_env.schedules import StepParameter
-from adagen_env.solvers import dpm_solver_pp, guided, per_sample
+from adagen_env.solvers import dpm_solver_pp, euler, guided, per_sample
 
 END = -1  # the clean end of the time line, one below timestep 0
 SUPPORTED_MODELS = ("DiTTransformer2DModel", "Transformer2DModel", "UNet2DModel")
-SUPPORTED_SCHEDULERS = ("DDIMScheduler", "DPMSolverMultistepScheduler")
+SUPPORTED_SCHEDULERS = ("DDIMScheduler", "DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 TIME_STEP = StepParameter("time_step", "sigmoid", action_scale=2.0, floor=1e-4)
 GUIDANCE = StepParameter("guidance", "softplus", action_scale=2.0)
@@ -57,7 +61,7 @@ def _diffusers():
 @dataclass
 class DiffusersState:
     x: torch.Tensor  # (B, C, H, W) latents (or pixels) in the model's dtype
-    t: torch.Tensor  # (B,) int64 timesteps; END once finished
+    t: torch.Tensor  # (B,) int64 timesteps (END once finished), or float64 sigmas for flow matching
     labels: torch.Tensor  # (B,)
     step: int = 0
     cond: torch.Tensor | None = None  # (B, C, H, W) model output at (x, t); None after the last step
@@ -89,7 +93,8 @@ def ddim_step(
 
 
 class DiffusersProcess:
-    """A diffusers model + scheduler as a :class:`~adagen_env.processes.base.Process` for ``num_steps`` decisions.
+    """A diffusers model + scheduler as a :class:`~adagen_env.processes.base.Process` for ``num_steps`` decisions
+    (the pipeline's schedule depends on the step count, so a process follows one).
 
     ``guidance_scale`` is the pipeline's (DiTPipeline: 4.0; > 1 guides); ``num_classes`` and
     ``null_class`` are needed only for class-conditional UNets (DiT's come from its config, the
@@ -156,8 +161,12 @@ class DiffusersProcess:
     def _set_scheduler(self, diffusers, scheduler: Any, num_steps: int) -> None:
         """Read the pipeline's timesteps and the scheduler's settings; refuse what the solvers here do not do."""
         config = scheduler.config
-        if not isinstance(scheduler, (diffusers.DDIMScheduler, diffusers.DPMSolverMultistepScheduler)):
+        if not isinstance(scheduler, tuple(getattr(diffusers, name) for name in SUPPORTED_SCHEDULERS)):
             raise ValueError(f"scheduler must be one of {list(SUPPORTED_SCHEDULERS)}, not {type(scheduler).__name__}")
+        self.num_train_timesteps = config.num_train_timesteps
+        if isinstance(scheduler, diffusers.FlowMatchEulerDiscreteScheduler):
+            self._set_flow_matching(scheduler, num_steps)
+            return
         if config.prediction_type not in PREDICTION_TYPES or config.thresholding:
             raise ValueError(
                 f"supported: prediction_type in {list(PREDICTION_TYPES)} without thresholding, "
@@ -209,11 +218,34 @@ class DiffusersProcess:
             self.second_order = [
                 config.solver_order == 2 and not (k == num_steps - 1 and final_first_order) for k in range(num_steps)
             ]
-        self.timesteps = timesteps
-        self.num_train_timesteps = config.num_train_timesteps
+        self.times, self.t_end, self.min_gap, self.noise_time = timesteps, END, 1.0, config.num_train_timesteps - 1
         self.prediction_type = config.prediction_type
         # alphas_cumprod by time + 1, so that END (-1) reads the final value
         self.alphas_cumprod = torch.cat([torch.tensor([final], dtype=torch.float64), alphas_cumprod]).to(self.device)
+
+    def _set_flow_matching(self, scheduler: Any, num_steps: int) -> None:
+        """The scheduler's sigmas for ``num_steps`` (any shift or sigma spacing); refuse what needs more."""
+        config = scheduler.config
+        unsupported = [
+            f"{key}={config.get(key)!r}"
+            for key in ("use_dynamic_shifting", "invert_sigmas", "stochastic_sampling")
+            if config.get(key)
+        ]
+        if unsupported:
+            raise ValueError(
+                f"FlowMatchEulerDiscreteScheduler: supported is the deterministic Euler step on a fixed "
+                f"shift; not {', '.join(unsupported)}"
+            )
+        copy = type(scheduler).from_config(config)
+        copy.set_timesteps(num_steps)
+        sigmas = copy.sigmas.double().tolist()
+        gaps = [a - b for a, b in zip(sigmas, sigmas[1:])]
+        if min(gaps) <= 0:
+            raise ValueError(f"FlowMatchEulerDiscreteScheduler repeats sigmas at num_steps={num_steps}; use fewer steps")
+        self.solver = "euler"
+        # one training timestep, or the pipeline's own smallest step if smaller (a strong shift)
+        self.times, self.t_end, self.noise_time = sigmas[:-1], sigmas[-1], 1.0
+        self.min_gap = min(1 / self.num_train_timesteps, min(gaps))
 
     # ------------------------------------------------------------------ schedules
 
@@ -231,8 +263,8 @@ class DiffusersProcess:
     def static_schedule(self, num_steps: int, guidance: float | None = None) -> torch.Tensor:
         """The pipeline's timesteps as fractions of the remaining distance, with a constant guidance (T, P)."""
         self.check_num_steps(num_steps)
-        times = torch.tensor([*self.timesteps, END], dtype=torch.float64)
-        fraction = (times[:-1] - times[1:]) / (times[:-1] - END)
+        times = torch.tensor([*self.times, self.t_end], dtype=torch.float64)
+        fraction = (times[:-1] - times[1:]) / (times[:-1] - self.t_end)
         if len(self.parameters) == 1:
             return fraction[:, None].float()
         guidance = self.guidance_scale - 1 if guidance is None else guidance
@@ -246,13 +278,16 @@ class DiffusersProcess:
     def reset(self, labels: torch.Tensor, generator: torch.Generator) -> DiffusersState:
         # the pipelines' initial noise: randn_tensor with one generator is torch.randn on its device
         x = torch.randn((len(labels), *self.latent_shape), generator=generator, device=self.device, dtype=self.dtype)
-        t = torch.full((len(labels),), self.timesteps[0], dtype=torch.long, device=self.device)
+        dtype = torch.float64 if self.solver == "euler" else torch.long
+        t = torch.full((len(labels),), self.times[0], dtype=dtype, device=self.device)
         return self._with_forward(DiffusersState(x, t, labels.to(self.device)))
 
     @torch.no_grad()
     def _with_forward(self, state: DiffusersState) -> DiffusersState:
         """The state with the model's outputs at (x, t), as the pipelines batch them (cond, then uncond)."""
         x, t, labels = state.x, state.t, state.labels
+        if self.solver == "euler":  # flow-matching models take sigma x num_train_timesteps, as the scheduler's timesteps
+            t = (t * self.num_train_timesteps).float()
         if self.null_class is not None:
             x, t = torch.cat([x, x]), torch.cat([t, t])
             labels = torch.cat([labels, torch.full_like(labels, self.null_class)])
@@ -279,8 +314,11 @@ class DiffusersProcess:
         output = state.cond
         if self.null_class is not None:
             output = guided(state.cond, state.uncond, values["guidance"].to(self.device, self.dtype))
-        start = float(self.timesteps[0])
-        t_next = next_times(state.t.double(), values["time_step"].to(self.device), num_steps - state.step, start, END, 1.0)
+        remaining = num_steps - state.step
+        t_next = next_times(state.t.double(), values["time_step"].to(self.device), remaining, self.times[0], self.t_end, self.min_gap)
+        if self.solver == "euler":
+            x, memory = euler(None, state.x, state.t, t_next, output, {}, remaining == 1)
+            return self._next(state, x.to(self.dtype), t_next, memory, num_steps)
         t_next = t_next.round().long()
         a, a_next = self.alphas_cumprod[state.t + 1], self.alphas_cumprod[t_next + 1]
         x0, eps = x0_and_eps(output, state.x, a.sqrt(), (1 - a).sqrt(), self.prediction_type)
@@ -292,6 +330,11 @@ class DiffusersProcess:
         else:
             second = self.second_order[state.step]
             x, memory = dpm_solver_pp(state.x, x0, a.sqrt(), (1 - a).sqrt(), a_next.sqrt(), (1 - a_next).sqrt(), state.memory, second)
+        return self._next(state, x, t_next, memory, num_steps)
+
+    def _next(
+        self, state: DiffusersState, x: torch.Tensor, t_next: torch.Tensor, memory: dict[str, torch.Tensor], num_steps: int
+    ) -> DiffusersState:
         next_state = DiffusersState(x, t_next, state.labels, state.step + 1, hidden=state.hidden, memory=memory)
         # the pipelines make no model call after the last step; nor does this (the observation keeps the last features)
         return next_state if next_state.step >= num_steps else self._with_forward(next_state)
@@ -302,8 +345,8 @@ class DiffusersProcess:
         return torch.cat([state.hidden, self._time(state)], dim=1)
 
     def _time(self, state: DiffusersState) -> torch.Tensor:
-        """Each sample's time in [0, 1]: 0 at the clean end, 1 at the last training timestep."""
-        return ((state.t - END).float() / self.num_train_timesteps)[:, None]
+        """Each sample's time in [0, 1]: 0 at the clean end, 1 at pure noise (the last training timestep)."""
+        return ((state.t - self.t_end) / (self.noise_time - self.t_end)).float()[:, None]
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         bound = np.append(self.hidden_bound, 1.0).astype(np.float32)
