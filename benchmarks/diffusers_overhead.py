@@ -2,8 +2,10 @@
 
 Both make the same images (tests/test_diffusers_adapter.py) from the same model, scheduler,
 steps, guidance and seed: the env runs reset, ``--steps`` zero-action steps and the VAE decode
-of the finished batch; the pipeline runs its ``__call__`` with ``output_type="np"``. They
-alternate over ``--repeats`` in one process, and the table reports medians and their ratio.
+of the finished batch; the pipeline runs its ``__call__`` with ``output_type="np"``; the plain
+sampler (``adagen_env.sampling.sample``, the env's process without the env, decode included)
+splits the adapter's cost from the env's. They alternate over ``--repeats`` in one process, and
+the table reports medians and their ratios to the pipeline.
 Models are built from configs with random weights (nothing is downloaded): the ``tiny`` DiT of
 the tests, and a ``small`` one as wide as DiT-S (384) on 16x16 latents, where the model's
 share of the time is closer to a real one's. Needs the ``diffusers`` extra.
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 import adagen_env  # noqa: F401  (registers AdaGen/Diffusers-v0)
+from adagen_env.sampling import sample
 from adagen_env.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,6 +59,12 @@ def time_pipeline(pipe, labels: list[int], steps: int, seed: int) -> float:
     return time.perf_counter() - start
 
 
+def time_sampler(process, labels: list[int], steps: int, seed: int) -> float:
+    start = time.perf_counter()
+    sample(process, labels, num_steps=steps, seed=seed).permute(0, 2, 3, 1).numpy()
+    return time.perf_counter() - start
+
+
 def time_env(env: gym.vector.VectorEnv, labels: list[int], steps: int, seed: int) -> float:
     """Reset, ``steps`` zero-action steps, and the decoded images, as numpy like the pipeline's."""
     zeros = np.zeros(env.action_space.shape, dtype=np.float32)
@@ -85,12 +94,14 @@ def main() -> None:
             env = gym.make_vec(
                 "AdaGen/Diffusers-v0", num_envs=args.batch, pipeline=pipe, num_steps=args.steps, guidance_scale=GUIDANCE_SCALE
             )
+            process = env.unwrapped.core.process
             time_pipeline(pipe, labels, args.steps, 0), time_env(env, labels, args.steps, 0)  # warm-up
-            pipeline_s, env_s = [], []
+            pipeline_s, env_s, sampler_s = [], [], []
             for r in range(args.repeats):
                 pipeline_s.append(time_pipeline(pipe, labels, args.steps, r))
                 env_s.append(time_env(env, labels, args.steps, r))
-            pipeline_t, env_t = statistics.median(pipeline_s), statistics.median(env_s)
+                sampler_s.append(time_sampler(process, labels, args.steps, r))
+            pipeline_t, env_t, sampler_t = (statistics.median(s) for s in (pipeline_s, env_s, sampler_s))
             rows.append(
                 {
                     "model": size,
@@ -99,7 +110,9 @@ def main() -> None:
                     "steps": args.steps,
                     "pipeline_s": pipeline_t,
                     "env_s": env_t,
+                    "sampler_s": sampler_t,
                     "env_over_pipeline": env_t / pipeline_t,
+                    "sampler_over_pipeline": sampler_t / pipeline_t,
                 }
             )
             print(format_table(rows[-1:], tuple(rows[-1])), flush=True)
