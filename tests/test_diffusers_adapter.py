@@ -23,12 +23,13 @@ def diffusers():
     return pytest.importorskip("diffusers")
 
 
-def tiny_dit(diffusers):
+def tiny_dit(diffusers, model_class="DiTTransformer2DModel"):
     torch.manual_seed(0)
     # learned sigma (out_channels = 2 x in_channels) and 1000 classes + null, as DiT-XL-2-256, in miniature
-    return diffusers.DiTTransformer2DModel(
+    extra = {"norm_type": "ada_norm_zero"} if model_class == "Transformer2DModel" else {}
+    return getattr(diffusers, model_class)(
         num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2,
-        sample_size=8, patch_size=2, num_embeds_ada_norm=1000,
+        sample_size=8, patch_size=2, num_embeds_ada_norm=1000, **extra,
     ).eval()
 
 
@@ -71,11 +72,17 @@ def run_env(pipeline, labels, seed, actions=None, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "scheduler, guidance_scale",
-    [("DDIMScheduler", 4.0), ("DPMSolverMultistepScheduler", 4.0), ("DPMSolverMultistepScheduler", 1.0)],
+    "model_class, scheduler, guidance_scale",
+    [
+        ("DiTTransformer2DModel", "DDIMScheduler", 4.0),
+        ("DiTTransformer2DModel", "DPMSolverMultistepScheduler", 4.0),
+        ("DiTTransformer2DModel", "DPMSolverMultistepScheduler", 1.0),
+        ("Transformer2DModel", "DDIMScheduler", 4.0),  # the general class a DiT can also be built as
+    ],
 )
-def test_dit_zero_action_reproduces_dit_pipeline(diffusers, scheduler, guidance_scale):
-    pipe = diffusers.DiTPipeline(tiny_dit(diffusers), tiny_vae(diffusers), make_scheduler(diffusers, scheduler))
+def test_dit_zero_action_reproduces_dit_pipeline(diffusers, model_class, scheduler, guidance_scale):
+    model = tiny_dit(diffusers, model_class)
+    pipe = diffusers.DiTPipeline(model, tiny_vae(diffusers), make_scheduler(diffusers, scheduler))
     pipe.set_progress_bar_config(disable=True)
     labels = [1, 207, 999]
     generator = torch.Generator().manual_seed(5)
@@ -192,7 +199,7 @@ def test_actions_are_per_sample(diffusers):
     assert torch.equal(times[:, 1:], base_times[:, 1:])
     np.testing.assert_allclose(images[1], base[1], atol=1e-6)
     assert np.abs(images[0] - base[0]).max() > 1e-3 and np.abs(images[2] - base[2]).max() > 1e-3
-    # sample 0 alone with the same noise and actions: the same image as in the batch
+    # every sample taking sample 0's actions: sample 0's image is the same as beside the others
     every = np.repeat(actions[:, :1], 3, axis=1)
     alone, _ = run_env(pipe, labels, seed=8, actions=every)
     np.testing.assert_allclose(images[0], alone[0], atol=1e-5)
