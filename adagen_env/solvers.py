@@ -1,6 +1,6 @@
 """Guidance and ODE solvers as small pure functions with explicit per-sample times (k-diffusion style).
 
-Every solver advances images ``x`` (B, D) from times ``t`` (B,) to ``t_next`` (B,), each sample
+Every solver advances images ``x`` (B, ...) from times ``t`` (B,) to ``t_next`` (B,), each sample
 with its own times. It gets the guided model output at ``(x, t)`` from the caller (the process
 computes it anyway, for the policy's observation), a function ``model(x, t)`` for any further
 evaluations, and the memory it returned on the previous step; it returns the next images and
@@ -98,7 +98,7 @@ def euler(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tup
 
 def heun(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tuple[torch.Tensor, Memory]:
     """Euler's prediction, then the mean of the velocities at both ends (one more model evaluation)."""
-    dt = (t_next - t).float()[:, None]
+    dt = per_sample((t_next - t).float(), x)
     velocity_next = model(x + dt * output, t_next)
     return x + dt * (output + velocity_next) / 2, {}
 
