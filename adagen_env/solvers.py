@@ -1,6 +1,6 @@
 """Guidance and ODE solvers as small pure functions with explicit per-sample times (k-diffusion style).
 
-Every solver advances images ``x`` (B, D) from times ``t`` (B,) to ``t_next`` (B,), each sample
+Every solver advances images ``x`` (B, ...) from times ``t`` (B,) to ``t_next`` (B,), each sample
 with its own times. It gets the guided model output at ``(x, t)`` from the caller (the process
 computes it anyway, for the policy's observation), a function ``model(x, t)`` for any further
 evaluations, and the memory it returned on the previous step; it returns the next images and
@@ -41,21 +41,42 @@ def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return la.exp(), (-torch.expm1(2 * la)).sqrt()
 
 
-def _dpm_solver(
-    x: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor, memory: Memory, second_order: bool
+def per_sample(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample coefficients (B,) shaped to broadcast against ``x`` (B, ...)."""
+    return c.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def dpm_solver_pp(
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    alpha: torch.Tensor,
+    sigma: torch.Tensor,
+    alpha_next: torch.Tensor,
+    sigma_next: torch.Tensor,
+    memory: Memory,
+    second_order: bool,
 ) -> tuple[torch.Tensor, Memory]:
-    """DPM-Solver++ in data prediction: first order (= DDIM), or 2M reusing the previous clean estimate."""
-    alpha, sigma = alpha_sigma(t)
-    alpha_next, sigma_next = alpha_sigma(t_next)
+    """DPM-Solver++ in data prediction for any VP path, given each sample's signal and noise scales
+    (B,) float64 and clean estimate ``x0``: first order (= DDIM), or 2M reusing the previous clean
+    estimate. ``sigma_next = 0`` lands on the clean estimate."""
     lam, lam_next = (alpha / sigma).log(), (alpha_next / sigma_next).log()
     h = lam_next - lam
-    x0 = (x.double() - sigma[:, None] * eps.double()) / alpha[:, None]
     estimate = x0
     if second_order and "x0" in memory:
         r = (lam - memory["lam"]) / h
-        estimate = (1 + 0.5 / r)[:, None] * x0 - (0.5 / r)[:, None] * memory["x0"]
-    x_next = (sigma_next / sigma)[:, None] * x.double() - (alpha_next * torch.expm1(-h))[:, None] * estimate
-    return x_next.float(), {"x0": x0, "lam": lam}
+        estimate = per_sample(1 + 0.5 / r, x0) * x0 - per_sample(0.5 / r, x0) * memory["x0"]
+    x_next = per_sample(sigma_next / sigma, x) * x.double() - per_sample(alpha_next * torch.expm1(-h), x) * estimate
+    return x_next.to(x.dtype), {"x0": x0, "lam": lam}
+
+
+def _dpm_solver(
+    x: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor, memory: Memory, second_order: bool
+) -> tuple[torch.Tensor, Memory]:
+    """DPM-Solver++ on this package's VP path, from the predicted noise at times ``t``."""
+    alpha, sigma = alpha_sigma(t)
+    alpha_next, sigma_next = alpha_sigma(t_next)
+    x0 = (x.double() - sigma[:, None] * eps.double()) / alpha[:, None]
+    return dpm_solver_pp(x, x0, alpha, sigma, alpha_next, sigma_next, memory, second_order)
 
 
 def ddim(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tuple[torch.Tensor, Memory]:
@@ -72,12 +93,12 @@ def dpm_solver_2m(model: Model, x, t, t_next, output, memory: Memory, last: bool
 # ---------------------------------------------------------------------------------- straight (flow) path
 def euler(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tuple[torch.Tensor, Memory]:
     """``x + (t_next - t) v``; ``output`` is the predicted velocity."""
-    return x + (t_next - t).float()[:, None] * output, {}
+    return x + per_sample((t_next - t).float(), x) * output, {}
 
 
 def heun(model: Model, x, t, t_next, output, memory: Memory, last: bool) -> tuple[torch.Tensor, Memory]:
     """Euler's prediction, then the mean of the velocities at both ends (one more model evaluation)."""
-    dt = (t_next - t).float()[:, None]
+    dt = per_sample((t_next - t).float(), x)
     velocity_next = model(x + dt * output, t_next)
     return x + dt * (output + velocity_next) / 2, {}
 

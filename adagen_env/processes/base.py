@@ -54,7 +54,7 @@ class Process(Protocol):
         """The process-specific observation entries, batched."""
 
     def decode(self, state: Any) -> torch.Tensor:
-        """Finished images (B, 1, H, W) in [0, 1]."""
+        """Finished images (B, C, H, W) in [0, 1]: C = 1 for the shipped digits, 3 for a diffusers RGB model."""
 
     def preview(self, state: Any) -> torch.Tensor:
         """The current partial images as RGB (B, H, W, 3) uint8, for rendering."""

@@ -36,6 +36,20 @@ SPACINGS = {
 }
 
 
+def next_times(
+    t: torch.Tensor, fraction: torch.Tensor, remaining_steps: int, t_start: float, t_end: float, min_gap: float
+) -> torch.Tensor:
+    """Each sample's next time (float64): ``fraction`` of its remaining distance to ``t_end``, moving
+    by at least ``min_gap`` and leaving ``min_gap`` for each remaining step; the last step lands on ``t_end``."""
+    if remaining_steps <= 1:
+        return torch.full_like(t, t_end, dtype=torch.float64)
+    direction = 1.0 if t_end > t_start else -1.0
+    distance = (t_end - t) * direction
+    new_distance = distance * (1 - fraction.double())
+    new_distance = torch.minimum(new_distance, distance - min_gap).clamp(min=(remaining_steps - 1) * min_gap)
+    return t_end - direction * new_distance
+
+
 @dataclass
 class ContinuousState:
     x: torch.Tensor  # (B, 64) current images, pixels in [-1, 1] at the data end
@@ -111,14 +125,7 @@ class ContinuousProcess:
 
     def next_times(self, state: ContinuousState, fraction: torch.Tensor, num_steps: int) -> torch.Tensor:
         """Each sample's next time: ``fraction`` of its remaining distance, clamped (see module doc)."""
-        remaining_steps = num_steps - state.step
-        if remaining_steps <= 1:
-            return torch.full_like(state.t, self.t_end)
-        direction = 1.0 if self.t_end > self.t_start else -1.0
-        distance = (self.t_end - state.t) * direction
-        new_distance = distance * (1 - fraction.double())
-        new_distance = torch.minimum(new_distance, distance - MIN_TIME_GAP).clamp(min=(remaining_steps - 1) * MIN_TIME_GAP)
-        return self.t_end - direction * new_distance
+        return next_times(state.t, fraction, num_steps - state.step, self.t_start, self.t_end, MIN_TIME_GAP)
 
     # ------------------------------------------------------------------ model calls
 

@@ -11,4 +11,4 @@ class Scorer(Protocol):
     image_shape: tuple[int, int]  # optional; the env refuses a process whose images differ
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Images (B, 1, H, W) in [0, 1] and labels (B,) -> one reward per sample (B,)."""
+        """Images (B, C, H, W) in [0, 1] (C = 1 for the digits) and labels (B,) -> one reward per sample (B,)."""

@@ -1,0 +1,414 @@
+"""A diffusers denoiser and scheduler as a process: per-sample time steps and guidance for your own model.
+
+Supported: class-conditional DiT (``DiTTransformer2DModel`` or ``Transformer2DModel`` with
+``num_embeds_ada_norm``; a learned-sigma output, twice the input channels, keeps its first half
+as ``DiTPipeline`` does) and ``UNet2DModel``, unconditional or class-conditional (``num_class_embeds``,
+or ``class_embed_type="timestep"`` with ``num_classes``); latents decode through an
+``AutoencoderKL``. Schedulers: ``DDIMScheduler`` (eta 0), ``DPMSolverMultistepScheduler``
+(DPM-Solver++, order 1 or 2, midpoint) and ``FlowMatchEulerDiscreteScheduler`` (a model that
+predicts the velocity of a rectified flow).
+
+Why the solvers are reimplemented: a diffusers scheduler keeps one step index for the whole
+batch, but here every sample has its own time. So the process takes only the scheduler's
+``alphas_cumprod`` (or sigmas), its times for ``num_steps`` (the pipeline's own schedule) and
+its settings, and steps each sample with the DDIM update below,
+:func:`adagen_env.solvers.dpm_solver_pp` or :func:`adagen_env.solvers.euler`; tests check each
+against the scheduler's ``step``.
+
+Times: DDIM and DPM-Solver++ use the scheduler's integer training timesteps, -1 (``END``) being
+the clean end, with the scheduler's final ``alphas_cumprod`` (1, or that of timestep 0); flow
+matching uses the scheduler's sigma, from 1 (noise) to its last sigma (0), and gives the model
+sigma x ``num_train_timesteps``. ``time_step`` is the fraction of the remaining distance to the
+end that a step covers (rounded to a whole timestep on the integer time line), moving by at
+least one training timestep, as in :mod:`adagen_env.processes.continuous`. ``guidance`` w (``cond + w (cond - uncond)``, a
+diffusers ``guidance_scale`` of 1 + w) exists only when the model is class-conditional and the
+pipeline guides (``guidance_scale > 1``): there is no null class otherwise, and a guidance
+floor would not give the unguided pipeline at the zero action. The zero action is the
+pipeline's own timesteps and guidance scale.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from adagen_env.processes.base import layer_norm_bound
+from adagen_env.processes.continuous import next_times
+from adagen_env.schedules import StepParameter
+from adagen_env.solvers import dpm_solver_pp, euler, guided, per_sample
+
+END = -1  # the clean end of the time line, one below timestep 0
+SUPPORTED_MODELS = ("DiTTransformer2DModel", "Transformer2DModel", "UNet2DModel")
+SUPPORTED_SCHEDULERS = ("DDIMScheduler", "DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler")
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+TIME_STEP = StepParameter("time_step", "sigmoid", action_scale=2.0, floor=1e-4)
+GUIDANCE = StepParameter("guidance", "softplus", action_scale=2.0)
+
+
+def _diffusers():
+    try:
+        import diffusers
+    except ImportError as e:
+        raise ImportError("the diffusers adapter needs diffusers: pip install 'adagen[diffusers]'") from e
+    return diffusers
+
+
+@dataclass
+class DiffusersState:
+    x: torch.Tensor  # (B, C, H, W) latents (or pixels) in the model's dtype
+    t: torch.Tensor  # (B,) int64 timesteps (END once finished), or float64 sigmas for flow matching
+    labels: torch.Tensor  # (B,)
+    step: int = 0
+    cond: torch.Tensor | None = None  # (B, C, H, W) model output at (x, t); None after the last step
+    uncond: torch.Tensor | None = None  # the same with the null class, when guided
+    hidden: torch.Tensor | None = None  # (B, width) mean of the model's last norm over positions
+    memory: dict[str, torch.Tensor] = field(default_factory=dict)  # DPM-Solver++(2M)'s previous estimate
+
+
+def x0_and_eps(
+    output: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor, prediction_type: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean estimate and noise (float64) from a model output, as diffusers' schedulers read it."""
+    output, x = output.double(), x.double()
+    a, s = per_sample(alpha, x), per_sample(sigma, x)
+    if prediction_type == "epsilon":
+        return (x - s * output) / a, output
+    if prediction_type == "sample":
+        return output, (x - a * output) / s
+    return a * x - s * output, a * output + s * x  # v_prediction
+
+
+def ddim_step(
+    x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, alpha_cumprod_next: torch.Tensor
+) -> torch.Tensor:
+    """DDIM with eta 0, per sample: ``sqrt(a') x0 + sqrt(1 - a') eps``. Written in this form (not as
+    first-order DPM-Solver++) because DDIMScheduler clips ``x0`` but keeps the model's ``eps``."""
+    x_next = per_sample(alpha_cumprod_next.sqrt(), x0) * x0 + per_sample((1 - alpha_cumprod_next).sqrt(), eps) * eps
+    return x_next.to(x.dtype)
+
+
+class DiffusersProcess:
+    """A diffusers model + scheduler as a :class:`~adagen_env.processes.base.Process` for ``num_steps`` decisions
+    (the pipeline's schedule depends on the step count, so a process follows one).
+
+    ``guidance_scale`` is the pipeline's (DiTPipeline: 4.0; > 1 guides); ``num_classes`` and
+    ``null_class`` are needed only for class-conditional UNets (DiT's come from its config, the
+    null class being ``num_embeds_ada_norm``, 1000 for ImageNet, as in DiTPipeline). The model
+    and the VAE are put in eval mode (a DiT in train mode drops labels at random) and never copied.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        scheduler: Any,
+        num_steps: int,
+        vae: nn.Module | None = None,
+        guidance_scale: float = 1.0,
+        num_classes: int | None = None,
+        null_class: int | None = None,
+    ):
+        diffusers = _diffusers()
+        config = getattr(model, "config", None)
+        if isinstance(model, (diffusers.DiTTransformer2DModel, diffusers.Transformer2DModel)):
+            if config.norm_type != "ada_norm_zero" or config.patch_size is None or not config.num_embeds_ada_norm:
+                raise ValueError(
+                    "a Transformer2DModel is supported only as a class-conditional DiT "
+                    "(norm_type='ada_norm_zero', patch_size and num_embeds_ada_norm set)"
+                )
+            self.kind, self.class_conditional = "dit", True
+            num_classes, null_class = config.num_embeds_ada_norm, config.num_embeds_ada_norm
+            self.feature_norm = model.norm_out
+        elif isinstance(model, diffusers.UNet2DModel):
+            self.kind, self.class_conditional = "unet", model.class_embedding is not None
+            if config.class_embed_type not in (None, "timestep"):
+                raise ValueError(
+                    f"UNet2DModel class_embed_type={config.class_embed_type!r} is not supported; "
+                    "supported: None (num_class_embeds) or 'timestep' (with num_classes)"
+                )
+            num_classes = num_classes or config.num_class_embeds
+            if self.class_conditional and num_classes is None:
+                raise ValueError("a class-conditional UNet2DModel with class_embed_type='timestep' needs num_classes=...")
+            self.feature_norm = model.conv_norm_out
+        else:
+            raise ValueError(f"model must be one of {list(SUPPORTED_MODELS)}, not {type(model).__name__}")
+        self.model, self.vae = model.eval(), None if vae is None else vae.eval()
+        self.device, self.dtype = model.device, model.dtype
+        self.num_classes = num_classes if self.class_conditional else 1
+        self.guidance_scale = float(guidance_scale)
+        guides = self.class_conditional and self.guidance_scale > 1
+        if guides and null_class is None:
+            raise ValueError(
+                "guidance_scale > 1 needs the null class of the model (null_class=...); or pass guidance_scale=1"
+            )
+        self.null_class = null_class if guides else None
+        self.parameters = (TIME_STEP, GUIDANCE) if guides else (TIME_STEP,)
+        self.channels = config.in_channels
+        size = config.sample_size
+        self.latent_shape = (self.channels, *((size, size) if isinstance(size, int) else size))
+        scale = 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)
+        self.image_shape = (self.latent_shape[1] * scale, self.latent_shape[2] * scale)
+        self.hidden_bound = _norm_bound(self.feature_norm)
+        self.feature_dim = len(self.hidden_bound) + 1  # the last norm's mean, and the sample's own time
+        self._set_scheduler(diffusers, scheduler, num_steps)
+        self.default_num_steps = self.num_steps = num_steps
+        self.named_schedules = {"hand-designed": {}}
+
+    def _set_scheduler(self, diffusers, scheduler: Any, num_steps: int) -> None:
+        """Read the pipeline's timesteps and the scheduler's settings; refuse what the solvers here do not do."""
+        config = scheduler.config
+        if not isinstance(scheduler, tuple(getattr(diffusers, name) for name in SUPPORTED_SCHEDULERS)):
+            raise ValueError(f"scheduler must be one of {list(SUPPORTED_SCHEDULERS)}, not {type(scheduler).__name__}")
+        self.num_train_timesteps = config.num_train_timesteps
+        if isinstance(scheduler, diffusers.FlowMatchEulerDiscreteScheduler):
+            self._set_flow_matching(scheduler, num_steps)
+            return
+        if config.prediction_type not in PREDICTION_TYPES or config.thresholding:
+            raise ValueError(
+                f"supported: prediction_type in {list(PREDICTION_TYPES)} without thresholding, "
+                f"not {config.prediction_type!r} (thresholding={config.thresholding})"
+            )
+        copy = type(scheduler).from_config(config)  # set_timesteps changes a scheduler: leave the pipeline's alone
+        copy.set_timesteps(num_steps)
+        timesteps = copy.timesteps.long().tolist()
+        if any(a <= b for a, b in zip(timesteps, timesteps[1:])):
+            raise ValueError(f"{type(scheduler).__name__} repeats timesteps at num_steps={num_steps}; use fewer steps")
+        alphas_cumprod = scheduler.alphas_cumprod.double()
+        if isinstance(scheduler, diffusers.DDIMScheduler):
+            self.solver = "ddim"
+            # DDIMScheduler steps to t - T // num_steps, which is its next timestep only with some spacings
+            ratio = config.num_train_timesteps // num_steps
+            targets = [t - ratio for t in timesteps]
+            if targets[:-1] != timesteps[1:] or targets[-1] >= 0:
+                raise ValueError(
+                    f"DDIMScheduler(timestep_spacing={config.timestep_spacing!r}) does not step to its own next "
+                    f"timesteps at num_steps={num_steps}; supported: timestep_spacing='leading'"
+                )
+            final = float(scheduler.final_alpha_cumprod)
+            self.clip = config.clip_sample_range if config.clip_sample else None
+        else:
+            unsupported = [
+                f"{key}={config[key]!r}"
+                for key, ok in (
+                    ("algorithm_type", config.algorithm_type == "dpmsolver++"),
+                    ("solver_order", config.solver_order in (1, 2)),
+                    ("solver_type", config.solver_type == "midpoint"),
+                    ("variance_type", config.variance_type is None),
+                    *((key, not config.get(key)) for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas")),
+                )
+                if not ok
+            ]
+            if unsupported:
+                raise ValueError(
+                    f"DPMSolverMultistepScheduler: supported is dpmsolver++ of order 1 or 2, midpoint, on the "
+                    f"training timesteps; not {', '.join(unsupported)}"
+                )
+            self.solver = "dpm-solver++"
+            final = 1.0 if config.final_sigmas_type == "zero" else float(alphas_cumprod[0])
+            final_first_order = (
+                config.euler_at_final
+                or (config.lower_order_final and num_steps < 15)
+                or config.final_sigmas_type == "zero"
+            )
+            # whether step k may be second order (the first step is first order anyway: no previous estimate)
+            self.second_order = [
+                config.solver_order == 2 and not (k == num_steps - 1 and final_first_order) for k in range(num_steps)
+            ]
+        self.times, self.t_end, self.min_gap, self.noise_time = timesteps, END, 1.0, config.num_train_timesteps - 1
+        self.prediction_type = config.prediction_type
+        # alphas_cumprod by time + 1, so that END (-1) reads the final value
+        self.alphas_cumprod = torch.cat([torch.tensor([final], dtype=torch.float64), alphas_cumprod]).to(self.device)
+
+    def _set_flow_matching(self, scheduler: Any, num_steps: int) -> None:
+        """The scheduler's sigmas for ``num_steps`` (any shift or sigma spacing); refuse what needs more."""
+        config = scheduler.config
+        unsupported = [
+            f"{key}={config.get(key)!r}"
+            for key in ("use_dynamic_shifting", "invert_sigmas", "stochastic_sampling")
+            if config.get(key)
+        ]
+        if unsupported:
+            raise ValueError(
+                f"FlowMatchEulerDiscreteScheduler: supported is the deterministic Euler step on a fixed "
+                f"shift; not {', '.join(unsupported)}"
+            )
+        copy = type(scheduler).from_config(config)
+        copy.set_timesteps(num_steps)
+        sigmas = copy.sigmas.double().tolist()
+        gaps = [a - b for a, b in zip(sigmas, sigmas[1:])]
+        if min(gaps) <= 0:
+            raise ValueError(f"FlowMatchEulerDiscreteScheduler repeats sigmas at num_steps={num_steps}; use fewer steps")
+        self.solver = "euler"
+        # one training timestep, or the pipeline's own smallest step if smaller (a strong shift)
+        self.times, self.t_end, self.noise_time = sigmas[:-1], sigmas[-1], 1.0
+        self.min_gap = min(1 / self.num_train_timesteps, min(gaps))
+
+    # ------------------------------------------------------------------ schedules
+
+    def check_num_steps(self, num_steps: int) -> None:
+        if num_steps != self.num_steps:
+            raise ValueError(
+                f"this DiffusersProcess follows the pipeline's {self.num_steps}-step schedule; "
+                f"build one with num_steps={num_steps} instead"
+            )
+
+    def nfe(self, num_steps: int) -> int:
+        """One (guided, batched) model evaluation per decision."""
+        return num_steps
+
+    def static_schedule(self, num_steps: int, guidance: float | None = None) -> torch.Tensor:
+        """The pipeline's timesteps as fractions of the remaining distance, with a constant guidance (T, P)."""
+        self.check_num_steps(num_steps)
+        times = torch.tensor([*self.times, self.t_end], dtype=torch.float64)
+        fraction = (times[:-1] - times[1:]) / (times[:-1] - self.t_end)
+        if len(self.parameters) == 1:
+            return fraction[:, None].float()
+        guidance = self.guidance_scale - 1 if guidance is None else guidance
+        return torch.stack([fraction, torch.full_like(fraction, guidance)], dim=-1).float()
+
+    def baseline(self, num_steps: int) -> torch.Tensor:
+        return self.static_schedule(num_steps)
+
+    # ------------------------------------------------------------------ model calls
+
+    def reset(self, labels: torch.Tensor, generator: torch.Generator) -> DiffusersState:
+        # the pipelines' initial noise: randn_tensor with one generator is torch.randn on its device
+        x = torch.randn((len(labels), *self.latent_shape), generator=generator, device=self.device, dtype=self.dtype)
+        dtype = torch.float64 if self.solver == "euler" else torch.long
+        t = torch.full((len(labels),), self.times[0], dtype=dtype, device=self.device)
+        return self._with_forward(DiffusersState(x, t, labels.to(self.device)))
+
+    @torch.no_grad()
+    def _with_forward(self, state: DiffusersState) -> DiffusersState:
+        """The state with the model's outputs at (x, t), as the pipelines batch them (cond, then uncond)."""
+        x, t, labels = state.x, state.t, state.labels
+        if self.solver == "euler":  # flow-matching models take sigma x num_train_timesteps, as the scheduler's timesteps
+            t = (t * self.num_train_timesteps).float()
+        if self.null_class is not None:
+            x, t = torch.cat([x, x]), torch.cat([t, t])
+            labels = torch.cat([labels, torch.full_like(labels, self.null_class)])
+        hidden = []
+        hook = self.feature_norm.register_forward_hook(lambda module, inputs, output: hidden.append(output))
+        try:
+            if self.kind == "dit":
+                output = self.model(x, timestep=t, class_labels=labels).sample
+            else:
+                output = self.model(x, t, class_labels=labels if self.class_conditional else None).sample
+        finally:
+            hook.remove()
+        output = output[:, : self.channels]  # a learned sigma (twice the channels) is not used, as in DiTPipeline
+        batch = len(state.x)
+        state.cond, state.uncond = output[:batch], (output[batch:] if self.null_class is not None else None)
+        norm = hidden[-1][:batch].float()
+        state.hidden = norm.mean(dim=1) if self.kind == "dit" else norm.mean(dim=(2, 3))  # over tokens / pixels
+        return state
+
+    @torch.no_grad()
+    def step(
+        self, state: DiffusersState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator
+    ) -> DiffusersState:
+        output = state.cond
+        if self.null_class is not None:
+            output = guided(state.cond, state.uncond, values["guidance"].to(self.device, self.dtype))
+        remaining = num_steps - state.step
+        t_next = next_times(state.t.double(), values["time_step"].to(self.device), remaining, self.times[0], self.t_end, self.min_gap)
+        if self.solver == "euler":
+            x, memory = euler(None, state.x, state.t, t_next, output, {}, remaining == 1)
+            return self._next(state, x.to(self.dtype), t_next, memory, num_steps)
+        t_next = t_next.round().long()
+        a, a_next = self.alphas_cumprod[state.t + 1], self.alphas_cumprod[t_next + 1]
+        x0, eps = x0_and_eps(output, state.x, a.sqrt(), (1 - a).sqrt(), self.prediction_type)
+        memory = {}
+        if self.solver == "ddim":
+            if self.clip is not None:
+                x0 = x0.clamp(-self.clip, self.clip)
+            x = ddim_step(state.x, x0, eps, a_next)
+        else:
+            second = self.second_order[state.step]
+            x, memory = dpm_solver_pp(state.x, x0, a.sqrt(), (1 - a).sqrt(), a_next.sqrt(), (1 - a_next).sqrt(), state.memory, second)
+        return self._next(state, x, t_next, memory, num_steps)
+
+    def _next(
+        self, state: DiffusersState, x: torch.Tensor, t_next: torch.Tensor, memory: dict[str, torch.Tensor], num_steps: int
+    ) -> DiffusersState:
+        next_state = DiffusersState(x, t_next, state.labels, state.step + 1, hidden=state.hidden, memory=memory)
+        # the pipelines make no model call after the last step; nor does this (the observation keeps the last features)
+        return next_state if next_state.step >= num_steps else self._with_forward(next_state)
+
+    # ------------------------------------------------------------------ what the env shows
+
+    def features(self, state: DiffusersState) -> torch.Tensor:
+        return torch.cat([state.hidden, self._time(state)], dim=1)
+
+    def _time(self, state: DiffusersState) -> torch.Tensor:
+        """Each sample's time in [0, 1]: 0 at the clean end, 1 at pure noise (the last training timestep)."""
+        return ((state.t - self.t_end) / (self.noise_time - self.t_end)).float()[:, None]
+
+    def observation_spaces(self) -> dict[str, gym.spaces.Box]:
+        bound = np.append(self.hidden_bound, 1.0).astype(np.float32)
+        return {
+            "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
+            "time": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
+        }
+
+    def observation(self, state: DiffusersState) -> dict[str, torch.Tensor]:
+        return {"time": self._time(state)}
+
+    @torch.no_grad()
+    def decode(self, state: DiffusersState) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1], as the pipelines make them (latents through the VAE, as DiTPipeline)."""
+        x = state.x
+        if self.vae is not None:
+            x = self.vae.decode(x / self.vae.config.scaling_factor).sample
+        return (x / 2 + 0.5).clamp(0, 1)
+
+    def preview(self, state: DiffusersState) -> torch.Tensor:
+        images = (self.decode(state) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        return images.expand(*images.shape[:3], 3).clone() if images.shape[-1] == 1 else images[..., :3].contiguous()
+
+    # ------------------------------------------------------------------ from a pipeline
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        pipeline: Any,
+        num_steps: int | None = None,
+        guidance_scale: float | None = None,
+        num_classes: int | None = None,
+        null_class: int | None = None,
+    ) -> "DiffusersProcess":
+        """The process of a diffusers pipeline (its ``transformer`` or ``unet``, ``scheduler`` and ``vae``);
+        ``num_steps`` and ``guidance_scale`` default to the pipeline's own defaults."""
+        model = getattr(pipeline, "transformer", None)
+        if model is None:
+            model = getattr(pipeline, "unet", None)
+        if model is None or not hasattr(pipeline, "scheduler"):
+            raise ValueError(f"pipeline must have a transformer or a unet, and a scheduler; {type(pipeline).__name__} has not")
+        defaults = inspect.signature(type(pipeline).__call__).parameters
+        if num_steps is None:
+            num_steps = defaults["num_inference_steps"].default
+        if guidance_scale is None:
+            guidance_scale = defaults["guidance_scale"].default if "guidance_scale" in defaults else 1.0
+        return cls(model, pipeline.scheduler, num_steps, getattr(pipeline, "vae", None), guidance_scale, num_classes, null_class)
+
+
+def _norm_bound(norm: nn.Module) -> np.ndarray:
+    """An exact bound on the mean over positions of a LayerNorm's or a GroupNorm's output, per feature.
+
+    A group of k channels is normalised as one vector, so its k channel means sum to 0 with squares
+    summing to at most k: each lies within sqrt(k - 1), as a LayerNorm's entries within sqrt(width - 1).
+    """
+    if isinstance(norm, nn.LayerNorm):
+        if norm.elementwise_affine:
+            return layer_norm_bound(norm)
+        return np.full(norm.normalized_shape[0], np.sqrt(norm.normalized_shape[0] - 1) + 1e-3)
+    if isinstance(norm, nn.GroupNorm):
+        width = np.sqrt(norm.num_channels // norm.num_groups - 1)
+        if not norm.affine:
+            return np.full(norm.num_channels, width + 1e-3)
+        return (width * norm.weight.abs() + norm.bias.abs() + 1e-3).detach().cpu().numpy()
+    raise ValueError(f"no feature bound for {type(norm).__name__}")

@@ -1,0 +1,142 @@
+"""Overhead of AdaGen/Diffusers-v0: the vector env at zero actions against the diffusers pipeline itself.
+
+Both make the same images (tests/test_diffusers_adapter.py) from the same model, scheduler,
+steps, guidance and seed: the env runs reset, ``--steps`` zero-action steps and the VAE decode
+of the finished batch; the pipeline runs its ``__call__`` with ``output_type="np"``; the plain
+sampler (``adagen_env.sampling.sample``, the env's process without the env, decode included)
+splits the adapter's cost from the env's. They alternate over ``--repeats`` in one process, and
+the table reports medians and their ratios to the pipeline.
+Models are built from configs with random weights (nothing is downloaded): the ``tiny`` DiT of
+the tests, and a ``small`` one as wide as DiT-S (384) on 16x16 latents, where the model's
+share of the time is closer to a real one's. Needs the ``diffusers`` extra.
+
+    python -m benchmarks.diffusers_overhead [--batch 8] [--steps 20] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import adagen_env  # noqa: F401  (registers AdaGen/Diffusers-v0)
+from adagen_env.sampling import sample
+from adagen_env.tables import format_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# DiT configs: (layers, heads, head width, latent size); learned sigma and 1000 classes + null as DiT-XL-2-256
+MODELS = {"tiny": (2, 2, 8, 8), "small": (4, 6, 64, 16)}
+GUIDANCE_SCALE = 4.0  # DiTPipeline's default
+
+
+def dit_pipeline(size: str, scheduler: str):
+    import diffusers
+
+    layers, heads, width, latent = MODELS[size]
+    torch.manual_seed(0)
+    transformer = diffusers.DiTTransformer2DModel(
+        num_attention_heads=heads, attention_head_dim=width, in_channels=4, out_channels=8, num_layers=layers,
+        sample_size=latent, patch_size=2, num_embeds_ada_norm=1000,
+    ).eval()
+    vae = diffusers.AutoencoderKL(
+        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=2 * latent,
+    ).eval()
+    pipe = diffusers.DiTPipeline(transformer, vae, getattr(diffusers, scheduler)())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def time_pipeline(pipe, labels: list[int], steps: int, seed: int) -> float:
+    start = time.perf_counter()
+    pipe(labels, GUIDANCE_SCALE, torch.Generator().manual_seed(seed), steps, output_type="np")
+    return time.perf_counter() - start
+
+
+def time_sampler(process, labels: list[int], steps: int, seed: int) -> float:
+    start = time.perf_counter()
+    sample(process, labels, num_steps=steps, seed=seed).permute(0, 2, 3, 1).numpy()
+    return time.perf_counter() - start
+
+
+def time_env(env: gym.vector.VectorEnv, labels: list[int], steps: int, seed: int) -> float:
+    """Reset, ``steps`` zero-action steps, and the decoded images, as numpy like the pipeline's."""
+    zeros = np.zeros(env.action_space.shape, dtype=np.float32)
+    start = time.perf_counter()
+    env.reset(seed=seed, options={"labels": labels})
+    for _ in range(steps):
+        env.step(zeros)
+    env.unwrapped.core.images().permute(0, 2, 3, 1).numpy()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--schedulers", nargs="+", default=["DDIMScheduler", "DPMSolverMultistepScheduler"])
+    args = parser.parse_args()
+
+    labels = [int(c) for c in np.arange(args.batch) * 97 % 1000]
+    load_before = os.getloadavg()
+    rows = []
+    for size in args.models:
+        for scheduler in args.schedulers:
+            pipe = dit_pipeline(size, scheduler)
+            env = gym.make_vec(
+                "AdaGen/Diffusers-v0", num_envs=args.batch, pipeline=pipe, num_steps=args.steps, guidance_scale=GUIDANCE_SCALE
+            )
+            process = env.unwrapped.core.process
+            time_pipeline(pipe, labels, args.steps, 0), time_env(env, labels, args.steps, 0)  # warm-up
+            pipeline_s, env_s, sampler_s = [], [], []
+            for r in range(args.repeats):
+                pipeline_s.append(time_pipeline(pipe, labels, args.steps, r))
+                env_s.append(time_env(env, labels, args.steps, r))
+                sampler_s.append(time_sampler(process, labels, args.steps, r))
+            pipeline_t, env_t, sampler_t = (statistics.median(s) for s in (pipeline_s, env_s, sampler_s))
+            rows.append(
+                {
+                    "model": size,
+                    "scheduler": scheduler,
+                    "batch": args.batch,
+                    "steps": args.steps,
+                    "pipeline_s": pipeline_t,
+                    "env_s": env_t,
+                    "sampler_s": sampler_t,
+                    "env_over_pipeline": env_t / pipeline_t,
+                    "sampler_over_pipeline": sampler_t / pipeline_t,
+                }
+            )
+            print(format_table(rows[-1:], tuple(rows[-1])), flush=True)
+    load_after = os.getloadavg()
+    print()
+    print(format_table(rows, tuple(rows[0])))
+    print(f"\ntorch threads: {torch.get_num_threads()}; medians over {args.repeats} alternating repeats; "
+          f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "diffusers_overhead.json"
+    out.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "threads": torch.get_num_threads(),
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
