@@ -16,11 +16,12 @@ from adagen_env.processes.base import Process
 
 @torch.no_grad()
 def record_actions(
-    process: Process, num_steps: int, act: Act, labels: torch.Tensor, seed: int
+    process: Process, num_steps: int, act: Act, labels: torch.Tensor, seed: int, smoothing: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The actions (T, B, P), clipped as the env clips them, and the parameter values (T, B, P) that
-    ``act`` chooses for one batch of ``labels`` with noise ``seed``."""
-    core = ScheduleCore(process, len(labels), num_steps, reward=None)
+    ``act`` chooses for one batch of ``labels`` with noise ``seed`` (after ``smoothing``, the
+    values the generator got)."""
+    core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing)
     obs = core.reset(labels, seed)
     actions, values = [], []
     for _ in range(num_steps):

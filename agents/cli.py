@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
 from adagen_agents.files import check_writable_file, check_writable_folder, one_line
 from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
 from adagen_agents.ppo import PPOConfig, check_world_size, read_checkpoint
@@ -20,7 +21,8 @@ from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env import distributed
 from adagen_env.devices import check_device
 from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import generate_and_evaluate, policy_generator, static_generator
+from adagen_env.adaptivity import record_actions
+from adagen_env.evaluation import balanced_labels, generate_and_evaluate, policy_generator, static_generator
 from adagen_env.images import save_grid
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
@@ -165,6 +167,25 @@ def cmd_sample(args: argparse.Namespace) -> None:
         num_steps = args.steps or process.default_num_steps
         generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"))
     path = save_grid(generate(labels, args.seed), args.out)
+    print(f"wrote {path}")
+
+
+def cmd_actions(args: argparse.Namespace) -> None:
+    at_least(args, 2, "samples")
+    require_matplotlib()
+    check_writable_file(args.out, "--out")
+    paradigm = get_paradigm(args.env)
+    process = paradigm.make_process(args.device)
+    act, metadata = load_policy(args.policy, process, paradigm.name)
+    num_steps = args.steps or metadata["num_steps"]
+    labels = balanced_labels(args.samples, process.num_classes)
+    _, values = record_actions(process, num_steps, act, labels, args.seed, metadata.get("smoothing", 0.0))
+    best = best_static_schedule(paradigm.name, process, num_steps)
+    path = plot_actions(values, labels, process, f"{paradigm.name}, {num_steps} steps", args.out,
+                        None if best is None else best[1])
+    for name, spread in action_spread(values, labels, process).items():
+        print(f"{name}: spread over samples {spread['over_samples']:.3g}, within a class {spread['within_class']:.3g} "
+              f"(std at a step, mean over steps)")
     print(f"wrote {path}")
 
 
@@ -396,7 +417,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="adagen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,actions,bench}")
 
     def add(name: str, help: str) -> Parser:
         return sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -476,6 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--results", default="benchmarks/results/bench",
                        help="folder of the per-run JSON files and the report (default: %(default)s)")
     p.set_defaults(func=cmd_bench)
+
+    p = add("actions", "plot the parameters a policy chooses against the step, per sample and per class")
+    common(p, DEFAULT_ENV)
+    p.add_argument("--policy", required=True, metavar="PATH", help=(
+        f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"))
+    p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--out", default="actions.png", help="the PNG to write (default: %(default)s)")
+    p.set_defaults(func=cmd_actions)
 
     p = add("sample", "write a grid of samples of one class as a PNG")
     common(p, DEFAULT_ENV)

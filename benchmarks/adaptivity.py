@@ -20,15 +20,14 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 
+from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
 from adagen_agents.loading import load_policy
 from adagen_env.adaptivity import mean_action_policy, record_actions
 from adagen_env.comparison import paired_fd_difference, verdict
 from adagen_env.evaluation import balanced_labels, evaluate_on_seeds, policy_generator, static_generator
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
 from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
-from adagen_env.sampling import hand_designed_schedule
 from adagen_env.seeds import PICK_SEEDS, REPORT_SEEDS
 from adagen_env.tables import format_table
 from benchmarks.static_grid import mean_std
@@ -46,32 +45,6 @@ def evaluate_all(generators: dict, process, evaluator: Evaluator, samples: int) 
     return metrics, images
 
 
-def plot(process_name: str, process, steps: int, values: torch.Tensor, labels: torch.Tensor, best) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [p.name for p in process.parameters]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-    x = torch.arange(1, steps + 1)
-    hand = hand_designed_schedule(process, steps, 1)[:, 0]
-    for i, (ax, name) in enumerate(zip(axes[0], names)):
-        ax.plot(x, values[:, :200, i], color="grey", alpha=0.08, linewidth=0.8)
-        for c in range(process.num_classes):
-            ax.plot(x, values[:, labels == c, i].mean(dim=1), linewidth=1, alpha=0.8)
-        ax.plot(x, hand[:, i], "k--", linewidth=2, label="hand-designed")
-        if best is not None:
-            ax.plot(x, best[1][:, i], "r:", linewidth=2, label="best static")
-        ax.set(title=f"{process_name}: {name}", xlabel="step")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = RESULTS / f"adaptivity_{process_name}.png"
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shipped = [p.env_id for p in PARADIGMS.values() if p.shipped_policy is not None]
@@ -79,6 +52,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES)
     args = parser.parse_args()
     paradigms = [get_paradigm(env) for env in args.env]  # unknown ids fail here, before any work
+    require_matplotlib()
     evaluator = Evaluator()
     rows, results = [], {}
     for paradigm in paradigms:
@@ -111,13 +85,12 @@ def main() -> None:
             print(f"  {name} vs learned: {comparisons[name]['verdict']}", flush=True)
         rows.append({"process": paradigm.name, "steps": steps, "schedule": "learned",
                      **{f"{s}_fd": learned[f"{s}_fd"] for s in SPACES}})
-        spread = values.std(dim=1).mean(dim=0)  # per parameter: the spread over samples at a step, averaged over steps
-        within = torch.stack([values[:, labels == c].std(dim=1) for c in range(process.num_classes)]).mean(dim=(0, 1))
+        best = best_static_schedule(paradigm.name, process, steps)
         results[paradigm.name] = {"steps": steps, "metrics": metrics, "comparisons": comparisons,
-                                  "action_spread": {p.name: {"over_samples": spread[i].item(), "within_class": within[i].item()}
-                                                    for i, p in enumerate(process.parameters)},
-                                  "plot": plot(paradigm.name, process, steps, values, labels,
-                                               best_static_schedule(paradigm.name, process, steps)).name}
+                                  "action_spread": action_spread(values, labels, process),
+                                  "plot": plot_actions(values, labels, process, paradigm.name,
+                                                       RESULTS / f"adaptivity_{paradigm.name}.png",
+                                                       None if best is None else best[1]).name}
     columns = ("process", "steps", "schedule", *(f"{s}_fd" for s in SPACES), *(f"{s}_kept" for s in SPACES))
     table = format_table([{c: r.get(c, "-") for c in columns} for r in rows], columns)
     lines = [f"- {name}, {c}: {v['verdict']}" for name, r in results.items() for c, v in r["comparisons"].items()]
