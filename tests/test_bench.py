@@ -133,7 +133,7 @@ def test_an_algorithm_without_box_actions_is_refused(tiny_suite, monkeypatch, tm
 def test_cli_names_the_choices_for_unknown_tasks_and_algorithms(tiny_suite, tmp_path, capsys):
     with pytest.raises(SystemExit, match="unknown task 'nope'; the tasks: .*maskgit-8"):
         cli.main(["bench", "run", "--algo", "ppo", "--task", "nope", "--results", str(tmp_path)])
-    with pytest.raises(SystemExit, match="unknown algorithm 'nope'; the algorithms: ppo, sb3-ppo"):
+    with pytest.raises(SystemExit, match="unknown algorithm 'nope'; the algorithms: ppo, ppo-tuned, sb3-ppo"):
         cli.main(["bench", "run", "--algo", "nope", "--task", "tiny", "--results", str(tmp_path)])
     cli.main(["bench", "list"])
     out = capsys.readouterr().out
