@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagen_env.processes.base import layer_norm_bound
+from adagen_env.processes.base import grey_to_rgb, layer_norm_bound
 from adagen_env.processes.continuous import next_times
 from adagen_env.schedules import StepParameter
 from adagen_env.solvers import dpm_solver_pp, euler, guided, per_sample
@@ -321,7 +321,8 @@ class DiffusersProcess:
             return self._next(state, x.to(self.dtype), t_next, memory, num_steps)
         t_next = t_next.round().long()
         a, a_next = self.alphas_cumprod[state.t + 1], self.alphas_cumprod[t_next + 1]
-        x0, eps = x0_and_eps(output, state.x, a.sqrt(), (1 - a).sqrt(), self.prediction_type)
+        alpha, sigma = a.sqrt(), (1 - a).sqrt()
+        x0, eps = x0_and_eps(output, state.x, alpha, sigma, self.prediction_type)
         memory = {}
         if self.solver == "ddim":
             if self.clip is not None:
@@ -329,7 +330,7 @@ class DiffusersProcess:
             x = ddim_step(state.x, x0, eps, a_next)
         else:
             second = self.second_order[state.step]
-            x, memory = dpm_solver_pp(state.x, x0, a.sqrt(), (1 - a).sqrt(), a_next.sqrt(), (1 - a_next).sqrt(), state.memory, second)
+            x, memory = dpm_solver_pp(state.x, x0, alpha, sigma, a_next.sqrt(), (1 - a_next).sqrt(), state.memory, second)
         return self._next(state, x, t_next, memory, num_steps)
 
     def _next(
@@ -367,8 +368,10 @@ class DiffusersProcess:
         return (x / 2 + 0.5).clamp(0, 1)
 
     def preview(self, state: DiffusersState) -> torch.Tensor:
-        images = (self.decode(state) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-        return images.expand(*images.shape[:3], 3).clone() if images.shape[-1] == 1 else images[..., :3].contiguous()
+        images = self.decode(state)
+        if images.shape[1] == 1:
+            return grey_to_rgb(images)
+        return (images[:, :3] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
     # ------------------------------------------------------------------ from a pipeline
 
