@@ -1,8 +1,8 @@
 """Image data sets: the embedded 8x8 digits, or a user's own images, behind one API.
 
-Images are held as integer grey levels ``0 .. levels-1`` (the token vocabulary of the
-discrete generators); ``to_float`` maps them to ``[0, 1]`` for the continuous ones and the
-classifier. The embedded data are scikit-learn's copy of the UCI "Optical Recognition of
+Images are held as integer levels ``0 .. levels-1`` per pixel (the token vocabulary of the
+discrete generators), grey (N, H, W) or colour (N, H, W, 3); ``to_float`` maps them to
+``[0, 1]`` and channels-first for the continuous generators and the feature networks. The embedded data are scikit-learn's copy of the UCI "Optical Recognition of
 Handwritten Digits" set (Alpaydin and Kaynak, 1998; CC BY 4.0), 1,797 images, 10 classes,
 17 grey levels, with a fixed stratified held-out split of 500 images (50 per class).
 """
@@ -26,9 +26,9 @@ Split = Literal["train", "heldout", "all"]
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """Grey-level images with class labels and the split they belong to."""
+    """Grey or colour images with class labels and the split they belong to."""
 
-    images: np.ndarray  # uint8 (N, H, W), values in 0 .. levels-1
+    images: np.ndarray  # uint8 (N, H, W) grey or (N, H, W, 3) colour, values in 0 .. levels-1
     labels: np.ndarray  # int64 (N,)
     levels: int
     num_classes: int
@@ -37,9 +37,10 @@ class ImageDataset:
         _check_levels(self.levels)
         if len(self.images) == 0:
             raise ValueError("the data set holds no images")
-        if self.images.ndim != 3 or len(self.images) != len(self.labels):
+        colour = self.images.ndim == 4 and self.images.shape[3] == 3
+        if not (self.images.ndim == 3 or colour) or len(self.images) != len(self.labels):
             raise ValueError(
-                f"expected images (N, H, W) and labels (N,), got {self.images.shape} and {self.labels.shape}"
+                f"expected images (N, H, W) or (N, H, W, 3) and labels (N,), got {self.images.shape} and {self.labels.shape}"
             )
         low, high = self.images.min(), self.images.max()
         if low < 0 or high >= self.levels:
@@ -53,15 +54,25 @@ class ImageDataset:
 
     @property
     def image_shape(self) -> tuple[int, int]:
+        """(H, W)."""
         return self.images.shape[1], self.images.shape[2]
 
+    @property
+    def channels(self) -> int:
+        """1 for grey images, 3 for colour ones."""
+        return 1 if self.images.ndim == 3 else 3
+
     def tokens(self) -> torch.Tensor:
-        """Images as a (N, H*W) long tensor of grey levels: the discrete generators' view."""
+        """Grey images as a (N, H*W) long tensor of levels: the discrete generators' view."""
+        if self.channels != 1:
+            raise ValueError("the discrete generators (MaskGIT, VAR) take grey images; load them with channels=1")
         return torch.from_numpy(self.images.reshape(len(self), -1).astype(np.int64))
 
     def to_float(self) -> torch.Tensor:
-        """Images as a (N, 1, H, W) float tensor in [0, 1]."""
-        return torch.from_numpy(self.images).float().unsqueeze(1) / (self.levels - 1)
+        """Images as a (N, C, H, W) float tensor in [0, 1]."""
+        images = torch.from_numpy(self.images).float()
+        images = images.unsqueeze(1) if self.channels == 1 else images.permute(0, 3, 1, 2).contiguous()
+        return images / (self.levels - 1)
 
     def label_tensor(self) -> torch.Tensor:
         return torch.from_numpy(self.labels)
@@ -75,16 +86,23 @@ def load_digits(split: Split = "train") -> ImageDataset:
 
 
 def load_images(
-    path: str | Path, split: Split = "all", levels: int = 17, heldout_fraction: float = 0.2, seed: int = 0
+    path: str | Path,
+    split: Split = "all",
+    levels: int = 17,
+    heldout_fraction: float = 0.2,
+    seed: int = 0,
+    channels: int | None = 1,
 ) -> ImageDataset:
     """A user's images with the same API as :func:`load_digits`.
 
-    ``path`` is either an ``.npz`` with ``images`` (N, H, W) grey levels and optional
-    ``labels`` and ``heldout`` arrays, or a folder of image files. In a folder, images in
-    sub-folders take the position of their sub-folder, in sorted order, as their label
+    ``path`` is either an ``.npz`` with ``images`` (N, H, W) grey or (N, H, W, 3) colour levels
+    and optional ``labels`` and ``heldout`` arrays, or a folder of image files. In a folder,
+    images in sub-folders take the position of their sub-folder, in sorted order, as their label
     (sub-folders without images are skipped); a folder without sub-folders is one class,
-    label 0. Colour images are converted to grey and quantised to ``levels``. Without a
-    stored split, a fixed ``heldout_fraction`` is drawn with ``seed``.
+    label 0. ``channels=1`` converts colour images to grey, ``3`` reads every image as RGB
+    (grey ones repeated into three channels), ``None`` picks 3 if any image is in colour
+    (for an ``.npz``: the array's own); values are quantised to ``levels``. Without a stored
+    split, a fixed ``heldout_fraction`` is drawn with ``seed``.
 
     Folder images are scaled to grey by their mode's full range before quantising: 8-bit
     grey, colour and palette images by 255, 16-bit ones (modes ``I;16*`` and ``I``) by
@@ -92,16 +110,18 @@ def load_images(
     ``ValueError`` naming the file and the problem (``FileNotFoundError`` if ``path`` is missing).
     """
     _check_levels(levels)
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 (grey), 3 (RGB) or None (as the images are), not {channels!r}")
     if not 0.0 <= heldout_fraction <= 1.0:
         raise ValueError(f"heldout_fraction must lie in [0, 1], not {heldout_fraction}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_dir():
-        images, labels = _read_folder(path, levels)
+        images, labels = _read_folder(path, levels, channels)
         heldout = None
     elif path.suffix == ".npz":
-        images, labels, heldout = _read_npz(path, levels)
+        images, labels, heldout = _read_npz(path, levels, channels)
     else:
         raise ValueError(f"{path} is neither a folder of images nor an .npz file")
     if heldout is None:
@@ -132,6 +152,24 @@ def _quantise(grey: np.ndarray, full_scale: float, levels: int) -> np.ndarray:
     return np.rint(grey.astype(np.float64) * (levels - 1) / full_scale).astype(np.uint8)
 
 
+GREY_MODES = ("1", "L", "LA", "I", "F")  # and the 16-bit "I;16*" modes
+
+
+def _is_colour(im: Image) -> bool:
+    return not (im.mode in GREY_MODES or im.mode.startswith("I;16"))
+
+
+def _pixels(im: Image, file: Path, channels: int) -> tuple[np.ndarray, float]:
+    """One image as grey (H, W) or RGB (H, W, 3) values with the full scale of its mode."""
+    if channels == 3 and _is_colour(im):
+        try:
+            return np.asarray(im.convert("RGB")), 255.0
+        except ValueError as e:  # modes PIL cannot turn RGB
+            raise ValueError(f"cannot convert image {file} (mode {im.mode!r}) to RGB: {e}") from e
+    grey, full_scale = _grey(im, file)
+    return (np.repeat(grey[..., None], 3, axis=2) if channels == 3 else grey), full_scale
+
+
 def _grey(im: Image, file: Path) -> tuple[np.ndarray, float]:
     """One image as grey values with the full scale of its mode.
 
@@ -160,7 +198,7 @@ def _grey(im: Image, file: Path) -> tuple[np.ndarray, float]:
         raise ValueError(f"cannot convert image {file} (mode {im.mode!r}) to grey: {e}") from e
 
 
-def _read_folder(folder: Path, levels: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_folder(folder: Path, levels: int, channels: int | None) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
     def image_files(d: Path) -> list[Path]:
@@ -176,22 +214,38 @@ def _read_folder(folder: Path, levels: int) -> tuple[np.ndarray, np.ndarray]:
     files = [(0, f) for f in top_level] + [(i, f) for i, d in enumerate(class_dirs) for f in image_files(d)]
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its sub-folders")
+
+    def open_image(f: Path):
+        try:
+            return Image.open(f)
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"cannot read image {f}: {e}") from e
+
+    if channels is None:
+        channels = 1
+        for _, f in files:
+            with open_image(f) as im:
+                if _is_colour(im):
+                    channels = 3
+                    break
     images, labels = [], []
     for label, f in files:
         try:
-            with Image.open(f) as im:
-                grey, full_scale = _grey(im, f)
-        except (UnidentifiedImageError, OSError) as e:
+            with open_image(f) as im:
+                pixels, full_scale = _pixels(im, f, channels)
+        except OSError as e:  # a truncated file fails when its pixels are read
             raise ValueError(f"cannot read image {f}: {e}") from e
-        images.append(_quantise(grey, full_scale, levels))
+        images.append(_quantise(pixels, full_scale, levels))
         labels.append(label)
-    shapes = sorted({im.shape for im in images})
-    if len(shapes) > 1:
-        raise ValueError(f"images in {folder} have mixed sizes {shapes}; resize them to one size first")
+    sizes = sorted({im.shape[:2] for im in images})
+    if len(sizes) > 1:
+        examples = {im.shape[:2]: f for im, (_, f) in zip(images, files)}
+        named = ", ".join(f"{h}x{w} (e.g. {examples[(h, w)]})" for h, w in sizes[:4])
+        raise ValueError(f"images in {folder} have mixed sizes: {named}; resize them to one size first")
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
-def _read_npz(path: Path, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _read_npz(path: Path, levels: int, channels: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -200,10 +254,15 @@ def _read_npz(path: Path, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if "images" not in arrays:
         raise ValueError(f"{path} has no 'images' array (found {sorted(arrays)})")
     images = arrays["images"]
-    if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"'images' in {path} must be a non-empty (N, H, W) array, got shape {images.shape}")
+    colour = images.ndim == 4 and images.shape[3] == 3
+    if not (images.ndim == 3 or colour) or len(images) == 0:
+        raise ValueError(f"'images' in {path} must be a non-empty (N, H, W) or (N, H, W, 3) array, got shape {images.shape}")
     if not _is_numeric(images) or not _is_whole(images) or images.min() < 0 or images.max() >= levels:
-        raise ValueError(f"'images' in {path} must hold integer grey levels 0..{levels - 1}")
+        raise ValueError(f"'images' in {path} must hold integer grey levels 0..{levels - 1} (per channel)")
+    if channels == 1 and colour:
+        raise ValueError(f"'images' in {path} are colour (N, H, W, 3); load them with channels=3 or None")
+    if channels == 3 and not colour:
+        images = np.repeat(images[..., None], 3, axis=3)
     n = len(images)
     labels = _npz_labels(path, arrays.get("labels"), n)
     heldout = _npz_heldout(path, arrays.get("heldout"), n)

@@ -23,6 +23,7 @@ from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.models.classifier import DigitClassifier, load_classifier
 from adagen_env.models.encoder import load_encoder
 
+SHIPPED_IMAGE_SHAPE = (1, 8, 8)  # (C, H, W) of the digits the shipped feature networks know
 DEFAULT_NUM_SAMPLES = 2000  # generated images per evaluation, everywhere
 SPACES = ("classifier", "encoder", "pixels")  # feature spaces of Evaluator, in report order
 SPACE_METRICS = ("fd", "kid", "kid_std", "precision", "recall")  # reported per space as f"{space}_{metric}"
@@ -193,7 +194,10 @@ class Evaluator:
     ``precision`` and ``recall``, equal to ``classifier_fd`` and so on. Spaces: "classifier"
     (the shipped classifier's 64-d penultimate features), "encoder" (the shipped autoencoder's
     32-d bottleneck), "pixels" (the 64 raw pixel values). ``classifier`` and ``encoder`` replace
-    the shipped networks with any modules that have a ``features`` method.
+    the shipped networks with any modules that have a ``features`` method (and, for the
+    classifier, a ``head`` for the accuracy). The shipped networks know 8x8 grey digits only: a
+    ``reference`` of other images (any size, grey or RGB) needs networks trained on them (see
+    ``adagen_env.features``), or only the spaces without one (``spaces=("pixels",)``).
 
     KID uses ``kid_subsets`` subsets of ``kid_subset_size`` samples, capped at the sizes of both
     sets, on features divided by the reference's root-mean-square feature value. The cubic
@@ -223,20 +227,31 @@ class Evaluator:
         self.device = torch.device(device)
         self.spaces = spaces
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
-        self.classifier = load_classifier(self.device) if classifier is None else classifier
-        self.encoder = load_encoder(self.device) if encoder is None and "encoder" in spaces else encoder
         self.reference = load_digits("heldout") if reference is None else reference
         if len(self.reference) <= NEAREST_NEIGHBOURS:
             raise ValueError(f"the reference needs more than {NEAREST_NEIGHBOURS} images, got {len(self.reference)}")
+        self.image_shape = (self.reference.channels, *self.reference.image_shape)  # (C, H, W)
+        self.classifier = classifier if classifier is not None or "classifier" not in spaces else self._shipped("classifier")
+        self.encoder = encoder if encoder is not None or "encoder" not in spaces else self._shipped("encoder")
         images = self.reference.to_float()
-        self.reference_features = self.features(images)  # classifier features, as callers have always read them
         self._references = {}
         for space in spaces:
-            feats = self.reference_features if space == "classifier" else self.space_features(images, space)
-            feats = feats.double()
+            feats = self.space_features(images, space).double()
             rms = feats.square().mean().sqrt().item()
             radii = _kth_neighbour_radii(feats, NEAREST_NEIGHBOURS)
             self._references[space] = _Reference(feats, radii, 1 / rms if rms > 0 else 1.0)
+        # classifier features of the reference, as callers have always read them (None without that space)
+        self.reference_features = self._references["classifier"].features.float() if "classifier" in spaces else None
+
+    def _shipped(self, space: str) -> nn.Module:
+        """The shipped feature network of ``space``, where it fits the reference's images."""
+        if self.image_shape != SHIPPED_IMAGE_SHAPE:
+            c, h, w = self.image_shape
+            raise ValueError(
+                f"the shipped {space} knows 8x8 grey digits, not {c}x{h}x{w} images; pass {space}= a network trained "
+                f"on your images (adagen features), or leave {space!r} out of spaces"
+            )
+        return load_classifier(self.device) if space == "classifier" else load_encoder(self.device)
 
     def reference_features_in(self, space: str) -> torch.Tensor:
         """(N, F) float64 features of the reference images in ``space`` (one of ``self.spaces``)."""
@@ -244,35 +259,37 @@ class Evaluator:
             raise ValueError(f"this evaluator has no space {space!r}; its spaces: {self.spaces}")
         return self._references[space].features
 
-    @staticmethod
-    def _check_images(images: torch.Tensor) -> None:
-        if images.ndim != 4 or tuple(images.shape[1:]) != (1, 8, 8) or len(images) == 0:
-            raise ValueError(f"expected images of shape (N, 1, 8, 8) with N >= 1, got {tuple(images.shape)}")
+    def _check_images(self, images: torch.Tensor) -> None:
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape or len(images) == 0:
+            raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}) with N >= 1, "
+                             f"got {tuple(images.shape)}")
         if not images.is_floating_point():
             raise ValueError(f"expected float images in [0, 1], got {images.dtype}; divide grey levels by levels - 1")
         if not torch.isfinite(images).all():
             raise ValueError("images contain NaN or infinite values")
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 64) classifier features of (N, 1, 8, 8) float images in [0, 1], on the evaluator's device."""
+        """(N, 64) classifier features of (N, C, H, W) float images in [0, 1], on the evaluator's device."""
         return self.space_features(images, "classifier")
 
     def space_features(self, images: torch.Tensor, space: str) -> torch.Tensor:
-        """(N, F) features of (N, 1, 8, 8) float images in [0, 1] in one of SPACES, on the evaluator's device."""
+        """(N, F) features of (N, C, H, W) float images in [0, 1] in one of SPACES, on the evaluator's device."""
         self._check_images(images)
         images = images.float()  # the networks' weights are float32
         if space == "pixels":
             return images.flatten(1).to(self.device)
-        if space == "classifier":
-            extract = self.classifier.features
-        elif space == "encoder":
-            if self.encoder is None:  # restricted spaces: loaded only when asked for
-                self.encoder = load_encoder(self.device)
-            extract = self.encoder.features
-        else:
+        if space not in ("classifier", "encoder"):
             raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
-        with torch.inference_mode():
-            return torch.cat([extract(b.to(self.device)) for b in images.split(_BATCH_SIZE)])
+        network = self.classifier if space == "classifier" else self.encoder
+        if network is None:  # a space outside ``spaces``: its shipped network, loaded when first asked for
+            network = self._shipped(space)
+            setattr(self, space, network)
+        try:
+            with torch.inference_mode():
+                return torch.cat([network.features(b.to(self.device)) for b in images.split(_BATCH_SIZE)])
+        except RuntimeError as e:  # a network built for other images: wrong channels or sizes
+            c, h, w = self.image_shape
+            raise ValueError(f"the {space} network does not take {c}x{h}x{w} images ({str(e).splitlines()[0]})") from e
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         """Every space's FD, KID (mean, std), precision and recall against the reference, and the
@@ -285,11 +302,10 @@ class Evaluator:
             )
         if labels is not None and labels.shape != (len(images),):
             raise ValueError(f"expected labels of shape ({len(images)},), got {tuple(labels.shape)}")
-        classifier_features = self.features(images)
         scores: dict[str, float] = {}
         for space in self.spaces:
             reference = self._references[space]
-            feats = classifier_features if space == "classifier" else self.space_features(images, space)
+            feats = self.space_features(images, space)
             precision, recall = equal_size_precision_recall(reference.features, feats, real_radii=reference.radii)
             subset_size = min(self.kid_subset_size, len(reference.features), len(feats))
             scale = reference.kid_scale
@@ -301,11 +317,11 @@ class Evaluator:
                 f"{space}_precision": precision,
                 f"{space}_recall": recall,
             })
-        if labels is None:
+        if labels is None or self.classifier is None:
             accuracy = float("nan")
         else:
             with torch.inference_mode():
-                predicted = self.classifier.head(classifier_features).argmax(dim=1)
+                predicted = self.classifier.head(self.features(images)).argmax(dim=1)
             accuracy = (predicted == labels.to(self.device)).double().mean().item()
         head = {key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces}
         return {**head, "accuracy": accuracy, "n": float(len(images)), **scores}
@@ -320,6 +336,9 @@ def noise_floor(evaluator: Evaluator, real: ImageDataset | None = None) -> dict[
     tr(S)/N), so this floor, taken at 1,297 images, sits slightly above what 2,000 real images
     would score; KID is unbiased at any N.
     """
-    real = load_digits("train") if real is None else real
+    if real is None:
+        if evaluator.image_shape != SHIPPED_IMAGE_SHAPE:
+            raise ValueError("noise_floor needs real= images of the evaluator's kind (the digits are 8x8 grey)")
+        real = load_digits("train")
     scores = evaluator.evaluate(real.to_float())
     return {key: value for key, value in scores.items() if key != "accuracy"}

@@ -5,7 +5,7 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,20 @@ from adagen_env.devices import check_device
 from adagen_env.comparison import paired_fd_difference, verdict
 from adagen_env.adaptivity import record_actions
 from adagen_env.evaluation import balanced_labels, generate_and_evaluate, policy_generator, static_generator
+from adagen_env.datasets import ImageDataset
 from adagen_env.images import save_grid
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
 from adagen_env.processes.base import Process
-from adagen_env.rewards import SCORERS
+from adagen_env.rewards import SCORERS, AdversarialScorer
 from adagen_env.seeds import EVALUATION_SEEDS, REPORT_SEEDS
 from adagen_env.tables import format_table
+from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
+from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
+from adagen_env.training.train_denoiser import train_denoiser
+from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
+from adagen_env.user_data import (GENERATOR_PROCESSES, HELDOUT_FRACTION, MIN_SIZE, GeneratorFile, data_source,
+                                  read_generator, save_features, save_generator, train_feature_networks, user_evaluator)
 
 DEFAULT_ENV = "AdaGen/MaskGIT-Digits-v0"
 DEFAULT_REWARD = "adversarial"
@@ -46,6 +53,73 @@ POLICY_SAFETY = (
 
 class UsageError(Exception):
     """A problem with the command line, reported as one line."""
+
+
+# ---------------------------------------------------------------------- what a command generates with
+
+# the registered env a user's generator runs in when --env is not given, by the generator's paradigm
+GENERATOR_ENVS = {"diffusion": "AdaGen/Diffusion-Digits-v0", "flow": "AdaGen/Flow-Digits-v0"}
+
+
+@dataclass
+class Target:
+    """What a command generates with and scores against: a paradigm's shipped generator and the
+    embedded digits, or a user's generator file (``--generator``) and the images it was trained on."""
+
+    paradigm: Paradigm
+    process: Process
+    generator: GeneratorFile | None = None
+    features: str | None = None
+
+    def evaluator(self) -> Evaluator:
+        if self.generator is None:
+            return Evaluator(device=self.process.device)
+        return user_evaluator(self.generator.source.load("heldout"), self.features, self.process.device)
+
+    def real_train_images(self) -> ImageDataset | None:
+        """The training images (the reward's real side, the noise floor's other set); ``None``: the digits."""
+        return None if self.generator is None else self.generator.source.load("train")
+
+    def best_static(self, num_steps: int) -> tuple[dict, torch.Tensor] | None:
+        """The grid search's best static schedule; searched for the shipped generators only."""
+        return None if self.generator is not None else best_static_schedule(self.paradigm.name, self.process, num_steps)
+
+    def policy(self, path: str):
+        """A policy for this target (``load_policy``), refused if it was trained for another generator."""
+        if self.generator is not None and path == "shipped":
+            raise UsageError("--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy")
+        act, metadata = load_policy(path, self.process, self.paradigm.name)
+        trained_for = metadata.get("generator")
+        if self.generator is None and trained_for:
+            raise UsageError(f"{path} was trained for the generator {trained_for}; pass --generator")
+        if self.generator is not None and not trained_for:
+            raise UsageError(f"{path} was trained for the shipped generator of {metadata['env']}; leave out --generator")
+        shape = [self.process.image_channels, *self.process.image_shape]
+        if trained_for and metadata.get("image_shape") != shape:
+            raise UsageError(f"{path} was trained for {metadata.get('image_shape')} images, but {self.generator.path} "
+                             f"makes {shape}")
+        return act, metadata
+
+
+def make_target(args: argparse.Namespace) -> Target:
+    """The target of the command line; ``--generator`` files, ``--data`` and ``--features`` are checked here, before any work."""
+    generator_path, data, features = (getattr(args, name, None) for name in ("generator", "data", "features"))
+    if generator_path is None:
+        if data is not None or features is not None:
+            given = "--data" if data is not None else "--features"
+            raise UsageError(f"{given} goes with --generator (the shipped generators use the embedded digits)")
+        return Target(get_paradigm(args.env or DEFAULT_ENV), get_paradigm(args.env or DEFAULT_ENV).make_process(args.device))
+    generator = read_generator(generator_path, data)
+    paradigm = get_paradigm(args.env or GENERATOR_ENVS[generator.paradigm])
+    process_class = getattr(paradigm.process, "func", paradigm.process)
+    if process_class is not GENERATOR_PROCESSES[generator.paradigm]:
+        raise UsageError(f"--env {paradigm.env_id} does not run {generator.paradigm} generators; leave out --env "
+                         f"or pass one of {', '.join(p.env_id for p in PARADIGMS.values() if getattr(p.process, 'func', p.process) is GENERATOR_PROCESSES[generator.paradigm])}")
+    process = generator.process(args.device, getattr(paradigm.process, "keywords", {}).get("solver"))
+    target = Target(paradigm, process, generator, features)
+    if features is not None:
+        target.evaluator()  # a features file of other images fails now, not after training
+    return target
 
 
 # ---------------------------------------------------------------------- schedules and comparisons
@@ -75,11 +149,15 @@ def static_schedule(process: Process, paradigm: Paradigm, name: str, num_steps: 
 
 
 def compare(
-    process: Process, num_steps: int, generators: dict, samples: int, seeds: range
+    target: Target, num_steps: int, generators: dict, samples: int, seeds: range
 ) -> tuple[list[dict], dict[str, float], list[dict]]:
     """Evaluate named generators side by side, each on the same seeds and sample count, then compare
     the first with each other one, paired, in every feature space (FD difference, 95 % bootstrap interval)."""
-    evaluator = Evaluator(device=process.device)
+    process, evaluator = target.process, target.evaluator()
+    first_space = evaluator.spaces[0]
+    if target.generator is not None:
+        print(f"feature spaces: {', '.join(evaluator.spaces)}" + (
+            "" if target.features else " (no --features: train networks on your images with adagen features)"))
     rows, images = [], {}
     for name, generate in generators.items():
         per_seed = []
@@ -87,12 +165,16 @@ def compare(
             result, generated = generate_and_evaluate(generate, evaluator, process.num_classes, samples, seed)
             rows.append({"schedule": name, "steps": num_steps, "seed": seed, **result})
             per_seed.append(generated)
-            print(f"{name} seed {seed}: FD {result['fd']:.3f}", file=sys.stderr)
+            print(f"{name} seed {seed}: FD ({first_space}) {result[f'{first_space}_fd']:.3f}", file=sys.stderr)
         images[name] = torch.cat(per_seed)  # sample i of every generator shares its label and noise seed
-    floor = noise_floor(evaluator)
-    print(format_table(rows, ("schedule", "steps", "seed", *METRIC_COLUMNS)))
+    floor = noise_floor(evaluator, target.real_train_images())
+    columns = METRIC_COLUMNS if "classifier" in evaluator.spaces else (
+        *(f"{space}_{metric}" for space in evaluator.spaces for metric in ("fd", "precision", "recall")),
+        "seconds", "samples_per_second")
+    print(format_table(rows, ("schedule", "steps", "seed", *columns)))
     print(
-        f"\nnoise floor: FD {floor['fd']:.3f}, precision {floor['precision']:.3f}, recall {floor['recall']:.3f} "
+        f"\nnoise floor ({first_space}): FD {floor[f'{first_space}_fd']:.3f}, precision "
+        f"{floor[f'{first_space}_precision']:.3f}, recall {floor[f'{first_space}_recall']:.3f} "
         f"between the {int(floor['n'])} real training images and the held-out reference"
     )
     comparisons = []
@@ -107,13 +189,14 @@ def compare(
     return rows, floor, comparisons
 
 
-def policy_comparison(paradigm: Paradigm, process: Process, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
+def policy_comparison(target: Target, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
     """Generators for a trained policy, the hand-designed schedule and (if known) the best static one."""
-    act, metadata = load_policy(policy_path, process, paradigm.name)
+    process = target.process
+    act, metadata = target.policy(policy_path)
     num_steps = num_steps or metadata["num_steps"]
     generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0))}
     generators["hand-designed"] = static_generator(process, num_steps)
-    best = best_static_schedule(paradigm.name, process, num_steps)
+    best = target.best_static(num_steps)
     if best is not None:
         generators["best static"] = static_generator(process, num_steps, best[1])
     return num_steps, generators
@@ -134,11 +217,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     at_least(args, 1, "seeds")
     if args.json:
         check_writable_file(args.json, "--json")
-    paradigm = get_paradigm(args.env)
-    process = paradigm.make_process(args.device)
+    target = make_target(args)
+    paradigm, process = target.paradigm, target.process
     seeds = range(args.seed, args.seed + args.seeds)
     if args.policy:
-        num_steps, generators = policy_comparison(paradigm, process, args.policy, args.steps)
+        num_steps, generators = policy_comparison(target, args.policy, args.steps)
     else:
         num_steps = args.steps or process.default_num_steps
         names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
@@ -146,7 +229,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             name: static_generator(process, num_steps, static_schedule(process, paradigm, name, num_steps, "eval"))
             for name in names
         }
-    rows, floor, comparisons = compare(process, num_steps, generators, args.samples, seeds)
+    rows, floor, comparisons = compare(target, num_steps, generators, args.samples, seeds)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "noise_floor": floor, "comparisons": comparisons}, indent=2))
         print(f"wrote {args.json}")
@@ -155,13 +238,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     at_least(args, 1, "n")
     check_writable_file(args.out, "--out")
-    paradigm = get_paradigm(args.env)
-    process = paradigm.make_process(args.device)
+    target = make_target(args)
+    paradigm, process = target.paradigm, target.process
     if not 0 <= args.label < process.num_classes:
         raise UsageError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
     labels = torch.full((args.n,), args.label)
     if args.policy:
-        act, metadata = load_policy(args.policy, process, paradigm.name)
+        act, metadata = target.policy(args.policy)
         generate = policy_generator(process, args.steps or metadata["num_steps"], act, metadata.get("smoothing", 0.0))
     else:
         num_steps = args.steps or process.default_num_steps
@@ -174,13 +257,13 @@ def cmd_actions(args: argparse.Namespace) -> None:
     at_least(args, 2, "samples")
     require_matplotlib()
     check_writable_file(args.out, "--out")
-    paradigm = get_paradigm(args.env)
-    process = paradigm.make_process(args.device)
-    act, metadata = load_policy(args.policy, process, paradigm.name)
+    target = make_target(args)
+    paradigm, process = target.paradigm, target.process
+    act, metadata = target.policy(args.policy)
     num_steps = args.steps or metadata["num_steps"]
     labels = balanced_labels(args.samples, process.num_classes)
     _, values = record_actions(process, num_steps, act, labels, args.seed, metadata.get("smoothing", 0.0))
-    best = best_static_schedule(paradigm.name, process, num_steps)
+    best = target.best_static(num_steps)
     path = plot_actions(values, labels, process, f"{paradigm.name}, {num_steps} steps", args.out,
                         None if best is None else best[1])
     for name, spread in action_spread(values, labels, process).items():
@@ -207,6 +290,7 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
                "smoothing": meta.get("smoothing", 0.0)}
         if "num_envs" in meta:
             run["num_envs"] = meta["num_envs"]
+        run.update({key: meta[key] for key in ("generator", "data") if key in meta})
         return run, {}, 0
     state = read_checkpoint(path)
     check_world_size(path, state, distributed.launched_world_size())  # before any work, not at PPO.load
@@ -218,6 +302,7 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
            "smoothing": meta.get("smoothing", 0.0)}
     if "num_envs" in meta:
         run["num_envs"] = meta["num_envs"]
+    run.update({key: meta[key] for key in ("generator", "data") if key in meta})
     return run, state["config"], state["updates"]
 
 
@@ -269,12 +354,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     from adagen_env.envs import ScheduleVectorEnv
 
     done = apply_resume(args) if args.resume else 0
-    args.env = args.env or DEFAULT_ENV
     args.algo = args.algo or "ppo"
     args.reward = args.reward or DEFAULT_REWARD
     args.smoothing = 0.0 if args.smoothing is None else args.smoothing
     check_train_flags(args)
-    paradigm = get_paradigm(args.env)
     args.num_envs = args.num_envs or DEFAULT_NUM_ENVS
     try:
         config = PPOConfig(**{name: getattr(args, name) for name in PPO_FIELDS if getattr(args, name) is not None})
@@ -288,14 +371,26 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise UsageError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of "
                          f"--num-envs {args.num_envs}{per_rank}")
     distributed.init_from_launcher(args.device)
+    target = make_target(args)
+    paradigm = target.paradigm
+    args.env = paradigm.env_id
+    if args.smoothing == "method":
+        args.smoothing = paradigm.smoothing
+    reward = args.reward
+    if target.generator is not None:
+        if args.reward != "adversarial":
+            raise UsageError(f"--reward {args.reward} scores with networks of the shipped digits; with --generator use "
+                             "--reward adversarial (its discriminator trains on your images)")
+        reward = AdversarialScorer(args.device, real=target.real_train_images())
     main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
     threads = choose_threads(args.threads)  # every rank sets its threads
     if main_rank:
         print(threads)
-    env = ScheduleVectorEnv(num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward,
-                            device=args.device, smoothing=args.smoothing)
+    env = ScheduleVectorEnv(num_envs=args.num_envs, process=target.process, num_steps=args.steps, reward=reward,
+                            smoothing=args.smoothing)
     steps = env.core.num_steps
-    name = f"{paradigm.name}-{args.algo}-{args.reward}-{steps}steps-seed{config.seed}"
+    generated_by = paradigm.name if target.generator is None else Path(target.generator.path).stem
+    name = f"{generated_by}-{args.algo}-{args.reward}-{steps}steps-seed{config.seed}"
     suffix = ".pt" if args.algo == "ppo" else ".zip"
     out = Path(args.out) if args.out else Path("policies") / (name + suffix)
     out = out.with_suffix(".zip") if args.algo != "ppo" else out
@@ -305,11 +400,15 @@ def cmd_train(args: argparse.Namespace) -> None:
         check_writable_folder(logdir, "--logdir")
     metadata = {"env": paradigm.env_id, "process": paradigm.name, "num_steps": steps, "reward": args.reward,
                 "algo": args.algo, "num_envs": args.num_envs, "smoothing": env.core.smoothing}
+    if target.generator is not None:
+        metadata.update(generator=str(Path(target.generator.path).resolve()), data=target.generator.source.path,
+                        image_shape=[target.process.image_channels, *target.process.image_shape])
+    evaluator = target.evaluator() if main_rank and (args.eval_every or args.algo != "ppo") else None
 
     if args.algo == "ppo":
         updates = DEFAULT_UPDATES if args.updates is None else args.updates
         logger = PPOLogger(env, logdir, updates, done, args.eval_every, args.eval_samples,
-                           watchdog=SlowdownWatchdog(switch=args.threads == "auto")) if main_rank else None
+                           watchdog=SlowdownWatchdog(switch=args.threads == "auto"), evaluator=evaluator) if main_rank else None
         try:
             result = train_ppo(env, config, out=out, updates=updates, minutes=args.minutes,
                                resume=args.resume, metadata=metadata, checkpoint_every=args.checkpoint_every,
@@ -337,14 +436,62 @@ def cmd_train(args: argparse.Namespace) -> None:
         out = train_sb3(env, args.algo, out=out, timesteps=args.timesteps or DEFAULT_TIMESTEPS, metadata=metadata,
                         logdir=logdir, seed=config.seed, resume=args.resume,
                         episodes_per_update=config.episodes_per_update, checkpoint_every=args.checkpoint_every,
-                        eval_samples=args.eval_samples)
+                        eval_samples=args.eval_samples, evaluator=evaluator)
         print(f"saved {out}")
         capped = ""
     print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
-    num_steps, generators = policy_comparison(paradigm, env.core.process, str(out), steps)
-    compare(env.core.process, num_steps, generators, args.final_samples, REPORT_SEEDS[:1])
+    num_steps, generators = policy_comparison(target, str(out), steps)
+    compare(target, num_steps, generators, args.final_samples, REPORT_SEEDS[:1])
     if capped:
         print(capped)
+
+
+# ---------------------------------------------------------------------- your own images
+
+
+def default_out(folder: str, stem: str) -> Path:
+    return Path(folder) / f"{stem}.pt"
+
+
+def cmd_generator(args: argparse.Namespace) -> None:
+    at_least(args, 1, "train_steps")
+    source = data_source(args.data, None if args.channels == "auto" else int(args.channels))
+    out = Path(args.out) if args.out else default_out("generators", f"{args.paradigm}-{Path(source.path).stem}")
+    check_writable_file(out, "--out")
+    train = source.load("train")
+    c, (h, w) = train.channels, train.image_shape
+    print(f"{len(train)} training images of {c}x{h}x{w}, {train.num_classes} classes (held out: "
+          f"{HELDOUT_FRACTION:.0%}); training a {args.paradigm} generator for {args.train_steps} steps")
+    model, taken = train_denoiser(args.paradigm, train, args.train_steps, args.seed, device=check_device(args.device))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_generator(model, out, args.paradigm, source, taken)
+    if taken < args.train_steps:
+        print(f"adagen generator: interrupted after {taken} of {args.train_steps} steps; wrote the generator so far to {out}",
+              file=sys.stderr)
+        raise SystemExit(130)
+    print(f"wrote {out}; next: adagen train --generator {out}")
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    from adagen_env.training.train_classifier import accuracy
+    from adagen_env.training.train_encoder import reconstruction_error
+
+    at_least(args, 1, "classifier_epochs", "encoder_steps")
+    source = data_source(args.data, None if args.channels == "auto" else int(args.channels))
+    out = Path(args.out) if args.out else default_out("features", Path(source.path).stem)
+    check_writable_file(out, "--out")
+    train, heldout = source.load("train"), source.load("heldout")
+    shape = (train.channels, *train.image_shape)
+    what = "a classifier and an autoencoder" if train.num_classes > 1 else "an autoencoder (one class: no classifier)"
+    print(f"training {what} on {len(train)} images of {'x'.join(map(str, shape))}")
+    classifier, encoder = train_feature_networks(train, args.classifier_epochs, args.encoder_steps)
+    info = {"data": source.path, "reconstruction_mse_heldout": reconstruction_error(encoder, heldout.to_float())}
+    if classifier is not None:
+        info["accuracy_heldout"] = accuracy(classifier, heldout.to_float(), heldout.label_tensor())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_features(out, classifier, encoder, shape, info)
+    print(", ".join(f"{key} {value:.4f}" for key, value in info.items() if key != "data"))
+    print(f"wrote {out}; next: adagen eval --generator G --features {out}")
 
 
 # ---------------------------------------------------------------------- bench
@@ -417,19 +564,27 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="adagen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,actions,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,actions,bench,generator,features}")
 
     def add(name: str, help: str) -> Parser:
         return sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    def common(p: argparse.ArgumentParser, env_default: str | None) -> None:
-        p.add_argument("--env", default=env_default, metavar="ID", help=f"{ENV_HELP} (default: {DEFAULT_ENV})")
-        steps_default = "the process's own: 8, VAR 4" if env_default is None else "the policy's, else the process's own: 8, VAR 4"
+    def common(p: argparse.ArgumentParser, training: bool) -> None:
+        p.add_argument("--env", metavar="ID", help=(
+            f"{ENV_HELP} (default: {DEFAULT_ENV}; with --generator: {GENERATOR_ENVS['diffusion']} or "
+            f"{GENERATOR_ENVS['flow']}, by the generator's paradigm)"))
+        steps_default = "the process's own: 8, VAR 4" if training else "the policy's, else the process's own: 8, VAR 4"
         p.add_argument("--steps", type=int, help=f"generation steps (default: {steps_default})")
         p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
+        p.add_argument("--generator", metavar="PATH", help=(
+            "your own generator, a file of adagen generator, instead of the env's shipped one; its images "
+            "come from the data it was trained on (default: the shipped generator)"))
+        p.add_argument("--data", metavar="PATH", help=(
+            "with --generator: its training images, if they moved (same split) (default: the path it recorded)"))
 
     p = add("train", "train a schedule policy, then compare it with the hand-designed and best static schedules")
-    common(p, None)
+    common(p, training=True)
+    features_flag(p)
     p.add_argument("--algo", choices=("ppo", *SB3_ALGOS), help="our batched PPO or an SB3 algorithm (default: ppo)")
     p.add_argument("--reward", choices=sorted(SCORERS), help=f"reward of the finished samples (default: {DEFAULT_REWARD})")
     p.add_argument("--smoothing", type=smoothing_flag, metavar="S", help=(
@@ -466,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = add("eval", "FD, precision, recall, class accuracy and wall time of schedules or a policy")
-    common(p, DEFAULT_ENV)
+    common(p, training=False)
+    features_flag(p)
     p.lazy_epilog = schedules_epilog
     p.add_argument("--schedule", nargs="+", default=["hand-designed"], metavar="NAME",
                    help="named static schedules of the env (listed below), or all (default: hand-designed)")
@@ -499,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = add("actions", "plot the parameters a policy chooses against the step, per sample and per class")
-    common(p, DEFAULT_ENV)
+    common(p, training=False)
     p.add_argument("--policy", required=True, metavar="PATH", help=(
         f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"))
     p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
@@ -508,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_actions)
 
     p = add("sample", "write a grid of samples of one class as a PNG")
-    common(p, DEFAULT_ENV)
+    common(p, training=False)
     p.lazy_epilog = schedules_epilog
     p.add_argument("--schedule", default="hand-designed", metavar="NAME",
                    help="a named static schedule of the env, listed below (default: %(default)s)")
@@ -519,7 +675,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default="samples.png", help="the PNG to write (default: %(default)s)")
     p.set_defaults(func=cmd_sample)
+
+    p = add("generator", "train a small diffusion or flow generator on your images (a folder or .npz), for --generator")
+    p.add_argument("--paradigm", choices=sorted(GENERATOR_PROCESSES), required=True, help="what it learns (required)")
+    data_flags(p)
+    p.add_argument("--train-steps", type=int, default=TRAIN_STEPS, help="optimiser steps (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    p.add_argument("--out", help="the generator file to write (default: generators/PARADIGM-DATA.pt)")
+    p.set_defaults(func=cmd_generator)
+
+    p = add("features", "train the evaluation's feature networks on your images, for --features")
+    data_flags(p)
+    p.add_argument("--classifier-epochs", type=int, default=CLASSIFIER_EPOCHS, help="classifier epochs (default: %(default)s)")
+    p.add_argument("--encoder-steps", type=int, default=ENCODER_STEPS, help="autoencoder steps (default: %(default)s)")
+    p.add_argument("--out", help="the features file to write (default: features/DATA.pt)")
+    p.set_defaults(func=cmd_features)
     return parser
+
+
+def data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="PATH", help=(
+        "a folder of images (class sub-folders give the labels; no sub-folders: one class) or an .npz; "
+        f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {HELDOUT_FRACTION:.0%} is held out for evaluation (required)"))
+    p.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
+                   help="1: grey, 3: RGB, auto: RGB if any image is in colour (default: %(default)s)")
+
+
+def features_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--features", metavar="PATH", help=(
+        "with --generator: a file of adagen features, whose networks trained on your images give the "
+        "classifier (when there are classes) and encoder spaces (default: the pixel space only)"))
 
 
 def main(argv: list[str] | None = None) -> None:

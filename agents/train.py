@@ -90,7 +90,15 @@ def train_ppo(
 
 
 def log_samples(writer, tag: str, images: torch.Tensor, step: int) -> None:
-    writer.add_image(tag, image_grid(images, columns=10, scale=4), step, dataformats="HW")
+    writer.add_image(tag, image_grid(images, columns=10, scale=4), step, dataformats="HWC")
+
+
+def eval_scalars(result: dict[str, float], evaluator: Evaluator) -> dict[str, float]:
+    """What the training logs of an evaluation: FD, precision and recall in every space (the
+    classifier's also as plain fd, precision, recall) and the class accuracy."""
+    keys = [f"{space}_{metric}" for space in evaluator.spaces for metric in ("fd", "precision", "recall")]
+    keys += [key for key in ("fd", "precision", "recall", "accuracy") if key in result]
+    return {key: result[key] for key in keys}
 
 
 class PPOLogger:
@@ -98,12 +106,15 @@ class PPOLogger:
     ``eval_every``, and a ``watchdog`` of the seconds per update (``adagen_agents.threads``)."""
 
     def __init__(self, env: ScheduleVectorEnv, logdir: str | Path, total_updates: int, initial_updates: int = 0,
-                 eval_every: int = 10, eval_samples: int = 500, watchdog: SlowdownWatchdog | None = None):
+                 eval_every: int = 10, eval_samples: int = 500, watchdog: SlowdownWatchdog | None = None,
+                 evaluator: Evaluator | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
         self.env, self.eval_every, self.eval_samples, self.watchdog = env, eval_every, eval_samples, watchdog
         self.writer = SummaryWriter(str(logdir))
-        self.evaluator = Evaluator(device=env.core.process.device) if eval_every else None
+        if eval_every and evaluator is None:
+            evaluator = Evaluator(device=env.core.process.device)
+        self.evaluator = evaluator
         self.progress = tqdm(total=total_updates, initial=min(initial_updates, total_updates), desc="ppo updates")
 
     def __call__(self, agent: PPO, stats: dict[str, float]) -> None:
@@ -118,11 +129,12 @@ class PPOLogger:
             generate = policy_generator(process, core.num_steps, agent.predict, core.smoothing)
             result = evaluate_generator(generate, self.evaluator, process.num_classes, self.eval_samples,
                                         seed=CURVE_SEED, progress=False)
-            for key in ("fd", "precision", "recall", "accuracy"):
-                self.writer.add_scalar(f"eval/{key}", result[key], agent.updates)
-            self.writer.add_scalar("eval/fd_vs_wall_seconds", result["fd"], int(agent.seconds))
+            for key, value in eval_scalars(result, self.evaluator).items():
+                self.writer.add_scalar(f"eval/{key}", value, agent.updates)
+            fd = result[f"{self.evaluator.spaces[0]}_fd"]
+            self.writer.add_scalar("eval/fd_vs_wall_seconds", fd, int(agent.seconds))
             log_samples(self.writer, "samples", generate(balanced_labels(50, process.num_classes), 0), agent.updates)
-            postfix["fd"] = f"{result['fd']:.2f}"
+            postfix["fd"] = f"{fd:.2f}"
         self.writer.add_scalar("train/torch_threads", torch.get_num_threads(), agent.updates)
         warning = self.watchdog(agent.updates, stats["seconds"]) if self.watchdog is not None else None
         if warning:
@@ -148,11 +160,13 @@ def train_sb3(
     episodes_per_update: int = 512,
     checkpoint_every: int = 10,
     eval_samples: int = 500,
+    evaluator: Evaluator | None = None,
 ) -> Path:
     """Train (or resume) an SB3 algorithm on the batched env until ``timesteps`` steps in all; returns the ``.zip``.
 
-    Every ``checkpoint_every * episodes_per_update`` episodes: FD and a sample grid in
-    TensorBoard, and a checkpoint. Ctrl-C saves the model and raises ``Interrupted``.
+    Every ``checkpoint_every * episodes_per_update`` episodes: FD (``evaluator``'s, default the
+    digits') and a sample grid in TensorBoard, and a checkpoint. Ctrl-C saves the model and raises
+    ``Interrupted``.
     """
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Image
@@ -172,7 +186,7 @@ def train_sb3(
         kwargs = rollout if algo in ("sb3-ppo", "sb3-a2c") else {}
         model = sb3_algorithm(algo)("MultiInputPolicy", vec_env, seed=seed, tensorboard_log=str(logdir),
                                     device=process.device, **kwargs)
-    evaluator = Evaluator(device=process.device)
+    evaluator = evaluator or Evaluator(device=process.device)
     episodes_per_check = episodes_per_update * max(checkpoint_every, 1)
 
     class Logging(BaseCallback):
@@ -187,11 +201,11 @@ def train_sb3(
                 generate = policy_generator(process, num_steps, sb3_act(self.model), env.core.smoothing)
                 result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=CURVE_SEED,
                                             progress=False)
-                for key in ("fd", "precision", "recall", "accuracy"):
-                    self.logger.record(f"eval/{key}", result[key])
+                for key, value in eval_scalars(result, evaluator).items():
+                    self.logger.record(f"eval/{key}", value)
                 grid = image_grid(generate(balanced_labels(50, process.num_classes), 0), columns=10, scale=4)
-                self.logger.record("samples", Image(grid, "HW"), exclude=("stdout", "log", "json", "csv"))
-                self.progress.set_postfix(fd=f"{result['fd']:.2f}")
+                self.logger.record("samples", Image(grid, "HWC"), exclude=("stdout", "log", "json", "csv"))
+                self.progress.set_postfix(fd=f"{result[f'{evaluator.spaces[0]}_fd']:.2f}")
                 self.model.save(out)
             return True
 

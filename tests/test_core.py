@@ -55,7 +55,7 @@ def test_a_scorer_with_real_images_of_another_size_fails_at_construction():
     digits = load_digits("train")
     big = ImageDataset(np.repeat(np.repeat(digits.images, 2, axis=1), 2, axis=2), digits.labels, 17, 10)
     scorer = adagen_env.rewards.AdversarialScorer(real=big)
-    with pytest.raises(ValueError, match=r"\(16, 16\).*\(8, 8\)"):
+    with pytest.raises(ValueError, match=r"1x16x16.*1x8x8"):
         gym.make_vec(ENV_ID, num_envs=4, reward=scorer)
 
 

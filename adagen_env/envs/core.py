@@ -72,11 +72,14 @@ class ScheduleCore:
                 f"this reward scores whole batches of at least {min_batch_size} samples; "
                 f"use the vector env with num_envs >= {min_batch_size}"
             )
+        makes = (self.process.image_channels, *self.process.image_shape)
         scorer_shape = getattr(self.scorer, "image_shape", None)
-        if scorer_shape is not None and tuple(scorer_shape) != tuple(self.process.image_shape):
+        scores = None if scorer_shape is None else (getattr(self.scorer, "image_channels", makes[0]), *scorer_shape)
+        if scores is not None and tuple(scores) != tuple(makes):
+            c, h, w = scores
             raise ValueError(
-                f"the reward's real images are {tuple(scorer_shape)}, but this process makes "
-                f"{tuple(self.process.image_shape)} images; give the scorer real images of the process's size"
+                f"the reward's real images are {c}x{h}x{w} (channels x height x width), but this process makes "
+                f"{'x'.join(map(str, makes))} images; give the scorer real images of the process's size"
             )
         self.num_envs, self.num_steps = num_envs, num_steps
         self.num_parameters = len(self.process.parameters)

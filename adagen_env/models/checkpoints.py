@@ -10,9 +10,15 @@ import torch
 from torch import nn
 
 
-def save_model(model: nn.Module, path: str | Path) -> None:
-    """``model`` must have a dataclass ``config`` that its constructor takes."""
-    torch.save({"config": asdict(model.config), "state_dict": model.state_dict()}, path)
+def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None) -> None:
+    """``model`` must have a dataclass ``config`` that its constructor takes; ``metadata`` (plain
+    types) says what the file is, for example ``{"paradigm": "flow"}`` for a generator."""
+    torch.save({"config": asdict(model.config), "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The ``metadata`` a weights file was saved with (``{}`` for files saved without)."""
+    return dict(_read(str(path)).get("metadata", {}))
 
 
 @lru_cache(maxsize=None)

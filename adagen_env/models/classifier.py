@@ -16,18 +16,20 @@ WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "classifier.
 
 
 class DigitClassifier(nn.Module):
-    """conv 32 -> conv 64 -> 64-d ReLU features -> 10 logits, for (B, 1, 8, 8) inputs in [0, 1]."""
+    """conv 32 -> conv 64 -> max-pool to 4x4 -> 64-d ReLU features -> class logits, for (B, C, H, W)
+    inputs in [0, 1] with H, W >= 4 (the shipped one: 1 channel, 8x8, 10 classes)."""
 
     feature_dim = 64
 
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, num_classes: int = 10, channels: int = 1) -> None:
         super().__init__()
+        self.num_classes, self.channels = num_classes, channels
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
+            nn.Conv2d(channels, 32, 3, padding=1),
             nn.ReLU(),
             nn.Conv2d(32, 64, 3, padding=1),
             nn.ReLU(),
-            nn.MaxPool2d(2),  # 8x8 -> 4x4
+            nn.AdaptiveMaxPool2d(4),  # 8x8 -> 4x4 as a 2x2 max-pool; larger images pool larger windows
             nn.Flatten(),
             nn.Linear(64 * 4 * 4, self.feature_dim),
             nn.ReLU(),

@@ -1,7 +1,8 @@
-"""A tiny class-conditional network on continuous 8x8 images, for diffusion and rectified flow.
+"""A tiny class-conditional network on continuous images, for diffusion and rectified flow.
 
 The same architecture serves both paradigms; only what it is trained to predict differs (the
-noise for diffusion, the velocity for rectified flow). It is a residual MLP over the 64 pixels
+noise for diffusion, the velocity for rectified flow). It is a residual MLP over the pixels
+(64 for the shipped 8x8 digits, C x H x W for a user's images)
 whose blocks are modulated (adaptive LayerNorm, as in DiT) by an embedding of the time and the
 class, with ``null_class`` standing for "no class" (classifier-free guidance). The forward pass
 also returns the last hidden state, because the schedule policy observes it.
@@ -22,10 +23,15 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 @dataclass(frozen=True)
 class DenoiserConfig:
-    num_pixels: int = 64  # 8x8 image
+    image_shape: tuple[int, int, int] = (1, 8, 8)  # (channels, height, width) of the images it makes
     num_classes: int = 10
     width: int = 128
     depth: int = 4
+
+    @property
+    def num_pixels(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
 
     @property
     def null_class(self) -> int:
@@ -67,7 +73,7 @@ class Denoiser(nn.Module):
         self.head = nn.Linear(c.width, c.num_pixels)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 64), times (B,) and labels (B,) -> prediction (B, 64), hidden state (B, width)."""
+        """Images (B, num_pixels), times (B,) and labels (B,) -> prediction (B, num_pixels), hidden state (B, width)."""
         condition = nn.functional.silu(self.time_mlp(time_embedding(t, self.config.width)) + self.class_embedding(labels))
         h = self.input(x)
         for block in self.blocks:

@@ -17,14 +17,14 @@ NEGATIVE_SLOPE = 0.2
 class Discriminator(nn.Module):
     """conv ``width`` -> conv 2*width, stride 2 -> conv 2*width -> sum-pooled features -> one logit.
 
-    Takes (B, 1, H, W) images in [0, 1] and labels (B,); global pooling makes any H, W work.
+    Takes (B, C, H, W) images in [0, 1] and labels (B,); global pooling makes any H, W work.
     """
 
-    def __init__(self, num_classes: int = 10, width: int = 32) -> None:
+    def __init__(self, num_classes: int = 10, width: int = 32, channels: int = 1) -> None:
         super().__init__()
         self.feature_dim = 2 * width
         self.body = nn.Sequential(
-            spectral_norm(nn.Conv2d(1, width, 3, padding=1)),
+            spectral_norm(nn.Conv2d(channels, width, 3, padding=1)),
             nn.LeakyReLU(NEGATIVE_SLOPE),
             spectral_norm(nn.Conv2d(width, self.feature_dim, 4, stride=2, padding=1)),  # 8x8 -> 4x4
             nn.LeakyReLU(NEGATIVE_SLOPE),

@@ -21,7 +21,8 @@ class Process(Protocol):
     parameters: tuple[StepParameter, ...]  # the per-step parameters an action sets, in action order
     feature_dim: int  # size of the hidden-state summary in the observation
     num_classes: int
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, int]  # (H, W) of the decoded images
+    image_channels: int  # C of the decoded images: 1 grey, 3 RGB
     default_num_steps: int  # decisions per episode when the user names none
     device: torch.device
     named_schedules: dict[str, dict[str, Any]]  # keyword arguments of static_schedule, by name
@@ -54,16 +55,18 @@ class Process(Protocol):
         """The process-specific observation entries, batched."""
 
     def decode(self, state: Any) -> torch.Tensor:
-        """Finished images (B, C, H, W) in [0, 1]: C = 1 for the shipped digits, 3 for a diffusers RGB model."""
+        """Finished images (B, image_channels, H, W) in [0, 1]."""
 
     def preview(self, state: Any) -> torch.Tensor:
         """The current partial images as RGB (B, H, W, 3) uint8, for rendering."""
 
 
-def grey_to_rgb(images: torch.Tensor) -> torch.Tensor:
-    """Grey images (B, 1, H, W) in [0, 1] -> RGB (B, H, W, 3) uint8, what ``preview`` returns."""
-    grey = (images[:, 0] * 255).round().to(torch.uint8)
-    return grey[..., None].expand(*grey.shape, 3).clone()
+def to_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Grey (B, 1, H, W) or colour (B, 3+, H, W) images in [0, 1] -> RGB (B, H, W, 3) uint8, what ``preview`` returns."""
+    pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    if pixels.shape[1] == 1:
+        return pixels[:, 0, :, :, None].expand(-1, -1, -1, 3).clone()
+    return pixels[:, :3].permute(0, 2, 3, 1).contiguous()
 
 
 def layer_norm_bound(norm: nn.LayerNorm) -> np.ndarray:

@@ -15,14 +15,15 @@ the path (how images are noised), the solver and the time end points.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.models.checkpoints import frozen_copy
+from adagen_env.models.checkpoints import frozen_copy, read_metadata
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
-from adagen_env.processes.base import grey_to_rgb, layer_norm_bound
+from adagen_env.processes.base import to_rgb, layer_norm_bound
 from adagen_env.schedules import StepParameter
 from adagen_env.solvers import SOLVERS, guided
 
@@ -52,11 +53,11 @@ def next_times(
 
 @dataclass
 class ContinuousState:
-    x: torch.Tensor  # (B, 64) current images, pixels in [-1, 1] at the data end
+    x: torch.Tensor  # (B, num_pixels) current images, pixels in [-1, 1] at the data end
     t: torch.Tensor  # (B,) float64 current times
     labels: torch.Tensor  # (B,)
     step: int = 0
-    cond: torch.Tensor | None = None  # (B, 64) conditional model output at (x, t), set by reset/step
+    cond: torch.Tensor | None = None  # (B, num_pixels) conditional model output at (x, t), set by reset/step
     hidden: torch.Tensor | None = None  # (B, width) its hidden state
     memory: dict[str, torch.Tensor] = field(default_factory=dict)  # what a multistep solver keeps
 
@@ -68,6 +69,7 @@ class ContinuousProcess:
         StepParameter("time_step", "sigmoid", action_scale=2.0, floor=1e-4),
         StepParameter("guidance", "softplus", action_scale=2.0),
     )
+    paradigm: str  # what a generator file of this process records as its "paradigm"
     weights_name: str  # file stem under adagen_env/weights
     t_start: float
     t_end: float
@@ -87,8 +89,8 @@ class ContinuousProcess:
         config = self.model.config
         self.num_classes, self.null_class = config.num_classes, config.null_class
         self.num_pixels = config.num_pixels
-        side = int(round(config.num_pixels**0.5))
-        self.image_shape = (side, side)
+        self.image_channels, *image_shape = config.image_shape
+        self.image_shape = tuple(image_shape)
         self.feature_dim = config.width + 1  # the hidden state and the sample's own time
         self.default_num_steps = 8
         self.named_schedules = {
@@ -96,6 +98,16 @@ class ContinuousProcess:
             **{f"{name}-spacing": {"spacing": name} for name in SPACINGS if name != "uniform"},
             "no-guidance": {"guidance": 0.0},
         }
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", solver: str | None = None):
+        """The process around a generator file written by ``adagen generator`` (or a shipped one);
+        a file of the other paradigm is refused by name, before any work."""
+        found = read_metadata(path).get("paradigm")
+        if found != cls.paradigm:
+            what = f"a {found} generator" if found else "no generator of a known paradigm (no 'paradigm' in its metadata)"
+            raise ValueError(f"{path} holds {what}, not a {cls.paradigm} one")
+        return cls(load_denoiser(str(path)), device, solver)
 
     def nfe(self, num_steps: int) -> int:
         """Model evaluations (a guided evaluation counts once) for ``num_steps`` decisions."""
@@ -186,10 +198,10 @@ class ContinuousProcess:
         return {"time": state.t[:, None].float(), "denoised": _to_unit(estimate)}
 
     def decode(self, state: ContinuousState) -> torch.Tensor:
-        return _to_unit(state.x).view(-1, 1, *self.image_shape)
+        return _to_unit(state.x).view(-1, self.image_channels, *self.image_shape)
 
     def preview(self, state: ContinuousState) -> torch.Tensor:
-        return grey_to_rgb(self.decode(state))
+        return to_rgb(self.decode(state))
 
 
 def _to_unit(x: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagen_env.processes.base import grey_to_rgb, layer_norm_bound
+from adagen_env.processes.base import to_rgb, layer_norm_bound
 from adagen_env.processes.continuous import next_times
 from adagen_env.schedules import StepParameter
 from adagen_env.solvers import dpm_solver_pp, euler, guided, per_sample
@@ -152,6 +152,7 @@ class DiffusersProcess:
         self.latent_shape = (self.channels, *((size, size) if isinstance(size, int) else size))
         scale = 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)
         self.image_shape = (self.latent_shape[1] * scale, self.latent_shape[2] * scale)
+        self.image_channels = self.channels if vae is None else vae.config.out_channels
         self.hidden_bound = _norm_bound(self.feature_norm)
         self.feature_dim = len(self.hidden_bound) + 1  # the last norm's mean, and the sample's own time
         self._set_scheduler(diffusers, scheduler, num_steps)
@@ -368,10 +369,7 @@ class DiffusersProcess:
         return (x / 2 + 0.5).clamp(0, 1)
 
     def preview(self, state: DiffusersState) -> torch.Tensor:
-        images = self.decode(state)
-        if images.shape[1] == 1:
-            return grey_to_rgb(images)
-        return (images[:, :3] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return to_rgb(self.decode(state))
 
     # ------------------------------------------------------------------ from a pipeline
 

@@ -26,6 +26,7 @@ def noised(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tens
 
 
 class DiffusionProcess(ContinuousProcess):
+    paradigm = "diffusion"
     weights_name = "diffusion_digits"
     t_start, t_end = 1.0, 0.01
     guidance_baseline = 0.5  # w = 0.5 is a classifier-free guidance scale of 1.5

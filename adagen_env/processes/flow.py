@@ -21,6 +21,7 @@ def noised(x1: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tens
 
 
 class FlowProcess(ContinuousProcess):
+    paradigm = "flow"
     weights_name = "flow_digits"
     t_start, t_end = 0.0, 1.0
     guidance_baseline = 0.5

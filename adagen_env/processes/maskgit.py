@@ -20,7 +20,7 @@ import torch
 
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
-from adagen_env.processes.base import grey_to_rgb, gumbel, layer_norm_bound
+from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
 from adagen_env.solvers import guided
 
@@ -74,6 +74,7 @@ class MaskGITProcess:
         self.num_classes, self.null_class = config.num_classes, config.null_class
         side = math.isqrt(config.num_tokens)
         self.image_shape = (side, side)
+        self.image_channels = 1
         self.feature_dim = config.width
         self.guidance_scale = guidance_scale
         self.default_num_steps = 8
@@ -171,7 +172,7 @@ class MaskGITProcess:
         return grey.view(-1, 1, *self.image_shape)
 
     def preview(self, state: MaskGITState) -> torch.Tensor:
-        rgb = grey_to_rgb(self.decode(state))
+        rgb = to_rgb(self.decode(state))
         masked = (state.tokens == self.mask_token).view(-1, *self.image_shape)
         rgb[masked] = torch.tensor(MASK_COLOUR, dtype=torch.uint8, device=rgb.device)
         return rgb

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.var import NextScaleTransformer, load_var
-from adagen_env.processes.base import grey_to_rgb, gumbel, layer_norm_bound
+from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
 from adagen_env.schedules import StepParameter
 from adagen_env.solvers import guided
 
@@ -61,6 +61,7 @@ class VARProcess:
         self.scales, self.vocab_size = config.scales, config.vocab_size
         self.num_classes, self.null_class = config.num_classes, config.null_class
         self.image_shape = (config.scales[-1], config.scales[-1])
+        self.image_channels = 1
         self.feature_dim = config.width
         self.default_num_steps = len(self.scales)
         self.offsets = np.cumsum([0, *config.block_sizes]).tolist()
@@ -142,7 +143,7 @@ class VARProcess:
         return self._latest_image(state)
 
     def preview(self, state: VARState) -> torch.Tensor:
-        return grey_to_rgb(self._latest_image(state))
+        return to_rgb(self._latest_image(state))
 
 
 def filter_top_k_top_p(logits: torch.Tensor, keep: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,7 @@ class AdversarialScorer:
         self.update_every, self.steps, self.batch_size = update_every, steps, batch_size
         self.num_classes = real.num_classes
         self.image_shape = real.image_shape  # the env checks that its process makes images of this size
+        self.image_channels = real.channels  # ... and of these channels
 
         # real images sorted by class, so a class-matched draw is an offset into its block
         labels = real.label_tensor()
@@ -79,7 +80,7 @@ class AdversarialScorer:
         self.generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
             torch.default_generator.manual_seed(seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
-            self.discriminator = Discriminator(self.num_classes).to(self.device).eval()
+            self.discriminator = Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
         self.fake_images: list[torch.Tensor] = []
         self.fake_labels: list[torch.Tensor] = []
@@ -105,8 +106,9 @@ class AdversarialScorer:
         labels = labels.long()
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got {labels.tolist()}")
-        if tuple(images.shape[-2:]) != tuple(self.image_shape):
-            raise ValueError(f"expected images of size {tuple(self.image_shape)}, got {tuple(images.shape[-2:])}")
+        expected = (self.image_channels, *self.image_shape)
+        if tuple(images.shape[-3:]) != expected:
+            raise ValueError(f"expected images of shape (C, H, W) = {expected}, got {tuple(images.shape[-3:])}")
         logits = self.discriminator(images.detach().to(self.device), labels.to(self.device))
         return torch.sigmoid(logits).to(images.device)
 
@@ -183,7 +185,7 @@ class ScoringOnly:
 
     def __init__(self, scorer: AdversarialScorer):
         self.scorer = scorer
-        self.image_shape = scorer.image_shape
+        self.image_shape, self.image_channels = scorer.image_shape, scorer.image_channels
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.scorer.score(images, labels)

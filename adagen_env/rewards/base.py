@@ -8,7 +8,8 @@ import torch
 
 class Scorer(Protocol):
     min_batch_size: int  # optional (default 1); a scorer of batch statistics needs more
-    image_shape: tuple[int, int]  # optional; the env refuses a process whose images differ
+    image_shape: tuple[int, int]  # optional (H, W); the env refuses a process whose images differ
+    image_channels: int  # optional; likewise
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] (C = 1 for the digits) and labels (B,) -> one reward per sample (B,)."""
+        """Images (B, C, H, W) in [0, 1] (C = 1 for grey, 3 for RGB) and labels (B,) -> one reward per sample (B,)."""

@@ -18,6 +18,7 @@ class BatchFrechetDistance:
     def __init__(self, device: str | torch.device = "cpu", reference: ImageDataset | None = None):
         self.evaluator = Evaluator(reference if reference is not None else load_digits("train"), device=device)
         self.image_shape = self.evaluator.reference.image_shape
+        self.image_channels = self.evaluator.reference.channels
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from adagen_env.models.classifier import DigitClassifier, load_classifier
 
 class ClassifierConfidence:
     min_batch_size = 1
-    image_shape = (8, 8)  # the shipped classifier's input
+    image_shape, image_channels = (8, 8), 1  # the shipped classifier's input
 
     def __init__(self, device: str | torch.device = "cpu", classifier: DigitClassifier | None = None):
         self.classifier = classifier if classifier is not None else load_classifier(device)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import load_digits
+from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.models.classifier import WEIGHTS_PATH, DigitClassifier
 
 SEED = 0
@@ -21,13 +21,13 @@ MAX_SHIFT = 1  # pixels; random translations make the features less brittle to g
 
 
 def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Translate every (1, H, W) image by its own random offset of up to MAX_SHIFT pixels, zero filled."""
+    """Translate every (C, H, W) image by its own random offset of up to MAX_SHIFT pixels, zero filled."""
     n, _, h, w = x.shape
     padded = F.pad(x, (MAX_SHIFT,) * 4)
     dy, dx = torch.randint(0, 2 * MAX_SHIFT + 1, (2, n), generator=generator)
     rows = (dy[:, None] + torch.arange(h))[:, :, None]
     cols = (dx[:, None] + torch.arange(w))[:, None, :]
-    return padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    return padded.permute(0, 2, 3, 1)[torch.arange(n)[:, None, None], rows, cols].permute(0, 3, 1, 2)
 
 
 @torch.no_grad()
@@ -36,17 +36,16 @@ def accuracy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
     return (model(x).argmax(1) == y).float().mean().item()
 
 
-def main() -> None:
-    torch.set_num_threads(1)
-    torch.manual_seed(SEED)
-    generator = torch.Generator().manual_seed(SEED)
-    train, heldout = load_digits("train"), load_digits("heldout")
+def train_classifier(train: ImageDataset, epochs: int = EPOCHS, seed: int = SEED, log: bool = True) -> DigitClassifier:
+    """A classifier of ``train``'s classes (any size >= 4x4, grey or RGB), in eval mode."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     x, y = train.to_float(), train.label_tensor()
-    model = DigitClassifier(num_classes=train.num_classes)
+    model = DigitClassifier(num_classes=train.num_classes, channels=train.channels)
     optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     steps_per_epoch = -(-len(x) // BATCH_SIZE)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=EPOCHS * steps_per_epoch)
-    for epoch in range(1, EPOCHS + 1):
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=epochs * steps_per_epoch)
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
@@ -58,8 +57,15 @@ def main() -> None:
             optimiser.step()
             schedule.step()
             total += loss.item() * len(idx)
-        if epoch % 5 == 0 or epoch == EPOCHS:
+        if log and (epoch % 5 == 0 or epoch == epochs):
             print(f"epoch {epoch:3d}  loss {total / len(x):.4f}  train acc {accuracy(model, x, y):.4f}")
+    return model.eval()
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    train, heldout = load_digits("train"), load_digits("heldout")
+    model = train_classifier(train)
     held = accuracy(model, heldout.to_float(), heldout.label_tensor())
     print(f"held-out accuracy {held:.4f} ({len(heldout)} images)")
     WEIGHTS_PATH.parent.mkdir(parents=True, exist_ok=True)

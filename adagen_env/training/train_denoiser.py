@@ -13,7 +13,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import load_digits
+from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.models.checkpoints import save_model
 from adagen_env.models.denoiser import Denoiser, DenoiserConfig, weights_path
 from adagen_env.processes import diffusion, flow
@@ -32,13 +32,50 @@ PARADIGMS = {"diffusion": "diffusion_digits", "flow": "flow_digits"}
 
 
 def training_pair(paradigm: str, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clean images (B, 64) in [-1, 1] -> model input, time, target."""
+    """Clean images (B, num_pixels) in [-1, 1] -> model input, time, target."""
     noise = torch.randn(x.shape, generator=generator)
     u = torch.rand(len(x), generator=generator)
     if paradigm == "diffusion":
         t = T_MIN + (1 - T_MIN) * u
         return diffusion.noised(x, noise, t), t, noise
     return flow.noised(x, noise, u), u, x - noise
+
+
+def train_denoiser(
+    paradigm: str, data: ImageDataset, steps: int = STEPS, seed: int = SEED, batch_size: int = BATCH_SIZE,
+    device: str | torch.device = "cpu",
+) -> tuple[Denoiser, int]:
+    """A denoiser for ``paradigm`` ("diffusion" or "flow") trained on ``data`` (any size, grey or RGB),
+    and the steps it took: the exponential moving average of its weights, frozen. Shows a progress
+    bar; Ctrl-C stops it early with the weights so far (the steps say how far it got)."""
+    if paradigm not in PARADIGMS:
+        raise ValueError(f"paradigm must be one of {sorted(PARADIGMS)}, not {paradigm!r}")
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    images, labels = data.to_float().flatten(1) * 2 - 1, data.label_tensor()
+    config = DenoiserConfig(image_shape=(data.channels, *data.image_shape), num_classes=data.num_classes)
+    model = Denoiser(config)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    model.to(device), ema.to(device)
+
+    taken = 0
+
+    def batch_loss() -> torch.Tensor:
+        nonlocal taken
+        taken += 1
+        idx = torch.randint(len(images), (batch_size,), generator=generator)
+        y = torch.where(torch.rand(batch_size, generator=generator) < CLASS_DROPOUT, config.null_class, labels[idx])
+        inputs, t, target = training_pair(paradigm, images[idx], generator)
+        prediction, _ = model(inputs.to(device), t.to(device), y.to(device))
+        return F.mse_loss(prediction, target.to(device))
+
+    try:
+        fit(model, batch_loss, steps, LEARNING_RATE, WEIGHT_DECAY, min(WARMUP_STEPS, max(1, steps // 10)), paradigm, ema, EMA_DECAY)
+    except KeyboardInterrupt:
+        taken -= 1  # the step in progress did not finish
+        if taken < 1:
+            raise
+    return ema.eval().cpu(), taken
 
 
 def main() -> None:
@@ -48,26 +85,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="default: the shipped weights file of the paradigm")
     args = parser.parse_args()
     out = args.out or weights_path(PARADIGMS[args.paradigm])
-
-    torch.manual_seed(SEED)
-    generator = torch.Generator().manual_seed(SEED)
-    data = load_digits("train")
-    images, labels = data.to_float().flatten(1) * 2 - 1, data.label_tensor()
-    config = DenoiserConfig(num_pixels=images.shape[1], num_classes=data.num_classes)
-    model = Denoiser(config)
-    ema = copy.deepcopy(model).requires_grad_(False)
-
-    def batch_loss() -> torch.Tensor:
-        idx = torch.randint(len(images), (BATCH_SIZE,), generator=generator)
-        y = torch.where(torch.rand(BATCH_SIZE, generator=generator) < CLASS_DROPOUT, config.null_class, labels[idx])
-        inputs, t, target = training_pair(args.paradigm, images[idx], generator)
-        prediction, _ = model(inputs, t, y)
-        return F.mse_loss(prediction, target)
-
     start = time.time()
-    fit(model, batch_loss, args.steps, LEARNING_RATE, WEIGHT_DECAY, WARMUP_STEPS, args.paradigm, ema, EMA_DECAY)
-    ema.eval()
-    save_model(ema, out)
+    model, _ = train_denoiser(args.paradigm, load_digits("train"), args.steps)
+    save_model(model, out, {"paradigm": args.paradigm})
     print(f"wrote {out} after {args.steps} steps in {time.time() - start:.0f} s")
 
 

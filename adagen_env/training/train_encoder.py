@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import load_digits
+from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.models.checkpoints import save_model
 from adagen_env.models.encoder import WEIGHTS_PATH, DigitAutoencoder, EncoderConfig
 from adagen_env.training.loop import fit
@@ -35,6 +35,23 @@ def reconstruction_error(model: DigitAutoencoder, x: torch.Tensor) -> float:
     return F.mse_loss(torch.sigmoid(model(x)), x).item()
 
 
+def train_encoder(train: ImageDataset, steps: int = STEPS, seed: int = SEED) -> DigitAutoencoder:
+    """The denoising autoencoder on ``train``'s images (any size, grey or RGB), in eval mode; shows a progress bar."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    x = train.to_float()
+    model = DigitAutoencoder(EncoderConfig(num_pixels=x[0].numel()))
+
+    def batch_loss() -> torch.Tensor:
+        batch = x[torch.randint(len(x), (BATCH_SIZE,), generator=generator)]
+        kept = torch.rand(batch.shape, generator=generator) >= MASK_RATE
+        return F.binary_cross_entropy_with_logits(model(batch * kept), batch)
+
+    model.train()
+    fit(model, batch_loss, steps, LEARNING_RATE, WEIGHT_DECAY, min(WARMUP_STEPS, max(1, steps // 10)), desc="encoder")
+    return model.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=STEPS)
@@ -42,28 +59,16 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)  # deterministic and fastest for a model this small
-    torch.manual_seed(SEED)
-    generator = torch.Generator().manual_seed(SEED)
     train, heldout = load_digits("train"), load_digits("heldout")
-    x = train.to_float()
-    h, w = train.image_shape
-    model = DigitAutoencoder(EncoderConfig(num_pixels=h * w))
-
-    def batch_loss() -> torch.Tensor:
-        batch = x[torch.randint(len(x), (BATCH_SIZE,), generator=generator)]
-        kept = torch.rand(batch.shape, generator=generator) >= MASK_RATE
-        return F.binary_cross_entropy_with_logits(model(batch * kept), batch)
-
     start = time.time()
-    model.train()
-    fit(model, batch_loss, args.steps, LEARNING_RATE, WEIGHT_DECAY, WARMUP_STEPS, desc="encoder")
+    model = train_encoder(train, args.steps)
     seconds = time.time() - start
+    x = train.to_float()
     print(
         f"reconstruction MSE: train {reconstruction_error(model, x):.4f}, "
         f"held-out {reconstruction_error(model, heldout.to_float()):.4f} "
         f"(mean-image baseline {F.mse_loss(x.mean(0).expand_as(heldout.to_float()), heldout.to_float()).item():.4f})"
     )
-    model.eval()
     save_model(model, args.out)
     size_kib = Path(args.out).stat().st_size / 1024
     print(f"wrote {args.out} ({size_kib:.0f} KiB) after {args.steps} steps in {seconds:.0f} s")
