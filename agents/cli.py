@@ -26,6 +26,7 @@ from adagen_env.evaluation import balanced_labels, generate_and_evaluate, policy
 from adagen_env.images import save_grid
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
+from adagen_env.processes.autocast import AUTOCAST_DTYPES
 from adagen_env.processes.base import Process
 from adagen_env.rewards import SCORERS
 from adagen_env.seeds import EVALUATION_SEEDS, REPORT_SEEDS
@@ -135,7 +136,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.json:
         check_writable_file(args.json, "--json")
     paradigm = get_paradigm(args.env)
-    process = paradigm.make_process(args.device)
+    process = paradigm.make_process(args.device, args.autocast)
     seeds = range(args.seed, args.seed + args.seeds)
     if args.policy:
         num_steps, generators = policy_comparison(paradigm, process, args.policy, args.steps)
@@ -156,7 +157,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     at_least(args, 1, "n")
     check_writable_file(args.out, "--out")
     paradigm = get_paradigm(args.env)
-    process = paradigm.make_process(args.device)
+    process = paradigm.make_process(args.device, args.autocast)
     if not 0 <= args.label < process.num_classes:
         raise UsageError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
     labels = torch.full((args.n,), args.label)
@@ -175,7 +176,7 @@ def cmd_actions(args: argparse.Namespace) -> None:
     require_matplotlib()
     check_writable_file(args.out, "--out")
     paradigm = get_paradigm(args.env)
-    process = paradigm.make_process(args.device)
+    process = paradigm.make_process(args.device, args.autocast)
     act, metadata = load_policy(args.policy, process, paradigm.name)
     num_steps = args.steps or metadata["num_steps"]
     labels = balanced_labels(args.samples, process.num_classes)
@@ -293,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if main_rank:
         print(threads)
     env = ScheduleVectorEnv(num_envs=args.num_envs, process=paradigm.name, num_steps=args.steps, reward=args.reward,
-                            device=args.device, smoothing=args.smoothing)
+                            device=args.device, smoothing=args.smoothing, autocast=args.autocast)
     steps = env.core.num_steps
     name = f"{paradigm.name}-{args.algo}-{args.reward}-{steps}steps-seed{config.seed}"
     suffix = ".pt" if args.algo == "ppo" else ".zip"
@@ -427,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
         steps_default = "the process's own: 8, VAR 4" if env_default is None else "the policy's, else the process's own: 8, VAR 4"
         p.add_argument("--steps", type=int, help=f"generation steps (default: {steps_default})")
         p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
+        p.add_argument("--autocast", choices=tuple(AUTOCAST_DTYPES), default="off", help=(
+            "run the generator's model calls under bf16 autocast, meant for GPUs; policies, rewards and metrics "
+            "stay float32, and a policy trained either way runs either way (default: %(default)s)"))
 
     p = add("train", "train a schedule policy, then compare it with the hand-designed and best static schedules")
     common(p, None)
