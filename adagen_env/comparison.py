@@ -58,7 +58,7 @@ def paired_fd_difference(
     tail = (1 - confidence) / 2
     differences = []
     for space in evaluator.spaces:
-        reference = evaluator.reference_features_in(space)
+        reference = evaluator.reference_features_in(space).cpu()  # beside a and b: the bootstrap runs on the CPU
         a = evaluator.space_features(images_a, space).double().cpu()
         b = evaluator.space_features(images_b, space).double().cpu()
         boot = torch.tensor([frechet_distance(reference, a[i]) - frechet_distance(reference, b[i]) for i in draws])

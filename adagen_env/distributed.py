@@ -69,12 +69,21 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
         g.copy_(averaged.view_as(g))
 
 
+def _collective_device(values: torch.Tensor) -> torch.device:
+    """Where a collective can reduce ``values``: NCCL (the backend on CUDA) takes CUDA tensors only,
+    so CPU values (PPO's loss statistics, the stop flags) go to this rank's GPU; gloo takes them as they are."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return values.device
+
+
 def all_sum(values: torch.Tensor) -> torch.Tensor:
-    """The elementwise sum of ``values`` over the ranks (a new tensor)."""
-    total = values.clone()
-    if is_distributed():
-        dist.all_reduce(total)
-    return total
+    """The elementwise sum of ``values`` over the ranks (a new tensor, on ``values``' device)."""
+    if not is_distributed():
+        return values.clone()
+    total = values.to(_collective_device(values), copy=True)
+    dist.all_reduce(total)
+    return total.to(values.device)
 
 
 def any_rank(flags: list[bool]) -> list[bool]:
@@ -82,6 +91,7 @@ def any_rank(flags: list[bool]) -> list[bool]:
     if not is_distributed():
         return list(flags)
     values = torch.tensor([float(f) for f in flags])
+    values = values.to(_collective_device(values))
     dist.all_reduce(values, op=dist.ReduceOp.MAX)
     return [bool(v) for v in values.tolist()]
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, Process, VARProcess
+from adagen_env.processes.autocast import check_autocast, with_autocast
 from adagen_env.devices import check_device
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -39,8 +40,12 @@ class Paradigm:
     shipped_policy: str | None = None
     smoothing: float = 0.0
 
-    def make_process(self, device: str | torch.device = "cpu") -> Process:
-        return self.process(device=check_device(device))
+    def make_process(self, device: str | torch.device = "cpu", autocast: str | None = None) -> Process:
+        """The process on ``device``; ``autocast="bf16"`` runs its generator under bf16 autocast
+        (:mod:`adagen_env.processes.autocast`). Both are checked before the weights load."""
+        device = check_device(device)
+        check_autocast(autocast)
+        return with_autocast(self.process(device=device), autocast)
 
     def shipped_policy_path(self) -> Path | None:
         return None if self.shipped_policy is None else WEIGHTS / self.shipped_policy
@@ -133,9 +138,9 @@ def get_paradigm(name_or_env_id: str) -> Paradigm:
     return found
 
 
-def make_process(name_or_env_id: str, device: str | torch.device = "cpu") -> Process:
-    """The process of a registered paradigm, with its shipped generator."""
-    return get_paradigm(name_or_env_id).make_process(device)
+def make_process(name_or_env_id: str, device: str | torch.device = "cpu", autocast: str | None = None) -> Process:
+    """The process of a registered paradigm, with its shipped generator (``autocast``: None, "off" or "bf16")."""
+    return get_paradigm(name_or_env_id).make_process(device, autocast)
 
 
 def best_static_schedule(name_or_env_id: str, process: Process, num_steps: int) -> tuple[dict, torch.Tensor] | None:

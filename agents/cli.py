@@ -27,6 +27,7 @@ from adagen_env.datasets import ImageDataset
 from adagen_env.images import save_grid
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
+from adagen_env.processes.autocast import AUTOCAST_DTYPES, check_autocast, with_autocast
 from adagen_env.processes.base import Process
 from adagen_env.rewards import SCORERS, AdversarialScorer
 from adagen_env.seeds import EVALUATION_SEEDS, REPORT_SEEDS
@@ -108,14 +109,17 @@ def make_target(args: argparse.Namespace) -> Target:
         if data is not None or features is not None:
             given = "--data" if data is not None else "--features"
             raise UsageError(f"{given} goes with --generator (the shipped generators use the embedded digits)")
-        return Target(get_paradigm(args.env or DEFAULT_ENV), get_paradigm(args.env or DEFAULT_ENV).make_process(args.device))
+        paradigm = get_paradigm(args.env or DEFAULT_ENV)
+        return Target(paradigm, paradigm.make_process(args.device, args.autocast))
     generator = read_generator(generator_path, data)
     paradigm = get_paradigm(args.env or GENERATOR_ENVS[generator.paradigm])
     process_class = getattr(paradigm.process, "func", paradigm.process)
     if process_class is not GENERATOR_PROCESSES[generator.paradigm]:
         raise UsageError(f"--env {paradigm.env_id} does not run {generator.paradigm} generators; leave out --env "
                          f"or pass one of {', '.join(p.env_id for p in PARADIGMS.values() if getattr(p.process, 'func', p.process) is GENERATOR_PROCESSES[generator.paradigm])}")
+    check_autocast(args.autocast)
     process = generator.process(args.device, getattr(paradigm.process, "keywords", {}).get("solver"))
+    process = with_autocast(process, args.autocast)
     target = Target(paradigm, process, generator, features)
     if features is not None:
         target.evaluator()  # a features file of other images fails now, not after training
@@ -576,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
         steps_default = "the process's own: 8, VAR 4" if training else "the policy's, else the process's own: 8, VAR 4"
         p.add_argument("--steps", type=int, help=f"generation steps (default: {steps_default})")
         p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
+        p.add_argument("--autocast", choices=tuple(AUTOCAST_DTYPES), default="off", help=(
+            "run the generator's model calls under bf16 autocast, meant for GPUs; policies, rewards and metrics "
+            "stay float32, and a policy trained either way runs either way (default: %(default)s)"))
         p.add_argument("--generator", metavar="PATH", help=(
             "your own generator, a file of adagen generator, instead of the env's shipped one; its images "
             "come from the data it was trained on (default: the shipped generator)"))

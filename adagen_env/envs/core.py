@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from adagen_env.paradigms import get_paradigm, make_process
+from adagen_env.processes.autocast import check_autocast, with_autocast
 from adagen_env.processes.base import Process
 from adagen_env.rewards import Scorer, make_scorer
 from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
@@ -35,7 +36,9 @@ class ScheduleCore:
     Arguments: ``process`` (a registered name or env id, or a process object), ``num_envs``,
     ``num_steps`` (default: the process's own), ``reward`` (a scorer name, a scorer object, or
     ``None`` for no reward: every reward is 0, which evaluation uses), ``device`` (for a process
-    given by name).
+    given by name), ``autocast`` (``None`` or ``"off"``, the default, or ``"bf16"``: the
+    generator runs under bf16 autocast, :mod:`adagen_env.processes.autocast`; observations,
+    images and rewards stay float32).
 
     ``reset(labels=None, seed=None)`` starts a batch: labels default to draws from
     ``np_random``; a seed restarts both ``np_random`` and the generator's noise, otherwise both go
@@ -59,10 +62,15 @@ class ScheduleCore:
         reward: str | Scorer | None = None,
         device: str | torch.device = "cpu",
         smoothing: float | str = 0.0,
+        autocast: str | None = None,
     ):
         num_envs = check_int("num_envs", num_envs, 1)
         self.smoothing = check_smoothing(smoothing, process)
-        self.process = make_process(process, device) if isinstance(process, str) else process  # checks the device
+        check_autocast(autocast)  # before any weights load
+        if isinstance(process, str):
+            self.process = make_process(process, device, autocast)  # checks the device
+        else:
+            self.process = with_autocast(process, autocast)
         num_steps = self.process.default_num_steps if num_steps is None else check_int("num_steps", num_steps, 1)
         self.process.check_num_steps(num_steps)
         self.scorer = None if reward is None else make_scorer(reward, self.process.device)
@@ -158,7 +166,8 @@ class ScheduleCore:
         self.t += 1
         terminated = self.t == self.num_steps
         if terminated and self.scorer is not None:
-            reward = self.scorer(self.process.decode(self.state), self.labels).float()
+            # on the process's device whatever the scorer returns (a scorer of your own may answer on the CPU)
+            reward = self.scorer(self.process.decode(self.state), self.labels).to(self.process.device, torch.float32)
         else:
             reward = torch.zeros(self.num_envs, device=self.process.device)
         return self.observation(), reward, terminated, parameters
