@@ -14,6 +14,7 @@ is a few lines of torch.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -37,20 +38,30 @@ _CHUNK_SIZE = 1024  # rows per cdist or kernel block, bounding memory at chunk x
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Frechet distance between Gaussians fitted to two (N, F) feature sets.
 
-    ``||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 tr(sqrtm(S_a S_b))``, in float64. The
-    trace term uses the eigenvalues of ``sqrt(S_a) S_b sqrt(S_a)``, which is symmetric PSD
-    and has the same eigenvalues as ``S_a S_b``, so no general (complex) matrix sqrt is needed.
+    ``||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 tr(sqrtm(S_a S_b))``, in float64. The trace
+    term needs only the eigenvalues of ``S_a S_b``, never a general (complex) matrix sqrt: with
+    F features it takes those of ``sqrt(S_a) S_b sqrt(S_a)`` (symmetric PSD, same eigenvalues);
+    with fewer samples than features (3,072 pixels of a 32x32 RGB image), the square roots of
+    those eigenvalues are the singular values of ``A B^T / sqrt((N_a - 1)(N_b - 1))`` for the
+    centred sets A and B, an N_a x N_b matrix: the same number, much cheaper.
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or len(a) < 2 or len(b) < 2:
         raise ValueError(f"expected two (N, F) feature sets with N >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = a.double(), b.double()
     mean_a, mean_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    eigval, eigvec = torch.linalg.eigh(cov_a)
-    sqrt_a = eigvec @ torch.diag(eigval.clamp(min=0).sqrt()) @ eigvec.T
-    middle = sqrt_a @ cov_b @ sqrt_a
-    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    fd = (mean_a - mean_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
+    if min(len(a), len(b)) < a.shape[1]:
+        centred_a, centred_b = a - mean_a, b - mean_b
+        scale_a, scale_b = len(a) - 1, len(b) - 1
+        trace_a, trace_b = centred_a.square().sum() / scale_a, centred_b.square().sum() / scale_b
+        trace_sqrt = torch.linalg.svdvals(centred_a @ centred_b.T).sum() / math.sqrt(scale_a * scale_b)
+    else:
+        cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+        trace_a, trace_b = cov_a.trace(), cov_b.trace()
+        eigval, eigvec = torch.linalg.eigh(cov_a)
+        sqrt_a = eigvec @ torch.diag(eigval.clamp(min=0).sqrt()) @ eigvec.T
+        middle = sqrt_a @ cov_b @ sqrt_a
+        trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    fd = (mean_a - mean_b).square().sum() + trace_a + trace_b - 2 * trace_sqrt
     return max(fd.item(), 0.0)  # rounding can leave a tiny negative for identical sets
 
 

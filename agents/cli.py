@@ -14,7 +14,7 @@ import torch
 
 from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
 from adagen_agents.files import check_writable_file, check_writable_folder, one_line
-from adagen_agents.loading import SB3_ALGOS, load_policy, read_sb3_metadata
+from adagen_agents.loading import SB3_ALGOS, load_policy, policy_metadata, read_sb3_metadata, shipped_policy
 from adagen_agents.ppo import PPOConfig, check_world_size, read_checkpoint
 from adagen_agents.threads import SlowdownWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
@@ -89,7 +89,7 @@ class Target:
         """A policy for this target (``load_policy``), refused if it was trained for another generator."""
         if self.generator is not None and path == "shipped":
             raise UsageError("--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy")
-        act, metadata = load_policy(path, self.process, self.paradigm.name)
+        metadata = policy_metadata(shipped_policy(self.paradigm.name) if path == "shipped" else path)
         trained_for = metadata.get("generator")
         if self.generator is None and trained_for:
             raise UsageError(f"{path} was trained for the generator {trained_for}; pass --generator")
@@ -99,7 +99,7 @@ class Target:
         if trained_for and metadata.get("image_shape") != shape:
             raise UsageError(f"{path} was trained for {metadata.get('image_shape')} images, but {self.generator.path} "
                              f"makes {shape}")
-        return act, metadata
+        return load_policy(path, self.process, self.paradigm.name)
 
 
 def make_target(args: argparse.Namespace) -> Target:

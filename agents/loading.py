@@ -12,7 +12,7 @@ import gymnasium as gym
 import torch
 
 from adagen_agents.files import one_line
-from adagen_agents.ppo import load_actor
+from adagen_agents.ppo import load_actor, read_policy
 from adagen_env.envs.core import flatten
 from adagen_env.evaluation import Act
 from adagen_env.paradigms import PARADIGMS, get_paradigm
@@ -93,6 +93,14 @@ def shipped_policy(process_name: str) -> Path:
         shipped = sorted(name for name, p in PARADIGMS.items() if p.shipped_policy is not None)
         raise FileNotFoundError(f"no policy ships for {process_name}; shipped: {', '.join(shipped)}")
     return path
+
+
+def policy_metadata(path: str | Path) -> dict:
+    """What a policy file says about its training (env, generator, ...), read without building its network."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no policy file at {path}")
+    return read_sb3_metadata(path) if path.suffix == ".zip" else read_policy(path)["metadata"]
 
 
 def load_policy(path: str | Path, process: Process, process_name: str) -> tuple[Act, dict]:

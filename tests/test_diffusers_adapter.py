@@ -270,3 +270,19 @@ def test_the_package_imports_without_diffusers():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "pip install 'adagen[diffusers]'" in result.stdout
+
+
+def test_a_pipeline_whose_image_size_differs_from_the_data_is_one_clear_error(diffusers):
+    from adagen_env.datasets import ImageDataset
+    from adagen_env.rewards import AdversarialScorer
+
+    pipe = diffusers.DDIMPipeline(tiny_unet(diffusers), diffusers.DDIMScheduler())  # 3x8x8 images
+    wrong = ImageDataset(np.zeros((4, 16, 16, 3), np.uint8), np.zeros(4, np.int64), 256, 1)
+    with pytest.raises(ValueError, match="real images are 3x16x16 .* makes 3x8x8"):
+        gym.make_vec(ENV_ID, num_envs=2, pipeline=pipe, num_steps=STEPS, reward=AdversarialScorer(real=wrong))
+    right = ImageDataset(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), 256, 1)
+    env = gym.make_vec(ENV_ID, num_envs=2, pipeline=pipe, num_steps=2, reward=AdversarialScorer(real=right))
+    env.reset(seed=0)
+    for _ in range(2):
+        _, reward, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert np.isfinite(reward).all() and (reward > 0).all()

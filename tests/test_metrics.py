@@ -258,3 +258,17 @@ def test_noise_floor_is_finite_and_positive(evaluator):
     for space in SPACES:
         assert math.isfinite(floor[f"{space}_fd"]) and floor[f"{space}_fd"] > 0
         assert 0.9 < floor[f"{space}_precision"] <= 1 and 0.75 < floor[f"{space}_recall"] <= 1
+
+
+def test_frechet_distance_with_fewer_samples_than_features_matches_the_covariance_formula():
+    """The Gram route (N < F) gives the number of the F x F covariance route."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 50, generator=generator, dtype=torch.float64)
+    b = 1.5 * torch.randn(30, 50, generator=generator, dtype=torch.float64) + 0.3
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    eigval, eigvec = torch.linalg.eigh(cov_a)
+    sqrt_a = eigvec @ torch.diag(eigval.clamp(min=0).sqrt()) @ eigvec.T
+    trace_sqrt = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
+    expected = (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
+    assert frechet_distance(a, b) == pytest.approx(expected.item(), rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)

@@ -1,0 +1,174 @@
+"""Your own images end to end: train a generator on a folder, learn its schedule, evaluate it.
+
+The data set is built here: coloured, shifted digits at 16x16 RGB (class k's digit drawn in
+colour k at a random place), saved as PNG files in class sub-folders, as a user's would be.
+"""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adagen_agents.cli import main
+from adagen_env.datasets import ImageDataset, load_digits, load_images
+from adagen_env.envs import ScheduleVectorEnv
+from adagen_env.metrics import Evaluator
+from adagen_env.processes import DiffusionProcess, FlowProcess
+from adagen_env.rewards import AdversarialScorer
+from adagen_env.sampling import sample
+from adagen_env.user_data import read_generator, user_evaluator
+
+COLOURS = np.array([[255, 64, 32], [32, 200, 64], [64, 96, 255]])
+
+
+def coloured_digits(folder: Path, classes: int = 3, per_class: int = 30, size: int = 16, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    digits = load_digits("all")
+    for k in range(classes):
+        (folder / f"class{k}").mkdir(parents=True, exist_ok=True)
+        for i, digit in enumerate(digits.images[digits.labels == k][:per_class]):
+            canvas = np.zeros((size, size, 3), np.uint8)
+            y, x = rng.integers(0, size - 7, 2)
+            canvas[y : y + 8, x : x + 8] = (digit[..., None] / 16 * COLOURS[k]).astype(np.uint8)
+            Image.fromarray(canvas).save(folder / f"class{k}" / f"{i}.png")
+    return folder
+
+
+def grey_blobs(folder: Path, n: int = 40, shape: tuple[int, int] = (12, 10)) -> Path:
+    """One unlabelled class of grey images, not square."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rgb_run(tmp_path_factory):
+    """generator -> features -> train on the coloured digits, with small budgets (shared by the tests below)."""
+    root = tmp_path_factory.mktemp("own")
+    data = coloured_digits(root / "data")
+    main(["generator", "--paradigm", "flow", "--data", str(data), "--train-steps", "60", "--out", str(root / "flow.pt")])
+    main(["features", "--data", str(data), "--classifier-epochs", "2", "--encoder-steps", "40",
+          "--out", str(root / "features.pt")])
+    main(["train", "--generator", str(root / "flow.pt"), "--features", str(root / "features.pt"), "--steps", "3",
+          "--updates", "1", "--num-envs", "16", "--episodes-per-update", "16", "--minibatches", "2", "--eval-every", "1",
+          "--eval-samples", "12", "--final-samples", "12", "--threads", "1",
+          "--out", str(root / "policy.pt"), "--logdir", str(root / "runs")])
+    return root
+
+
+def test_a_folder_of_rgb_images_loads_channels_first(tmp_path):
+    data = load_images(coloured_digits(tmp_path, per_class=5), channels=None, levels=256)
+    assert data.channels == 3 and data.image_shape == (16, 16) and data.num_classes == 3
+    images = data.to_float()
+    assert images.shape == (15, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+    assert load_images(tmp_path).channels == 1  # the default stays grey
+    with pytest.raises(ValueError, match="take grey images"):
+        data.tokens()
+
+
+def test_own_images_end_to_end(rgb_run, capsys):
+    root = rgb_run
+    assert (root / "policy.pt").exists()
+    main(["eval", "--generator", str(root / "flow.pt"), "--features", str(root / "features.pt"),
+          "--policy", str(root / "policy.pt"), "--samples", "12", "--json", str(root / "eval.json")])
+    out = capsys.readouterr().out
+    assert "feature spaces: classifier, encoder, pixels" in out
+    result = json.loads((root / "eval.json").read_text())
+    assert [row["schedule"] for row in result["rows"]] == ["learned (ppo)", "hand-designed"]  # no best static: not searched
+    for row in result["rows"]:
+        for space in ("classifier", "encoder", "pixels"):
+            for metric in ("fd", "kid", "precision", "recall"):
+                assert math.isfinite(row[f"{space}_{metric}"]), (space, metric)
+        assert 0 <= row["accuracy"] <= 1
+
+    generator = read_generator(root / "flow.pt")
+    assert generator.paradigm == "flow" and generator.source.channels == 3
+    images = sample(generator.process(), torch.arange(6) % 3, num_steps=4)
+    assert images.shape == (6, 3, 16, 16) and torch.isfinite(images).all()
+    assert 0 <= images.min() and images.max() <= 1
+
+    main(["sample", "--generator", str(root / "flow.pt"), "--policy", str(root / "policy.pt"), "--label", "2",
+          "--n", "4", "--out", str(root / "grid.png")])
+    with Image.open(root / "grid.png") as grid:
+        assert grid.mode == "RGB"
+
+
+def test_without_features_only_the_pixel_space(rgb_run, capsys):
+    main(["eval", "--generator", str(rgb_run / "flow.pt"), "--steps", "2", "--samples", "8"])
+    out = capsys.readouterr().out
+    assert "feature spaces: pixels (no --features" in out
+
+
+def test_unlabelled_grey_images_train_a_diffusion_generator_and_label_free_features(tmp_path, capsys):
+    data = grey_blobs(tmp_path / "blobs")
+    main(["generator", "--paradigm", "diffusion", "--data", str(data), "--train-steps", "20", "--out", str(tmp_path / "g.pt")])
+    main(["features", "--data", str(data), "--encoder-steps", "20", "--out", str(tmp_path / "f.pt")])
+    process = read_generator(tmp_path / "g.pt").process()
+    assert isinstance(process, DiffusionProcess) and process.num_classes == 1
+    assert sample(process, torch.zeros(3, dtype=torch.long), num_steps=3).shape == (3, 1, 12, 10)
+    heldout = read_generator(tmp_path / "g.pt").source.load("heldout")
+    evaluator = user_evaluator(heldout, tmp_path / "f.pt")
+    assert evaluator.spaces == ("encoder", "pixels")  # one class: no classifier
+    assert "one class: no classifier" in capsys.readouterr().out
+
+
+def test_rgb_images_through_the_evaluator_and_the_discriminator(tmp_path):
+    data = load_images(coloured_digits(tmp_path, per_class=10), channels=3, levels=256)
+    with pytest.raises(ValueError, match="knows 8x8 grey digits, not 3x16x16"):
+        Evaluator(data)
+    scores = Evaluator(data, spaces=("pixels",)).evaluate(data.to_float())
+    assert scores["pixels_fd"] < 1e-6 and math.isnan(scores["accuracy"])
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 3, 16, 16\)"):
+        Evaluator(data, spaces=("pixels",)).evaluate(torch.rand(5, 1, 16, 16))
+    scorer = AdversarialScorer(real=data, update_every=8, batch_size=8)
+    rewards = scorer(torch.rand(8, 3, 16, 16), torch.arange(8) % 3)
+    assert rewards.shape == (8,) and scorer.stats["updates"] == 1
+
+
+def test_bad_input_is_one_clear_line(rgb_run, tmp_path):
+    root = rgb_run
+
+    def fails(args, match):
+        with pytest.raises(SystemExit, match=match):
+            main(args)
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(mixed / "a.png")
+    Image.fromarray(np.zeros((16, 12), np.uint8)).save(mixed / "b.png")
+    fails(["generator", "--paradigm", "flow", "--data", str(mixed)], "mixed sizes: 8x8 .*, 16x12")
+    tiny = grey_blobs(tmp_path / "tiny", n=8, shape=(6, 6))
+    fails(["features", "--data", str(tiny)], "at least 8x8")
+    fails(["eval", "--generator", str(root / "flow.pt"), "--env", "AdaGen/Diffusion-Digits-v0"],
+          "does not run flow generators")
+    with pytest.raises(ValueError, match="holds a flow generator, not a diffusion one"):
+        DiffusionProcess.from_checkpoint(root / "flow.pt")
+    assert isinstance(FlowProcess.from_checkpoint(root / "flow.pt"), FlowProcess)
+    shipped = Path(__file__).resolve().parent.parent / "adagen_env" / "weights"
+    fails(["eval", "--generator", str(shipped / "maskgit_digits.pt")], "holds no paradigm")
+    fails(["eval", "--generator", str(shipped / "flow_digits.pt")], "records no training data")
+    fails(["train", "--generator", str(root / "flow.pt"), "--reward", "classifier"], "use --reward adversarial")
+    fails(["eval", "--data", str(root / "data")], "--data goes with --generator")
+    fails(["eval", "--policy", str(root / "policy.pt"), "--env", "AdaGen/Flow-Digits-v0"],
+          "was trained for the generator .*flow.pt; pass --generator")
+    fails(["eval", "--generator", str(root / "flow.pt"), "--policy", "shipped"], "policy for a shipped generator")
+    other = grey_blobs(tmp_path / "other", n=30, shape=(8, 8))
+    main(["features", "--data", str(other), "--encoder-steps", "5", "--out", str(tmp_path / "other.pt")])
+    fails(["eval", "--generator", str(root / "flow.pt"), "--features", str(tmp_path / "other.pt")],
+          "trained on 1x8x8 images, but these are 3x16x16")
+    fails(["train", "--generator", str(tmp_path / "none.pt")], "no generator file")
+
+
+def test_a_reward_of_other_images_is_refused_by_the_env(rgb_run):
+    process = read_generator(rgb_run / "flow.pt").process()
+    digits = load_digits("train")
+    with pytest.raises(ValueError, match="real images are 1x8x8 .* makes 3x16x16"):
+        ScheduleVectorEnv(4, process=process, reward=AdversarialScorer(real=digits))
+    grey16 = ImageDataset(np.zeros((6, 16, 16), np.uint8), np.arange(6) % 3, 256, 3)
+    with pytest.raises(ValueError, match="real images are 1x16x16 .* makes 3x16x16"):
+        ScheduleVectorEnv(4, process=process, reward=AdversarialScorer(real=grey16))
