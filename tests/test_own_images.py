@@ -19,22 +19,13 @@ from adagen_env.metrics import Evaluator
 from adagen_env.processes import DiffusionProcess, FlowProcess
 from adagen_env.rewards import AdversarialScorer
 from adagen_env.sampling import sample
+from adagen_env.training.coloured_digits import write_coloured_digits
 from adagen_env.user_data import read_generator, user_evaluator
 
-COLOURS = np.array([[255, 64, 32], [32, 200, 64], [64, 96, 255]])
 
 
-def coloured_digits(folder: Path, classes: int = 3, per_class: int = 30, size: int = 16, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    digits = load_digits("all")
-    for k in range(classes):
-        (folder / f"class{k}").mkdir(parents=True, exist_ok=True)
-        for i, digit in enumerate(digits.images[digits.labels == k][:per_class]):
-            canvas = np.zeros((size, size, 3), np.uint8)
-            y, x = rng.integers(0, size - 7, 2)
-            canvas[y : y + 8, x : x + 8] = (digit[..., None] / 16 * COLOURS[k]).astype(np.uint8)
-            Image.fromarray(canvas).save(folder / f"class{k}" / f"{i}.png")
-    return folder
+def coloured_digits(folder: Path, classes: int = 3, per_class: int = 30) -> Path:
+    return write_coloured_digits(folder, size=16, classes=classes, per_class=per_class)
 
 
 def grey_blobs(folder: Path, n: int = 40, shape: tuple[int, int] = (12, 10)) -> Path:
