@@ -163,3 +163,33 @@ def test_a_reward_of_other_images_is_refused_by_the_env(rgb_run):
     grey16 = ImageDataset(np.zeros((6, 16, 16), np.uint8), np.arange(6) % 3, 256, 3)
     with pytest.raises(ValueError, match="real images are 1x16x16 .* makes 3x16x16"):
         ScheduleVectorEnv(4, process=process, reward=AdversarialScorer(real=grey16))
+
+
+@pytest.mark.parametrize("size, channels", [(8, 1), (32, 3)])
+def test_sizes_from_8_to_32_grey_or_rgb_through_generator_env_render_and_evaluator(tmp_path, size, channels):
+    from adagen_env.envs import ScheduleEnv
+    from adagen_env.training.train_denoiser import train_denoiser
+    from adagen_env.user_data import DataSource, save_generator, train_feature_networks
+
+    folder = write_coloured_digits(tmp_path / "data", size=size, classes=2, per_class=20)
+    source = DataSource(str(folder), channels)
+    train = source.load("train")
+    model, taken = train_denoiser("diffusion", train, steps=3, batch_size=16)
+    save_generator(model, tmp_path / "g.pt", "diffusion", source, taken)
+    process = read_generator(tmp_path / "g.pt").process()
+    assert (process.image_channels, *process.image_shape) == (channels, size, size)
+
+    env = ScheduleEnv(process=process, num_steps=2, render_mode="rgb_array", render_scale=2,
+                      reward=AdversarialScorer(real=train, update_every=4, batch_size=4))
+    env.reset(seed=0)
+    assert env.render().shape == (2 * size, 2 * size, 3)
+    _, reward, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    _, reward, terminated, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert terminated and 0 < reward < 1
+
+    classifier, encoder = train_feature_networks(train, classifier_epochs=1, encoder_steps=2)
+    evaluator = Evaluator(source.load("heldout"), classifier=classifier, encoder=encoder)
+    images = sample(process, torch.arange(8) % 2, num_steps=2)
+    assert images.shape == (8, channels, size, size)
+    scores = evaluator.evaluate(images, torch.arange(8) % 2)
+    assert all(math.isfinite(scores[f"{space}_fd"]) for space in ("classifier", "encoder", "pixels"))
