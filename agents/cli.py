@@ -704,7 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
 def data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="PATH", help=(
         "a folder of images (class sub-folders give the labels; no sub-folders: one class) or an .npz; "
-        f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {HELDOUT_FRACTION:.0%} is held out for evaluation (required)"))
+        f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {100 * HELDOUT_FRACTION:.0f} %% is held out for evaluation (required)"))
     p.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
                    help="1: grey, 3: RGB, auto: RGB if any image is in colour (default: %(default)s)")
 
