@@ -382,10 +382,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.smoothing = paradigm.smoothing
     reward = args.reward
     if target.generator is not None:
-        if args.reward != "adversarial":
+        if not args.reward.startswith("adversarial"):
             raise UsageError(f"--reward {args.reward} scores with networks of the shipped digits; with --generator use "
                              "--reward adversarial (its discriminator trains on your images)")
-        reward = AdversarialScorer(args.device, real=target.real_train_images())
+        reward = AdversarialScorer(args.device, real=target.real_train_images(),
+                                   discriminator="projected" if args.reward == "adversarial-projected" else "pixel")
     main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
     threads = choose_threads(args.threads)  # every rank sets its threads
     if main_rank:

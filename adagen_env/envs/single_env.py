@@ -32,7 +32,7 @@ class ScheduleEnv(gym.Env):
 
     ### Reward
     0 until the last step, then the scorer's reward of the finished image (``reward``:
-    ``"adversarial"``, ``"classifier"``, or a scorer object, which may be shared by many envs).
+    ``"adversarial"``, ``"adversarial-projected"``, ``"classifier"``, or a scorer object, which may be shared by many envs).
 
     ### Episode end
     Terminates after ``num_steps`` steps; never truncated. Stepping after the end raises

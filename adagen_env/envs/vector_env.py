@@ -35,7 +35,7 @@ class ScheduleVectorEnv(VectorEnv):
 
     ### Reward
     Terminal only: 0 until the last step, then the scorer's reward of each finished image
-    (``reward``: ``"adversarial"``, ``"classifier"``, ``"batch-fd"`` or a scorer object, which
+    (``reward``: ``"adversarial"``, ``"adversarial-projected"``, ``"classifier"``, ``"batch-fd"`` or a scorer object, which
     may be shared by several envs).
 
     ### Episode end

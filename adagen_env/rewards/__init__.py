@@ -1,6 +1,8 @@
 """Pluggable terminal rewards: scorers of finished images, chosen by name or passed in."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from adagen_env.rewards.adversarial import AdversarialScorer, ScoringOnly
@@ -8,7 +10,12 @@ from adagen_env.rewards.base import Scorer
 from adagen_env.rewards.batch_fd import BatchFrechetDistance
 from adagen_env.rewards.classifier_confidence import ClassifierConfidence
 
-SCORERS = {"adversarial": AdversarialScorer, "classifier": ClassifierConfidence, "batch-fd": BatchFrechetDistance}
+SCORERS = {
+    "adversarial": AdversarialScorer,
+    "adversarial-projected": partial(AdversarialScorer, discriminator="projected"),
+    "classifier": ClassifierConfidence,  # uses a metric network: shows reward hacking, not for use
+    "batch-fd": BatchFrechetDistance,  # likewise
+}
 
 
 def make_scorer(reward: str | Scorer, device: str | torch.device = "cpu") -> Scorer:

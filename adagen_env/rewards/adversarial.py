@@ -13,17 +13,24 @@ import torch.nn.functional as F
 
 from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.distributed import average_gradients
-from adagen_env.models.discriminator import Discriminator
+from adagen_env.models.discriminator import Discriminator, ProjectedDiscriminator
+from adagen_env.models.projection_features import load_projection_features
 
 UPDATE_EVERY = 256  # finished samples between discriminator updates
 STEPS = 5  # discriminator steps per update
 LR = 1e-4
 BETAS = (0.5, 0.999)
 BATCH_SIZE = 256  # fake (and as many real) images per step
+DISCRIMINATORS = ("pixel", "projected")  # on raw pixels, or heads on the frozen projection features
 
 
 class AdversarialScorer:
     """Per-sample reward in (0, 1) that trains its own discriminator on what it scores.
+
+    ``discriminator="pixel"`` (the default) looks at the images themselves; ``"projected"``
+    trains small heads on the feature maps of a frozen network that no metric uses
+    (:mod:`adagen_env.models.projection_features`, 8x8 grey digits only), as the method's
+    projected discriminator does.
 
     One scorer object can serve many envs in one process (pass it as ``reward=`` to each): they
     share one discriminator, which then trains on every env's samples. ``scoring_only()`` gives a
@@ -49,7 +56,10 @@ class AdversarialScorer:
         betas: tuple[float, float] = BETAS,
         batch_size: int = BATCH_SIZE,
         seed: int = 0,
+        discriminator: str = "pixel",
     ):
+        if discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, not {discriminator!r}")
         if update_every < 1 or steps < 1 or batch_size < 1:
             raise ValueError(
                 f"update_every, steps and batch_size must be at least 1, got {update_every}, {steps}, {batch_size}"
@@ -58,7 +68,7 @@ class AdversarialScorer:
         # the constructor arguments, so that pickling can rebuild the scorer (see __getstate__)
         self.config = dict(
             device=str(device), real=real, update_every=update_every, steps=steps, lr=lr, betas=tuple(betas),
-            batch_size=batch_size, seed=seed,
+            batch_size=batch_size, seed=seed, discriminator=discriminator,
         )
         self.device = torch.device(device)
         self.update_every, self.steps, self.batch_size = update_every, steps, batch_size
@@ -80,8 +90,14 @@ class AdversarialScorer:
         self.generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
             torch.default_generator.manual_seed(seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
-            self.discriminator = Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
+            if discriminator == "pixel":
+                self.discriminator = Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
+            else:
+                features = load_projection_features(self.device)
+                self.discriminator = ProjectedDiscriminator(
+                    features, self.num_classes, (real.channels, *real.image_shape)).to(self.device).eval()
+        trainable = [p for p in self.discriminator.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=lr, betas=betas)
         self.fake_images: list[torch.Tensor] = []
         self.fake_labels: list[torch.Tensor] = []
         nan = float("nan")  # no update yet
