@@ -7,7 +7,8 @@ least confident new tokens are masked again. The last step reveals everything.
 
 ``reset`` and ``step`` run the conditional forward pass of the new tokens and keep it in the
 state: it gives both the policy's features and the next step's conditional logits, so
-``features`` and ``observation`` only read the state.
+``features`` and ``observation`` only read the state. It also keeps the log-prob each token was
+sampled with: ``refine`` (:mod:`adagen_env.refinement`) re-masks the lowest of them.
 """
 from __future__ import annotations
 
