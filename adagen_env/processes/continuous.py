@@ -76,7 +76,7 @@ class ContinuousProcess:
     t_end: float
     guidance_baseline: float
     solvers: tuple[str, ...]  # names in adagen_env.solvers.SOLVERS that fit the path; the first is the default
-    refinement_fraction = 0.25  # share of the time range a Refinement re-noises by default
+    refinement_fraction = 0.1  # share of the time range a Refinement re-noises by default (tuned: benchmarks/refinement.py)
 
     def __init__(self, model: Denoiser | None = None, device: str | torch.device = "cpu", solver: str | None = None):
         self.device = torch.device(device)

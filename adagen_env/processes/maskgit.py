@@ -57,7 +57,7 @@ class MaskGITState:
 
 class MaskGITProcess:
     named_schedules = NAMED_SCHEDULES
-    refinement_fraction = 0.25  # share of tokens a Refinement re-masks by default
+    refinement_fraction = 0.125  # share of tokens a Refinement re-masks by default (tuned: benchmarks/refinement.py)
     parameters = (
         StepParameter("mask_ratio", "sigmoid", action_scale=2.0, floor=1e-4),
         StepParameter("remask_temperature", "softplus", action_scale=2.0),
