@@ -10,6 +10,7 @@ from tqdm import tqdm
 from adagen_env.envs.core import ScheduleCore
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator
 from adagen_env.processes.base import Process
+from adagen_env.refinement import Refinement, refinement_nfe
 from adagen_env.sampling import sample
 
 # A generator of images: (labels (B,), seed) -> images (B, 1, H, W).
@@ -23,14 +24,24 @@ def balanced_labels(num_samples: int, num_classes: int) -> torch.Tensor:
     return torch.arange(num_samples) % num_classes
 
 
-def static_generator(process: Process, num_steps: int, schedule: torch.Tensor | None = None) -> Generate:
-    """Sampling with a fixed schedule (T, P); ``None`` is the hand-designed one."""
-    return lambda labels, seed: sample(process, labels, schedule, num_steps=num_steps, seed=seed)
+def static_generator(
+    process: Process, num_steps: int, schedule: torch.Tensor | None = None, refine: Refinement | None = None
+) -> Generate:
+    """Sampling with a fixed schedule (T, P); ``None`` is the hand-designed one. ``refine`` refines the
+    finished samples (checked here, before any work)."""
+    if refine is not None:
+        refinement_nfe(process, refine)
+    return lambda labels, seed: sample(process, labels, schedule, num_steps=num_steps, seed=seed, refine=refine)
 
 
-def policy_generator(process: Process, num_steps: int, act: Act, smoothing: float = 0.0) -> Generate:
+def policy_generator(
+    process: Process, num_steps: int, act: Act, smoothing: float = 0.0, refine: Refinement | None = None
+) -> Generate:
     """Sampling driven by a policy through the environment core, as in training (with the action
-    smoothing it was trained with); same seed, same noise."""
+    smoothing it was trained with); same seed, same noise. ``refine`` refines the finished samples
+    with the core's generator (checked here, before any work)."""
+    if refine is not None:
+        refinement_nfe(process, refine)
 
     @torch.no_grad()
     def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
@@ -38,7 +49,9 @@ def policy_generator(process: Process, num_steps: int, act: Act, smoothing: floa
         obs = core.reset(labels, seed)
         for _ in range(num_steps):
             obs, _, _, _ = core.step(act(obs))
-        return core.images()
+        if refine is None:
+            return core.images()
+        return process.decode(process.refine(core.state, refine, core.generator))
 
     return generate
 

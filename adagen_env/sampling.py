@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from adagen_env.processes.base import Process
+from adagen_env.refinement import Refinement, refinement_nfe
 from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
 
 
@@ -21,13 +22,17 @@ def sample(
     schedule: torch.Tensor | None = None,
     num_steps: int | None = None,
     seed: int = 0,
+    refine: Refinement | None = None,
 ) -> torch.Tensor:
     """Generate one image per label with ``schedule``, parameter values (T, P) or per sample (T, B, P).
 
     ``schedule=None`` runs the hand-designed schedule with ``num_steps`` steps (default: the process's own). The
     same ``seed`` gives the same images as the environment reset with that seed and stepped
-    with zero actions.
+    with zero actions. ``refine`` refines the finished batch with the same generator (``refinement_nfe``
+    more model calls per sample), checked before any work.
     """
+    if refine is not None:
+        refinement_nfe(process, refine)
     labels = torch.as_tensor(labels, dtype=torch.long)
     if schedule is None:
         schedule = hand_designed_schedule(process, num_steps or process.default_num_steps, len(labels))
@@ -48,4 +53,6 @@ def sample(
     state = process.reset(labels, generator)
     for values in schedule:
         state = process.step(state, by_name(process.parameters, values), len(schedule), generator)
+    if refine is not None:
+        state = process.refine(state, refine, generator)
     return process.decode(state)

@@ -29,6 +29,7 @@ from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
 from adagen_env.processes.autocast import AUTOCAST_DTYPES, check_autocast, with_autocast
 from adagen_env.processes.base import Process
+from adagen_env.refinement import Refinement, refinement_nfe
 from adagen_env.rewards import SCORERS, AdversarialScorer
 from adagen_env.seeds import EVALUATION_SEEDS, REPORT_SEEDS
 from adagen_env.tables import format_table
@@ -153,11 +154,13 @@ def static_schedule(process: Process, paradigm: Paradigm, name: str, num_steps: 
 
 
 def compare(
-    target: Target, num_steps: int, generators: dict, samples: int, seeds: range
+    target: Target, num_steps: int, generators: dict, samples: int, seeds: range, extra_nfe: int = 0
 ) -> tuple[list[dict], dict[str, float], list[dict]]:
     """Evaluate named generators side by side, each on the same seeds and sample count, then compare
-    the first with each other one, paired, in every feature space (FD difference, 95 % bootstrap interval)."""
+    the first with each other one, paired, in every feature space (FD difference, 95 % bootstrap interval).
+    Each row's ``nfe`` is the model calls per sample: the steps' and ``extra_nfe`` (a refinement's)."""
     process, evaluator = target.process, target.evaluator()
+    nfe = process.nfe(num_steps) + extra_nfe
     first_space = evaluator.spaces[0]
     if target.generator is not None:
         print(f"feature spaces: {', '.join(evaluator.spaces)}" + (
@@ -167,7 +170,7 @@ def compare(
         per_seed = []
         for seed in seeds:
             result, generated = generate_and_evaluate(generate, evaluator, process.num_classes, samples, seed)
-            rows.append({"schedule": name, "steps": num_steps, "seed": seed, **result})
+            rows.append({"schedule": name, "steps": num_steps, "nfe": nfe, "seed": seed, **result})
             per_seed.append(generated)
             print(f"{name} seed {seed}: FD ({first_space}) {result[f'{first_space}_fd']:.3f}", file=sys.stderr)
         images[name] = torch.cat(per_seed)  # sample i of every generator shares its label and noise seed
@@ -175,7 +178,7 @@ def compare(
     columns = METRIC_COLUMNS if "classifier" in evaluator.spaces else (
         *(f"{space}_{metric}" for space in evaluator.spaces for metric in ("fd", "precision", "recall")),
         "seconds", "samples_per_second")
-    print(format_table(rows, ("schedule", "steps", "seed", *columns)))
+    print(format_table(rows, ("schedule", "steps", "nfe", "seed", *columns)))
     print(
         f"\nnoise floor ({first_space}): FD {floor[f'{first_space}_fd']:.3f}, precision "
         f"{floor[f'{first_space}_precision']:.3f}, recall {floor[f'{first_space}_recall']:.3f} "
@@ -193,17 +196,30 @@ def compare(
     return rows, floor, comparisons
 
 
-def policy_comparison(target: Target, policy_path: str, num_steps: int | None) -> tuple[int, dict]:
-    """Generators for a trained policy, the hand-designed schedule and (if known) the best static one."""
+def policy_comparison(
+    target: Target, policy_path: str, num_steps: int | None, refine: Refinement | None = None
+) -> tuple[int, dict]:
+    """Generators for a trained policy, the hand-designed schedule and (if known) the best static one,
+    each refined by ``refine`` when given."""
     process = target.process
     act, metadata = target.policy(policy_path)
     num_steps = num_steps or metadata["num_steps"]
-    generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0))}
-    generators["hand-designed"] = static_generator(process, num_steps)
+    generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), refine)}
+    generators["hand-designed"] = static_generator(process, num_steps, refine=refine)
     best = target.best_static(num_steps)
     if best is not None:
-        generators["best static"] = static_generator(process, num_steps, best[1])
+        generators["best static"] = static_generator(process, num_steps, best[1], refine)
     return num_steps, generators
+
+
+def refinement_cost(process: Process, refine: Refinement | None, num_steps: int) -> int:
+    """The model calls ``--refine`` adds per sample (0 without it), stated in one line; a paradigm
+    without refinement, or a refinement that changes nothing, is refused here."""
+    if refine is None:
+        return 0
+    extra, base = refinement_nfe(process, refine), process.nfe(num_steps)
+    print(f"refinement adds {extra} model calls per sample: {base} -> {base + extra}")
+    return extra
 
 
 def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> None:
@@ -225,15 +241,16 @@ def cmd_eval(args: argparse.Namespace) -> None:
     paradigm, process = target.paradigm, target.process
     seeds = range(args.seed, args.seed + args.seeds)
     if args.policy:
-        num_steps, generators = policy_comparison(target, args.policy, args.steps)
+        num_steps, generators = policy_comparison(target, args.policy, args.steps, args.refine)
     else:
         num_steps = args.steps or process.default_num_steps
         names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
         generators = {
-            name: static_generator(process, num_steps, static_schedule(process, paradigm, name, num_steps, "eval"))
+            name: static_generator(process, num_steps, static_schedule(process, paradigm, name, num_steps, "eval"), args.refine)
             for name in names
         }
-    rows, floor, comparisons = compare(target, num_steps, generators, args.samples, seeds)
+    extra_nfe = refinement_cost(process, args.refine, num_steps)
+    rows, floor, comparisons = compare(target, num_steps, generators, args.samples, seeds, extra_nfe)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "noise_floor": floor, "comparisons": comparisons}, indent=2))
         print(f"wrote {args.json}")
@@ -249,10 +266,13 @@ def cmd_sample(args: argparse.Namespace) -> None:
     labels = torch.full((args.n,), args.label)
     if args.policy:
         act, metadata = target.policy(args.policy)
-        generate = policy_generator(process, args.steps or metadata["num_steps"], act, metadata.get("smoothing", 0.0))
+        num_steps = args.steps or metadata["num_steps"]
+        generate = policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), args.refine)
     else:
         num_steps = args.steps or process.default_num_steps
-        generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"))
+        generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"),
+                                    args.refine)
+    refinement_cost(process, args.refine, num_steps)
     path = save_grid(generate(labels, args.seed), args.out)
     print(f"wrote {path}")
 
@@ -547,6 +567,16 @@ def smoothing_flag(value: str) -> str | float:
         raise argparse.ArgumentTypeError(f"a number in [0, 1) or method, not {value!r}") from None
 
 
+def refine_flag(value: str) -> Refinement:
+    """``--refine STEPS[:FRACTION]``: steps >= 1, 0 < fraction <= 1 (checked here, before any work)."""
+    steps, _, fraction = value.partition(":")
+    try:
+        return Refinement(int(steps), float(fraction) if fraction else None)
+    except ValueError as error:
+        message = str(error) if "refinement" in str(error) else f"must be STEPS or STEPS:FRACTION, got {value!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def threads_flag(value: str) -> str | int:
     """``--threads``: ``auto`` or a positive integer."""
     if value == "auto":
@@ -644,6 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"which no tuning step of this package has seen (default: %(default)s)"))
     p.add_argument("--seeds", type=int, default=1, help="number of seeds per schedule (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the results to this JSON file (default: none)")
+    refine_option(p)
     p.set_defaults(func=cmd_eval)
 
     p = add("bench", "AdaGen-Bench: RL algorithms and black-box baselines on a fixed task suite, and a leaderboard")
@@ -682,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default="samples.png", help="the PNG to write (default: %(default)s)")
+    refine_option(p)
     p.set_defaults(func=cmd_sample)
 
     p = add("generator", "train a small diffusion or flow generator on your images (a folder or .npz), for --generator")
@@ -708,6 +740,15 @@ def data_flags(p: argparse.ArgumentParser) -> None:
         f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {100 * HELDOUT_FRACTION:.0f} %% is held out for evaluation (required)"))
     p.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
                    help="1: grey, 3: RGB, auto: RGB if any image is in colour (default: %(default)s)")
+
+
+def refine_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--refine", type=refine_flag, metavar="STEPS[:FRACTION]", help=(
+        "refine the finished samples with STEPS more steps (a model call each, Heun two; counted in the nfe column): MaskGIT re-masks "
+        "the FRACTION of tokens it was least confident of and re-predicts them; diffusion and flow re-noise to "
+        "FRACTION of the time range and integrate again; VAR has none "
+        "(default FRACTION: MaskGIT 0.125, diffusion and flow 0.1, picked on tuning seeds; measured, it does not beat "
+        "spending the same calls on more steps: README, Inference-time refinement; default: no refinement)"))
 
 
 def features_flag(p: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """bf16 autocast around a process's generator: faster model calls on a GPU, float32 everywhere else.
 
 :class:`AutocastProcess` wraps any process (registered or a diffusers adapter) and runs the
-calls that run networks, ``reset``, ``step`` and ``decode`` (a diffusers VAE decodes there),
+calls that run networks, ``reset``, ``step``, ``refine`` and ``decode`` (a diffusers VAE decodes there),
 under ``torch.autocast``. What autocast makes in its low-precision dtype (model outputs and
 hidden states kept in the state) is cast back to float32 before it leaves the wrapper, so the
 observations, the policy, the rewards and the metrics see exactly the types they see without
@@ -40,8 +40,8 @@ def with_autocast(process: Process, autocast: str | None) -> Process:
 class AutocastProcess:
     """A process whose generator runs under ``torch.autocast(process.device.type, dtype)``.
 
-    It is a :class:`~adagen_env.processes.base.Process`: every attribute but ``reset``, ``step``
-    and ``decode`` is the wrapped process's (``wrapped``). Random draws are untouched, so the
+    It is a :class:`~adagen_env.processes.base.Process`: every attribute but ``reset``, ``step``,
+    ``refine`` and ``decode`` is the wrapped process's (``wrapped``). Random draws are untouched, so the
     noise is the same as without autocast; only the model's arithmetic is coarser.
     """
 
@@ -64,6 +64,10 @@ class AutocastProcess:
     def step(self, state: Any, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator) -> Any:
         with self._autocast():
             return to_float32(self.wrapped.step(state, values, num_steps, generator), self.autocast_dtype)
+
+    def refine(self, state: Any, refinement: Any, generator: torch.Generator) -> Any:
+        with self._autocast():
+            return to_float32(self.wrapped.refine(state, refinement, generator), self.autocast_dtype)
 
     def decode(self, state: Any) -> torch.Tensor:
         with self._autocast():

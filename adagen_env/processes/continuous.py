@@ -24,7 +24,8 @@ import torch
 from adagen_env.models.checkpoints import frozen_copy, read_metadata
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
 from adagen_env.processes.base import to_rgb, layer_norm_bound
-from adagen_env.schedules import StepParameter
+from adagen_env.refinement import Refinement
+from adagen_env.schedules import StepParameter, by_name
 from adagen_env.solvers import SOLVERS, guided
 
 MIN_TIME_GAP = 0.01  # time moves by at least this much per decision (docs/method.md)
@@ -75,6 +76,7 @@ class ContinuousProcess:
     t_end: float
     guidance_baseline: float
     solvers: tuple[str, ...]  # names in adagen_env.solvers.SOLVERS that fit the path; the first is the default
+    refinement_fraction = 0.1  # share of the time range a Refinement re-noises by default (tuned: benchmarks/refinement.py)
 
     def __init__(self, model: Denoiser | None = None, device: str | torch.device = "cpu", solver: str | None = None):
         self.device = torch.device(device)
@@ -178,6 +180,37 @@ class ContinuousProcess:
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         """The model's estimate of the clean image at (x, t) from its output."""
         raise NotImplementedError
+
+    def noised(self, data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The point of the path at times ``t`` between ``data`` and ``noise``: what the model is trained on."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ refinement
+
+    def restart_time(self, refinement: Refinement) -> float:
+        """Where a restart re-noises to: ``fraction`` of the way from the data end back to the noise end."""
+        fraction = self.refinement_fraction if refinement.fraction is None else refinement.fraction
+        return self.t_end + fraction * (self.t_start - self.t_end)
+
+    def refinement_nfe(self, refinement: Refinement) -> int:
+        """``refinement.steps`` solver steps; ``ValueError`` when they cannot fit between the restart time and the end."""
+        distance = abs(self.restart_time(refinement) - self.t_end)
+        if refinement.steps * MIN_TIME_GAP > distance + 1e-9:
+            raise ValueError(f"refinement's {refinement.steps} steps cannot move time by at least {MIN_TIME_GAP} each "
+                             f"over the {distance:g} it re-noises; raise the fraction or lower the steps")
+        return self.nfe(refinement.steps)
+
+    @torch.no_grad()
+    def refine(self, state: ContinuousState, refinement: Refinement, generator: torch.Generator) -> ContinuousState:
+        """Restart: re-noise every finished image to the restart time with fresh noise and integrate to
+        the end again with ``refinement.steps`` steps of the hand-designed schedule and the process's solver."""
+        self.refinement_nfe(refinement)
+        noise = torch.randn(state.x.shape, generator=generator, device=self.device)
+        t = torch.full_like(state.t, self.restart_time(refinement))
+        redo = self._with_forward(ContinuousState(self.noised(state.x, noise, t), t, state.labels))
+        for values in self.baseline(refinement.steps):
+            redo = self.step(redo, by_name(self.parameters, values.expand(len(t), -1)), refinement.steps, generator)
+        return redo
 
     # ------------------------------------------------------------------ what the env shows
 

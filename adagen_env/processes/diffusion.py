@@ -32,6 +32,9 @@ class DiffusionProcess(ContinuousProcess):
     guidance_baseline = 0.5  # w = 0.5 is a classifier-free guidance scale of 1.5
     solvers = ("dpm-solver-2m", "ddim")
 
+    def noised(self, data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return noised(data, noise, t)
+
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         alpha, sigma = alpha_sigma(t)
         return ((x.double() - sigma[:, None] * output.double()) / alpha[:, None]).float()

@@ -27,5 +27,8 @@ class FlowProcess(ContinuousProcess):
     guidance_baseline = 0.5
     solvers = ("euler", "heun")
 
+    def noised(self, data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return noised(data, noise, t)
+
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         return x + (1 - t.float())[:, None] * output

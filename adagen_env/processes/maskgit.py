@@ -7,7 +7,8 @@ least confident new tokens are masked again. The last step reveals everything.
 
 ``reset`` and ``step`` run the conditional forward pass of the new tokens and keep it in the
 state: it gives both the policy's features and the next step's conditional logits, so
-``features`` and ``observation`` only read the state.
+``features`` and ``observation`` only read the state. It also keeps the log-prob each token was
+sampled with: ``refine`` (:mod:`adagen_env.refinement`) re-masks the lowest of them.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import torch
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
 from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
-from adagen_env.schedules import StepParameter
+from adagen_env.refinement import Refinement
+from adagen_env.schedules import StepParameter, by_name
 from adagen_env.solvers import guided
 
 GUIDANCE_SCALE = 2.0  # the end point of the hand-designed guidance ramp w * t / T
@@ -50,10 +52,12 @@ class MaskGITState:
     step: int = 0  # steps taken
     cond_logits: torch.Tensor | None = None  # (B, N, V) of the current tokens, set by reset/step
     hidden: torch.Tensor | None = None  # (B, N, width) of the current tokens
+    confidence: torch.Tensor | None = None  # (B, N) log-prob each revealed token was sampled with (refinement reads it)
 
 
 class MaskGITProcess:
     named_schedules = NAMED_SCHEDULES
+    refinement_fraction = 0.125  # share of tokens a Refinement re-masks by default (tuned: benchmarks/refinement.py)
     parameters = (
         StepParameter("mask_ratio", "sigmoid", action_scale=2.0, floor=1e-4),
         StepParameter("remask_temperature", "softplus", action_scale=2.0),
@@ -115,7 +119,8 @@ class MaskGITProcess:
 
     def reset(self, labels: torch.Tensor, generator: torch.Generator) -> MaskGITState:
         tokens = torch.full((len(labels), self.num_tokens), self.mask_token, dtype=torch.long, device=self.device)
-        return self._with_forward(MaskGITState(tokens, labels.to(self.device)))
+        confidence = torch.zeros(tokens.shape, device=self.device)
+        return self._with_forward(MaskGITState(tokens, labels.to(self.device), confidence=confidence))
 
     @torch.no_grad()
     def _with_forward(self, state: MaskGITState) -> MaskGITState:
@@ -136,8 +141,9 @@ class MaskGITProcess:
 
         masked = tokens == self.mask_token
         new_tokens = torch.where(masked, sampled, tokens)
-        confidence = torch.gather(log_probs, -1, sampled[..., None])[..., 0]
-        confidence = confidence + remask_temperature[:, None] * gumbel(masked.shape, generator, self.device)
+        sampled_log_prob = torch.gather(log_probs, -1, sampled[..., None])[..., 0]
+        kept_confidence = torch.where(masked, sampled_log_prob, state.confidence)
+        confidence = sampled_log_prob + remask_temperature[:, None] * gumbel(masked.shape, generator, self.device)
         confidence = torch.where(masked, confidence, torch.inf)
 
         num_masked = masked.sum(dim=1)
@@ -147,7 +153,37 @@ class MaskGITProcess:
             keep_masked = torch.zeros_like(keep_masked)
         ranks = confidence.argsort(dim=1).argsort(dim=1)
         new_tokens = torch.where(ranks < keep_masked[:, None], self.mask_token, new_tokens)
-        return self._with_forward(MaskGITState(new_tokens, state.labels, state.step + 1))
+        return self._with_forward(MaskGITState(new_tokens, state.labels, state.step + 1, confidence=kept_confidence))
+
+    def refinement_nfe(self, refinement: Refinement) -> int:
+        """``refinement.steps`` guided calls (the confidences are the sampling's own); ``ValueError`` when
+        the fraction re-masks no token or fewer tokens than steps, so that every step reveals one."""
+        count = self._remask_count(refinement)
+        if count < refinement.steps:
+            raise ValueError(f"refinement re-masks {count} of {self.num_tokens} tokens (fraction "
+                             f"{self._fraction(refinement):g}), fewer than its {refinement.steps} steps; raise the fraction")
+        return self.nfe(refinement.steps)
+
+    def _fraction(self, refinement: Refinement) -> float:
+        return self.refinement_fraction if refinement.fraction is None else refinement.fraction
+
+    def _remask_count(self, refinement: Refinement) -> int:
+        return math.floor(self.num_tokens * self._fraction(refinement))
+
+    @torch.no_grad()
+    def refine(self, state: MaskGITState, refinement: Refinement, generator: torch.Generator) -> MaskGITState:
+        """Re-mask each sample's least confident tokens and re-predict them with ``refinement.steps``
+        steps of the hand-designed schedule, its mask ratios scaled to the re-masked share."""
+        self.refinement_nfe(refinement)
+        count, fraction = self._remask_count(refinement), self._fraction(refinement)
+        ranks = state.confidence.argsort(dim=1, stable=True).argsort(dim=1)
+        tokens = torch.where(ranks < count, self.mask_token, state.tokens)
+        redo = self._with_forward(MaskGITState(tokens, state.labels, confidence=state.confidence))
+        schedule = self.baseline(refinement.steps)
+        schedule[:, 0] *= fraction
+        for values in schedule:
+            redo = self.step(redo, by_name(self.parameters, values.expand(len(tokens), -1)), refinement.steps, generator)
+        return redo
 
     def features(self, state: MaskGITState) -> torch.Tensor:
         return state.hidden.mean(dim=1)
