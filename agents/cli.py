@@ -746,9 +746,9 @@ def refine_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", type=refine_flag, metavar="STEPS[:FRACTION]", help=(
         "refine the finished samples with STEPS more steps (a model call each, Heun two; counted in the nfe column): MaskGIT re-masks "
         "the FRACTION of tokens it was least confident of and re-predicts them; diffusion and flow re-noise to "
-        "FRACTION of the time range and integrate again; VAR has none "
-        "(default FRACTION: MaskGIT 0.125, diffusion and flow 0.1, picked on tuning seeds; measured, it does not beat "
-        "spending the same calls on more steps: README, Inference-time refinement; default: no refinement)"))
+        "FRACTION of the time range and integrate again; VAR has none. FRACTION defaults to MaskGIT 0.125, "
+        "diffusion and flow 0.1, picked on tuning seeds. Measured, it does not beat spending the same calls on more "
+        "steps (README, Inference-time refinement) (default: no refinement)"))
 
 
 def features_flag(p: argparse.ArgumentParser) -> None:
