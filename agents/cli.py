@@ -487,7 +487,9 @@ def cmd_generator(args: argparse.Namespace) -> None:
     c, (h, w) = train.channels, train.image_shape
     print(f"{len(train)} training images of {c}x{h}x{w}, {train.num_classes} classes (held out: "
           f"{HELDOUT_FRACTION:.0%}); training a {args.paradigm} generator for {args.train_steps} steps")
-    model, taken = train_denoiser(args.paradigm, train, args.train_steps, args.seed, device=check_device(args.device))
+    # it predicts the clean image: our MLP cannot pass many pixels through to a noise or velocity output
+    model, taken = train_denoiser(args.paradigm, train, args.train_steps, args.seed, device=check_device(args.device),
+                                  target="clean")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_generator(model, out, args.paradigm, source, taken)
     if taken < args.train_steps:

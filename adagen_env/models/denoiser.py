@@ -19,6 +19,7 @@ from torch import nn
 from adagen_env.models.checkpoints import load_frozen
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+TARGETS = ("native", "clean")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,10 @@ class DenoiserConfig:
     num_classes: int = 10
     width: int = 128
     depth: int = 4
-
+    # what it predicts: "native" (the noise for diffusion, the velocity for flow: the shipped models)
+    # or "clean" (the clean image, which the process turns into the native output). An MLP of width
+    # 128 cannot pass 768 input pixels through to a noise or velocity output; a clean image it can
+    target: str = "native"
     @property
     def num_pixels(self) -> int:
         c, h, w = self.image_shape
@@ -63,6 +67,8 @@ class ModulatedBlock(nn.Module):
 class Denoiser(nn.Module):
     def __init__(self, config: DenoiserConfig = DenoiserConfig()):
         super().__init__()
+        if config.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, not {config.target!r}")
         self.config = config
         c = config
         self.input = nn.Linear(c.num_pixels, c.width)

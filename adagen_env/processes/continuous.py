@@ -151,15 +151,15 @@ class ContinuousProcess:
     @torch.no_grad()
     def _with_forward(self, state: ContinuousState) -> ContinuousState:
         """The state with the conditional model output at (x, t): the next step's and the observation's."""
-        state.cond, state.hidden = self.model(state.x, state.t.float(), state.labels)
+        state.cond, state.hidden = self.model_output(state.x, state.t, state.labels)
         return state
 
     def _guided_model(self, labels: torch.Tensor, guidance: torch.Tensor):
         """``model(x, t)`` -> guided output, for solvers that evaluate the model again within a step."""
 
         def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            cond, _ = self.model(x, t.float(), labels)
-            uncond, _ = self.model(x, t.float(), torch.full_like(labels, self.null_class))
+            cond, _ = self.model_output(x, t, labels)
+            uncond, _ = self.model_output(x, t, torch.full_like(labels, self.null_class))
             return guided(cond, uncond, guidance)
 
         return model
@@ -170,15 +170,27 @@ class ContinuousProcess:
     ) -> ContinuousState:
         fraction, guidance = values["time_step"].to(self.device), values["guidance"].to(self.device)
         t_next = self.next_times(state, fraction, num_steps)
-        uncond, _ = self.model(state.x, state.t.float(), torch.full_like(state.labels, self.null_class))
+        uncond, _ = self.model_output(state.x, state.t, torch.full_like(state.labels, self.null_class))
         output = guided(state.cond, uncond, guidance)
         solver, _ = SOLVERS[self.solver]
         last = state.step + 1 >= num_steps
         x, memory = solver(self._guided_model(state.labels, guidance), state.x, state.t, t_next, output, state.memory, last)
         return self._with_forward(ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory))
 
+    def model_output(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's output as the solvers take it (noise or velocity) and its hidden state; the
+        output of a model that predicts the clean image (``target="clean"``) is turned into it."""
+        output, hidden = self.model(x, t.float(), labels)
+        if self.model.config.target == "clean":
+            output = self.from_clean(x, t, output)
+        return output, hidden
+
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         """The model's estimate of the clean image at (x, t) from its output."""
+        raise NotImplementedError
+
+    def from_clean(self, x: torch.Tensor, t: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """The output (noise or velocity) at (x, t) whose clean-image estimate is ``clean``: ``denoised``'s inverse."""
         raise NotImplementedError
 
     def noised(self, data: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

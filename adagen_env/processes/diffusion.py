@@ -38,3 +38,7 @@ class DiffusionProcess(ContinuousProcess):
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         alpha, sigma = alpha_sigma(t)
         return ((x.double() - sigma[:, None] * output.double()) / alpha[:, None]).float()
+
+    def from_clean(self, x: torch.Tensor, t: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        alpha, sigma = alpha_sigma(t)
+        return ((x.double() - alpha[:, None] * clean.double()) / sigma[:, None]).float()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from adagen_env.processes.continuous import ContinuousProcess
+from adagen_env.processes.continuous import MIN_TIME_GAP, ContinuousProcess
 
 
 def noised(x1: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -32,3 +32,8 @@ class FlowProcess(ContinuousProcess):
 
     def denoised(self, x: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         return x + (1 - t.float())[:, None] * output
+
+    def from_clean(self, x: torch.Tensor, t: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        # at t = 1 (Heun's last evaluation) the velocity is undetermined by the clean image: the
+        # remaining time is floored at the smallest time step, so that it stays finite
+        return (clean - x) / (1 - t.float()).clamp(min=MIN_TIME_GAP)[:, None]

@@ -31,19 +31,21 @@ T_MIN = 1e-3  # diffusion's smallest training time (its sampler stops at 0.01)
 PARADIGMS = {"diffusion": "diffusion_digits", "flow": "flow_digits"}
 
 
-def training_pair(paradigm: str, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clean images (B, num_pixels) in [-1, 1] -> model input, time, target."""
+def training_pair(
+    paradigm: str, x: torch.Tensor, generator: torch.Generator, target: str = "native"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clean images (B, num_pixels) in [-1, 1] -> model input, time, target (``"clean"``: the images themselves)."""
     noise = torch.randn(x.shape, generator=generator)
     u = torch.rand(len(x), generator=generator)
     if paradigm == "diffusion":
         t = T_MIN + (1 - T_MIN) * u
-        return diffusion.noised(x, noise, t), t, noise
-    return flow.noised(x, noise, u), u, x - noise
+        return diffusion.noised(x, noise, t), t, x if target == "clean" else noise
+    return flow.noised(x, noise, u), u, x if target == "clean" else x - noise
 
 
 def train_denoiser(
     paradigm: str, data: ImageDataset, steps: int = STEPS, seed: int = SEED, batch_size: int = BATCH_SIZE,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "cpu", target: str = "native",
 ) -> tuple[Denoiser, int]:
     """A denoiser for ``paradigm`` ("diffusion" or "flow") trained on ``data`` (any size, grey or RGB),
     and the steps it took: the exponential moving average of its weights, frozen. Shows a progress
@@ -53,7 +55,7 @@ def train_denoiser(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     images, labels = data.to_float().flatten(1) * 2 - 1, data.label_tensor()
-    config = DenoiserConfig(image_shape=(data.channels, *data.image_shape), num_classes=data.num_classes)
+    config = DenoiserConfig(image_shape=(data.channels, *data.image_shape), num_classes=data.num_classes, target=target)
     model = Denoiser(config)
     ema = copy.deepcopy(model).requires_grad_(False)
     model.to(device), ema.to(device)
@@ -65,12 +67,14 @@ def train_denoiser(
         taken += 1
         idx = torch.randint(len(images), (batch_size,), generator=generator)
         y = torch.where(torch.rand(batch_size, generator=generator) < CLASS_DROPOUT, config.null_class, labels[idx])
-        inputs, t, target = training_pair(paradigm, images[idx], generator)
+        inputs, t, wanted = training_pair(paradigm, images[idx], generator, target)
         prediction, _ = model(inputs.to(device), t.to(device), y.to(device))
-        return F.mse_loss(prediction, target.to(device))
+        return F.mse_loss(prediction, wanted.to(device))
 
     try:
-        fit(model, batch_loss, steps, LEARNING_RATE, WEIGHT_DECAY, min(WARMUP_STEPS, max(1, steps // 10)), paradigm, ema, EMA_DECAY)
+        # short runs average over their last tenth or so (1 - 10 / steps), long ones as the shipped weights
+        ema_decay = min(EMA_DECAY, max(0.0, 1 - 10 / steps))
+        fit(model, batch_loss, steps, LEARNING_RATE, WEIGHT_DECAY, min(WARMUP_STEPS, max(1, steps // 10)), paradigm, ema, ema_decay)
     except KeyboardInterrupt:
         taken -= 1  # the step in progress did not finish
         if taken < 1:
