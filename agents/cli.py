@@ -114,10 +114,14 @@ def make_target(args: argparse.Namespace) -> Target:
         return Target(paradigm, paradigm.make_process(args.device, args.autocast))
     generator = read_generator(generator_path, data)
     paradigm = get_paradigm(args.env or GENERATOR_ENVS[generator.paradigm])
-    process_class = getattr(paradigm.process, "func", paradigm.process)
-    if process_class is not GENERATOR_PROCESSES[generator.paradigm]:
+
+    def runs_it(p: Paradigm) -> bool:  # a registered process is a class, or a partial of one with its solver
+        return getattr(p.process, "func", p.process) is GENERATOR_PROCESSES[generator.paradigm]
+
+    if not runs_it(paradigm):
+        envs = ", ".join(p.env_id for p in PARADIGMS.values() if runs_it(p))
         raise UsageError(f"--env {paradigm.env_id} does not run {generator.paradigm} generators; leave out --env "
-                         f"or pass one of {', '.join(p.env_id for p in PARADIGMS.values() if getattr(p.process, 'func', p.process) is GENERATOR_PROCESSES[generator.paradigm])}")
+                         f"or pass one of {envs}")
     check_autocast(args.autocast)
     process = generator.process(args.device, getattr(paradigm.process, "keywords", {}).get("solver"))
     process = with_autocast(process, args.autocast)
