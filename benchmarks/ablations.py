@@ -102,7 +102,7 @@ def report(args: argparse.Namespace) -> None:
         process = get_paradigm(process_name).make_process()
         hand, hand_images = generate_and_evaluate(static_generator(process, steps), evaluator, process.num_classes,
                                                   DEFAULT_NUM_SAMPLES, SEED, progress=False)
-        rows.append({"process": process_name, "variant": "hand-designed", "seeds": "-",
+        rows.append({"process": process_name, "variant": "hand-designed", "seeds": "-", "per_seed_classifier_fd": "-",
                      **{f"{s}_fd": hand[f"{s}_fd"] for s in SPACES}})
         images = {}
         for variant, group in runs.items():
