@@ -6,8 +6,11 @@ extractor and the reported held-out accuracy is honest.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from adagen_env.datasets import ImageDataset, load_digits
 from adagen_env.models.classifier import WEIGHTS_PATH, DigitClassifier
@@ -31,27 +34,43 @@ def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     return (model(x).argmax(1) == y).float().mean().item()
 
 
 def train_classifier(train: ImageDataset, epochs: int = EPOCHS, seed: int = SEED, log: bool = True) -> DigitClassifier:
     """A classifier of ``train``'s classes (any size >= 4x4, grey or RGB), in eval mode."""
+    return fit_classifier(lambda: DigitClassifier(num_classes=train.num_classes, channels=train.channels), train,
+                          epochs, seed, log=log)
+
+
+def fit_classifier(
+    make_model: Callable[[], nn.Module],
+    train: ImageDataset,
+    epochs: int,
+    seed: int,
+    learning_rate: float = LEARNING_RATE,
+    weight_decay: float = WEIGHT_DECAY,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] = random_shift,
+    log: bool = True,
+) -> nn.Module:
+    """Cross-entropy training of ``make_model()`` (built after seeding) on ``augment``ed batches of
+    ``train``: AdamW with a one-cycle schedule. Returns the model in eval mode."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     x, y = train.to_float(), train.label_tensor()
-    model = DigitClassifier(num_classes=train.num_classes, channels=train.channels)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    model = make_model()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     steps_per_epoch = -(-len(x) // BATCH_SIZE)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=epochs * steps_per_epoch)
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
         for i in range(0, len(x), BATCH_SIZE):
             idx = order[i : i + BATCH_SIZE]
-            loss = F.cross_entropy(model(random_shift(x[idx], generator)), y[idx])
+            loss = F.cross_entropy(model(augment(x[idx], generator)), y[idx])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
