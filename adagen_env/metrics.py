@@ -208,7 +208,7 @@ class Evaluator:
     the shipped networks with any modules that have a ``features`` method (and, for the
     classifier, a ``head`` for the accuracy). The shipped networks know 8x8 grey digits only: a
     ``reference`` of other images (any size, grey or RGB) needs networks trained on them (see
-    ``adagen_env.features``), or only the spaces without one (``spaces=("pixels",)``).
+    ``adagen_env.user_data``), or only the spaces without one (``spaces=("pixels",)``).
 
     KID uses ``kid_subsets`` subsets of ``kid_subset_size`` samples, capped at the sizes of both
     sets, on features divided by the reference's root-mean-square feature value. The cubic
@@ -314,9 +314,9 @@ class Evaluator:
         if labels is not None and labels.shape != (len(images),):
             raise ValueError(f"expected labels of shape ({len(images)},), got {tuple(labels.shape)}")
         scores: dict[str, float] = {}
-        for space in self.spaces:
+        features = {space: self.space_features(images, space) for space in self.spaces}
+        for space, feats in features.items():
             reference = self._references[space]
-            feats = self.space_features(images, space)
             precision, recall = equal_size_precision_recall(reference.features, feats, real_radii=reference.radii)
             subset_size = min(self.kid_subset_size, len(reference.features), len(feats))
             scale = reference.kid_scale
@@ -331,8 +331,9 @@ class Evaluator:
         if labels is None or self.classifier is None:
             accuracy = float("nan")
         else:
+            classifier_features = features["classifier"] if "classifier" in features else self.features(images)
             with torch.inference_mode():
-                predicted = self.classifier.head(self.features(images)).argmax(dim=1)
+                predicted = self.classifier.head(classifier_features).argmax(dim=1)
             accuracy = (predicted == labels.to(self.device)).double().mean().item()
         head = {key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces}
         return {**head, "accuracy": accuracy, "n": float(len(images)), **scores}

@@ -47,6 +47,11 @@ class Paradigm:
         check_autocast(autocast)
         return with_autocast(self.process(device=device), autocast)
 
+    @property
+    def process_class(self) -> type:
+        """The class of ``process``: itself, or the class a ``partial`` fixes a solver of."""
+        return getattr(self.process, "func", self.process)
+
     def shipped_policy_path(self) -> Path | None:
         return None if self.shipped_policy is None else WEIGHTS / self.shipped_policy
 

@@ -37,6 +37,10 @@ class Refinement:
         if self.fraction is not None and not 0 < self.fraction <= 1:
             raise ValueError(f"refinement fraction must be in (0, 1], got {self.fraction!r}")
 
+    def fraction_for(self, process: Process) -> float:
+        """The fraction, or the process's tuned ``refinement_fraction`` when none was given."""
+        return process.refinement_fraction if self.fraction is None else self.fraction
+
 
 def refinement_nfe(process: Process, refinement: Refinement) -> int:
     """The model calls ``refinement`` adds per sample; ``ValueError`` before any work for a process
@@ -44,6 +48,6 @@ def refinement_nfe(process: Process, refinement: Refinement) -> int:
     if not hasattr(process, "refinement_nfe"):
         from adagen_env.paradigms import PARADIGMS
 
-        having = [p.name for p in PARADIGMS.values() if hasattr(getattr(p.process, "func", p.process), "refinement_nfe")]
+        having = [p.name for p in PARADIGMS.values() if hasattr(p.process_class, "refinement_nfe")]
         raise ValueError(f"{type(process).__name__} has no refinement; the paradigms with one: {', '.join(having)}")
     return process.refinement_nfe(refinement)

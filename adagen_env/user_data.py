@@ -143,8 +143,10 @@ def load_features(path: str | Path) -> tuple[DigitClassifier | None, DigitAutoen
         image_shape = tuple(saved["image_shape"])
     except Exception as e:  # unpickling, missing keys, mismatched weights: all mean "not a features file"
         raise ValueError(f"{path}: not a features file of adagen features ({type(e).__name__}: {e})".splitlines()[0]) from e
-    frozen = [m.eval().requires_grad_(False) for m in (classifier, encoder) if m is not None]
-    return (frozen[0] if classifier is not None else None), frozen[-1], image_shape
+    for network in (classifier, encoder):
+        if network is not None:
+            network.eval().requires_grad_(False)
+    return classifier, encoder, image_shape
 
 
 def user_evaluator(reference: ImageDataset, features: str | Path | None, device: str | torch.device = "cpu") -> Evaluator:

@@ -6,7 +6,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_
 from adagen_env.processes.autocast import AUTOCAST_DTYPES, check_autocast, with_autocast
 from adagen_env.processes.base import Process
 from adagen_env.refinement import Refinement, refinement_nfe
-from adagen_env.rewards import SCORERS, AdversarialScorer
+from adagen_env.rewards import SCORERS
 from adagen_env.seeds import EVALUATION_SEEDS, REPORT_SEEDS
 from adagen_env.tables import format_table
 from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
@@ -73,11 +73,14 @@ class Target:
     generator: GeneratorFile | None = None
     features: str | None = None
 
+    @cached_property
     def evaluator(self) -> Evaluator:
+        """Built once per command: a user's folder is read and its reference features computed once."""
         if self.generator is None:
             return Evaluator(device=self.process.device)
         return user_evaluator(self.generator.source.load("heldout"), self.features, self.process.device)
 
+    @cached_property
     def real_train_images(self) -> ImageDataset | None:
         """The training images (the reward's real side, the noise floor's other set); ``None``: the digits."""
         return None if self.generator is None else self.generator.source.load("train")
@@ -115,8 +118,8 @@ def make_target(args: argparse.Namespace) -> Target:
     generator = read_generator(generator_path, data)
     paradigm = get_paradigm(args.env or GENERATOR_ENVS[generator.paradigm])
 
-    def runs_it(p: Paradigm) -> bool:  # a registered process is a class, or a partial of one with its solver
-        return getattr(p.process, "func", p.process) is GENERATOR_PROCESSES[generator.paradigm]
+    def runs_it(p: Paradigm) -> bool:
+        return p.process_class is GENERATOR_PROCESSES[generator.paradigm]
 
     if not runs_it(paradigm):
         envs = ", ".join(p.env_id for p in PARADIGMS.values() if runs_it(p))
@@ -127,7 +130,7 @@ def make_target(args: argparse.Namespace) -> Target:
     process = with_autocast(process, args.autocast)
     target = Target(paradigm, process, generator, features)
     if features is not None:
-        target.evaluator()  # a features file of other images fails now, not after training
+        target.evaluator  # a features file of other images fails now, not after training
     return target
 
 
@@ -163,7 +166,7 @@ def compare(
     """Evaluate named generators side by side, each on the same seeds and sample count, then compare
     the first with each other one, paired, in every feature space (FD difference, 95 % bootstrap interval).
     Each row's ``nfe`` is the model calls per sample: the steps' and ``extra_nfe`` (a refinement's)."""
-    process, evaluator = target.process, target.evaluator()
+    process, evaluator = target.process, target.evaluator
     nfe = process.nfe(num_steps) + extra_nfe
     first_space = evaluator.spaces[0]
     if target.generator is not None:
@@ -178,7 +181,7 @@ def compare(
             per_seed.append(generated)
             print(f"{name} seed {seed}: FD ({first_space}) {result[f'{first_space}_fd']:.3f}", file=sys.stderr)
         images[name] = torch.cat(per_seed)  # sample i of every generator shares its label and noise seed
-    floor = noise_floor(evaluator, target.real_train_images())
+    floor = noise_floor(evaluator, target.real_train_images)
     columns = METRIC_COLUMNS if "classifier" in evaluator.spaces else (
         *(f"{space}_{metric}" for space in evaluator.spaces for metric in ("fd", "precision", "recall")),
         "seconds", "samples_per_second")
@@ -409,8 +412,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not args.reward.startswith("adversarial"):
             raise UsageError(f"--reward {args.reward} scores with networks of the shipped digits; with --generator use "
                              "--reward adversarial (its discriminator trains on your images)")
-        reward = AdversarialScorer(args.device, real=target.real_train_images(),
-                                   discriminator="projected" if args.reward == "adversarial-projected" else "pixel")
+        reward = SCORERS[args.reward](device=args.device, real=target.real_train_images)
     main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
     threads = choose_threads(args.threads)  # every rank sets its threads
     if main_rank:
@@ -432,7 +434,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if target.generator is not None:
         metadata.update(generator=str(Path(target.generator.path).resolve()), data=target.generator.source.path,
                         image_shape=[target.process.image_channels, *target.process.image_shape])
-    evaluator = target.evaluator() if main_rank and (args.eval_every or args.algo != "ppo") else None
+    evaluator = target.evaluator if main_rank and (args.eval_every or args.algo != "ppo") else None
 
     if args.algo == "ppo":
         updates = DEFAULT_UPDATES if args.updates is None else args.updates

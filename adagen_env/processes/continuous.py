@@ -201,8 +201,7 @@ class ContinuousProcess:
 
     def restart_time(self, refinement: Refinement) -> float:
         """Where a restart re-noises to: ``fraction`` of the way from the data end back to the noise end."""
-        fraction = self.refinement_fraction if refinement.fraction is None else refinement.fraction
-        return self.t_end + fraction * (self.t_start - self.t_end)
+        return self.t_end + refinement.fraction_for(self) * (self.t_start - self.t_end)
 
     def refinement_nfe(self, refinement: Refinement) -> int:
         """``refinement.steps`` solver steps; ``ValueError`` when they cannot fit between the restart time and the end."""

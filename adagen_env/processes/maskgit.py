@@ -161,21 +161,18 @@ class MaskGITProcess:
         count = self._remask_count(refinement)
         if count < refinement.steps:
             raise ValueError(f"refinement re-masks {count} of {self.num_tokens} tokens (fraction "
-                             f"{self._fraction(refinement):g}), fewer than its {refinement.steps} steps; raise the fraction")
+                             f"{refinement.fraction_for(self):g}), fewer than its {refinement.steps} steps; raise the fraction")
         return self.nfe(refinement.steps)
 
-    def _fraction(self, refinement: Refinement) -> float:
-        return self.refinement_fraction if refinement.fraction is None else refinement.fraction
-
     def _remask_count(self, refinement: Refinement) -> int:
-        return math.floor(self.num_tokens * self._fraction(refinement))
+        return math.floor(self.num_tokens * refinement.fraction_for(self))
 
     @torch.no_grad()
     def refine(self, state: MaskGITState, refinement: Refinement, generator: torch.Generator) -> MaskGITState:
         """Re-mask each sample's least confident tokens and re-predict them with ``refinement.steps``
         steps of the hand-designed schedule, its mask ratios scaled to the re-masked share."""
         self.refinement_nfe(refinement)
-        count, fraction = self._remask_count(refinement), self._fraction(refinement)
+        count, fraction = self._remask_count(refinement), refinement.fraction_for(self)
         ranks = state.confidence.argsort(dim=1, stable=True).argsort(dim=1)
         tokens = torch.where(ranks < count, self.mask_token, state.tokens)
         redo = self._with_forward(MaskGITState(tokens, state.labels, confidence=state.confidence))
