@@ -16,12 +16,13 @@ from adagen_env.processes.base import Process
 
 @torch.no_grad()
 def record_actions(
-    process: Process, num_steps: int, act: Act, labels: torch.Tensor, seed: int, smoothing: float = 0.0
+    process: Process, num_steps: int, act: Act, labels: torch.Tensor, seed: int, smoothing: float = 0.0,
+    tradeoff: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The actions (T, B, P), clipped as the env clips them, and the parameter values (T, B, P) that
     ``act`` chooses for one batch of ``labels`` with noise ``seed`` (after ``smoothing``, the
-    values the generator got)."""
-    core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing)
+    values the generator got; ``tradeoff``: the value shown to a trade-off policy)."""
+    core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing, tradeoff=tradeoff)
     obs = core.reset(labels, seed)
     actions, values = [], []
     for _ in range(num_steps):

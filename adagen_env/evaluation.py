@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from adagen_env.envs.core import ScheduleCore
+from adagen_env.envs.core import ScheduleCore, check_tradeoff
 from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator
 from adagen_env.processes.base import Process
 from adagen_env.refinement import Refinement, refinement_nfe
@@ -35,17 +35,25 @@ def static_generator(
 
 
 def policy_generator(
-    process: Process, num_steps: int, act: Act, smoothing: float = 0.0, refine: Refinement | None = None
+    process: Process,
+    num_steps: int,
+    act: Act,
+    smoothing: float = 0.0,
+    refine: Refinement | None = None,
+    tradeoff: float | None = None,
 ) -> Generate:
     """Sampling driven by a policy through the environment core, as in training (with the action
     smoothing it was trained with); same seed, same noise. ``refine`` refines the finished samples
-    with the core's generator (checked here, before any work)."""
+    with the core's generator (checked here, before any work). ``tradeoff`` in [0, 1] is the
+    fidelity-diversity value shown to a policy trained with one (checked here too)."""
     if refine is not None:
         refinement_nfe(process, refine)
+    if check_tradeoff(tradeoff) == "random":
+        raise ValueError("sampling takes a fixed tradeoff in [0, 1]; 'random' is for training")
 
     @torch.no_grad()
     def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
-        core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing)
+        core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing, tradeoff=tradeoff)
         obs = core.reset(labels, seed)
         for _ in range(num_steps):
             obs, _, _, _ = core.step(act(obs))

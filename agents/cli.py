@@ -203,15 +203,30 @@ def compare(
     return rows, floor, comparisons
 
 
+def tradeoff_for(metadata: dict, given: float | None) -> float | None:
+    """The trade-off value to show a policy: ``--tradeoff`` (0 when left out) for a policy trained
+    with ``adagen train --tradeoff``; none for any other, which refuses the flag."""
+    if not metadata.get("tradeoff", False):
+        if given is not None:
+            raise UsageError("--tradeoff is for a policy trained with adagen train --tradeoff; this one was not")
+        return None
+    return 0.0 if given is None else given
+
+
 def policy_comparison(
-    target: Target, policy_path: str, num_steps: int | None, refine: Refinement | None = None
+    target: Target, policy_path: str, num_steps: int | None, refine: Refinement | None = None,
+    tradeoffs: tuple[float | None, ...] = (None,),
 ) -> tuple[int, dict]:
-    """Generators for a trained policy, the hand-designed schedule and (if known) the best static one,
-    each refined by ``refine`` when given."""
+    """Generators for a trained policy (one per value of ``tradeoffs``, see ``tradeoff_for``), the
+    hand-designed schedule and (if known) the best static one, each refined by ``refine`` when given."""
     process = target.process
     act, metadata = target.policy(policy_path)
     num_steps = num_steps or metadata["num_steps"]
-    generators = {f"learned ({metadata['algo']})": policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), refine)}
+    generators = {}
+    for given in tradeoffs:
+        tradeoff = tradeoff_for(metadata, given)
+        name = f"learned ({metadata['algo']}" + (")" if tradeoff is None else f", tradeoff {tradeoff:g})")
+        generators[name] = policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), refine, tradeoff)
     generators["hand-designed"] = static_generator(process, num_steps, refine=refine)
     best = target.best_static(num_steps)
     if best is not None:
@@ -248,8 +263,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     paradigm, process = target.paradigm, target.process
     seeds = range(args.seed, args.seed + args.seeds)
     if args.policy:
-        num_steps, generators = policy_comparison(target, args.policy, args.steps, args.refine)
+        num_steps, generators = policy_comparison(target, args.policy, args.steps, args.refine, (args.tradeoff,))
     else:
+        if args.tradeoff is not None:
+            raise UsageError("--tradeoff is for a policy trained with adagen train --tradeoff; give --policy")
         num_steps = args.steps or process.default_num_steps
         names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
         generators = {
@@ -274,8 +291,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if args.policy:
         act, metadata = target.policy(args.policy)
         num_steps = args.steps or metadata["num_steps"]
-        generate = policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), args.refine)
+        generate = policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), args.refine,
+                                    tradeoff_for(metadata, args.tradeoff))
     else:
+        if args.tradeoff is not None:
+            raise UsageError("--tradeoff is for a policy trained with adagen train --tradeoff; give --policy")
         num_steps = args.steps or process.default_num_steps
         generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"),
                                     args.refine)
@@ -293,7 +313,8 @@ def cmd_actions(args: argparse.Namespace) -> None:
     act, metadata = target.policy(args.policy)
     num_steps = args.steps or metadata["num_steps"]
     labels = balanced_labels(args.samples, process.num_classes)
-    _, values = record_actions(process, num_steps, act, labels, args.seed, metadata.get("smoothing", 0.0))
+    _, values = record_actions(process, num_steps, act, labels, args.seed, metadata.get("smoothing", 0.0),
+                               tradeoff_for(metadata, args.tradeoff))
     best = target.best_static(num_steps)
     path = plot_actions(values, labels, process, f"{paradigm.name}, {num_steps} steps", args.out,
                         None if best is None else best[1])
@@ -318,7 +339,7 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     if path.suffix == ".zip":
         meta = read_sb3_metadata(path)
         run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": meta["algo"],
-               "smoothing": meta.get("smoothing", 0.0)}
+               "smoothing": meta.get("smoothing", 0.0), "tradeoff": meta.get("tradeoff", False)}
         if "num_envs" in meta:
             run["num_envs"] = meta["num_envs"]
         run.update({key: meta[key] for key in ("generator", "data") if key in meta})
@@ -330,7 +351,7 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     if missing:
         raise ValueError(f"{path}: its metadata lacks {', '.join(sorted(missing))}; it was not written by adagen train")
     run = {"env": meta["env"], "steps": meta["num_steps"], "reward": meta["reward"], "algo": "ppo",
-           "smoothing": meta.get("smoothing", 0.0)}
+           "smoothing": meta.get("smoothing", 0.0), "tradeoff": meta.get("tradeoff", False)}
     if "num_envs" in meta:
         run["num_envs"] = meta["num_envs"]
     run.update({key: meta[key] for key in ("generator", "data") if key in meta})
@@ -418,10 +439,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if main_rank:
         print(threads)
     env = ScheduleVectorEnv(num_envs=args.num_envs, process=target.process, num_steps=args.steps, reward=reward,
-                            smoothing=args.smoothing)
+                            smoothing=args.smoothing, tradeoff="random" if args.tradeoff else None)
     steps = env.core.num_steps
     generated_by = paradigm.name if target.generator is None else Path(target.generator.path).stem
-    name = f"{generated_by}-{args.algo}-{args.reward}-{steps}steps-seed{config.seed}"
+    reward_name = f"{args.reward}-tradeoff" if args.tradeoff else args.reward
+    name = f"{generated_by}-{args.algo}-{reward_name}-{steps}steps-seed{config.seed}"
     suffix = ".pt" if args.algo == "ppo" else ".zip"
     out = Path(args.out) if args.out else Path("policies") / (name + suffix)
     out = out.with_suffix(".zip") if args.algo != "ppo" else out
@@ -430,7 +452,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         check_writable_file(out, "--out")
         check_writable_folder(logdir, "--logdir")
     metadata = {"env": paradigm.env_id, "process": paradigm.name, "num_steps": steps, "reward": args.reward,
-                "algo": args.algo, "num_envs": args.num_envs, "smoothing": env.core.smoothing}
+                "algo": args.algo, "num_envs": args.num_envs, "smoothing": env.core.smoothing, "tradeoff": args.tradeoff}
     if target.generator is not None:
         metadata.update(generator=str(Path(target.generator.path).resolve()), data=target.generator.source.path,
                         image_shape=[target.process.image_channels, *target.process.image_shape])
@@ -471,7 +493,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"saved {out}")
         capped = ""
     print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
-    num_steps, generators = policy_comparison(target, str(out), steps)
+    # a trade-off policy at both ends of its knob
+    num_steps, generators = policy_comparison(target, str(out), steps, tradeoffs=(0.0, 1.0) if args.tradeoff else (None,))
     compare(target, num_steps, generators, args.final_samples, REPORT_SEEDS[:1])
     if capped:
         print(capped)
@@ -636,6 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoothing", type=smoothing_flag, metavar="S", help=(
         "the method's action smoothing: a factor in [0, 1), or method for the paradigm's own "
         f"({', '.join(f'{p.name} {p.smoothing:g}' for p in PARADIGMS.values())}); kept in the policy (default: 0, off)"))
+    p.add_argument("--tradeoff", action="store_true", default=None, help=(
+        "train a policy conditioned on a fidelity-diversity value l in [0, 1], drawn per sample; the reward "
+        "becomes (1 - l) x the reward + l x fidelity (a class probability from the projected discriminator's "
+        "network, no metric's); choose l when sampling with --tradeoff (default: off)"))
     p.add_argument("--num-envs", type=int, help=f"samples generated together (default: {DEFAULT_NUM_ENVS})")
     p.add_argument("--updates", type=int, help=f"PPO updates in all, counting a resumed checkpoint's; ppo (default: {DEFAULT_UPDATES})")
     p.add_argument("--timesteps", type=int, help=f"environment steps in all; sb3-* (default: {DEFAULT_TIMESTEPS})")
@@ -683,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1, help="number of seeds per schedule (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the results to this JSON file (default: none)")
     refine_option(p)
+    tradeoff_option(p)
     p.set_defaults(func=cmd_eval)
 
     p = add("bench", "AdaGen-Bench: RL algorithms and black-box baselines on a fixed task suite, and a leaderboard")
@@ -708,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default="actions.png", help="the PNG to write (default: %(default)s)")
+    tradeoff_option(p)
     p.set_defaults(func=cmd_actions)
 
     p = add("sample", "write a grid of samples of one class as a PNG")
@@ -722,6 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default="samples.png", help="the PNG to write (default: %(default)s)")
     refine_option(p)
+    tradeoff_option(p)
     p.set_defaults(func=cmd_sample)
 
     p = add("generator", "train a small diffusion or flow generator on your images (a folder or .npz), for --generator")
@@ -757,6 +787,23 @@ def refine_option(p: argparse.ArgumentParser) -> None:
         "FRACTION of the time range and integrate again; VAR has none. FRACTION defaults to MaskGIT 0.125, "
         "diffusion and flow 0.1, picked on tuning seeds. Measured, it does not beat spending the same calls on more "
         "steps (README, Inference-time refinement) (default: no refinement)"))
+
+
+def tradeoff_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tradeoff", type=tradeoff_flag, metavar="L", help=(
+        "for a policy trained with adagen train --tradeoff: 0 favours diversity (recall), 1 fidelity "
+        "(precision), no retraining (default: 0 for such a policy)"))
+
+
+def tradeoff_flag(value: str) -> float:
+    """``--tradeoff L``: a number in [0, 1], checked before any work."""
+    try:
+        tradeoff = float(value)
+    except ValueError:
+        tradeoff = float("nan")
+    if not 0 <= tradeoff <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1] (0: diversity, 1: fidelity), got {value!r}")
+    return tradeoff
 
 
 def features_flag(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,9 @@
 features (+ one-hot class) -> linear; step -> sinusoidal embedding -> MLP -> scale and shift of
 a LayerNorm (adaptive LayerNorm); a small MLP head to the outputs. The actor's last layer
 starts at zero, so an untrained policy's mean action is 0: the hand-designed schedule.
+
+A policy conditioned on the fidelity-diversity trade-off (``tradeoff=True``) also reads the
+observation's ``tradeoff`` value, embedded like the step and joined to the inputs.
 """
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ def sinusoidal_embedding(progress: torch.Tensor, dim: int = STEP_EMBEDDING) -> t
 
 
 class ScheduleNet(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, out_dim: int, hidden: int = 128, zero_init: bool = True):
+    def __init__(self, feature_dim: int, num_classes: int, out_dim: int, hidden: int = 128, zero_init: bool = True,
+                 tradeoff: bool = False):
         super().__init__()
-        self.num_classes = num_classes
-        self.inputs = nn.Linear(feature_dim + num_classes, hidden)
+        self.num_classes, self.tradeoff = num_classes, tradeoff
+        self.inputs = nn.Linear(feature_dim + num_classes + (STEP_EMBEDDING if tradeoff else 0), hidden)
         self.step = nn.Sequential(nn.Linear(STEP_EMBEDDING, hidden), nn.SiLU(), nn.Linear(hidden, 2 * hidden))
         self.norm = nn.LayerNorm(hidden, elementwise_affine=False)
         self.head = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, out_dim))
@@ -35,6 +39,9 @@ class ScheduleNet(nn.Module):
 
     def forward(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         label = nn.functional.one_hot(observation["label"].long(), self.num_classes).float()
-        h = self.inputs(torch.cat([observation["features"], label], dim=-1))
+        inputs = [observation["features"], label]
+        if self.tradeoff:
+            inputs.append(sinusoidal_embedding(observation["tradeoff"]))
+        h = self.inputs(torch.cat(inputs, dim=-1))
         scale, shift = self.step(sinusoidal_embedding(observation["progress"])).chunk(2, dim=-1)
         return self.head(self.norm(h) * (1 + scale) + shift)

@@ -113,8 +113,10 @@ class PPO:
         # seeded initialisation without touching torch's global random state (nor any GPU's)
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(c.seed)
-            self.actor = ScheduleNet(process.feature_dim, process.num_classes, action_dim, c.hidden)
-            self.critic = ScheduleNet(process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False)
+            conditioned = self.core.tradeoff is not None  # the networks read the trade-off value
+            self.actor = ScheduleNet(process.feature_dim, process.num_classes, action_dim, c.hidden, tradeoff=conditioned)
+            self.critic = ScheduleNet(process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False,
+                                      tradeoff=conditioned)
         self.actor.to(process.device)
         self.critic.to(process.device)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=c.learning_rate)
@@ -159,7 +161,7 @@ class PPO:
             for _ in range(self.core.num_steps):
                 mean = self.actor(obs)
                 action = mean + std * torch.randn(mean.shape, generator=self.noise, device=mean.device)
-                observations.append({k: obs[k] for k in ("features", "progress", "label")})
+                observations.append({k: obs[k] for k in ("features", "progress", "label", "tradeoff") if k in obs})
                 actions.append(action)
                 log_probs.append(_log_prob(mean, std, action))
                 obs, reward, _, _ = self.core.step(action)
@@ -332,9 +334,11 @@ class PPO:
 
     def save(self, path: str | Path, **metadata) -> Path:
         """Write a checkpoint (atomically: a crash while saving leaves the previous one intact).
-        Under torchrun every rank calls it, rank 0 writes the file, and all return once it is written."""
+        Under torchrun every rank calls it, rank 0 writes the file, and all return once it is written.
+        The metadata records whether the networks read a trade-off value (``tradeoff``)."""
         path = Path(path)
         state = self.state_dict()
+        metadata = {**metadata, "tradeoff": self.actor.tradeoff}
         if self.rank == 0:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + ".tmp")
@@ -425,7 +429,8 @@ def load_actor(
     trained_on = state["metadata"].get("process", process_name)
     if process_name is not None and trained_on != process_name:
         raise ValueError(f"{path} was trained on {trained_on}, not {process_name}; pass its --env {state['metadata'].get('env')}")
-    actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"])
+    actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"],
+                        tradeoff=state["metadata"].get("tradeoff", False) is True)
     try:
         actor.load_state_dict(state["actor"])
     except RuntimeError as e:

@@ -163,6 +163,10 @@ def test_a_reward_of_other_images_is_refused_by_the_env(rgb_run):
     grey16 = ImageDataset(np.zeros((6, 16, 16), np.uint8), np.arange(6) % 3, 256, 3)
     with pytest.raises(ValueError, match="real images are 1x16x16 .* makes 3x16x16"):
         ScheduleVectorEnv(4, process=process, reward=AdversarialScorer(real=grey16))
+    # the trade-off's fidelity reward is a network of the shipped 8x8 grey digits
+    own = AdversarialScorer(real=read_generator(rgb_run / "flow.pt").source.load("train"))
+    with pytest.raises(ValueError, match="makes 3x16x16 images; the trade-off's fidelity reward knows the shipped 8x8"):
+        ScheduleVectorEnv(4, process=process, reward=own, tradeoff="random")
 
 
 @pytest.mark.parametrize("size, channels", [(8, 1), (32, 3)])

@@ -52,6 +52,14 @@ class ScheduleCore:
     smoothing) * a_t`` (``s_0 = a_0``), as its residual in pre-activation space. Zero actions keep
     ``s`` at zero, so they still give the hand-designed schedule bit for bit. The observation
     then holds ``smoothed_action`` (``s_(t-1)``, zeros at the first step), so the MDP stays Markov.
+
+    ``tradeoff`` (``None``, the default, is off) conditions the episode on a fidelity-diversity
+    trade-off value ``l`` in [0, 1], which the observation shows (``tradeoff``, shape (1,)):
+    ``"random"`` draws one per sample at every reset through ``np_random`` (training), a number
+    fixes it (sampling). With a reward, the terminal reward becomes ``(1 - l) * reward + l *
+    fidelity``, where fidelity is the projection network's probability of the asked class
+    (``reward="fidelity"``: none of the metric's networks). At ``l = 0`` the policy is paid for
+    matching the real images, diversity included; at ``l = 1`` for class-typical images only.
     """
 
     def __init__(
@@ -63,9 +71,11 @@ class ScheduleCore:
         device: str | torch.device = "cpu",
         smoothing: float | str = 0.0,
         autocast: str | None = None,
+        tradeoff: float | str | None = None,
     ):
         num_envs = check_int("num_envs", num_envs, 1)
         self.smoothing = check_smoothing(smoothing, process)
+        self.tradeoff = check_tradeoff(tradeoff)
         check_autocast(autocast)  # before any weights load
         if isinstance(process, str):
             self.process = make_process(process, device, autocast)  # checks the device
@@ -80,15 +90,11 @@ class ScheduleCore:
                 f"this reward scores whole batches of at least {min_batch_size} samples; "
                 f"use the vector env with num_envs >= {min_batch_size}"
             )
-        makes = (self.process.image_channels, *self.process.image_shape)
-        scorer_shape = getattr(self.scorer, "image_shape", None)
-        scores = None if scorer_shape is None else (getattr(self.scorer, "image_channels", makes[0]), *scorer_shape)
-        if scores is not None and tuple(scores) != tuple(makes):
-            c, h, w = scores
-            raise ValueError(
-                f"the reward's real images are {c}x{h}x{w} (channels x height x width), but this process makes "
-                f"{'x'.join(map(str, makes))} images; give the scorer real images of the process's size"
-            )
+        # the trade-off's fidelity half, mixed into the reward (none without a reward: nothing to mix)
+        self.fidelity = None if self.tradeoff is None or self.scorer is None else make_scorer("fidelity", self.process.device)
+        for scorer, what in ((self.scorer, "give the scorer real images of the process's size"),
+                             (self.fidelity, "the trade-off's fidelity reward knows the shipped 8x8 grey digits only")):
+            check_scorer_fits(scorer, self.process, what)
         self.num_envs, self.num_steps = num_envs, num_steps
         self.num_parameters = len(self.process.parameters)
         # parameter values are computed on the CPU, as the plain sampler computes them, so that the
@@ -101,6 +107,7 @@ class ScheduleCore:
         self.state = None
         self.labels = None
         self.smoothed: torch.Tensor | None = None  # s_(t-1), when smoothing
+        self.tradeoffs: torch.Tensor | None = None  # the episode's trade-off value per sample, when conditioned
 
     # ------------------------------------------------------------------ spaces
 
@@ -112,6 +119,7 @@ class ScheduleCore:
                 "label": gym.spaces.Discrete(self.process.num_classes),
                 **self.process.observation_spaces(),
                 **({"smoothed_action": self.action_space()} if self.smoothing else {}),
+                **({"tradeoff": gym.spaces.Box(0.0, 1.0, (1,), np.float32)} if self.tradeoff is not None else {}),
             }
         )
 
@@ -131,6 +139,9 @@ class ScheduleCore:
             self.generator.manual_seed(int(self.np_random.integers(2**62)))
         self.seeded = True
         self.labels = labels.to(self.process.device)
+        if self.tradeoff is not None:
+            drawn = self.np_random.random(self.num_envs) if self.tradeoff == "random" else np.full(self.num_envs, self.tradeoff)
+            self.tradeoffs = torch.as_tensor(drawn, dtype=torch.float32, device=self.process.device)
         self.state = self.process.reset(self.labels, self.generator)
         self.t = 0
         self.smoothed = torch.zeros(self.num_envs, self.num_parameters)
@@ -167,7 +178,11 @@ class ScheduleCore:
         terminated = self.t == self.num_steps
         if terminated and self.scorer is not None:
             # on the process's device whatever the scorer returns (a scorer of your own may answer on the CPU)
-            reward = self.scorer(self.process.decode(self.state), self.labels).to(self.process.device, torch.float32)
+            images = self.process.decode(self.state)
+            reward = self.scorer(images, self.labels).to(self.process.device, torch.float32)
+            if self.fidelity is not None:
+                fidelity = self.fidelity(images, self.labels).to(self.process.device, torch.float32)
+                reward = (1 - self.tradeoffs) * reward + self.tradeoffs * fidelity
         else:
             reward = torch.zeros(self.num_envs, device=self.process.device)
         return self.observation(), reward, terminated, parameters
@@ -192,6 +207,7 @@ class ScheduleCore:
             "label": self.labels,
             **self.process.observation(self.state),
             **({"smoothed_action": self.smoothed.to(self.process.device)} if self.smoothing else {}),
+            **({"tradeoff": self.tradeoffs[:, None]} if self.tradeoff is not None else {}),
         }
 
     def images(self) -> torch.Tensor:
@@ -226,6 +242,31 @@ class ScheduleCore:
             if not hasattr(self.scorer, "load_state_dict"):
                 raise ValueError("the checkpoint holds a scorer's state, but this env's reward has none to load")
             self.scorer.load_state_dict(state["scorer"])
+
+
+def check_scorer_fits(scorer: Scorer | None, process: Process, hint: str) -> None:
+    """A scorer that declares its image size must score the process's (C, H, W); one line otherwise."""
+    makes = (process.image_channels, *process.image_shape)
+    scorer_shape = getattr(scorer, "image_shape", None)
+    if scorer_shape is None:
+        return
+    scores = (getattr(scorer, "image_channels", makes[0]), *scorer_shape)
+    if tuple(scores) != tuple(makes):
+        c, h, w = scores
+        raise ValueError(
+            f"the reward's real images are {c}x{h}x{w} (channels x height x width), but this process makes "
+            f"{'x'.join(map(str, makes))} images; {hint}"
+        )
+
+
+def check_tradeoff(tradeoff: float | str | None) -> float | str | None:
+    """``None`` (off), ``"random"`` (drawn per sample, for training) or a number in [0, 1]."""
+    if tradeoff is None or tradeoff == "random":
+        return tradeoff
+    if isinstance(tradeoff, bool) or not isinstance(tradeoff, numbers.Real) or not 0 <= tradeoff <= 1:
+        raise ValueError(f"tradeoff must be a number in [0, 1] (0: diversity, 1: fidelity), or 'random' for training, "
+                         f"got {tradeoff!r}")
+    return float(tradeoff)
 
 
 def check_smoothing(smoothing: float | str, process: str | Process) -> float:

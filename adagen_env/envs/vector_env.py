@@ -55,7 +55,10 @@ class ScheduleVectorEnv(VectorEnv):
     zero actions stay the hand-designed schedule, and the observation gains ``smoothed_action``),
     ``autocast`` (``None``/``"off"``, default, or ``"bf16"``: the generator runs under bf16
     autocast, e.g. ``gym.make_vec(id, num_envs=64, device="cuda", autocast="bf16")``; observations,
-    images and rewards stay float32).
+    images and rewards stay float32), ``tradeoff`` (a fidelity-diversity value the episode is
+    conditioned on and the observation shows: ``"random"``, drawn per sample for training, or a
+    number in [0, 1]; default ``None``, off; the reward mixes in a fidelity term, see
+    :class:`~adagen_env.envs.core.ScheduleCore`).
 
     ### Reset and seeding
     ``reset(seed=s)`` seeds the label draws and the generator's noise; a list of one int per
@@ -79,6 +82,7 @@ class ScheduleVectorEnv(VectorEnv):
         smoothing: float | str = 0.0,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         autocast: str | None = None,
+        tradeoff: float | str | None = None,
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
@@ -91,7 +95,7 @@ class ScheduleVectorEnv(VectorEnv):
         self.autoreset_mode = mode  # per instance, where Gymnasium's own vector envs keep it too
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_scale = check_int("render_scale", render_scale, 1)
-        self.core = ScheduleCore(process, num_envs, num_steps, reward, device, smoothing, autocast)
+        self.core = ScheduleCore(process, num_envs, num_steps, reward, device, smoothing, autocast, tradeoff)
         self.num_envs = self.core.num_envs
         self.render_mode, self.observation_mode = render_mode, observation_mode
         self.dict_observation_space = self.core.observation_space()

@@ -8,11 +8,12 @@ import torch
 from adagen_env.rewards.adversarial import AdversarialScorer, ScoringOnly
 from adagen_env.rewards.base import Scorer
 from adagen_env.rewards.batch_fd import BatchFrechetDistance
-from adagen_env.rewards.classifier_confidence import ClassifierConfidence
+from adagen_env.rewards.classifier_confidence import ClassifierConfidence, fidelity_scorer
 
 SCORERS = {
     "adversarial": AdversarialScorer,
     "adversarial-projected": partial(AdversarialScorer, discriminator="projected"),
+    "fidelity": fidelity_scorer,  # the projection network's class probability: the trade-off's fidelity half
     "classifier": ClassifierConfidence,  # uses a metric network: shows reward hacking, not for use
     "batch-fd": BatchFrechetDistance,  # likewise
 }
