@@ -28,7 +28,8 @@ class Paradigm:
     ``grid`` is the family of static schedules the grid search tries (keyword arguments of the
     process's ``static_schedule`` and their values); ``best_static`` the member it found best,
     by step count (written here from ``benchmarks/results/static_grid/<name>.json``);
-    ``shipped_policy`` a file under ``adagen_env/weights`` or ``None``; ``smoothing`` the
+    ``shipped_policies`` files under ``adagen_env/weights`` by the step count they were trained
+    for, the first the paradigm's default (none: no policy ships); ``smoothing`` the
     method's action-smoothing factor for the paradigm (``smoothing="method"`` in the envs).
     """
 
@@ -37,7 +38,7 @@ class Paradigm:
     process: Callable[..., Process]
     grid: dict[str, list[Any]]
     best_static: dict[int, dict[str, Any]] = field(default_factory=dict)
-    shipped_policy: str | None = None
+    shipped_policies: dict[int, str] = field(default_factory=dict)
     smoothing: float = 0.0
 
     def make_process(self, device: str | torch.device = "cpu", autocast: str | None = None) -> Process:
@@ -52,8 +53,11 @@ class Paradigm:
         """The class of ``process``: itself, or the class a ``partial`` fixes a solver of."""
         return getattr(self.process, "func", self.process)
 
-    def shipped_policy_path(self) -> Path | None:
-        return None if self.shipped_policy is None else WEIGHTS / self.shipped_policy
+    def shipped_policy_path(self, num_steps: int | None = None) -> Path | None:
+        """The policy shipped for ``num_steps`` steps, else the default one (the first); ``None`` if none ships."""
+        if not self.shipped_policies:
+            return None
+        return WEIGHTS / self.shipped_policies.get(num_steps, next(iter(self.shipped_policies.values())))
 
 
 CONTINUOUS_GRID = {"spacing": ["uniform", "quadratic", "cubic", "sqrt"], "guidance": [0.0, 0.25, 0.5, 1.0, 2.0]}
@@ -76,7 +80,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 4: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
                 8: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
             },
-            shipped_policy="maskgit_digits_policy_8steps.pt",
+            shipped_policies={8: "maskgit_digits_policy_8steps.pt"},
             smoothing=0.8,
         ),
         Paradigm(
@@ -88,7 +92,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 2: {"spacing": "uniform", "guidance": 0.5},
                 **{steps: {"spacing": "quadratic", "guidance": 0.5} for steps in (4, 6, 8, 12, 18)},
             },
-            shipped_policy="diffusion_digits_policy_6steps.pt",
+            shipped_policies={6: "diffusion_digits_policy_6steps.pt"},
             smoothing=0.4,
         ),
         Paradigm(
@@ -100,7 +104,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 **{steps: {"spacing": "uniform", "guidance": 0.5} for steps in (2, 4, 6)},
                 **{steps: {"spacing": "uniform", "guidance": 0.25} for steps in (8, 12, 18)},
             },
-            shipped_policy="flow_digits_policy_6steps.pt",
+            shipped_policies={6: "flow_digits_policy_6steps.pt"},
             smoothing=0.8,
         ),
         # the same flow model with Heun: 2 model evaluations per decision. No policy ships: the
@@ -128,7 +132,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 "temperature": [0.7, 0.85, 1.0],
             },
             best_static={4: {"guidance": 0.0, "top_k": None, "top_p": 0.8, "temperature": 0.7}},
-            shipped_policy="var_digits_policy_4steps.pt",
+            shipped_policies={4: "var_digits_policy_4steps.pt"},
         ),
     )
 }

@@ -89,11 +89,12 @@ class Target:
         """The grid search's best static schedule; searched for the shipped generators only."""
         return None if self.generator is not None else best_static_schedule(self.paradigm.name, self.process, num_steps)
 
-    def policy(self, path: str):
-        """A policy for this target (``load_policy``), refused if it was trained for another generator."""
+    def policy(self, path: str, num_steps: int | None = None):
+        """A policy for this target (``load_policy``; ``shipped``: the one for ``num_steps`` if one
+        ships), refused if it was trained for another generator."""
         if self.generator is not None and path == "shipped":
             raise UsageError("--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy")
-        metadata = policy_metadata(shipped_policy(self.paradigm.name) if path == "shipped" else path)
+        metadata = policy_metadata(shipped_policy(self.paradigm.name, num_steps) if path == "shipped" else path)
         trained_for = metadata.get("generator")
         if self.generator is None and trained_for:
             raise UsageError(f"{path} was trained for the generator {trained_for}; pass --generator")
@@ -103,7 +104,7 @@ class Target:
         if trained_for and metadata.get("image_shape") != shape:
             raise UsageError(f"{path} was trained for {metadata.get('image_shape')} images, but {self.generator.path} "
                              f"makes {shape}")
-        return load_policy(path, self.process, self.paradigm.name)
+        return load_policy(path, self.process, self.paradigm.name, num_steps)
 
 
 def make_target(args: argparse.Namespace) -> Target:
@@ -220,7 +221,7 @@ def policy_comparison(
     """Generators for a trained policy (one per value of ``tradeoffs``, see ``tradeoff_for``), the
     hand-designed schedule and (if known) the best static one, each refined by ``refine`` when given."""
     process = target.process
-    act, metadata = target.policy(policy_path)
+    act, metadata = target.policy(policy_path, num_steps)
     num_steps = num_steps or metadata["num_steps"]
     generators = {}
     for given in tradeoffs:
@@ -289,7 +290,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise UsageError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
     labels = torch.full((args.n,), args.label)
     if args.policy:
-        act, metadata = target.policy(args.policy)
+        act, metadata = target.policy(args.policy, args.steps)
         num_steps = args.steps or metadata["num_steps"]
         generate = policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), args.refine,
                                     tradeoff_for(metadata, args.tradeoff))
@@ -310,7 +311,7 @@ def cmd_actions(args: argparse.Namespace) -> None:
     check_writable_file(args.out, "--out")
     target = make_target(args)
     paradigm, process = target.paradigm, target.process
-    act, metadata = target.policy(args.policy)
+    act, metadata = target.policy(args.policy, args.steps)
     num_steps = args.steps or metadata["num_steps"]
     labels = balanced_labels(args.samples, process.num_classes)
     _, values = record_actions(process, num_steps, act, labels, args.seed, metadata.get("smoothing", 0.0),
@@ -701,7 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="named static schedules of the env (listed below), or all (default: hand-designed)")
     p.add_argument("--policy", metavar="PATH", help=(
         "compare a trained policy with the hand-designed and the best static schedule: a .pt of adagen train "
-        f"or export_policy, shipped (the env's shipped policy), or an SB3 .zip with its .json. {POLICY_SAFETY} "
+        f"or export_policy, shipped (the env's shipped policy: the one trained for --steps where one ships, else its default), or an SB3 .zip with its .json. {POLICY_SAFETY} "
         "(default: none, evaluate --schedule)"))
     p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples per evaluation (default: %(default)s)")
     p.add_argument("--seed", type=int, default=REPORT_SEEDS.start, help=(

@@ -86,11 +86,12 @@ def load_sb3_model(path: str | Path, algo: str, **kwargs):
         raise ValueError(f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'})") from e
 
 
-def shipped_policy(process_name: str) -> Path:
-    """The policy that ships in the package for a paradigm; ``FileNotFoundError`` if none does."""
-    path = get_paradigm(process_name).shipped_policy_path()
+def shipped_policy(process_name: str, num_steps: int | None = None) -> Path:
+    """The policy that ships in the package for a paradigm and ``num_steps`` (else the paradigm's
+    default one); ``FileNotFoundError`` if none does."""
+    path = get_paradigm(process_name).shipped_policy_path(num_steps)
     if path is None:
-        shipped = sorted(name for name, p in PARADIGMS.items() if p.shipped_policy is not None)
+        shipped = sorted(name for name, p in PARADIGMS.items() if p.shipped_policies)
         raise FileNotFoundError(f"no policy ships for {process_name}; shipped: {', '.join(shipped)}")
     return path
 
@@ -103,14 +104,15 @@ def policy_metadata(path: str | Path) -> dict:
     return read_sb3_metadata(path) if path.suffix == ".zip" else read_policy(path)["metadata"]
 
 
-def load_policy(path: str | Path, process: Process, process_name: str) -> tuple[Act, dict]:
-    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours for the process.
+def load_policy(path: str | Path, process: Process, process_name: str, num_steps: int | None = None) -> tuple[Act, dict]:
+    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours
+    for the process (the one for ``num_steps`` if one ships, else the default).
 
     A ``.pt`` file cannot run code (``weights_only``); anything that is not a policy of ours is a
     one-line ``ValueError`` naming the file. A ``.zip`` is loaded by SB3, which unpickles it.
     """
     if str(path) == "shipped":
-        path = shipped_policy(process_name)
+        path = shipped_policy(process_name, num_steps)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no policy file at {path}")

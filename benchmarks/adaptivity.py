@@ -47,7 +47,7 @@ def evaluate_all(generators: dict, process, evaluator: Evaluator, samples: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shipped = [p.env_id for p in PARADIGMS.values() if p.shipped_policy is not None]
+    shipped = [p.env_id for p in PARADIGMS.values() if p.shipped_policies]
     parser.add_argument("--env", nargs="+", default=shipped, help="environment ids (default: every one with a shipped policy)")
     parser.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES)
     args = parser.parse_args()

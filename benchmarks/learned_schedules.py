@@ -135,12 +135,14 @@ def evaluate(args: argparse.Namespace) -> None:
                 continue
             steps = run["steps"]
             if steps not in static_images:  # sample i of every schedule shares its label and noise seed
-                schedules = {"hand-designed": None}
+                schedules = {"hand-designed": (steps, None)}
                 best = best_static_schedule(paradigm.name, process, steps)
                 if best is not None:
-                    schedules["best static"] = best[1]
-                static_images[steps] = {name: report_images(static_generator(process, steps, schedule), process, args.samples)
-                                        for name, schedule in schedules.items()}
+                    schedules["best static"] = (steps, best[1])
+                if str(3 * steps) in json.loads(static_grid_path(paradigm.name).read_text())["best"]:
+                    schedules[f"hand-designed, {3 * steps} steps"] = (3 * steps, None)  # the method's 3x-budget bar
+                static_images[steps] = {name: report_images(static_generator(process, n, schedule), process, args.samples)
+                                        for name, (n, schedule) in schedules.items()}
             act, metadata = load_policy(policy, process, paradigm.name)
             generate = policy_generator(process, steps, act, metadata.get("smoothing", 0.0))
             results, learned = evaluate_on_seeds(generate, evaluator, process.num_classes, args.samples, REPORT_SEEDS)

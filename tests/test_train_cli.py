@@ -197,13 +197,22 @@ def test_other_paradigms_train_through_the_same_command(env_id, steps, tmp_path,
         main(["eval", "--policy", str(out), "--samples", "20"])
 
 
-@pytest.mark.parametrize("name", sorted(name for name, p in PARADIGMS.items() if p.shipped_policy))
-def test_every_shipped_policy_loads_and_generates(name):
+@pytest.mark.parametrize("name, steps", [(name, steps) for name, p in PARADIGMS.items() for steps in p.shipped_policies])
+def test_every_shipped_policy_loads_and_generates(name, steps):
     process = make_process(name)
-    act, metadata = load_policy("shipped", process, name)
-    assert metadata["process"] == name and metadata["reward"] == "adversarial"
-    images = policy_generator(process, metadata["num_steps"], act)(torch.arange(10), 0)
+    act, metadata = load_policy("shipped", process, name, steps)
+    assert metadata["process"] == name and metadata["reward"] == "adversarial" and metadata["num_steps"] == steps
+    images = policy_generator(process, steps, act, metadata.get("smoothing", 0.0))(torch.arange(10), 0)
     assert images.shape == (10, 1, 8, 8) and torch.isfinite(images).all()
+
+
+def test_shipped_picks_the_policy_of_the_step_count_else_the_default():
+    for name, p in PARADIGMS.items():
+        default = next(iter(p.shipped_policies.values()), None)
+        assert p.shipped_policy_path(None) == (None if default is None else p.shipped_policy_path(next(iter(p.shipped_policies))))
+        assert p.shipped_policy_path(99) == p.shipped_policy_path(None)
+        for steps, file in p.shipped_policies.items():
+            assert p.shipped_policy_path(steps).name == file
 
 
 def test_no_policy_ships_for_flow_heun():
