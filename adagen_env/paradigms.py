@@ -80,7 +80,7 @@ PARADIGMS: dict[str, Paradigm] = {
                 4: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
                 8: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
             },
-            shipped_policies={8: "maskgit_digits_policy_8steps.pt"},
+            shipped_policies={8: "maskgit_digits_policy_8steps.pt", 4: "maskgit_digits_policy_4steps.pt"},
             smoothing=0.8,
         ),
         Paradigm(
