@@ -137,3 +137,16 @@ def test_cli_refuses_a_bad_value_or_a_policy_without_the_knob_in_one_line(argv, 
     said = str(raised.value.code) + capsys.readouterr().err
     assert message in said
 
+
+
+def test_an_sb3_policy_learns_with_the_value_as_one_more_observation_key(process):
+    from stable_baselines3 import PPO as SB3PPO
+
+    from adagen_agents.loading import sb3_act
+    from adagen_agents.sb3_vec_env import SB3VecEnv
+
+    env = ScheduleVectorEnv(num_envs=8, num_steps=2, reward="classifier", tradeoff="random")
+    model = SB3PPO("MultiInputPolicy", SB3VecEnv(env), n_steps=4, batch_size=32, n_epochs=1, seed=0).learn(32)
+    assert "tradeoff" in model.observation_space.spaces
+    images = policy_generator(process, 2, sb3_act(model), tradeoff=0.5)(torch.arange(4), 0)
+    assert images.shape == (4, 1, 8, 8)
