@@ -19,7 +19,6 @@ import os
 import time
 from pathlib import Path
 
-import torch
 
 from adagen_agents.loading import load_policy
 from adagen_env.comparison import paired_fd_difference, verdict
