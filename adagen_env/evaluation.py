@@ -41,11 +41,14 @@ def policy_generator(
     smoothing: float = 0.0,
     refine: Refinement | None = None,
     tradeoff: float | None = None,
+    baseline: torch.Tensor | None = None,
 ) -> Generate:
     """Sampling driven by a policy through the environment core, as in training (with the action
     smoothing it was trained with); same seed, same noise. ``refine`` refines the finished samples
     with the core's generator (checked here, before any work). ``tradeoff`` in [0, 1] is the
-    fidelity-diversity value shown to a policy trained with one (checked here too)."""
+    fidelity-diversity value shown to a policy trained with one (checked here too). ``baseline``:
+    the schedule the policy's actions are residuals around, if it was trained around another
+    than the hand-designed one."""
     if refine is not None:
         refinement_nfe(process, refine)
     if check_tradeoff(tradeoff) == "random":
@@ -53,7 +56,8 @@ def policy_generator(
 
     @torch.no_grad()
     def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
-        core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing, tradeoff=tradeoff)
+        core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing, tradeoff=tradeoff,
+                            baseline=baseline)
         obs = core.reset(labels, seed)
         for _ in range(num_steps):
             obs, _, _, _ = core.step(act(obs))

@@ -60,6 +60,10 @@ class ScheduleCore:
     fidelity``, where fidelity is the projection network's probability of the asked class
     (``reward="fidelity"``: none of the metric's networks). At ``l = 0`` the policy is paid for
     matching the real images, diversity included; at ``l = 1`` for class-typical images only.
+
+    ``baseline`` (parameter values (num_steps, P); default ``None``: the process's hand-designed
+    schedule) is the schedule the zero action gives: actions are residuals around it. A searched
+    static schedule here lets learning start from it instead.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class ScheduleCore:
         smoothing: float | str = 0.0,
         autocast: str | None = None,
         tradeoff: float | str | None = None,
+        baseline: torch.Tensor | None = None,
     ):
         num_envs = check_int("num_envs", num_envs, 1)
         self.smoothing = check_smoothing(smoothing, process)
@@ -99,7 +104,9 @@ class ScheduleCore:
         self.num_parameters = len(self.process.parameters)
         # parameter values are computed on the CPU, as the plain sampler computes them, so that the
         # zero action is the hand-designed schedule bit for bit on every device; processes move them
-        self.baseline_pre = inverse_activate(self.process.parameters, self.process.baseline(num_steps))
+        schedule = (self.process.baseline(num_steps) if baseline is None
+                    else check_baseline(baseline, num_steps, self.num_parameters))
+        self.baseline_pre = inverse_activate(self.process.parameters, schedule)
         self.np_random = np.random.default_rng()
         self.generator = torch.Generator(self.process.device)
         self.seeded = False
@@ -257,6 +264,15 @@ def check_scorer_fits(scorer: Scorer | None, process: Process, hint: str) -> Non
             f"the reward's real images are {c}x{h}x{w} (channels x height x width), but this process makes "
             f"{'x'.join(map(str, makes))} images; {hint}"
         )
+
+
+def check_baseline(baseline: torch.Tensor, num_steps: int, num_parameters: int) -> torch.Tensor:
+    """A baseline schedule: finite parameter values of shape (num_steps, P), on the CPU as float32."""
+    baseline = torch.as_tensor(baseline)
+    if baseline.shape != (num_steps, num_parameters) or not torch.isfinite(baseline).all():
+        raise ValueError(f"baseline must be finite parameter values of shape ({num_steps}, {num_parameters}), "
+                         f"got shape {tuple(baseline.shape)}")
+    return baseline.to("cpu", torch.float32)
 
 
 def check_tradeoff(tradeoff: float | str | None) -> float | str | None:

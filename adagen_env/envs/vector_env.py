@@ -58,7 +58,8 @@ class ScheduleVectorEnv(VectorEnv):
     images and rewards stay float32), ``tradeoff`` (a fidelity-diversity value the episode is
     conditioned on and the observation shows: ``"random"``, drawn per sample for training, or a
     number in [0, 1]; default ``None``, off; the reward mixes in a fidelity term, see
-    :class:`~adagen_env.envs.core.ScheduleCore`).
+    :class:`~adagen_env.envs.core.ScheduleCore`), ``baseline`` (the schedule the zero action
+    gives, values (num_steps, P); default: the hand-designed one).
 
     ### Reset and seeding
     ``reset(seed=s)`` seeds the label draws and the generator's noise; a list of one int per
@@ -83,6 +84,7 @@ class ScheduleVectorEnv(VectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         autocast: str | None = None,
         tradeoff: float | str | None = None,
+        baseline: torch.Tensor | None = None,
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
@@ -95,7 +97,7 @@ class ScheduleVectorEnv(VectorEnv):
         self.autoreset_mode = mode  # per instance, where Gymnasium's own vector envs keep it too
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_scale = check_int("render_scale", render_scale, 1)
-        self.core = ScheduleCore(process, num_envs, num_steps, reward, device, smoothing, autocast, tradeoff)
+        self.core = ScheduleCore(process, num_envs, num_steps, reward, device, smoothing, autocast, tradeoff, baseline)
         self.num_envs = self.core.num_envs
         self.render_mode, self.observation_mode = render_mode, observation_mode
         self.dict_observation_space = self.core.observation_space()

@@ -1,0 +1,37 @@
+"""A baseline other than the hand-designed schedule: the zero action then gives that schedule."""
+import pytest
+import torch
+
+from adagen_env.envs import ScheduleVectorEnv
+from adagen_env.envs.core import ScheduleCore
+from adagen_env.evaluation import policy_generator
+from adagen_env.paradigms import best_static_schedule, make_process
+from adagen_env.sampling import sample
+
+
+@pytest.mark.parametrize("name, steps", [("diffusion-digits", 6), ("maskgit-digits", 4)])
+def test_the_zero_action_gives_the_baseline_schedule(name, steps):
+    process = make_process(name)
+    best = best_static_schedule(name, process, steps)[1]
+    labels = torch.arange(10)
+    core = ScheduleCore(process, 10, steps, baseline=best)
+    core.reset(labels=labels, seed=4)
+    applied = []
+    for _ in range(steps):
+        _, _, _, parameters = core.step(torch.zeros(10, core.num_parameters))
+        applied.append(torch.stack([parameters[p.name] for p in process.parameters], dim=-1))
+    # values below a parameter's floor (a guidance of 0, say) start from the floor, as for the hand-designed schedule
+    floors = torch.tensor([p.floor for p in process.parameters])
+    ceilings = torch.tensor([1 - p.floor if p.activation == "sigmoid" else float("inf") for p in process.parameters])
+    expected = torch.maximum(torch.minimum(best, ceilings), floors)
+    torch.testing.assert_close(torch.stack(applied), expected[:, None].expand(-1, 10, -1), rtol=1e-5, atol=1e-5)
+    zero = policy_generator(process, steps, lambda obs: torch.zeros(len(obs["label"]), core.num_parameters), baseline=best)
+    torch.testing.assert_close(zero(labels, 4), sample(process, labels, best, seed=4), rtol=0, atol=1e-3)
+
+
+def test_a_baseline_of_the_wrong_shape_or_with_nan_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"baseline must be finite parameter values of shape \(6, 2\)"):
+        ScheduleVectorEnv(num_envs=2, process="diffusion-digits", num_steps=6, reward=None, baseline=torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="baseline must be finite"):
+        ScheduleVectorEnv(num_envs=2, process="diffusion-digits", num_steps=2, reward=None,
+                          baseline=torch.tensor([[0.5, float("nan")], [0.5, 1.0]]))
