@@ -35,3 +35,15 @@ def test_a_baseline_of_the_wrong_shape_or_with_nan_is_one_clear_error():
     with pytest.raises(ValueError, match="baseline must be finite"):
         ScheduleVectorEnv(num_envs=2, process="diffusion-digits", num_steps=2, reward=None,
                           baseline=torch.tensor([[0.5, float("nan")], [0.5, 1.0]]))
+
+
+def test_the_single_env_takes_a_baseline_too():
+    from adagen_env.envs import ScheduleEnv
+
+    process = make_process("diffusion-digits")
+    best = best_static_schedule("diffusion-digits", process, 6)[1]
+    env = ScheduleEnv(process=process, num_steps=6, reward=None, baseline=best)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(torch.zeros(2).numpy())
+    torch.testing.assert_close(torch.tensor([float(info["parameters"][p.name]) for p in process.parameters]), best[0],
+                               rtol=1e-5, atol=1e-5)

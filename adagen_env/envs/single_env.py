@@ -43,7 +43,8 @@ class ScheduleEnv(gym.Env):
     own), ``reward``, ``device``, ``render_mode`` (``"rgb_array"``), ``render_scale``,
     ``observation_mode``, ``smoothing`` (as the vector env's: the method's action smoothing,
     default 0, off), ``autocast`` (``"bf16"``: the generator under bf16 autocast; default off),
-    ``tradeoff`` (as the vector env's: the fidelity-diversity value; default ``None``, off).
+    ``tradeoff`` (as the vector env's: the fidelity-diversity value; default ``None``, off),
+    ``baseline`` (the schedule the zero action gives; default: the hand-designed one).
     ``reset(options={"label": 3})`` fixes the class, otherwise it is drawn
     through ``np_random``; ``reset(seed=s)`` seeds the label draw and the generator's noise.
     """
@@ -62,13 +63,14 @@ class ScheduleEnv(gym.Env):
         smoothing: float | str = 0.0,
         autocast: str | None = None,
         tradeoff: float | str | None = None,
+        baseline: torch.Tensor | None = None,
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
         if observation_mode not in OBSERVATION_MODES:
             raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {observation_mode!r}")
         self.render_scale = check_int("render_scale", render_scale, 1)
-        self.core = ScheduleCore(process, 1, num_steps, reward, device, smoothing, autocast, tradeoff)
+        self.core = ScheduleCore(process, 1, num_steps, reward, device, smoothing, autocast, tradeoff, baseline)
         self.render_mode, self.observation_mode = render_mode, observation_mode
         self.dict_observation_space = self.core.observation_space()
         self.observation_space = (
