@@ -255,7 +255,14 @@ def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> Non
 # ---------------------------------------------------------------------- eval and sample
 
 
+def tradeoff_needs_policy(args: argparse.Namespace) -> None:
+    """``--tradeoff`` without ``--policy`` is refused before any work: static schedules have no knob."""
+    if args.tradeoff is not None and not args.policy:
+        raise UsageError("--tradeoff is for a policy trained with adagen train --tradeoff; give --policy")
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
+    tradeoff_needs_policy(args)
     at_least(args, 2, "samples")
     at_least(args, 1, "seeds")
     if args.json:
@@ -266,8 +273,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.policy:
         num_steps, generators = policy_comparison(target, args.policy, args.steps, args.refine, (args.tradeoff,))
     else:
-        if args.tradeoff is not None:
-            raise UsageError("--tradeoff is for a policy trained with adagen train --tradeoff; give --policy")
         num_steps = args.steps or process.default_num_steps
         names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
         generators = {
@@ -282,6 +287,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    tradeoff_needs_policy(args)
     at_least(args, 1, "n")
     check_writable_file(args.out, "--out")
     target = make_target(args)
@@ -295,8 +301,6 @@ def cmd_sample(args: argparse.Namespace) -> None:
         generate = policy_generator(process, num_steps, act, metadata.get("smoothing", 0.0), args.refine,
                                     tradeoff_for(metadata, args.tradeoff))
     else:
-        if args.tradeoff is not None:
-            raise UsageError("--tradeoff is for a policy trained with adagen train --tradeoff; give --policy")
         num_steps = args.steps or process.default_num_steps
         generate = static_generator(process, num_steps, static_schedule(process, paradigm, args.schedule, num_steps, "sample"),
                                     args.refine)

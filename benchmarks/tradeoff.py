@@ -128,8 +128,8 @@ def main() -> None:
             rows.append(row)
             print(f"{family}, {name}: " + ", ".join(f"{s} P {row[f'{s}_precision']:.3f} R {row[f'{s}_recall']:.3f}"
                                                      for s in evaluator.spaces), flush=True)
-    differences = [paired_area_difference(list(scores["learned knob"][p][space] for p in scores["learned knob"]),
-                                          list(scores["guidance sweep"][p][space] for p in scores["guidance sweep"]), space)
+    differences = [paired_area_difference([points[space] for points in scores["learned knob"].values()],
+                                          [points[space] for points in scores["guidance sweep"].values()], space)
                    for space in evaluator.spaces]
     said = verdict(differences, "learned knob", "guidance sweep")
     columns = ("family", "point", *(f"{s}_{m}" for s in evaluator.spaces for m in ("precision", "recall")))

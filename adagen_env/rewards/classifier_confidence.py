@@ -8,7 +8,6 @@ reward (:mod:`adagen_env.envs.core`): it pays for class-typical images, not for 
 from __future__ import annotations
 
 import torch
-
 from torch import nn
 
 from adagen_env.models.classifier import load_classifier
