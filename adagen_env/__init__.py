@@ -3,11 +3,31 @@
 Importing the package registers one environment id per paradigm of
 :mod:`adagen_env.paradigms` with Gymnasium (``gym.make`` gives the single env, ``gym.make_vec``
 the native batched one), and ``AdaGen/Diffusers-v0`` around a diffusers pipeline you pass in.
+
+The package is layered, each layer a folder: ``processes`` (the generators' step functions,
+schedules, solvers, refinement, the plain sampler), ``rewards``, ``envs`` (the episode spec, the
+core and the two Gymnasium envs), ``evaluation`` (metrics, generators, comparisons, the
+experiment layer, seeds), ``data`` (images in and out), ``runtime`` (devices, distributed,
+files, provenance, results), with the registry of paradigms in :mod:`adagen_env.paradigms`.
+The names below are the stable public API: import them from ``adagen_env``.
 """
 import gymnasium as gym
 
-from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
-from adagen_env.paradigms import PARADIGMS, get_paradigm, make_process
+from adagen_env.data.datasets import ImageDataset, load_digits, load_images
+from adagen_env.data.images import image_grid, save_grid
+from adagen_env.envs import ScheduleCore, ScheduleEnv, ScheduleVectorEnv, flat_layout
+from adagen_env.envs.spec import EpisodeSpec
+from adagen_env.evaluation.adaptivity import mean_action_policy, record_actions
+from adagen_env.evaluation.comparison import Comparison, Verdict, compare_images
+from adagen_env.evaluation.experiment import Report, run_experiment
+from adagen_env.evaluation.generators import balanced_labels, evaluate_generator, policy_generator, static_generator
+from adagen_env.evaluation.metrics import Evaluator, noise_floor
+from adagen_env.evaluation.seeds import EVALUATION_SEEDS, REPORT_SEEDS, TUNING_SEEDS
+from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm, make_process
+from adagen_env.processes import DiffusersProcess, DiffusionProcess, FlowProcess, MaskGITProcess, Process, VARProcess
+from adagen_env.processes.refinement import Refinement
+from adagen_env.processes.sampling import hand_designed_schedule, sample
+from adagen_env.rewards import SCORERS, AdversarialScorer, Scorer
 
 for _paradigm in PARADIGMS.values():
     if _paradigm.env_id not in gym.registry:
@@ -27,4 +47,12 @@ if DIFFUSERS_ENV_ID not in gym.registry:
         vector_entry_point="adagen_env.envs.diffusers_env:make_diffusers_vector_env",
     )
 
-__all__ = ["DIFFUSERS_ENV_ID", "PARADIGMS", "ScheduleEnv", "ScheduleVectorEnv", "get_paradigm", "make_process"]
+__all__ = [
+    "DIFFUSERS_ENV_ID", "EVALUATION_SEEDS", "PARADIGMS", "REPORT_SEEDS", "SCORERS", "TUNING_SEEDS",
+    "AdversarialScorer", "Comparison", "DiffusersProcess", "DiffusionProcess", "EpisodeSpec", "Evaluator",
+    "FlowProcess", "ImageDataset", "MaskGITProcess", "Process", "Refinement", "Report", "ScheduleCore", "ScheduleEnv",
+    "ScheduleVectorEnv", "Scorer", "VARProcess", "Verdict", "balanced_labels", "best_static_schedule",
+    "compare_images", "evaluate_generator", "flat_layout", "get_paradigm", "hand_designed_schedule", "image_grid",
+    "load_digits", "load_images", "make_process", "mean_action_policy", "noise_floor", "policy_generator",
+    "record_actions", "run_experiment", "sample", "save_grid", "static_generator",
+]

@@ -16,7 +16,7 @@ import torch
 
 from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, Process, VARProcess
 from adagen_env.processes.autocast import check_autocast, with_autocast
-from adagen_env.devices import check_device
+from adagen_env.runtime.devices import check_device
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 

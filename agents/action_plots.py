@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from adagen_env.processes.base import Process
-from adagen_env.sampling import hand_designed_schedule
+from adagen_env.processes.sampling import hand_designed_schedule
 
 MAX_LINES = 200  # sample lines drawn (more only darken the plot)
 

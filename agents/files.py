@@ -18,7 +18,7 @@ import torch
 
 # The kinds of .pt file this project writes, by the keys that identify them.
 GENERATOR_KEYS = frozenset({"config", "state_dict"})
-POLICY_KEYS = frozenset({"config", "actor", "metadata"})
+POLICY_KEYS = frozenset({"config", "actor", "card"})
 CHECKPOINT_KEYS = POLICY_KEYS | {"critic", "optimizer", "updates", "episodes", "seconds", "noise"}
 
 
@@ -34,7 +34,7 @@ def describe(contents: Any) -> str:
     keys = set(contents)
     if CHECKPOINT_KEYS <= keys:
         return "it is a PPO training checkpoint"
-    if POLICY_KEYS <= keys:
+    if POLICY_KEYS <= keys or {"config", "actor", "metadata"} <= keys:
         return "it is an exported policy (actor only, no critic or optimizer)"
     if GENERATOR_KEYS <= keys:
         return "it looks like generator weights (config and state_dict)"

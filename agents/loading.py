@@ -1,31 +1,124 @@
-"""Load a trained schedule policy, ours (``.pt``) or SB3's (``.zip`` with a ``.json`` beside it).
+"""Policy files: ours (``.pt``) and SB3's (``.zip`` with a ``.json`` card beside it), read and checked.
 
-Ours are read with ``torch.load(weights_only=True)`` and cannot run code. An SB3 ``.zip`` is
-a pickle by SB3's design: load only files you trust.
+Ours are read with ``torch.load(weights_only=True)`` and cannot run code. An SB3 ``.zip`` is a
+pickle by SB3's design: load only files you trust. Every policy file carries a
+:class:`~adagen_agents.card.PolicyCard`; what is not a policy of ours is one ``ValueError`` line
+naming the file.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import torch
 
-from adagen_agents.files import one_line
-from adagen_agents.ppo import load_actor, read_policy
+from adagen_agents.card import PolicyCard, card_from_legacy
+from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe, one_line, read_torch_file
+from adagen_agents.policy import ScheduleNet
+from adagen_agents.sb3_algorithms import SB3_ALGORITHMS, get_sb3_algorithm
 from adagen_env.envs.core import flatten
-from adagen_env.evaluation import Act
+from adagen_env.evaluation.generators import Act
 from adagen_env.paradigms import PARADIGMS, get_paradigm
 from adagen_env.processes.base import Process
+from adagen_env.runtime.files import atomic_save
 
-SB3_ALGOS = ("sb3-ppo", "sb3-sac", "sb3-td3", "sb3-a2c")
+SB3_UNSAFE = ("an SB3 .zip is a pickle by SB3's design and can run code when loaded, even when loading then fails; "
+              "load only .zip files you trust")
 
 
-def sb3_algorithm(name: str):
-    from stable_baselines3 import A2C, SAC, TD3
-    from stable_baselines3 import PPO as SB3PPO
+# ---------------------------------------------------------------------- our .pt files
 
-    return {"sb3-ppo": SB3PPO, "sb3-sac": SAC, "sb3-td3": TD3, "sb3-a2c": A2C}[name]
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The contents of a training checkpoint written by ``PPO.save``, its card read into ``card``;
+    one-line ``ValueError`` if it is not one."""
+    return _read_kind(path, CHECKPOINT_KEYS, "a PPO training checkpoint",
+                      "resume from the .pt file that adagen train (or PPO.save) wrote")
+
+
+def read_policy(path: str | Path) -> dict:
+    """The actor, config and card of a checkpoint or an exported policy; one-line ``ValueError`` if neither."""
+    return _read_kind(path, POLICY_KEYS, "a schedule policy",
+                      "expected a .pt file written by adagen train, PPO.save or export_policy")
+
+
+def _read_kind(path: str | Path, keys: frozenset[str], kind: str, hint: str) -> dict:
+    """A ``.pt`` file that must hold at least ``keys`` (a legacy ``metadata`` counts as the card) and a
+    well-formed policy; its card is checked and returned as a :class:`PolicyCard` under ``card``."""
+    state = read_torch_file(path)
+    if isinstance(state, dict) and "card" not in state and "metadata" in state:  # written before cards existed
+        state = {**state, "card": card_from_legacy(state.pop("metadata"), str(path))}
+    if not (isinstance(state, dict) and keys <= set(state)):
+        raise ValueError(f"{path} is not {kind}: {describe(state)}; {hint}")
+    if not isinstance(state["config"], dict) or not isinstance(state["config"].get("hidden"), int):
+        raise ValueError(f"{path}: damaged policy file (its config has no network width)")
+    if not isinstance(state["actor"], dict) or not all(isinstance(v, torch.Tensor) for v in state["actor"].values()):
+        raise ValueError(f"{path}: damaged policy file (its actor is not a set of weights)")
+    if not isinstance(state["card"], PolicyCard):
+        state["card"] = PolicyCard.from_dict(state["card"], str(path))
+    return state
+
+
+def load_actor(path: str | Path, process: Process, process_name: str | None = None) -> tuple[ScheduleNet, PolicyCard]:
+    """The trained actor of a checkpoint or exported policy (eval mode, on the process's device) and its card.
+
+    With ``process_name``, a policy trained on another paradigm raises ``ValueError``; so does a
+    network that does not fit the process, and any file that is not a policy of ours.
+    """
+    state = read_policy(path)
+    card = state["card"]
+    _check_trained_on(path, card, process_name)
+    actor = ScheduleNet(process.feature_dim, process.num_classes, len(process.parameters), state["config"]["hidden"],
+                        tradeoff=card.spec.tradeoff is not None)
+    try:
+        actor.load_state_dict(state["actor"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: its policy network does not fit this env ({one_line(str(e))})") from e
+    return actor.eval().requires_grad_(False).to(process.device), card
+
+
+def export_policy(checkpoint: str | Path, out: str | Path) -> Path:
+    """Keep only what sampling needs (actor, config, card) from a training checkpoint or policy."""
+    state = read_policy(checkpoint)
+    return atomic_save({"config": state["config"], "actor": state["actor"], "card": state["card"].to_dict()}, out)
+
+
+# ---------------------------------------------------------------------- SB3 .zip files
+
+
+def sb3_card_path(path: Path) -> Path:
+    """Where the card of an SB3 ``.zip`` lies: the ``.json`` beside it."""
+    return path.with_suffix(".json")
+
+
+def read_sb3_card(path: str | Path) -> PolicyCard:
+    """The card ``adagen train`` writes beside an SB3 ``.zip``; its algorithm must be a registered one."""
+    card_path = sb3_card_path(Path(path))
+    if not card_path.is_file():
+        raise FileNotFoundError(f"an SB3 policy needs its card {card_path} (written by adagen train)")
+    try:
+        data = json.loads(card_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{card_path}: not a readable policy card ({e})") from e
+    legacy = isinstance(data, dict) and "schema" not in data
+    card = card_from_legacy(data, str(card_path)) if legacy else PolicyCard.from_dict(data, str(card_path))
+    if card.algo not in SB3_ALGORITHMS:
+        raise ValueError(f"{card_path}: unknown algorithm {card.algo!r}; expected one of {', '.join(SB3_ALGORITHMS)}")
+    return card
+
+
+def load_sb3_model(path: str | Path, algo: str, **kwargs: Any):
+    """``algo``'s ``load(path)``, with a one-line ``ValueError`` for a file SB3 cannot read. SB3 files are pickles."""
+    cls = get_sb3_algorithm(algo).load_class()
+    try:
+        return cls.load(path, **kwargs)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001: zip, unpickling and SB3's own errors all mean "cannot read this file"
+        raise ValueError(f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'}); "
+                         f"{SB3_UNSAFE}") from e
 
 
 def sb3_act(model, flat_from: gym.spaces.Dict | None = None) -> Act:
@@ -55,35 +148,7 @@ def sb3_act(model, flat_from: gym.spaces.Dict | None = None) -> Act:
     return act
 
 
-def sb3_metadata_path(path: Path) -> Path:
-    return path.with_suffix(".json")
-
-
-def read_sb3_metadata(path: str | Path) -> dict:
-    """The ``.json`` that ``adagen train`` writes beside an SB3 ``.zip``: env, process, num_steps, reward, algo."""
-    meta_path = sb3_metadata_path(Path(path))
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"an SB3 policy needs its metadata file {meta_path} (written by adagen train)")
-    try:
-        metadata = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{meta_path}: not a readable metadata file ({e})") from e
-    missing = {"env", "process", "num_steps", "reward", "algo"} - set(metadata if isinstance(metadata, dict) else ())
-    if missing:
-        raise ValueError(f"{meta_path}: not an adagen SB3 metadata file (missing {', '.join(sorted(missing))})")
-    if metadata["algo"] not in SB3_ALGOS:
-        raise ValueError(f"{meta_path}: unknown algorithm {metadata['algo']!r}; expected one of {', '.join(SB3_ALGOS)}")
-    return metadata
-
-
-def load_sb3_model(path: str | Path, algo: str, **kwargs):
-    """``algo.load(path)``, with a one-line ``ValueError`` for a file SB3 cannot read. SB3 files are pickles."""
-    try:
-        return sb3_algorithm(algo).load(path, **kwargs)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001: zip, unpickling and SB3's own errors all mean "cannot read this file"
-        raise ValueError(f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'})") from e
+# ---------------------------------------------------------------------- any policy
 
 
 def shipped_policy(process_name: str, num_steps: int | None = None) -> Path:
@@ -96,17 +161,18 @@ def shipped_policy(process_name: str, num_steps: int | None = None) -> Path:
     return path
 
 
-def policy_metadata(path: str | Path) -> dict:
-    """What a policy file says about its training (env, generator, ...), read without building its network."""
+def read_card(path: str | Path) -> PolicyCard:
+    """The card of any policy file, read without building its network (nor unpickling an SB3 ``.zip``)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no policy file at {path}")
-    return read_sb3_metadata(path) if path.suffix == ".zip" else read_policy(path)["metadata"]
+    return read_sb3_card(path) if path.suffix == ".zip" else read_policy(path)["card"]
 
 
-def load_policy(path: str | Path, process: Process, process_name: str, num_steps: int | None = None) -> tuple[Act, dict]:
-    """A deterministic policy and its metadata (env, num_steps, reward, algo); ``"shipped"`` is ours
-    for the process (the one for ``num_steps`` if one ships, else the default).
+def load_policy(path: str | Path, process: Process, process_name: str | None,
+                num_steps: int | None = None) -> tuple[Act, PolicyCard]:
+    """A deterministic policy and its card; ``"shipped"`` is ours for the process (the one for
+    ``num_steps`` if one ships, else the default).
 
     A ``.pt`` file cannot run code (``weights_only``); anything that is not a policy of ours is a
     one-line ``ValueError`` naming the file. A ``.zip`` is loaded by SB3, which unpickles it.
@@ -117,12 +183,18 @@ def load_policy(path: str | Path, process: Process, process_name: str, num_steps
     if not path.exists():
         raise FileNotFoundError(f"no policy file at {path}")
     if path.suffix == ".zip":
-        metadata = read_sb3_metadata(path)
-        if metadata["process"] != process_name:
-            raise ValueError(f"{path} was trained on {metadata['process']}, not {process_name}; pass its --env {metadata['env']}")
-        model = load_sb3_model(path, metadata["algo"], device="cpu")
-        return sb3_act(model), metadata
-    actor, metadata = load_actor(path, process.feature_dim, process.num_classes, len(process.parameters), process_name)
-    if not isinstance(metadata.get("num_steps"), int) or "algo" not in metadata:
-        raise ValueError(f"{path}: damaged policy file (its metadata lacks num_steps or algo)")
-    return actor.to(process.device), metadata
+        card = read_sb3_card(path)
+        _check_trained_on(path, card, process_name)
+        model = load_sb3_model(path, card.algo, device="cpu")
+        flat_from = None
+        if card.spec.observation_mode == "flat":
+            from adagen_env.envs.core import ScheduleCore
+
+            flat_from = ScheduleCore(process, 1, card.sampling_spec()).observation_space()
+        return sb3_act(model, flat_from), card
+    return load_actor(path, process, process_name)
+
+
+def _check_trained_on(path: str | Path, card: PolicyCard, process_name: str | None) -> None:
+    if process_name is not None and card.process_name is not None and card.process_name != process_name:
+        raise ValueError(f"{path} was trained on {card.process_name}, not {process_name}; pass its --env {card.env}")

@@ -6,8 +6,9 @@ step's return is the episode's final reward (Monte-Carlo); returns are normalise
 update batch, and the advantage is the normalised return minus the value. Actions are
 Gaussian with a *fixed, scheduled* standard deviation; evaluation uses the mean.
 
-Checkpoints (``save`` / ``load``), exported policies (``export_policy``) and ``load_actor``
-read and write plain data and tensors only, loaded with ``torch.load(weights_only=True)``.
+Checkpoints (``save`` / ``load``) hold plain data and tensors only, loaded with
+``torch.load(weights_only=True)``, and the policy card (:mod:`adagen_agents.card`): a checkpoint
+resumes only in an env of the episode spec it was trained in.
 """
 from __future__ import annotations
 
@@ -23,10 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe, one_line, read_torch_file
+from adagen_agents.card import PolicyCard
+from adagen_agents.files import one_line
+from adagen_agents.loading import read_checkpoint
 from adagen_agents.policy import ScheduleNet
-from adagen_env import distributed
 from adagen_env.envs import ScheduleVectorEnv
+from adagen_env.envs.spec import spec_differences
+from adagen_env.runtime import distributed
+from adagen_env.runtime.files import atomic_save
 
 
 def _field(default: Any, help: str, flags: tuple[str, ...] = ()) -> Any:
@@ -82,7 +87,7 @@ class OutOfTime(Exception):
 class PPO:
     """``PPO(env).learn(n)`` trains; ``save``/``load`` keep everything needed to resume exactly.
 
-    Under ``torchrun`` (a process group of several ranks, ``adagen_env.distributed``) every rank
+    Under ``torchrun`` (a process group of several ranks, ``adagen_env.runtime.distributed``) every rank
     runs this same code on its own env: it generates ``episodes_per_update / world_size``
     episodes with its own noise, the gradients of actor and critic are averaged over the ranks
     (so the networks stay identical), the returns are normalised and the statistics computed
@@ -103,7 +108,7 @@ class PPO:
         process = self.core.process
         if self.world_size > 1:  # one run in several processes: they must agree on what they train
             settings = {**asdict(c), "process": type(process).__name__, "num_envs": self.core.num_envs,
-                        "num_steps": self.core.num_steps, "device": torch.device(process.device).type}
+                        **self.core.spec.to_dict(), "device": torch.device(process.device).type}
             for other, theirs in enumerate(distributed.all_gather(settings)):
                 if theirs != settings:
                     differ = {k: (settings[k], theirs[k]) for k in settings if settings[k] != theirs[k]}
@@ -113,7 +118,7 @@ class PPO:
         # seeded initialisation without touching torch's global random state (nor any GPU's)
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(c.seed)
-            conditioned = self.core.tradeoff is not None  # the networks read the trade-off value
+            conditioned = self.core.spec.tradeoff is not None  # the networks read the trade-off value
             self.actor = ScheduleNet(process.feature_dim, process.num_classes, action_dim, c.hidden, tradeoff=conditioned)
             self.critic = ScheduleNet(process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False,
                                       tradeoff=conditioned)
@@ -332,24 +337,25 @@ class PPO:
                  "scorer": state["scorer"]}
             )
 
-    def save(self, path: str | Path, **metadata) -> Path:
-        """Write a checkpoint (atomically: a crash while saving leaves the previous one intact).
-        Under torchrun every rank calls it, rank 0 writes the file, and all return once it is written.
-        The metadata records whether the networks read a trade-off value (``tradeoff``)."""
+    def save(self, path: str | Path, card: PolicyCard | None = None) -> Path:
+        """Write a checkpoint with its policy ``card`` (default: this env's spec, algorithm ppo, no env
+        id), atomically: a crash while saving leaves the previous one intact. Under torchrun every
+        rank calls it, rank 0 writes the file, and all return once it is written."""
+        card = PolicyCard.of(self.core, "ppo") if card is None else card
+        differ = spec_differences(card.spec, self.core.spec, tuple(card.spec.to_dict()))
+        if differ:
+            raise ValueError(f"the card's episode spec is not this agent's env's: {differ} (card's, env's)")
         path = Path(path)
         state = self.state_dict()
-        metadata = {**metadata, "tradeoff": self.actor.tradeoff}
         if self.rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            torch.save({**state, "metadata": metadata}, tmp)
-            tmp.replace(path)
+            atomic_save({**state, "card": card.to_dict()}, path)
         distributed.barrier()  # when save returns, every rank can read the file
         return path
 
     @classmethod
     def load(cls, path: str | Path, env: ScheduleVectorEnv) -> "PPO":
-        """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not one."""
+        """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not
+        one, or if ``env`` runs another episode than the one it was trained in."""
         state = read_checkpoint(path)
         check_world_size(path, state, distributed.world_size())
         here = torch.device(env.core.process.device).type
@@ -358,6 +364,10 @@ class PPO:
                 f"{path} was trained on {state['device']}, but this env runs on {here}; resume it with "
                 f"--device {state['device']} (random states do not carry over between devices)"
             )
+        differ = spec_differences(state["card"].spec, env.core.spec)
+        if differ:
+            shown = ", ".join(f"{name} {theirs!r} (this env: {ours!r})" for name, (theirs, ours) in differ.items())
+            raise ValueError(f"{path} was trained in another episode: {shown}")
         try:
             agent = cls(env, PPOConfig(**state["config"]))
             agent.load_state_dict(state)
@@ -374,36 +384,6 @@ def check_world_size(path: str | Path, state: dict, world_size: int) -> None:
         raise ValueError(f"{path} was saved by a run of {saved} rank(s), this one has {world_size}; resume it with {how}")
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The contents of a training checkpoint written by ``PPO.save``; one-line ``ValueError`` if it is not one."""
-    return _read_kind(path, CHECKPOINT_KEYS, "a PPO training checkpoint",
-                      "resume from the .pt file that adagen train (or PPO.save) wrote")
-
-
-def read_policy(path: str | Path) -> dict:
-    """The actor, config and metadata of a checkpoint or an exported policy; one-line ``ValueError`` if neither."""
-    return _read_kind(path, POLICY_KEYS, "a schedule policy",
-                      "expected a .pt file written by adagen train, PPO.save or export_policy")
-
-
-def _read_kind(path: str | Path, keys: frozenset[str], kind: str, hint: str) -> dict:
-    """A ``.pt`` file that must hold at least ``keys`` and a well-formed policy."""
-    state = read_torch_file(path)
-    if not (isinstance(state, dict) and keys <= set(state)):
-        raise ValueError(f"{path} is not {kind}: {describe(state)}; {hint}")
-    _check_policy_fields(path, state)
-    return state
-
-
-def _check_policy_fields(path: str | Path, state: dict) -> None:
-    if not isinstance(state["config"], dict) or not isinstance(state["config"].get("hidden"), int):
-        raise ValueError(f"{path}: damaged policy file (its config has no network width)")
-    if not isinstance(state["metadata"], dict):
-        raise ValueError(f"{path}: damaged policy file (its metadata is not a dict)")
-    if not isinstance(state["actor"], dict) or not all(isinstance(v, torch.Tensor) for v in state["actor"].values()):
-        raise ValueError(f"{path}: damaged policy file (its actor is not a set of weights)")
-
-
 def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and (unbiased) standard deviation of ``values`` over every rank's copy of them."""
     moments = distributed.all_sum(torch.stack([values.double().sum(), values.double().square().sum(),
@@ -415,32 +395,3 @@ def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Tensor:
     return torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
-
-
-def load_actor(
-    path: str | Path, feature_dim: int, num_classes: int, action_dim: int, process_name: str | None = None
-) -> tuple[ScheduleNet, dict]:
-    """The trained actor of a checkpoint or exported policy (eval mode), and its metadata (env, steps, reward).
-
-    With ``process_name``, a policy trained on another process raises ``ValueError``; so does
-    any file that is not a policy of ours (one line, naming the file).
-    """
-    state = read_policy(path)
-    trained_on = state["metadata"].get("process", process_name)
-    if process_name is not None and trained_on != process_name:
-        raise ValueError(f"{path} was trained on {trained_on}, not {process_name}; pass its --env {state['metadata'].get('env')}")
-    actor = ScheduleNet(feature_dim, num_classes, action_dim, state["config"]["hidden"],
-                        tradeoff=state["metadata"].get("tradeoff", False) is True)
-    try:
-        actor.load_state_dict(state["actor"])
-    except RuntimeError as e:
-        raise ValueError(f"{path}: its policy network does not fit this env ({one_line(str(e))})") from e
-    return actor.eval().requires_grad_(False), state["metadata"]
-
-
-def export_policy(checkpoint: str | Path, out: str | Path) -> Path:
-    """Keep only what sampling needs (actor, config, metadata) from a training checkpoint or policy."""
-    state = read_policy(checkpoint)
-    out = Path(out)
-    torch.save({key: state[key] for key in sorted(POLICY_KEYS)}, out)
-    return out

@@ -21,7 +21,8 @@ import torch
 
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.envs.core import ScheduleCore, flatten
-from adagen_env.evaluation import Act
+from adagen_env.envs.spec import KNOBS, EpisodeSpec
+from adagen_env.evaluation.generators import Act
 from adagen_env.paradigms import ENV_IDS, get_paradigm
 from adagen_env.rewards import AdversarialScorer
 
@@ -102,7 +103,8 @@ class RemoteScorer:
     def __init__(self, name: str = DISCRIMINATOR, train: bool = True):
         import ray
 
-        self.name, self.train = name, train
+        self.actor_name, self.train = name, train
+        self.name = "adversarial"  # the reward's name, as policy cards record it
         try:
             self.actor = ray.get_actor(name)
         except ValueError as error:
@@ -120,22 +122,32 @@ class RemoteScorer:
         return torch.tensor(ray.get(rewards), device=images.device)  # a copy: Ray hands read-only arrays
 
     def scoring_only(self) -> "RemoteScorer":
-        return RemoteScorer(self.name, train=False)
+        return RemoteScorer(self.actor_name, train=False)
 
     def __getstate__(self) -> dict:
-        return {"name": self.name, "train": self.train}
+        return {"name": self.actor_name, "train": self.train}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
 
 
+def episode_spec(config: dict) -> EpisodeSpec:
+    """The episode of an ``env_config``: its ``spec`` (an :class:`EpisodeSpec` or its ``to_dict``) with
+    any knob given beside it (``num_steps``, ...), and flat observations, which RLlib's default model takes."""
+    spec = config.get("spec")
+    if isinstance(spec, dict):
+        spec = EpisodeSpec.from_dict(spec, "env_config['spec']")
+    knobs = {name: value for name, value in config.items() if name in KNOBS}
+    return EpisodeSpec.build(spec, **knobs).replace(observation_mode="flat")
+
+
 def make_env(config: dict) -> ScheduleEnv | ScheduleVectorEnv:
     """RLlib's env creator: the native vector env when RLlib passes ``num_envs``, else the single env.
 
-    ``config`` (RLlib's ``env_config``): ``env_id`` (required), ``discriminator`` (the shared
-    actor's name; ``None`` gives each env its own ``reward``), ``train_discriminator``
-    (default True), ``threads`` (torch threads of this runner process, default 1), and any
-    keyword of the env (``num_steps``, ``reward``, ``device``). Observations are flat.
+    ``config`` (RLlib's ``env_config``): ``env_id`` (required), ``spec`` (the episode, see
+    :func:`episode_spec`; its knobs may also be given one by one), ``discriminator`` (the shared
+    actor's name; ``None`` gives each env the spec's own reward), ``train_discriminator`` (default
+    True), ``threads`` (torch threads of this runner process, default 1), ``device``.
     """
     config = dict(config)
     if "env_id" not in config:
@@ -145,9 +157,11 @@ def make_env(config: dict) -> ScheduleEnv | ScheduleVectorEnv:
     train = config.pop("train_discriminator", True)
     torch.set_num_threads(config.pop("threads", 1))
     num_envs = config.pop("num_envs", None)
+    spec = episode_spec(config)
     if discriminator is not None:
-        config["reward"] = RemoteScorer(discriminator, train=train)
-    kwargs = dict(process=paradigm.name, observation_mode="flat", **config)
+        spec = spec.replace(reward=RemoteScorer(discriminator, train=train))
+    rest = {name: value for name, value in config.items() if name not in KNOBS and name != "spec"}
+    kwargs = dict(process=paradigm.name, spec=spec, **rest)
     return ScheduleVectorEnv(num_envs=num_envs, **kwargs) if num_envs is not None else ScheduleEnv(**kwargs)
 
 
@@ -157,11 +171,13 @@ def ppo_config(
     num_envs_per_env_runner: int = 32,
     discriminator: str | None = DISCRIMINATOR,
     seed: int = 0,
+    spec: EpisodeSpec | None = None,
     **env_kwargs: Any,
 ):
-    """An RLlib ``PPOConfig`` for ``env_id``: ``num_env_runners`` runners of one native vector env of
-    ``num_envs_per_env_runner`` samples each, all scored by the shared discriminator named
-    ``discriminator`` (start it first); evaluation runners score without training it.
+    """An RLlib ``PPOConfig`` for ``env_id`` and the episode ``spec`` (knobs may also be given as
+    keywords): ``num_env_runners`` runners of one native vector env of ``num_envs_per_env_runner``
+    samples each, all scored by the shared discriminator named ``discriminator`` (start it
+    first); evaluation runners score without training it.
 
     Adjust the rest with RLlib's own methods (``.training(...)``, ``.evaluation(...)``) and
     build with ``.build_algo()``.
@@ -172,7 +188,9 @@ def ppo_config(
 
     get_paradigm(env_id)  # an unknown id stops here, naming the choices
     tune.register_env(RLLIB_ENV, make_env)
-    env_config = {"env_id": env_id, "discriminator": discriminator, **env_kwargs}
+    knobs = {name: env_kwargs.pop(name) for name in list(env_kwargs) if name in KNOBS}
+    spec = EpisodeSpec.build(spec, **knobs)  # checked here, in the driver, before any runner starts
+    env_config = {"env_id": env_id, "discriminator": discriminator, "spec": spec.to_dict(), **env_kwargs}
     return (
         PPOConfig()
         .environment(RLLIB_ENV, env_config=env_config)
@@ -194,7 +212,7 @@ def rllib_act(algo) -> Act:
     module = algo.get_module(DEFAULT_MODULE_ID)
     config = algo.config.env_config
     process = get_paradigm(config["env_id"]).name
-    space = ScheduleCore(process, 1, config.get("num_steps"), reward=None).observation_space()
+    space = ScheduleCore(process, 1, episode_spec(config).replace(reward=None)).observation_space()
     dist_cls = module.get_inference_action_dist_cls()
 
     @torch.no_grad()

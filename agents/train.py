@@ -7,7 +7,6 @@ losses, discriminator statistics, FD at intervals, a grid of samples).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,18 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from adagen_agents.loading import load_sb3_model, sb3_act, sb3_algorithm, sb3_metadata_path
+from adagen_agents.card import PolicyCard
+from adagen_agents.loading import load_sb3_model, read_sb3_card, sb3_act, sb3_card_path
 from adagen_agents.ppo import PPO, PPOConfig
+from adagen_agents.sb3_algorithms import get_sb3_algorithm
 from adagen_agents.threads import SlowdownWatchdog
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import balanced_labels, evaluate_generator, policy_generator
-from adagen_env.images import image_grid
-from adagen_env.metrics import Evaluator
-from adagen_env.seeds import CURVE_SEED
+from adagen_env.envs.spec import spec_differences
+from adagen_env.evaluation.generators import balanced_labels, evaluate_generator, policy_generator
+from adagen_env.data.images import image_grid
+from adagen_env.evaluation.metrics import Evaluator
+from adagen_env.evaluation.seeds import CURVE_SEED
+from adagen_env.runtime.files import atomic_write_json
 
 DEFAULT_UPDATES = 100  # PPO updates of `adagen train` (25,600 samples at the defaults); its whole run fits 5 minutes on 2 idle cores
 
@@ -52,7 +55,7 @@ def train_ppo(
     updates: int = DEFAULT_UPDATES,
     minutes: float | None = None,
     resume: str | Path | None = None,
-    metadata: dict[str, Any] | None = None,
+    card: PolicyCard | None = None,
     checkpoint_every: int = 10,
     on_update: Callable[[PPO, dict[str, float]], bool | None] | None = None,
 ) -> TrainResult:
@@ -60,7 +63,7 @@ def train_ppo(
 
     ``minutes`` caps the training time (rollouts and updates, not ``on_update``), summed over
     resumed runs; ``None`` is no cap. ``on_update(agent, stats)`` runs after every update and may
-    return False to stop. The checkpoint ``out`` (with ``metadata``) is written every
+    return False to stop. The checkpoint ``out`` (with the policy ``card``; default: the env's spec) is written every
     ``checkpoint_every`` updates (0: only at the end) and at the end. Ctrl-C saves it and raises
     ``Interrupted``; an update cut short is undone first, so the checkpoint resumes exactly.
     """
@@ -68,24 +71,24 @@ def train_ppo(
         raise ValueError(f"minutes must be positive (or None for no cap), got {minutes}")
     if updates < 0 or checkpoint_every < 0:
         raise ValueError("updates and checkpoint_every must not be negative")
-    out, metadata = Path(out), dict(metadata or {})
+    out = Path(out)
     agent = PPO.load(resume, env) if resume is not None else PPO(env, config)
 
     def callback(agent: PPO, stats: dict[str, float]) -> bool | None:
         result = on_update(agent, stats) if on_update is not None else None
         if checkpoint_every and agent.updates % checkpoint_every == 0:
-            agent.save(out, **metadata)
+            agent.save(out, card)
         return result
 
     try:
         if agent.updates < updates:
             agent.learn(updates - agent.updates, callback, max_seconds=None if minutes is None else 60.0 * minutes)
     except KeyboardInterrupt:
-        agent.save(out, **metadata)
+        agent.save(out, card)
         raise Interrupted(
             f"interrupted after {agent.updates} of {updates} updates; saved {out} (continue with --resume {out})"
         ) from None
-    agent.save(out, **metadata)
+    agent.save(out, card)
     return TrainResult(agent, out, updates, agent.stopped_by_time)
 
 
@@ -126,7 +129,7 @@ class PPOLogger:
         self.writer.add_scalar("train/wall_seconds", agent.seconds, agent.updates)
         postfix = {"reward": f"{stats['reward_mean']:.3f}"}
         if self.eval_every and agent.updates % self.eval_every == 0:
-            generate = policy_generator(process, core.num_steps, agent.predict, core.smoothing)
+            generate = policy_generator(process, agent.predict, core.spec.for_sampling())
             result = evaluate_generator(generate, self.evaluator, process.num_classes, self.eval_samples,
                                         seed=CURVE_SEED, progress=False)
             for key, value in eval_scalars(result, self.evaluator).items():
@@ -149,11 +152,10 @@ class PPOLogger:
 
 def train_sb3(
     env: ScheduleVectorEnv,
-    algo: str,
+    card: PolicyCard,
     *,
     out: str | Path,
     timesteps: int,
-    metadata: dict[str, Any],
     logdir: str | Path,
     seed: int = 0,
     resume: str | Path | None = None,
@@ -162,43 +164,52 @@ def train_sb3(
     eval_samples: int = 500,
     evaluator: Evaluator | None = None,
 ) -> Path:
-    """Train (or resume) an SB3 algorithm on the batched env until ``timesteps`` steps in all; returns the ``.zip``.
+    """Train (or resume) the SB3 algorithm ``card.algo`` on the batched env until ``timesteps`` steps
+    in all; returns the ``.zip``, with the ``card`` written beside it as ``.json`` after each save.
 
     Every ``checkpoint_every * episodes_per_update`` episodes: FD (``evaluator``'s, default the
     digits') and a sample grid in TensorBoard, and a checkpoint. Ctrl-C saves the model and raises
-    ``Interrupted``.
+    ``Interrupted``. On-policy algorithms collect ``episodes_per_update`` whole episodes per rollout.
     """
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import Image
 
     from adagen_agents.sb3_vec_env import SB3VecEnv
 
+    algorithm = get_sb3_algorithm(card.algo)
+    cls = algorithm.load_class()  # a missing sb3-contrib fails here, before any work
     out = Path(out).with_suffix(".zip")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sb3_metadata_path(out).write_text(json.dumps(metadata, indent=2))
     vec_env = SB3VecEnv(env)
-    num_steps, process = env.core.num_steps, env.core.process
+    num_steps, process, spec = env.core.num_steps, env.core.process, env.core.spec
     if resume is not None:
-        model = load_sb3_model(resume, algo, env=vec_env, tensorboard_log=str(logdir), device=process.device)
+        differ = spec_differences(read_sb3_card(resume).spec, spec)
+        if differ:
+            raise ValueError(f"{resume} was trained in another episode: {differ} (its, this env's)")
+        model = load_sb3_model(resume, card.algo, env=vec_env, tensorboard_log=str(logdir), device=process.device)
     else:
-        # on-policy algorithms collect episodes_per_update whole episodes per rollout, as our PPO does
-        rollout = {"n_steps": max(1, episodes_per_update // env.num_envs) * num_steps}
-        kwargs = rollout if algo in ("sb3-ppo", "sb3-a2c") else {}
-        model = sb3_algorithm(algo)("MultiInputPolicy", vec_env, seed=seed, tensorboard_log=str(logdir),
-                                    device=process.device, **kwargs)
+        kwargs = {}
+        if algorithm.on_policy:  # whole episodes per rollout, as our PPO collects them
+            kwargs["n_steps"] = max(1, episodes_per_update // env.num_envs) * num_steps
+        model = cls(algorithm.policy(spec.observation_mode), vec_env, seed=seed, tensorboard_log=str(logdir),
+                    device=process.device, **kwargs)
     evaluator = evaluator or Evaluator(device=process.device)
     episodes_per_check = episodes_per_update * max(checkpoint_every, 1)
+    flat_from = env.dict_observation_space if spec.observation_mode == "flat" else None
+
+    def save() -> None:
+        model.save(out)
+        atomic_write_json(sb3_card_path(out), card.to_dict())  # after its model: a card never labels another
 
     class Logging(BaseCallback):
         def _on_training_start(self) -> None:
-            self.progress = tqdm(total=timesteps, initial=self.num_timesteps, desc=algo)
+            self.progress = tqdm(total=timesteps, initial=self.num_timesteps, desc=card.algo)
             self.next_check = self.num_timesteps + episodes_per_check * num_steps
 
         def _on_step(self) -> bool:
             self.progress.update(env.num_envs)
             if self.num_timesteps >= self.next_check:
                 self.next_check += episodes_per_check * num_steps
-                generate = policy_generator(process, num_steps, sb3_act(self.model), env.core.smoothing)
+                generate = policy_generator(process, sb3_act(self.model, flat_from), spec.for_sampling())
                 result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=CURVE_SEED,
                                             progress=False)
                 for key, value in eval_scalars(result, evaluator).items():
@@ -206,7 +217,7 @@ def train_sb3(
                 grid = image_grid(generate(balanced_labels(50, process.num_classes), 0), columns=10, scale=4)
                 self.logger.record("samples", Image(grid, "HWC"), exclude=("stdout", "log", "json", "csv"))
                 self.progress.set_postfix(fd=f"{result[f'{evaluator.spaces[0]}_fd']:.2f}")
-                self.model.save(out)
+                save()
             return True
 
         def _on_training_end(self) -> None:
@@ -216,9 +227,9 @@ def train_sb3(
         if model.num_timesteps < timesteps:
             model.learn(timesteps - model.num_timesteps, callback=Logging(), reset_num_timesteps=False)
     except KeyboardInterrupt:
-        model.save(out)
+        save()
         raise Interrupted(
             f"interrupted after {model.num_timesteps} of {timesteps} timesteps; saved {out} (continue with --resume {out})"
         ) from None
-    model.save(out)
+    save()
     return out

@@ -33,13 +33,13 @@ import torch
 from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPOConfig, export_policy
 from adagen_agents.train import train_ppo
-from adagen_env.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import generate_and_evaluate, generate_balanced, policy_generator, static_generator
-from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
+from adagen_env.evaluation.generators import generate_and_evaluate, generate_balanced, policy_generator, static_generator
+from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
 from adagen_env.paradigms import get_paradigm
-from adagen_env.seeds import REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FOLDER = RESULTS / "ablations"

@@ -21,12 +21,12 @@ from pathlib import Path
 
 
 from adagen_agents.loading import load_policy
-from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import evaluate_on_seeds, policy_generator, static_generator
-from adagen_env.metrics import SPACES, Evaluator
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
+from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.paradigms import best_static_schedule, get_paradigm
-from adagen_env.seeds import REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 from benchmarks.learned_schedules import LEARNED, exported_policy
 from benchmarks.static_grid import mean_std
 

@@ -3,7 +3,7 @@
 Both make the same images (tests/test_diffusers_adapter.py) from the same model, scheduler,
 steps, guidance and seed: the env runs reset, ``--steps`` zero-action steps and the VAE decode
 of the finished batch; the pipeline runs its ``__call__`` with ``output_type="np"``; the plain
-sampler (``adagen_env.sampling.sample``, the env's process without the env, decode included)
+sampler (``adagen_env.processes.sampling.sample``, the env's process without the env, decode included)
 splits the adapter's cost from the env's. They alternate over ``--repeats`` in one process, and
 the table reports medians and their ratios to the pipeline.
 Models are built from configs with random weights (nothing is downloaded): the ``tiny`` DiT of
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 import adagen_env  # noqa: F401  (registers AdaGen/Diffusers-v0)
-from adagen_env.sampling import sample
-from adagen_env.tables import format_table
+from adagen_env.processes.sampling import sample
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # DiT configs: (layers, heads, head width, latent size); learned sigma and 1000 classes + null as DiT-XL-2-256

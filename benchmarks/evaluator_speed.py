@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from adagen_env.evaluation import generate_balanced, static_generator
-from adagen_env.metrics import (
+from adagen_env.evaluation.generators import generate_balanced, static_generator
+from adagen_env.evaluation.metrics import (
     NEAREST_NEIGHBOURS,
     SPACES,
     Evaluator,

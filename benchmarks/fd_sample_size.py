@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 
 from adagen_agents.cli import DEFAULT_ENV
-from adagen_env.datasets import load_digits
-from adagen_env.evaluation import generate_balanced, static_generator
-from adagen_env.metrics import SPACES, Evaluator, frechet_distance
+from adagen_env.data.datasets import load_digits
+from adagen_env.evaluation.generators import generate_balanced, static_generator
+from adagen_env.evaluation.metrics import SPACES, Evaluator, frechet_distance
 from adagen_env.paradigms import get_paradigm
-from adagen_env.seeds import REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

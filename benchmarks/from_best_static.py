@@ -21,13 +21,13 @@ from pathlib import Path
 
 from adagen_agents.ppo import PPOConfig
 from adagen_agents.train import train_ppo
-from adagen_env.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import evaluate_on_seeds, policy_generator, static_generator
-from adagen_env.metrics import SPACES, Evaluator
+from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
+from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.paradigms import best_static_schedule, get_paradigm
-from adagen_env.seeds import REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 from benchmarks.learned_schedules import RESULTS_CONFIG
 from benchmarks.static_grid import mean_std
 

@@ -12,9 +12,9 @@ logging FD on ``--curve-samples`` samples of the tuning seed CURVE_SEED every ``
 updates (the learning curve), and writes ``results/learned/<process>/<reward>-<steps>steps-seed<seed>.json``
 plus the policy checkpoint and its export. ``evaluate`` scores every finished run not yet scored (``--again``: every one) from its
 exported policy on ``--samples`` samples of each evaluation seed in REPORT_SEEDS
-(``adagen_env/seeds.py``), the seeds of the static grid's reported rows, in every feature
+(``adagen_env/evaluation/seeds.py``), the seeds of the static grid's reported rows, in every feature
 space, and compares it, paired on those samples, with the hand-designed and the best static
-schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.comparison``).
+schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.evaluation.comparison``).
 ``report`` gathers those files with the static grids (``results/static_grid/<process>.json``)
 into tables over all paradigms (``results/learned_schedules.md``), plots FD against training
 time (``results/learning_curve.png``) and FD against model evaluations (``results/fd_vs_nfe.png``).
@@ -34,14 +34,14 @@ from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig, export_policy
 from adagen_agents.train import Interrupted, train_ppo
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import (Generate, evaluate_generator, evaluate_on_seeds, generate_balanced, policy_generator,
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.generators import (Generate, evaluate_generator, evaluate_on_seeds, generate_balanced, policy_generator,
                                    static_generator)
-from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator, noise_floor
+from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator, noise_floor
 from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
 from adagen_env.processes import Process
-from adagen_env.seeds import CURVE_SEED, REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import CURVE_SEED, REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 from benchmarks.static_grid import mean_std, static_grid_path
 
 RESULTS = Path(__file__).resolve().parent / "results"

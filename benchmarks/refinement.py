@@ -28,13 +28,13 @@ import torch
 
 from adagen_agents.action_plots import require_matplotlib
 from adagen_agents.loading import load_policy
-from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import evaluate_on_seeds, policy_generator, static_generator
-from adagen_env.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
+from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
 from adagen_env.paradigms import get_paradigm
-from adagen_env.refinement import Refinement, refinement_nfe
-from adagen_env.seeds import PICK_SEEDS, REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.processes.refinement import Refinement, refinement_nfe
+from adagen_env.evaluation.seeds import PICK_SEEDS, REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 from benchmarks.static_grid import mean_std
 
 RESULTS = Path(__file__).resolve().parent / "results"

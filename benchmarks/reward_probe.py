@@ -27,12 +27,12 @@ from tqdm import tqdm
 
 from adagen_agents.cli import DEFAULT_ENV
 from adagen_agents.loading import load_policy
-from adagen_env.evaluation import generate_balanced, policy_generator, static_generator
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.generators import generate_balanced, policy_generator, static_generator
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.paradigms import best_static_schedule, get_paradigm
 from adagen_env.rewards.adversarial import UPDATE_EVERY, AdversarialScorer
-from adagen_env.seeds import PROBE_TRAIN_SEED, REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import PROBE_TRAIN_SEED, REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 from benchmarks.learned_schedules import LEARNED, RESULTS, SPACE_FDS, exported_policy
 
 # the discriminators train on tuning noise and are tested on evaluation noise, new to them

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from adagen_env.tables import format_table
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROCESS, ENV_ID, NUM_STEPS = "maskgit-digits", "AdaGen/MaskGIT-Digits-v0", 8
@@ -93,7 +93,7 @@ def model_table() -> list[dict]:
 def torchrun_worker(args: argparse.Namespace) -> None:
     """One rank: time rollouts and updates of our PPO, then the gradient all-reduce alone."""
     from adagen_agents.ppo import PPO, PPOConfig
-    from adagen_env import distributed
+    from adagen_env.runtime import distributed
     from adagen_env.envs import ScheduleVectorEnv
 
     torch.set_num_threads(1)

@@ -18,11 +18,11 @@ import json
 from pathlib import Path
 
 from adagen_agents.loading import load_policy, policy_metadata
-from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import evaluate_on_seeds, policy_generator, static_generator
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.paradigms import best_static_schedule, get_paradigm
-from adagen_env.seeds import PICK_SEEDS
+from adagen_env.evaluation.seeds import PICK_SEEDS
 from benchmarks.static_grid import mean_std
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ship_decision"

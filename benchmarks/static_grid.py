@@ -1,12 +1,12 @@
 """Grid search over a process's static schedules: the bar learned schedules must clear.
 
-Tuning and evaluation never share noise (``adagen_env/seeds.py``). Every grid point is screened
+Tuning and evaluation never share noise (``adagen_env/evaluation/seeds.py``). Every grid point is screened
 on ``--screen-samples`` samples of the tuning seed SCREEN_SEED; the ``--top`` best and the
 hand-designed schedule are evaluated on ``--samples`` samples of each tuning seed in PICK_SEEDS,
 and the best static schedule is the one with the lowest mean classifier FD there. Only then are
 all of them evaluated on the evaluation seeds REPORT_SEEDS, in every feature space: those are
 the numbers reported, with a paired comparison of the best static and the hand-designed
-schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.comparison``).
+schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.evaluation.comparison``).
 Screening results are saved after every grid point, so an interrupted run picks up where it
 stopped.
 
@@ -27,13 +27,13 @@ import torch
 from tqdm import tqdm
 
 from adagen_agents.cli import DEFAULT_ENV
-from adagen_env.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation import evaluate_generator, evaluate_on_seeds, static_generator
-from adagen_env.metrics import Evaluator, noise_floor
+from adagen_env.evaluation.comparison import paired_fd_difference, verdict
+from adagen_env.evaluation.generators import evaluate_generator, evaluate_on_seeds, static_generator
+from adagen_env.evaluation.metrics import Evaluator, noise_floor
 from adagen_env.paradigms import get_paradigm
 from adagen_env.processes import Process
-from adagen_env.seeds import PICK_SEEDS, REPORT_SEEDS, SCREEN_SEED
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import PICK_SEEDS, REPORT_SEEDS, SCREEN_SEED
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "static_grid"
 

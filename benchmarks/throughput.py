@@ -21,8 +21,8 @@ import torch
 
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.processes import MaskGITProcess
-from adagen_env.sampling import sample
-from adagen_env.tables import format_table
+from adagen_env.processes.sampling import sample
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REWARD = "classifier"

@@ -33,12 +33,12 @@ import torch
 
 from adagen_agents.action_plots import require_matplotlib
 from adagen_agents.loading import load_policy, policy_metadata
-from adagen_env.comparison import CONFIDENCE, Difference, verdict
-from adagen_env.evaluation import generate_balanced, policy_generator, static_generator
-from adagen_env.metrics import Evaluator, equal_size_precision_recall
+from adagen_env.evaluation.comparison import CONFIDENCE, Difference, verdict
+from adagen_env.evaluation.generators import generate_balanced, policy_generator, static_generator
+from adagen_env.evaluation.metrics import Evaluator, equal_size_precision_recall
 from adagen_env.paradigms import best_static_schedule, get_paradigm
-from adagen_env.seeds import REPORT_SEEDS
-from adagen_env.tables import format_table
+from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.runtime.tables import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SET_SIZE = 500  # the held-out reference's size: precision and recall on sets of equal size

@@ -25,9 +25,9 @@ from adagen_agents.bench.algorithms import our_ppo
 from adagen_agents.bench.campaign import write_json
 from adagen_agents.bench.tasks import get_task
 from adagen_agents.bench.trial import Trial, evaluate_act, normalised_scores, reference_results
-from adagen_env.tables import format_table
-from adagen_env.metrics import SPACES, Evaluator
-from adagen_env.seeds import BENCH_TUNING_SEED
+from adagen_env.runtime.tables import format_table
+from adagen_env.evaluation.metrics import SPACES, Evaluator
+from adagen_env.evaluation.seeds import BENCH_TUNING_SEED
 
 RESULTS = Path(__file__).parent / "results" / "tune_ppo"
 TASK = dataclasses.replace(get_task("maskgit-8"), eval_seed=BENCH_TUNING_SEED)

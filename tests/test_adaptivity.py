@@ -4,10 +4,10 @@ import torch
 
 from adagen_agents import cli
 from adagen_agents.action_plots import action_spread
-from adagen_env.adaptivity import mean_action_policy, record_actions
-from adagen_env.evaluation import policy_generator, static_generator
+from adagen_env.evaluation.adaptivity import mean_action_policy, record_actions
+from adagen_env.evaluation.generators import policy_generator, static_generator
 from adagen_env.paradigms import get_paradigm
-from adagen_env.sampling import hand_designed_schedule
+from adagen_env.processes.sampling import hand_designed_schedule
 
 
 def test_recorded_zero_actions_give_the_hand_designed_parameters():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from adagen_env.datasets import load_digits
+from adagen_env.data.datasets import load_digits
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.models.discriminator import Discriminator
 from adagen_env.rewards.adversarial import AdversarialScorer

@@ -4,9 +4,9 @@ import torch
 
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.core import ScheduleCore
-from adagen_env.evaluation import policy_generator
+from adagen_env.evaluation.generators import policy_generator
 from adagen_env.paradigms import best_static_schedule, make_process
-from adagen_env.sampling import sample
+from adagen_env.processes.sampling import sample
 
 
 @pytest.mark.parametrize("name, steps", [("diffusion-digits", 6), ("maskgit-digits", 4)])

@@ -11,7 +11,7 @@ from adagen_agents.bench.algorithms import ALGORITHMS, register, sb3
 from adagen_agents.bench.campaign import run_campaign, run_one
 from adagen_agents.bench.tasks import Task
 from adagen_agents.bench.trial import BudgetTooSmall, Trial, normalised_scores
-from adagen_env.metrics import SPACES, Evaluator
+from adagen_env.evaluation.metrics import SPACES, Evaluator
 
 # the cheapest generator (flow, Heun, 3 steps = 6 NFE), a budget of 1,024 samples
 TINY = Task("tiny", "AdaGen/Flow-Heun-Digits-v0", num_steps=3, nfe=6, budget_samples=1024, num_envs=32,

@@ -3,9 +3,9 @@ a verdict that says "beats" only where every space agrees."""
 import pytest
 import torch
 
-from adagen_env.comparison import Difference, paired_fd_difference, verdict
-from adagen_env.datasets import load_digits
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.comparison import Difference, paired_fd_difference, verdict
+from adagen_env.data.datasets import load_digits
+from adagen_env.evaluation.metrics import Evaluator
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import adagen_env
-from adagen_env.datasets import ImageDataset, load_digits
+from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.envs import ScheduleCore, flat_layout
 from adagen_env.paradigms import PARADIGMS, make_process
 from adagen_env.processes import MaskGITProcess
-from adagen_env.sampling import sample
+from adagen_env.processes.sampling import sample
 
 ENV_ID = "AdaGen/MaskGIT-Digits-v0"
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adagen_env.datasets import ImageDataset, load_digits, load_images
+from adagen_env.data.datasets import ImageDataset, load_digits, load_images
 
 
 def test_digit_split_sizes_and_balance():

@@ -163,8 +163,8 @@ def test_class_conditional_unet_matches_a_guided_scheduler_loop(diffusers, sched
 def test_zero_action_step_equals_the_schedulers_step(diffusers, scheduler, config, num_steps):
     """Each step of the process, fed the same model output, gives the scheduler's ``step`` and its next timestep."""
     from adagen_env.processes import DiffusersProcess
-    from adagen_env.sampling import hand_designed_schedule
-    from adagen_env.schedules import by_name
+    from adagen_env.processes.sampling import hand_designed_schedule
+    from adagen_env.processes.schedules import by_name
 
     unet, sched = tiny_unet(diffusers), make_scheduler(diffusers, scheduler, **config)
     process = DiffusersProcess(unet, sched, num_steps)
@@ -273,7 +273,7 @@ def test_the_package_imports_without_diffusers():
 
 
 def test_a_pipeline_whose_image_size_differs_from_the_data_is_one_clear_error(diffusers):
-    from adagen_env.datasets import ImageDataset
+    from adagen_env.data.datasets import ImageDataset
     from adagen_env.rewards import AdversarialScorer
 
     pipe = diffusers.DDIMPipeline(tiny_unet(diffusers), diffusers.DDIMScheduler())  # 3x8x8 images

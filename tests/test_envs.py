@@ -16,7 +16,7 @@ from gymnasium.vector.utils import batch_space
 import adagen_env
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.processes.maskgit import MASK_COLOUR
-from adagen_env.sampling import hand_designed_schedule, sample
+from adagen_env.processes.sampling import hand_designed_schedule, sample
 
 ENV_ID = "AdaGen/MaskGIT-Digits-v0"
 NAMES = ("mask_ratio", "remask_temperature", "temperature", "guidance")  # the MaskGIT process's step parameters

@@ -15,11 +15,11 @@ import adagen_env
 from adagen_agents.cli import main
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.paradigms import PARADIGMS, make_process
 from adagen_env.processes.autocast import AutocastProcess
 from adagen_env.rewards import AdversarialScorer
-from adagen_env.sampling import sample
+from adagen_env.processes.sampling import sample
 from test_diffusers_adapter import tiny_dit, tiny_unet, tiny_vae
 
 N = 50  # samples per episode batch

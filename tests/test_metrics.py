@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from adagen_env.datasets import load_digits
-from adagen_env.metrics import (SPACE_METRICS, SPACES, Evaluator, equal_size_precision_recall, frechet_distance, kid,
+from adagen_env.data.datasets import load_digits
+from adagen_env.evaluation.metrics import (SPACE_METRICS, SPACES, Evaluator, equal_size_precision_recall, frechet_distance, kid,
                                 noise_floor, precision_recall)
 from adagen_env.models.classifier import load_classifier
 from adagen_env.models.encoder import WEIGHTS_PATH as ENCODER_PATH

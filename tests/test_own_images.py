@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 from adagen_agents.cli import main
-from adagen_env.datasets import ImageDataset, load_digits, load_images
+from adagen_env.data.datasets import ImageDataset, load_digits, load_images
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.processes import DiffusionProcess, FlowProcess
 from adagen_env.rewards import AdversarialScorer
-from adagen_env.sampling import sample
+from adagen_env.processes.sampling import sample
 from adagen_env.training.coloured_digits import write_coloured_digits
-from adagen_env.user_data import read_generator, user_evaluator
+from adagen_env.data.user_data import read_generator, user_evaluator
 
 
 
@@ -173,7 +173,7 @@ def test_a_reward_of_other_images_is_refused_by_the_env(rgb_run):
 def test_sizes_from_8_to_32_grey_or_rgb_through_generator_env_render_and_evaluator(tmp_path, size, channels):
     from adagen_env.envs import ScheduleEnv
     from adagen_env.training.train_denoiser import train_denoiser
-    from adagen_env.user_data import DataSource, save_generator, train_feature_networks
+    from adagen_env.data.user_data import DataSource, save_generator, train_feature_networks
 
     folder = write_coloured_digits(tmp_path / "data", size=size, classes=2, per_class=20)
     source = DataSource(str(folder), channels)

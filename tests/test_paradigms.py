@@ -18,7 +18,7 @@ from adagen_env.paradigms import PARADIGMS
 from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, VARProcess
 from adagen_env.processes.continuous import MIN_TIME_GAP, ContinuousProcess
 from adagen_env.processes.var import filter_top_k_top_p
-from adagen_env.sampling import hand_designed_schedule, sample
+from adagen_env.processes.sampling import hand_designed_schedule, sample
 
 # every registered paradigm but MaskGIT (test_envs.py) and solver variants (covered by SOLVERS), from the registry
 ENVS = {p.env_id: p.process for p in PARADIGMS.values() if isinstance(p.process, type) and p.process is not MaskGITProcess}

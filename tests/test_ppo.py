@@ -5,8 +5,8 @@ import numpy as np
 import torch
 
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import policy_generator
-from adagen_env.sampling import sample
+from adagen_env.evaluation.generators import policy_generator
+from adagen_env.processes.sampling import sample
 from adagen_agents.ppo import PPO, PPOConfig, load_actor
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import adagen_env
-from adagen_env.datasets import ImageDataset, load_digits
-from adagen_env.metrics import Evaluator
+from adagen_env.data.datasets import ImageDataset, load_digits
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.models.projection_features import load_projection_features
 from adagen_env.rewards import AdversarialScorer, make_scorer
 

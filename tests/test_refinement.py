@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from adagen_agents.cli import main
-from adagen_env.evaluation import static_generator
+from adagen_env.evaluation.generators import static_generator
 from adagen_env.processes import DiffusionProcess, FlowProcess, VARProcess
-from adagen_env.refinement import Refinement, refinement_nfe
-from adagen_env.sampling import hand_designed_schedule, sample
-from adagen_env.schedules import by_name
+from adagen_env.processes.refinement import Refinement, refinement_nfe
+from adagen_env.processes.sampling import hand_designed_schedule, sample
+from adagen_env.processes.schedules import by_name
 
 LABELS = torch.arange(12) % 10
 

@@ -8,7 +8,7 @@ import torch
 
 import adagen_env  # noqa: F401  (registers the environments)
 from adagen_agents import rllib
-from adagen_env.evaluation import policy_generator
+from adagen_env.evaluation.generators import policy_generator
 from adagen_env.paradigms import PARADIGMS, make_process
 
 

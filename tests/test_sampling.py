@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from adagen_env.sampling import hand_designed_schedule, sample
+from adagen_env.processes.sampling import hand_designed_schedule, sample
 
 P = 4  # mask ratio, re-mask temperature, sampling temperature, guidance
 GUIDANCE = 3  # column of the guidance scale

@@ -2,8 +2,8 @@
 import torch
 
 from adagen_agents.cli import build_parser
-from adagen_env.evaluation import generate_balanced
-from adagen_env.seeds import CURVE_SEED, EVALUATION_SEEDS, PICK_SEEDS, PROBE_TRAIN_SEED, REPORT_SEEDS, SCREEN_SEED, TUNING_SEEDS
+from adagen_env.evaluation.generators import generate_balanced
+from adagen_env.evaluation.seeds import CURVE_SEED, EVALUATION_SEEDS, PICK_SEEDS, PROBE_TRAIN_SEED, REPORT_SEEDS, SCREEN_SEED, TUNING_SEEDS
 
 
 def test_every_named_seed_is_on_its_side():

@@ -6,7 +6,7 @@ import torch
 
 import adagen_env  # noqa: F401  (registers the environments)
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation import policy_generator, static_generator
+from adagen_env.evaluation.generators import policy_generator, static_generator
 from adagen_env.paradigms import PARADIGMS, make_process
 
 

@@ -8,11 +8,11 @@ from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.core import ScheduleCore
-from adagen_env.evaluation import policy_generator
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.generators import policy_generator
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.models.projection_features import load_projection_features
 from adagen_env.rewards import fidelity_scorer
-from adagen_env.sampling import sample
+from adagen_env.processes.sampling import sample
 
 
 class ConstantScorer:

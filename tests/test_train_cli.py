@@ -14,8 +14,8 @@ import adagen_agents.train
 from adagen_agents.cli import build_parser, main
 from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig
-from adagen_env.evaluation import policy_generator
-from adagen_env.images import save_grid
+from adagen_env.evaluation.generators import policy_generator
+from adagen_env.data.images import save_grid
 from adagen_env.paradigms import PARADIGMS, make_process
 
 SMALL = ["--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",

@@ -7,38 +7,28 @@ its torch observations to numpy.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from adagen_env.envs.spec import EpisodeSpec, check_int
 from adagen_env.paradigms import get_paradigm, make_process
-from adagen_env.processes.autocast import check_autocast, with_autocast
+from adagen_env.processes.autocast import with_autocast
 from adagen_env.processes.base import Process
+from adagen_env.processes.schedules import by_name, inverse_activate, parameters_from_actions
 from adagen_env.rewards import Scorer, make_scorer
-from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; floats such as 2.5 (or 2.0) and bools are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
 
 
 class ScheduleCore:
-    """Runs ``num_envs`` samples of one process in lock-step; all episodes have ``num_steps`` steps.
+    """Runs ``num_envs`` samples of one process in lock-step; all episodes have ``spec.num_steps`` steps.
 
     Arguments: ``process`` (a registered name or env id, or a process object), ``num_envs``,
-    ``num_steps`` (default: the process's own), ``reward`` (a scorer name, a scorer object, or
-    ``None`` for no reward: every reward is 0, which evaluation uses), ``device`` (for a process
-    given by name), ``autocast`` (``None`` or ``"off"``, the default, or ``"bf16"``: the
-    generator runs under bf16 autocast, :mod:`adagen_env.processes.autocast`; observations,
-    images and rewards stay float32).
+    ``spec`` (an :class:`~adagen_env.envs.spec.EpisodeSpec`: steps, reward, smoothing, trade-off,
+    baseline, refinement, autocast; default ``EpisodeSpec()``), ``device`` (for a process given by
+    name). The spec is resolved against the process (``self.spec``: plain values) and checked
+    before any weights load where it can be. ``reward=None`` gives every reward 0 (sampling).
 
     ``reset(labels=None, seed=None)`` starts a batch: labels default to draws from
     ``np_random``; a seed restarts both ``np_random`` and the generator's noise, otherwise both go
@@ -46,49 +36,40 @@ class ScheduleCore:
     the reward (num_envs,), whether the episode ended, and the parameter values applied, by name.
     ``state_dict`` / ``load_state_dict`` carry the random state and the scorer's, for checkpoints.
 
-    ``smoothing`` (in [0, 1); 0, the default, is off; ``"method"``: the paradigm's value from the
-    registry, for a process given by name) applies the method's action smoothing: the step uses
-    an exponential moving average of the actions so far, ``s_t = smoothing * s_(t-1) + (1 -
-    smoothing) * a_t`` (``s_0 = a_0``), as its residual in pre-activation space. Zero actions keep
-    ``s`` at zero, so they still give the hand-designed schedule bit for bit. The observation
-    then holds ``smoothed_action`` (``s_(t-1)``, zeros at the first step), so the MDP stays Markov.
+    Where each knob acts (all here):
 
-    ``tradeoff`` (``None``, the default, is off) conditions the episode on a fidelity-diversity
-    trade-off value ``l`` in [0, 1], which the observation shows (``tradeoff``, shape (1,)):
-    ``"random"`` draws one per sample at every reset through ``np_random`` (training), a number
-    fixes it (sampling). With a reward, the terminal reward becomes ``(1 - l) * reward + l *
-    fidelity``, where fidelity is the projection network's probability of the asked class
-    (``reward="fidelity"``: none of the metric's networks). At ``l = 0`` the policy is paid for
-    matching the real images, diversity included; at ``l = 1`` for class-typical images only.
-
-    ``baseline`` (parameter values (num_steps, P); default ``None``: the process's hand-designed
-    schedule) is the schedule the zero action gives: actions are residuals around it. A searched
-    static schedule here lets learning start from it instead.
+    - ``smoothing``: the step's residual in pre-activation space is an exponential moving average
+      of the actions so far, ``s_t = smoothing * s_(t-1) + (1 - smoothing) * a_t`` (``s_0 = a_0``);
+      zero actions keep ``s`` at zero, so they still give the baseline schedule bit for bit. The
+      observation then holds ``smoothed_action`` (``s_(t-1)``, zeros at the first step): the MDP stays Markov.
+    - ``tradeoff``: the episode is conditioned on a fidelity-diversity value ``l`` in [0, 1], shown in
+      the observation (``tradeoff``, shape (1,)): ``"random"`` draws one per sample at every reset
+      through ``np_random``, a number fixes it. With a reward, the terminal reward becomes
+      ``(1 - l) * reward + l * fidelity``, fidelity being the projection network's probability of the
+      asked class (``reward="fidelity"``: none of the metric's networks).
+    - ``baseline``: the schedule the zero action gives; actions are residuals around it.
+    - ``refine``: after the last step the finished batch is refined (``process.refine``) with the
+      episode's own noise generator, before it is scored; ``images()`` returns the refined batch.
+    - ``autocast``: the generator's model calls run under bf16 autocast
+      (:mod:`adagen_env.processes.autocast`); observations, images and rewards stay float32.
     """
 
     def __init__(
         self,
         process: str | Process,
         num_envs: int,
-        num_steps: int | None = None,
-        reward: str | Scorer | None = None,
+        spec: EpisodeSpec | None = None,
         device: str | torch.device = "cpu",
-        smoothing: float | str = 0.0,
-        autocast: str | None = None,
-        tradeoff: float | str | None = None,
-        baseline: torch.Tensor | None = None,
     ):
         num_envs = check_int("num_envs", num_envs, 1)
-        self.smoothing = check_smoothing(smoothing, process)
-        self.tradeoff = check_tradeoff(tradeoff)
-        check_autocast(autocast)  # before any weights load
+        spec = EpisodeSpec.build(spec)
+        paradigm = get_paradigm(process) if isinstance(process, str) else None
         if isinstance(process, str):
-            self.process = make_process(process, device, autocast)  # checks the device
+            self.process = make_process(process, device, spec.autocast)  # checks the device
         else:
-            self.process = with_autocast(process, autocast)
-        num_steps = self.process.default_num_steps if num_steps is None else check_int("num_steps", num_steps, 1)
-        self.process.check_num_steps(num_steps)
-        self.scorer = None if reward is None else make_scorer(reward, self.process.device)
+            self.process = with_autocast(process, spec.autocast)
+        self.spec = spec = spec.resolve(self.process, paradigm)
+        self.scorer = None if spec.reward is None else make_scorer(spec.reward, self.process.device)
         min_batch_size = getattr(self.scorer, "min_batch_size", 1)
         if num_envs < min_batch_size:
             raise ValueError(
@@ -96,16 +77,16 @@ class ScheduleCore:
                 f"use the vector env with num_envs >= {min_batch_size}"
             )
         # the trade-off's fidelity half, mixed into the reward (none without a reward: nothing to mix)
-        self.fidelity = None if self.tradeoff is None or self.scorer is None else make_scorer("fidelity", self.process.device)
+        self.fidelity = None if spec.tradeoff is None or self.scorer is None else make_scorer("fidelity", self.process.device)
         for scorer, what in ((self.scorer, "give the scorer real images of the process's size"),
                              (self.fidelity, "the trade-off's fidelity reward knows the shipped 8x8 grey digits only")):
             check_scorer_fits(scorer, self.process, what)
-        self.num_envs, self.num_steps = num_envs, num_steps
+        self.num_envs, self.num_steps = num_envs, spec.num_steps
         self.num_parameters = len(self.process.parameters)
         # parameter values are computed on the CPU, as the plain sampler computes them, so that the
         # zero action is the hand-designed schedule bit for bit on every device; processes move them
-        schedule = (self.process.baseline(num_steps) if baseline is None
-                    else check_baseline(baseline, num_steps, self.num_parameters))
+        baseline = spec.baseline_tensor()
+        schedule = self.process.baseline(self.num_steps) if baseline is None else baseline
         self.baseline_pre = inverse_activate(self.process.parameters, schedule)
         self.np_random = np.random.default_rng()
         self.generator = torch.Generator(self.process.device)
@@ -125,8 +106,8 @@ class ScheduleCore:
                 "progress": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
                 "label": gym.spaces.Discrete(self.process.num_classes),
                 **self.process.observation_spaces(),
-                **({"smoothed_action": self.action_space()} if self.smoothing else {}),
-                **({"tradeoff": gym.spaces.Box(0.0, 1.0, (1,), np.float32)} if self.tradeoff is not None else {}),
+                **({"smoothed_action": self.action_space()} if self.spec.smoothing else {}),
+                **({"tradeoff": gym.spaces.Box(0.0, 1.0, (1,), np.float32)} if self.spec.tradeoff is not None else {}),
             }
         )
 
@@ -146,8 +127,9 @@ class ScheduleCore:
             self.generator.manual_seed(int(self.np_random.integers(2**62)))
         self.seeded = True
         self.labels = labels.to(self.process.device)
-        if self.tradeoff is not None:
-            drawn = self.np_random.random(self.num_envs) if self.tradeoff == "random" else np.full(self.num_envs, self.tradeoff)
+        tradeoff = self.spec.tradeoff
+        if tradeoff is not None:
+            drawn = self.np_random.random(self.num_envs) if tradeoff == "random" else np.full(self.num_envs, tradeoff)
             self.tradeoffs = torch.as_tensor(drawn, dtype=torch.float32, device=self.process.device)
         self.state = self.process.reset(self.labels, self.generator)
         self.t = 0
@@ -174,15 +156,18 @@ class ScheduleCore:
         if self.t >= self.num_steps:
             raise RuntimeError("the episode has ended; call reset()")
         actions = self.check_actions(actions)
-        if self.smoothing:
+        smoothing = self.spec.smoothing
+        if smoothing:
             if self.t > 0:
-                actions = self.smoothing * self.smoothed + (1 - self.smoothing) * actions
+                actions = smoothing * self.smoothed + (1 - smoothing) * actions
             self.smoothed = actions
         values = parameters_from_actions(self.process.parameters, self.baseline_pre[self.t], actions)
         parameters = by_name(self.process.parameters, values)
         self.state = self.process.step(self.state, parameters, self.num_steps, self.generator)
         self.t += 1
         terminated = self.t == self.num_steps
+        if terminated and self.spec.refine is not None:
+            self.state = self.process.refine(self.state, self.spec.refine, self.generator)
         if terminated and self.scorer is not None:
             # on the process's device whatever the scorer returns (a scorer of your own may answer on the CPU)
             images = self.process.decode(self.state)
@@ -213,12 +198,12 @@ class ScheduleCore:
             "features": self.process.features(self.state),
             "label": self.labels,
             **self.process.observation(self.state),
-            **({"smoothed_action": self.smoothed.to(self.process.device)} if self.smoothing else {}),
-            **({"tradeoff": self.tradeoffs[:, None]} if self.tradeoff is not None else {}),
+            **({"smoothed_action": self.smoothed.to(self.process.device)} if self.spec.smoothing else {}),
+            **({"tradeoff": self.tradeoffs[:, None]} if self.spec.tradeoff is not None else {}),
         }
 
     def images(self) -> torch.Tensor:
-        """The current batch decoded: (num_envs, 1, H, W) in [0, 1]; finished images after the last step."""
+        """The current batch decoded: (num_envs, C, H, W) in [0, 1]; finished (and refined) images after the last step."""
         if self.state is None:
             raise RuntimeError("call reset() before images()")
         return self.process.decode(self.state)
@@ -266,36 +251,6 @@ def check_scorer_fits(scorer: Scorer | None, process: Process, hint: str) -> Non
         )
 
 
-def check_baseline(baseline: torch.Tensor, num_steps: int, num_parameters: int) -> torch.Tensor:
-    """A baseline schedule: finite parameter values of shape (num_steps, P), on the CPU as float32."""
-    baseline = torch.as_tensor(baseline)
-    if baseline.shape != (num_steps, num_parameters) or not torch.isfinite(baseline).all():
-        raise ValueError(f"baseline must be finite parameter values of shape ({num_steps}, {num_parameters}), "
-                         f"got shape {tuple(baseline.shape)}")
-    return baseline.to("cpu", torch.float32)
-
-
-def check_tradeoff(tradeoff: float | str | None) -> float | str | None:
-    """``None`` (off), ``"random"`` (drawn per sample, for training) or a number in [0, 1]."""
-    if tradeoff is None or tradeoff == "random":
-        return tradeoff
-    if isinstance(tradeoff, bool) or not isinstance(tradeoff, numbers.Real) or not 0 <= tradeoff <= 1:
-        raise ValueError(f"tradeoff must be a number in [0, 1] (0: diversity, 1: fidelity), or 'random' for training, "
-                         f"got {tradeoff!r}")
-    return float(tradeoff)
-
-
-def check_smoothing(smoothing: float | str, process: str | Process) -> float:
-    """The smoothing factor in [0, 1); ``"method"`` looks up the registered paradigm's own."""
-    if smoothing == "method":
-        if not isinstance(process, str):
-            raise ValueError("smoothing='method' needs the process by its registered name; pass a number instead")
-        return get_paradigm(process).smoothing
-    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) or not 0 <= smoothing < 1:
-        raise ValueError(f"smoothing must be a number in [0, 1) or 'method', got {smoothing!r}")
-    return float(smoothing)
-
-
 def _get_np_random(env) -> np.random.Generator:
     return env.core.np_random
 
@@ -321,6 +276,11 @@ def flat_layout(space: gym.spaces.Dict) -> dict[str, slice]:
         layout[key] = slice(start, start + size)
         start += size
     return layout
+
+
+def observation_space(space: gym.spaces.Dict, mode: str) -> gym.spaces.Dict | gym.spaces.Box:
+    """The env's observation space for ``mode`` (``EpisodeSpec.observation_mode``): the Dict, or its flat Box."""
+    return space if mode == "dict" else flat_space(space)
 
 
 def flat_space(space: gym.spaces.Dict) -> gym.spaces.Box:

@@ -5,52 +5,55 @@ from __future__ import annotations
 from typing import Any
 
 from adagen_env.envs.single_env import ScheduleEnv
+from adagen_env.envs.spec import KNOBS, EpisodeSpec
 from adagen_env.envs.vector_env import ScheduleVectorEnv
-from adagen_env.processes.autocast import check_autocast
 from adagen_env.processes.diffusers_adapter import DiffusersProcess
-from adagen_env.rewards import Scorer
+
+# a pipeline's env has no reward unless you give one: the shipped scorers know only 8x8 digits
+DIFFUSERS_DEFAULT = EpisodeSpec(reward=None)
+
+
+def _process_and_spec(pipeline: Any, guidance_scale: float | None, num_classes: int | None, null_class: int | None,
+                      spec: EpisodeSpec | None, kwargs: dict[str, Any]) -> tuple[DiffusersProcess, EpisodeSpec]:
+    """The pipeline's process and the episode spec; the spec's knobs given as keywords are taken out of ``kwargs``."""
+    if pipeline is None:
+        raise ValueError("AdaGen/Diffusers-v0 needs pipeline=... (a DiTPipeline, DDIMPipeline or DDPMPipeline)")
+    knobs = {name: kwargs.pop(name) for name in list(kwargs) if name in KNOBS}
+    spec = EpisodeSpec.build(DIFFUSERS_DEFAULT if spec is None else spec, **knobs)  # checked before the pipeline is read
+    process = DiffusersProcess.from_pipeline(pipeline, spec.num_steps, guidance_scale, num_classes, null_class)
+    return process, spec.replace(num_steps=process.num_steps)
 
 
 def make_diffusers_env(
-    pipeline: Any,
-    num_steps: int | None = None,
+    pipeline: Any = None,
     guidance_scale: float | None = None,
     num_classes: int | None = None,
     null_class: int | None = None,
-    reward: str | Scorer | None = None,
-    autocast: str | None = None,
-    **env_kwargs: Any,
+    spec: EpisodeSpec | None = None,
+    **kwargs: Any,
 ) -> ScheduleEnv:
     """``gym.make("AdaGen/Diffusers-v0", pipeline=pipe, ...)``: one sample of ``pipe``.
 
     ``num_steps`` and ``guidance_scale`` default to the pipeline's own; ``reward`` defaults to
     ``None`` (0 everywhere), since the shipped scorers know only 8x8 digits: pass a scorer of
     your images. ``autocast="bf16"`` runs the model and the VAE under bf16 autocast on the
-    pipeline's device (move the pipeline there first: ``pipe.to("cuda")``). Other keywords go
-    to :class:`ScheduleEnv`.
+    pipeline's device (move the pipeline there first: ``pipe.to("cuda")``). The episode's other
+    knobs and the env's keywords go to :class:`ScheduleEnv`.
     """
-    check_autocast(autocast)
-    process = DiffusersProcess.from_pipeline(pipeline, num_steps, guidance_scale, num_classes, null_class)
-    return ScheduleEnv(process=process, num_steps=process.num_steps, reward=reward, autocast=autocast, **env_kwargs)
+    process, spec = _process_and_spec(pipeline, guidance_scale, num_classes, null_class, spec, kwargs)
+    return ScheduleEnv(process=process, spec=spec, **kwargs)
 
 
 def make_diffusers_vector_env(
     num_envs: int = 1,
     pipeline: Any = None,
-    num_steps: int | None = None,
     guidance_scale: float | None = None,
     num_classes: int | None = None,
     null_class: int | None = None,
-    reward: str | Scorer | None = None,
-    autocast: str | None = None,
-    **env_kwargs: Any,
+    spec: EpisodeSpec | None = None,
+    **kwargs: Any,
 ) -> ScheduleVectorEnv:
     """``gym.make_vec("AdaGen/Diffusers-v0", num_envs=64, pipeline=pipe, ...)``: ``num_envs`` samples
     in one batch, each with its own timesteps and guidance; arguments as :func:`make_diffusers_env`."""
-    if pipeline is None:
-        raise ValueError('AdaGen/Diffusers-v0 needs pipeline=... (a DiTPipeline, DDIMPipeline or DDPMPipeline)')
-    check_autocast(autocast)
-    process = DiffusersProcess.from_pipeline(pipeline, num_steps, guidance_scale, num_classes, null_class)
-    return ScheduleVectorEnv(
-        num_envs, process=process, num_steps=process.num_steps, reward=reward, autocast=autocast, **env_kwargs
-    )
+    process, spec = _process_and_spec(pipeline, guidance_scale, num_classes, null_class, spec, kwargs)
+    return ScheduleVectorEnv(num_envs, process=process, spec=spec, **kwargs)

@@ -7,10 +7,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.envs.core import ScheduleCore, check_int, core_np_random, flat_space, flatten, to_numpy
-from adagen_env.envs.vector_env import OBSERVATION_MODES
+from adagen_env.envs.core import ScheduleCore, core_np_random, flatten, observation_space, to_numpy
+from adagen_env.envs.spec import EpisodeSpec, check_int
 from adagen_env.processes.base import Process
-from adagen_env.rewards import Scorer
 
 
 class ScheduleEnv(gym.Env):
@@ -39,12 +38,11 @@ class ScheduleEnv(gym.Env):
     ``RuntimeError`` until ``reset``.
 
     ### Arguments
-    ``process`` (a registered name or a process object), ``num_steps`` (default: the process's
-    own), ``reward``, ``device``, ``render_mode`` (``"rgb_array"``), ``render_scale``,
-    ``observation_mode``, ``smoothing`` (as the vector env's: the method's action smoothing,
-    default 0, off), ``autocast`` (``"bf16"``: the generator under bf16 autocast; default off),
-    ``tradeoff`` (as the vector env's: the fidelity-diversity value; default ``None``, off),
-    ``baseline`` (the schedule the zero action gives; default: the hand-designed one).
+    ``process`` (a registered name or a process object), ``spec`` (an
+    :class:`~adagen_env.envs.spec.EpisodeSpec`), ``device``, ``render_mode`` (``"rgb_array"``),
+    ``render_scale``, and any knob of the spec as a keyword (``num_steps``, ``reward``,
+    ``smoothing``, ``tradeoff``, ``baseline``, ``refine``, ``autocast``, ``observation_mode``), as for
+    the vector env. ``env.unwrapped.episode`` is the resolved spec (``env.spec`` is Gymnasium's).
     ``reset(options={"label": 3})`` fixes the class, otherwise it is drawn
     through ``np_random``; ``reset(seed=s)`` seeds the label draw and the generator's noise.
     """
@@ -54,29 +52,26 @@ class ScheduleEnv(gym.Env):
     def __init__(
         self,
         process: str | Process = "maskgit-digits",
-        num_steps: int | None = None,
-        reward: str | Scorer = "adversarial",
+        spec: EpisodeSpec | None = None,
         device: str | torch.device = "cpu",
         render_mode: str | None = None,
         render_scale: int = 16,
-        observation_mode: str = "dict",
-        smoothing: float | str = 0.0,
-        autocast: str | None = None,
-        tradeoff: float | str | None = None,
-        baseline: torch.Tensor | None = None,
+        **knobs: Any,
     ):
+        spec = EpisodeSpec.build(spec, **knobs)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
-        if observation_mode not in OBSERVATION_MODES:
-            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {observation_mode!r}")
         self.render_scale = check_int("render_scale", render_scale, 1)
-        self.core = ScheduleCore(process, 1, num_steps, reward, device, smoothing, autocast, tradeoff, baseline)
-        self.render_mode, self.observation_mode = render_mode, observation_mode
+        self.core = ScheduleCore(process, 1, spec, device)
+        self.render_mode = render_mode
         self.dict_observation_space = self.core.observation_space()
-        self.observation_space = (
-            self.dict_observation_space if observation_mode == "dict" else flat_space(self.dict_observation_space)
-        )
+        self.observation_space = observation_space(self.dict_observation_space, self.episode.observation_mode)
         self.action_space = self.core.action_space()
+
+    @property
+    def episode(self) -> EpisodeSpec:
+        """The resolved episode spec this env runs (``env.spec`` is Gymnasium's ``EnvSpec``)."""
+        return self.core.spec
 
     np_random = core_np_random
 
@@ -107,7 +102,7 @@ class ScheduleEnv(gym.Env):
         return self.core.render(self.render_scale)[0]
 
     def _unbatch(self, observation: dict[str, torch.Tensor]) -> dict[str, Any] | np.ndarray:
-        if self.observation_mode == "flat":
+        if self.episode.observation_mode == "flat":
             return flatten(self.dict_observation_space, observation)[0].cpu().numpy()
         obs = {k: v[0] for k, v in to_numpy(observation).items()}
         obs["label"] = int(obs["label"])

@@ -8,11 +8,9 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adagen_env.envs.core import ScheduleCore, check_int, core_np_random, flat_space, flatten, to_numpy
+from adagen_env.envs.core import ScheduleCore, core_np_random, flatten, observation_space, to_numpy
+from adagen_env.envs.spec import EpisodeSpec, check_int
 from adagen_env.processes.base import Process
-from adagen_env.rewards import Scorer
-
-OBSERVATION_MODES = ("dict", "flat")
 
 
 class ScheduleVectorEnv(VectorEnv):
@@ -47,19 +45,13 @@ class ScheduleVectorEnv(VectorEnv):
     ...}`` when the mask selects every sub-env (the batch resets as a whole).
 
     ### Arguments
-    ``num_envs``, ``process`` (a registered name or a process object), ``num_steps`` (default: the
-    process's own), ``reward``, ``device``, ``render_mode`` (``"rgb_array"``), ``render_scale``
-    (pixels per image pixel), ``observation_mode``, ``autoreset_mode`` (``"next_step"`` or
-    ``"disabled"``), ``smoothing`` (the method's action smoothing, in [0, 1) or ``"method"`` for
-    the paradigm's own value; default 0, off; see :class:`~adagen_env.envs.core.ScheduleCore`:
-    zero actions stay the hand-designed schedule, and the observation gains ``smoothed_action``),
-    ``autocast`` (``None``/``"off"``, default, or ``"bf16"``: the generator runs under bf16
-    autocast, e.g. ``gym.make_vec(id, num_envs=64, device="cuda", autocast="bf16")``; observations,
-    images and rewards stay float32), ``tradeoff`` (a fidelity-diversity value the episode is
-    conditioned on and the observation shows: ``"random"``, drawn per sample for training, or a
-    number in [0, 1]; default ``None``, off; the reward mixes in a fidelity term, see
-    :class:`~adagen_env.envs.core.ScheduleCore`), ``baseline`` (the schedule the zero action
-    gives, values (num_steps, P); default: the hand-designed one).
+    ``num_envs``, ``process`` (a registered name or a process object), ``spec`` (an
+    :class:`~adagen_env.envs.spec.EpisodeSpec`), ``device``, ``render_mode`` (``"rgb_array"``),
+    ``render_scale`` (pixels per image pixel), ``autoreset_mode`` (``"next_step"`` or ``"disabled"``),
+    and any knob of the spec as a keyword (``num_steps``, ``reward``, ``smoothing``, ``tradeoff``,
+    ``baseline``, ``refine``, ``autocast``, ``observation_mode``), which replaces the spec's value:
+    ``gym.make_vec(id, num_envs=64, num_steps=4, smoothing=0.8)``. Where each knob acts:
+    :class:`~adagen_env.envs.core.ScheduleCore`. ``self.spec`` is the resolved spec.
 
     ### Reset and seeding
     ``reset(seed=s)`` seeds the label draws and the generator's noise; a list of one int per
@@ -74,22 +66,16 @@ class ScheduleVectorEnv(VectorEnv):
         self,
         num_envs: int = 64,
         process: str | Process = "maskgit-digits",
-        num_steps: int | None = None,
-        reward: str | Scorer = "adversarial",
+        spec: EpisodeSpec | None = None,
         device: str | torch.device = "cpu",
         render_mode: str | None = None,
         render_scale: int = 16,
-        observation_mode: str = "dict",
-        smoothing: float | str = 0.0,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
-        autocast: str | None = None,
-        tradeoff: float | str | None = None,
-        baseline: torch.Tensor | None = None,
+        **knobs: Any,
     ):
+        spec = EpisodeSpec.build(spec, **knobs)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
-        if observation_mode not in OBSERVATION_MODES:
-            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {observation_mode!r}")
         modes = {"next_step": AutoresetMode.NEXT_STEP, "disabled": AutoresetMode.DISABLED}
         mode = modes.get(autoreset_mode) if isinstance(autoreset_mode, str) else autoreset_mode
         if mode not in modes.values():
@@ -97,17 +83,20 @@ class ScheduleVectorEnv(VectorEnv):
         self.autoreset_mode = mode  # per instance, where Gymnasium's own vector envs keep it too
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_scale = check_int("render_scale", render_scale, 1)
-        self.core = ScheduleCore(process, num_envs, num_steps, reward, device, smoothing, autocast, tradeoff, baseline)
+        self.core = ScheduleCore(process, num_envs, spec, device)
         self.num_envs = self.core.num_envs
-        self.render_mode, self.observation_mode = render_mode, observation_mode
+        self.render_mode = render_mode
         self.dict_observation_space = self.core.observation_space()
-        self.single_observation_space = (
-            self.dict_observation_space if observation_mode == "dict" else flat_space(self.dict_observation_space)
-        )
+        self.single_observation_space = observation_space(self.dict_observation_space, self.episode.observation_mode)
         self.single_action_space = self.core.action_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = False
+
+    @property
+    def episode(self) -> EpisodeSpec:
+        """The resolved episode spec this env runs (``env.spec`` is Gymnasium's ``EnvSpec``)."""
+        return self.core.spec
 
     np_random = core_np_random
 
@@ -165,7 +154,7 @@ class ScheduleVectorEnv(VectorEnv):
         )
 
     def _numpy(self, observation: dict[str, torch.Tensor]) -> dict[str, np.ndarray] | np.ndarray:
-        if self.observation_mode == "flat":
+        if self.episode.observation_mode == "flat":
             return flatten(self.dict_observation_space, observation).cpu().numpy()
         return to_numpy(observation)
 

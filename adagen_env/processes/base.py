@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagen_env.schedules import StepParameter
+from adagen_env.processes.schedules import StepParameter
 
 
 class Process(Protocol):

@@ -24,9 +24,9 @@ import torch
 from adagen_env.models.checkpoints import frozen_copy, read_metadata
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
 from adagen_env.processes.base import to_rgb, layer_norm_bound
-from adagen_env.refinement import Refinement
-from adagen_env.schedules import StepParameter, by_name
-from adagen_env.solvers import SOLVERS, guided
+from adagen_env.processes.refinement import Refinement
+from adagen_env.processes.schedules import StepParameter, by_name
+from adagen_env.processes.solvers import SOLVERS, guided
 
 MIN_TIME_GAP = 0.01  # time moves by at least this much per decision (docs/method.md)
 # Remaining time distance as a function of progress f in [0, 1] (1 at the start, 0 at the end).
@@ -75,7 +75,7 @@ class ContinuousProcess:
     t_start: float
     t_end: float
     guidance_baseline: float
-    solvers: tuple[str, ...]  # names in adagen_env.solvers.SOLVERS that fit the path; the first is the default
+    solvers: tuple[str, ...]  # names in adagen_env.processes.solvers.SOLVERS that fit the path; the first is the default
     refinement_fraction = 0.1  # share of the time range a Refinement re-noises by default (tuned: benchmarks/refinement.py)
 
     def __init__(self, model: Denoiser | None = None, device: str | torch.device = "cpu", solver: str | None = None):

@@ -12,7 +12,7 @@ Why the solvers are reimplemented: a diffusers scheduler keeps one step index fo
 batch, but here every sample has its own time. So the process takes only the scheduler's
 ``alphas_cumprod`` (or sigmas), its times for ``num_steps`` (the pipeline's own schedule) and
 its settings, and steps each sample with the DDIM update below,
-:func:`adagen_env.solvers.dpm_solver_pp` or :func:`adagen_env.solvers.euler`; tests check each
+:func:`adagen_env.processes.solvers.dpm_solver_pp` or :func:`adagen_env.processes.solvers.euler`; tests check each
 against the scheduler's ``step``.
 
 Times: DDIM and DPM-Solver++ use the scheduler's integer training timesteps, -1 (``END``) being
@@ -39,8 +39,8 @@ from torch import nn
 
 from adagen_env.processes.base import to_rgb, layer_norm_bound
 from adagen_env.processes.continuous import next_times
-from adagen_env.schedules import StepParameter
-from adagen_env.solvers import dpm_solver_pp, euler, guided, per_sample
+from adagen_env.processes.schedules import StepParameter
+from adagen_env.processes.solvers import dpm_solver_pp, euler, guided, per_sample
 
 END = -1  # the clean end of the time line, one below timestep 0
 SUPPORTED_MODELS = ("DiTTransformer2DModel", "Transformer2DModel", "UNet2DModel")

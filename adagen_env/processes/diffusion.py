@@ -1,7 +1,7 @@
 """Diffusion as a process: a VP noise path, DDIM or DPM-Solver++(2M), a time per sample.
 
 Path (continuous-time VP with a linear beta schedule, as in score SDEs and DPM-Solver; the
-functions live in :mod:`adagen_env.solvers`): ``x_t = alpha_t * x_0 + sigma_t * noise``. The
+functions live in :mod:`adagen_env.processes.solvers`): ``x_t = alpha_t * x_0 + sigma_t * noise``. The
 model predicts the noise. Time runs from 1 (noise) to 0.01; the hand-designed schedule is
 uniform times with constant guidance (docs/method.md).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from adagen_env.processes.continuous import ContinuousProcess
-from adagen_env.solvers import alpha_sigma
+from adagen_env.processes.solvers import alpha_sigma
 
 
 def noised(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

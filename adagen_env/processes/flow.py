@@ -4,7 +4,7 @@ Path: ``x_t = t * x_1 + (1 - t) * noise`` with data at t = 1 (SiT's convention);
 predicts the velocity ``x_1 - noise``. Time runs from 0 (noise) to 1 (data); the hand-designed
 schedule is uniform times with guidance scale 1.5 (w = 0.5, docs/method.md).
 
-Solvers (:mod:`adagen_env.solvers`): ``euler`` (one model evaluation per step) and ``heun``
+Solvers (:mod:`adagen_env.processes.solvers`): ``euler`` (one model evaluation per step) and ``heun``
 (two: the second at the Euler prediction, so NFE = 2 x steps).
 """
 from __future__ import annotations

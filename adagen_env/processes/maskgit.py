@@ -8,7 +8,7 @@ least confident new tokens are masked again. The last step reveals everything.
 ``reset`` and ``step`` run the conditional forward pass of the new tokens and keep it in the
 state: it gives both the policy's features and the next step's conditional logits, so
 ``features`` and ``observation`` only read the state. It also keeps the log-prob each token was
-sampled with: ``refine`` (:mod:`adagen_env.refinement`) re-masks the lowest of them.
+sampled with: ``refine`` (:mod:`adagen_env.processes.refinement`) re-masks the lowest of them.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import torch
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
 from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
-from adagen_env.refinement import Refinement
-from adagen_env.schedules import StepParameter, by_name
-from adagen_env.solvers import guided
+from adagen_env.processes.refinement import Refinement
+from adagen_env.processes.schedules import StepParameter, by_name
+from adagen_env.processes.solvers import guided
 
 GUIDANCE_SCALE = 2.0  # the end point of the hand-designed guidance ramp w * t / T
 MASK_CURVES = {

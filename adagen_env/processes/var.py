@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.var import NextScaleTransformer, load_var
 from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
-from adagen_env.schedules import StepParameter
-from adagen_env.solvers import guided
+from adagen_env.processes.schedules import StepParameter
+from adagen_env.processes.solvers import guided
 
 GUIDANCE_SCALE = 1.5  # the end point of the hand-designed ramp over scales
 TOP_K = 4  # VAR's 900 of 4,096 codes is 22 % of the vocabulary: 4 of 17 grey levels

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import ImageDataset, load_digits
-from adagen_env.distributed import average_gradients
+from adagen_env.data.datasets import ImageDataset, load_digits
+from adagen_env.runtime.distributed import average_gradients
 from adagen_env.models.discriminator import Discriminator, ProjectedDiscriminator
 from adagen_env.models.projection_features import load_projection_features
 
@@ -70,6 +70,7 @@ class AdversarialScorer:
             device=str(device), real=real, update_every=update_every, steps=steps, lr=lr, betas=tuple(betas),
             batch_size=batch_size, seed=seed, discriminator=discriminator,
         )
+        self.name = "adversarial" if discriminator == "pixel" else "adversarial-projected"  # as in SCORERS
         self.device = torch.device(device)
         self.update_every, self.steps, self.batch_size = update_every, steps, batch_size
         self.num_classes = real.num_classes
@@ -200,7 +201,7 @@ class ScoringOnly:
     min_batch_size = 1
 
     def __init__(self, scorer: AdversarialScorer):
-        self.scorer = scorer
+        self.scorer, self.name = scorer, scorer.name
         self.image_shape, self.image_channels = scorer.image_shape, scorer.image_channels
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

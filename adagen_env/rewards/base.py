@@ -7,6 +7,7 @@ import torch
 
 
 class Scorer(Protocol):
+    name: str  # optional; what a policy card records as the reward (default: the class name)
     min_batch_size: int  # optional (default 1); a scorer of batch statistics needs more
     image_shape: tuple[int, int]  # optional (H, W); the env refuses a process whose images differ
     image_channels: int  # optional; likewise

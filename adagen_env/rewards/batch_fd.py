@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from adagen_env.datasets import ImageDataset, load_digits
-from adagen_env.metrics import Evaluator, frechet_distance
+from adagen_env.data.datasets import ImageDataset, load_digits
+from adagen_env.evaluation.metrics import Evaluator, frechet_distance
 
 
 class BatchFrechetDistance:
+    name = "batch-fd"
     min_batch_size = 2
 
     def __init__(self, device: str | torch.device = "cpu", reference: ImageDataset | None = None):

@@ -15,6 +15,7 @@ from adagen_env.models.projection_features import load_projection_features
 
 
 class ClassifierConfidence:
+    name = "classifier"
     min_batch_size = 1
     image_shape, image_channels = (8, 8), 1  # the shipped classifier's input
 
@@ -29,4 +30,6 @@ class ClassifierConfidence:
 
 def fidelity_scorer(device: str | torch.device = "cpu") -> ClassifierConfidence:
     """The projection network's probability of the asked class: fidelity, from none of the metric's networks."""
-    return ClassifierConfidence(device, classifier=load_projection_features(device))
+    scorer = ClassifierConfidence(device, classifier=load_projection_features(device))
+    scorer.name = "fidelity"
+    return scorer

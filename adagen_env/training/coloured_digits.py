@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from adagen_env.datasets import load_digits
+from adagen_env.data.datasets import load_digits
 
 COLOURS = np.array([  # one per class, distinct hues
     [255, 64, 32], [32, 200, 64], [64, 96, 255], [255, 200, 0], [200, 0, 200],

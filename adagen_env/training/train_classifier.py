@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adagen_env.datasets import ImageDataset, load_digits
+from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.models.classifier import WEIGHTS_PATH, DigitClassifier
 
 SEED = 0

@@ -13,7 +13,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import ImageDataset, load_digits
+from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.models.checkpoints import save_model
 from adagen_env.models.denoiser import Denoiser, DenoiserConfig, weights_path
 from adagen_env.processes import diffusion, flow

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import ImageDataset, load_digits
+from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.models.checkpoints import save_model
 from adagen_env.models.encoder import WEIGHTS_PATH, DigitAutoencoder, EncoderConfig
 from adagen_env.training.loop import fit

@@ -12,7 +12,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from adagen_env.datasets import load_digits
+from adagen_env.data.datasets import load_digits
 from adagen_env.models.checkpoints import save_model
 from adagen_env.models.maskgit import WEIGHTS_PATH, MaskGITConfig, MaskGITTransformer
 from adagen_env.training.loop import fit

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from adagen_env.datasets import load_digits
+from adagen_env.data.datasets import load_digits
 from adagen_env.models.projection_features import WEIGHTS_PATH, ProjectionFeatures
 from adagen_env.training.train_classifier import accuracy, fit_classifier, random_shift
 

@@ -10,16 +10,15 @@ Add your own with ``@register("name")`` on a function of the trial.
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import inspect
 from collections.abc import Callable
 
 from adagen_agents.bench.blackbox import cma_es, cma_es_per_class, random_search
 from adagen_agents.bench.trial import BudgetTooSmall, Trial, UnsupportedAlgorithm
 from adagen_agents.loading import sb3_act
 from adagen_agents.ppo import PPO, PPOConfig
-from adagen_env.evaluation import Act
+from adagen_agents.sb3_algorithms import SB3_ALGORITHMS, SB3Algorithm
+from adagen_env.evaluation.generators import Act
 
 Algorithm = Callable[[Trial], Act]
 ALGORITHMS: dict[str, Algorithm] = {}
@@ -66,31 +65,31 @@ register("ppo-tuned")(our_ppo("Our batched PPO, tuned on tuning seeds (today's d
                               "32 minibatches.", episodes_per_update=256, minibatches=32))
 
 
-def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = False) -> Algorithm:
-    """An SB3 (or sb3-contrib) algorithm class, by module and name, with its defaults."""
+def sb3(algorithm: SB3Algorithm) -> Algorithm:
+    """An SB3 (or sb3-contrib) algorithm of the registry (:mod:`adagen_agents.sb3_algorithms`), with its defaults."""
 
     def run(trial: Trial) -> Act:
         from stable_baselines3.common.callbacks import BaseCallback
 
         from adagen_agents.sb3_vec_env import SB3VecEnv
 
-        try:
-            cls = getattr(importlib.import_module(module), name)
-        except ImportError as error:
-            raise ImportError(f"{name} needs {module.split('.')[0]}: pip install -e '.[bench]'") from error
+        cls = algorithm.load_class()
         env, kwargs = trial.env, {}
         steps_per_episode, budget = env.core.num_steps, trial.budget_samples * env.core.num_steps
-        if on_policy:  # the default env steps per rollout, over all samples, in whole episodes
-            per_env = -(-_default(cls, "n_steps") // env.num_envs)
+        name = algorithm.class_name
+        if algorithm.on_policy:  # the default env steps per rollout, over all samples, in whole episodes
+            per_env = -(-algorithm.default("n_steps") // env.num_envs)
             kwargs["n_steps"] = -(-per_env // steps_per_episode) * steps_per_episode
             rollout = kwargs["n_steps"] * env.num_envs
             if rollout > budget:
                 raise BudgetTooSmall(f"{name} collects {rollout} env steps per update; the budget is {budget}")
             budget -= budget % rollout  # SB3 finishes every rollout it starts: only whole ones fit the budget
-        elif _default(cls, "learning_starts", 0) >= budget:
-            raise BudgetTooSmall(f"{name} starts learning after {_default(cls, 'learning_starts')} steps; the budget is {budget}")
+        elif algorithm.default("learning_starts", 0) >= budget:
+            raise BudgetTooSmall(f"{name} starts learning after {algorithm.default('learning_starts')} steps; "
+                                 f"the budget is {budget}")
         try:
-            model = cls(policy, SB3VecEnv(env), seed=trial.seed, device="cpu", **kwargs)
+            model = cls(algorithm.policy(env.episode.observation_mode), SB3VecEnv(env), seed=trial.seed, device="cpu",
+                        **kwargs)
         except AssertionError as error:
             if "action space" in str(error):
                 raise UnsupportedAlgorithm(f"{name} does not support Box actions, which every adagen task has "
@@ -106,32 +105,15 @@ def sb3(module: str, name: str, policy: str = "MlpPolicy", on_policy: bool = Fal
         model.learn(budget, callback=Curve())
         return sb3_act(model, flat_from=space)
 
-    package = module.split(".")[0].replace("_", "-")
-    rollout = "; default env steps per rollout, in whole episodes" if on_policy else ""
-    run.__doc__ = f"{package}'s {name} ({policy}) with its default hyperparameters{rollout}."
-    run.requires = (module.split(".")[0],)  # checked before a campaign starts
+    rollout = "; default env steps per rollout, in whole episodes" if algorithm.on_policy else ""
+    policy = algorithm.policy("flat")
+    run.__doc__ = f"{algorithm.package.replace('_', '-')}'s {algorithm.class_name} ({policy}) with its default hyperparameters{rollout}."
+    run.requires = (algorithm.package,)  # checked before a campaign starts
     return run
 
 
-def _default(cls: type, argument: str, missing: object = None):
-    """The default value of a constructor argument of an SB3 class."""
-    parameter = inspect.signature(cls.__init__).parameters.get(argument)
-    return missing if parameter is None else parameter.default
-
-
-for _name, _module, _class, _kwargs in (
-    ("sb3-ppo", "stable_baselines3", "PPO", {"on_policy": True}),
-    ("sb3-a2c", "stable_baselines3", "A2C", {"on_policy": True}),
-    ("sb3-sac", "stable_baselines3", "SAC", {}),
-    ("sb3-td3", "stable_baselines3", "TD3", {}),
-    ("sb3-ddpg", "stable_baselines3", "DDPG", {}),
-    ("tqc", "sb3_contrib", "TQC", {}),
-    ("crossq", "sb3_contrib", "CrossQ", {}),
-    ("trpo", "sb3_contrib", "TRPO", {"on_policy": True}),
-    ("ars", "sb3_contrib", "ARS", {}),
-    ("recurrent-ppo", "sb3_contrib", "RecurrentPPO", {"policy": "MlpLstmPolicy", "on_policy": True}),
-):
-    register(_name)(sb3(_module, _class, **_kwargs))
+for _algorithm in SB3_ALGORITHMS.values():
+    register(_algorithm.name)(sb3(_algorithm))
 
 register("random-search")(random_search)
 for _search in (cma_es, cma_es_per_class):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from adagen_agents.bench.trial import BudgetTooSmall, Trial
-from adagen_env.evaluation import Act
+from adagen_env.evaluation.generators import Act
 
 SEARCH_SAMPLES = 256  # samples per candidate
 SIGMA = 0.3  # spread of candidates around the hand-designed schedule, in action units

@@ -19,7 +19,7 @@ import torch
 from adagen_agents.bench.algorithms import get_algorithm, missing_packages
 from adagen_agents.bench.tasks import Task, get_task
 from adagen_agents.bench.trial import SetupError, Trial, evaluate_act, normalised_scores, reference_results
-from adagen_env.metrics import Evaluator
+from adagen_env.evaluation.metrics import Evaluator
 
 DEFAULT_RESULTS = Path("benchmarks/results/bench")
 

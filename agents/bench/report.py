@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
-from adagen_env.comparison import Difference, verdict
-from adagen_env.metrics import SPACES
+from adagen_env.evaluation.comparison import Interval
+from adagen_env.evaluation.metrics import SPACES
 
 REPS = 2000  # bootstrap resamples
 BASELINE = "ppo"  # probability of improvement is over our PPO
@@ -108,12 +108,25 @@ def versus(runs: list[dict], algo: str, baseline: str, task: str) -> str:
     if not all(scores.values()):
         return "-"
     rng = np.random.RandomState(0)
-    diffs = []
-    for space in SPACES:
-        d, low, high = seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng)
-        diffs.append(Difference(space, -d, -high, -low))  # in FD's sign: negative = algo better
+    spaces = {space: Interval(*seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng))
+              for space in SPACES}  # score differences: positive = algo better
     d, low, high = seed_difference(*(np.array([s["mean"] for s in scores[a]]) for a in (algo, baseline)), rng)
-    return f"{d:+.2f} [{low:+.2f}, {high:+.2f}]: {verdict(diffs, algo, baseline)}"
+    return f"{d:+.2f} [{low:+.2f}, {high:+.2f}]: {space_verdict(spaces, algo, baseline)}"
+
+
+def space_verdict(spaces: dict[str, Interval], a: str, b: str) -> str:
+    """"a beats b" only when every space's interval lies above 0; "level" when none excludes 0; else "mixed"."""
+    signs = {space: interval.sign for space, interval in spaces.items()}
+    if all(v > 0 for v in signs.values()):
+        return f"{a} beats {b} in every space"
+    if all(v < 0 for v in signs.values()):
+        return f"{b} beats {a} in every space"
+    if not any(signs.values()):
+        return "level in every space"
+    parts = [f"{name} better in {', '.join(s for s, v in signs.items() if v == side)}"
+             for side, name in ((1, a), (-1, b)) if side in signs.values()]
+    level = [s for s, v in signs.items() if v == 0]
+    return "mixed: " + "; ".join(parts + ([f"level in {', '.join(level)}"] if level else []))
 
 
 def fmt(point: float, interval: np.ndarray) -> str:

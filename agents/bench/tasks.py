@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adagen_env.envs import ScheduleVectorEnv
+from adagen_env.envs.spec import EpisodeSpec
 from adagen_env.paradigms import get_paradigm
 from adagen_env.rewards import AdversarialScorer
-from adagen_env.seeds import REPORT_SEEDS
+from adagen_env.evaluation.seeds import REPORT_SEEDS
 
 CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # where along the budget the sample-efficiency curve is scored
 
@@ -39,11 +40,15 @@ class Task:
     def process_name(self) -> str:
         return get_paradigm(self.env_id).name
 
-    def make_env(self, seed: int, reward: object | None = None, observation_mode: str = "flat") -> ScheduleVectorEnv:
+    @property
+    def spec(self) -> EpisodeSpec:
+        """The task's episode: its step count, flat observations, the adversarial reward."""
+        return EpisodeSpec(num_steps=self.num_steps, observation_mode="flat")
+
+    def make_env(self, seed: int, reward: object | None = None) -> ScheduleVectorEnv:
         """The task's native batched env, with a fresh adversarial reward seeded by ``seed``."""
         reward = AdversarialScorer(seed=seed) if reward is None else reward
-        return ScheduleVectorEnv(num_envs=self.num_envs, process=self.process_name, num_steps=self.num_steps,
-                                 reward=reward, observation_mode=observation_mode)
+        return ScheduleVectorEnv(self.num_envs, self.process_name, spec=self.spec.replace(reward=reward))
 
 
 TASKS: dict[str, Task] = {

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import torch
 
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, Task
-from adagen_env.datasets import load_digits
-from adagen_env.evaluation import Act, evaluate_generator, policy_generator, static_generator
-from adagen_env.metrics import SPACES, Evaluator
+from adagen_env.data.datasets import load_digits
+from adagen_env.evaluation.generators import Act, evaluate_generator, policy_generator, static_generator
+from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.paradigms import best_static_schedule, make_process
 from adagen_env.processes.base import Process
 from adagen_env.rewards import AdversarialScorer
-from adagen_env.seeds import SEARCH_SEEDS
+from adagen_env.evaluation.seeds import SEARCH_SEEDS
 
 
 class SetupError(ValueError):
@@ -42,6 +42,7 @@ class CountingScorer:
 
     def __init__(self, scorer: AdversarialScorer):
         self.scorer, self.image_shape, self.samples = scorer, scorer.image_shape, 0
+        self.name = scorer.name
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.samples += len(labels)
@@ -92,7 +93,7 @@ class Trial:
         if self._search_evaluator is None:
             self._search_evaluator = Evaluator(reference=load_digits("train"), spaces=("classifier",))
         self.searched += num_samples
-        generate = policy_generator(self.process, self.task.num_steps, act)
+        generate = policy_generator(self.process, act, self.task.spec)
         result = evaluate_generator(generate, self._search_evaluator, self.process.num_classes, num_samples,
                                     seed=SEARCH_SEEDS.start + self.seed, progress=False)
         return result["classifier_fd"]
@@ -105,7 +106,7 @@ def evaluate_act(task: Task, act: Act | None, num_samples: int, evaluator: Evalu
     """Every metric of ``evaluator`` for deterministic ``act`` (``None``: the hand-designed schedule)
     on ``num_samples`` samples of the task's evaluation seed."""
     process = get_process(task)
-    generate = static_generator(process, task.num_steps) if act is None else policy_generator(process, task.num_steps, act)
+    generate = static_generator(process, task.num_steps) if act is None else policy_generator(process, act, task.spec)
     return evaluate_generator(generate, evaluator, process.num_classes, num_samples, seed=task.eval_seed, progress=False)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from adagen_env.datasets import ImageDataset, load_digits
+from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.models.classifier import DigitClassifier, load_classifier
 from adagen_env.models.encoder import load_encoder
 
@@ -111,8 +111,19 @@ def equal_size_precision_recall(
     rises with N) while each of its points finds the real balls as before. Here the fake set is
     cut into its ``len(fake) // m`` consecutive chunks of m points (class-balanced samples stay
     balanced when m is a multiple of the class count; the remainder is left out) and the scores
-    averaged; a real set larger than m is cut to a fixed random subset of m (seed 0).
+    averaged (:func:`chunk_precision_recall` gives them chunk by chunk); a real set larger than m
+    is cut to a fixed random subset of m (seed 0).
     """
+    scores = chunk_precision_recall(real, fake, k, real_radii)
+    return sum(p for p, _ in scores) / len(scores), sum(r for _, r in scores) / len(scores)
+
+
+def chunk_precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int = NEAREST_NEIGHBOURS, real_radii: torch.Tensor | None = None
+) -> list[tuple[float, float]]:
+    """(precision, recall) of every consecutive chunk of m = min(len(real), len(fake)) fake points
+    against m real ones (see :func:`equal_size_precision_recall`): sets of equal size whose scores
+    pair up chunk by chunk between two generators sampled with the same labels and noise."""
     m = min(len(real), len(fake))
     if m <= k:
         raise ValueError(f"need more than k={k} points in each set, got {len(real)} and {len(fake)}")
@@ -121,8 +132,7 @@ def equal_size_precision_recall(
         real, real_radii = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:m]], None
     if real_radii is None:
         real_radii = _kth_neighbour_radii(real, k)
-    scores = [_precision_recall(real, real_radii, chunk, k) for chunk in fake.split(m)[: len(fake) // m]]
-    return sum(p for p, _ in scores) / len(scores), sum(r for _, r in scores) / len(scores)
+    return [_precision_recall(real, real_radii, chunk, k) for chunk in fake.split(m)[: len(fake) // m]]
 
 
 def _polynomial_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -208,7 +218,7 @@ class Evaluator:
     the shipped networks with any modules that have a ``features`` method (and, for the
     classifier, a ``head`` for the accuracy). The shipped networks know 8x8 grey digits only: a
     ``reference`` of other images (any size, grey or RGB) needs networks trained on them (see
-    ``adagen_env.user_data``), or only the spaces without one (``spaces=("pixels",)``).
+    ``adagen_env.data.user_data``), or only the spaces without one (``spaces=("pixels",)``).
 
     KID uses ``kid_subsets`` subsets of ``kid_subset_size`` samples, capped at the sizes of both
     sets, on features divided by the reference's root-mean-square feature value. The cubic
@@ -306,17 +316,28 @@ class Evaluator:
         """Every space's FD, KID (mean, std), precision and recall against the reference, and the
         share of images classified as the asked-for ``labels`` (NaN without labels); keys in the class doc."""
         self._check_images(images)
-        if len(images) <= NEAREST_NEIGHBOURS:
-            raise ValueError(
-                f"need at least {NEAREST_NEIGHBOURS + 1} images for k={NEAREST_NEIGHBOURS} precision/recall, "
-                f"got {len(images)}"
-            )
         if labels is not None and labels.shape != (len(images),):
             raise ValueError(f"expected labels of shape ({len(images)},), got {tuple(labels.shape)}")
+        features = self.all_features(images)
+        if labels is not None and self.classifier is not None and "classifier" not in features:
+            features["classifier"] = self.space_features(images, "classifier")  # for the accuracy only
+        return self.evaluate_features(features, labels)
+
+    def all_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The features of ``images`` in every space of the evaluator, by space."""
+        return {space: self.space_features(images, space) for space in self.spaces}
+
+    def evaluate_features(self, features: dict[str, torch.Tensor], labels: torch.Tensor | None = None) -> dict[str, float]:
+        """``evaluate`` from features already computed (:meth:`all_features`), so that a caller that
+        keeps them (paired comparisons) computes them once."""
+        n = len(next(iter(features.values())))
+        if n <= NEAREST_NEIGHBOURS:
+            raise ValueError(
+                f"need at least {NEAREST_NEIGHBOURS + 1} images for k={NEAREST_NEIGHBOURS} precision/recall, got {n}"
+            )
         scores: dict[str, float] = {}
-        features = {space: self.space_features(images, space) for space in self.spaces}
-        for space, feats in features.items():
-            reference = self._references[space]
+        for space in self.spaces:
+            feats, reference = features[space], self._references[space]
             precision, recall = equal_size_precision_recall(reference.features, feats, real_radii=reference.radii)
             subset_size = min(self.kid_subset_size, len(reference.features), len(feats))
             scale = reference.kid_scale
@@ -328,15 +349,19 @@ class Evaluator:
                 f"{space}_precision": precision,
                 f"{space}_recall": recall,
             })
-        if labels is None or self.classifier is None:
+        if labels is None or self.classifier is None or "classifier" not in features:
             accuracy = float("nan")
         else:
-            classifier_features = features["classifier"] if "classifier" in features else self.features(images)
             with torch.inference_mode():
-                predicted = self.classifier.head(classifier_features).argmax(dim=1)
+                predicted = self.classifier.head(features["classifier"]).argmax(dim=1)
             accuracy = (predicted == labels.to(self.device)).double().mean().item()
         head = {key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces}
-        return {**head, "accuracy": accuracy, "n": float(len(images)), **scores}
+        return {**head, "accuracy": accuracy, "n": float(n), **scores}
+
+    def reference_radii_in(self, space: str) -> torch.Tensor:
+        """The k-NN radii of the reference in ``space``, for :func:`chunk_precision_recall`."""
+        self.reference_features_in(space)
+        return self._references[space].radii
 
 
 def noise_floor(evaluator: Evaluator, real: ImageDataset | None = None) -> dict[str, float]:

@@ -10,22 +10,24 @@ from __future__ import annotations
 import torch
 
 from adagen_env.envs.core import ScheduleCore
-from adagen_env.evaluation import Act
+from adagen_env.envs.spec import EpisodeSpec
+from adagen_env.evaluation.generators import Act
 from adagen_env.processes.base import Process
 
 
 @torch.no_grad()
 def record_actions(
-    process: Process, num_steps: int, act: Act, labels: torch.Tensor, seed: int, smoothing: float = 0.0,
-    tradeoff: float | None = None,
+    process: Process, act: Act, labels: torch.Tensor, seed: int, spec: EpisodeSpec | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The actions (T, B, P), clipped as the env clips them, and the parameter values (T, B, P) that
-    ``act`` chooses for one batch of ``labels`` with noise ``seed`` (after ``smoothing``, the
-    values the generator got; ``tradeoff``: the value shown to a trade-off policy)."""
-    core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing, tradeoff=tradeoff)
+    ``act`` chooses for one batch of ``labels`` with noise ``seed``, in the episode ``spec`` it was
+    trained with (as :func:`~adagen_env.evaluation.generators.policy_generator` samples it; the
+    values are those the generator got, after smoothing and around the baseline)."""
+    spec = EpisodeSpec.build(spec).replace(reward=None)
+    core = ScheduleCore(process, len(labels), spec)
     obs = core.reset(labels, seed)
     actions, values = [], []
-    for _ in range(num_steps):
+    for _ in range(core.num_steps):
         action = core.check_actions(act(obs))
         obs, _, _, parameters = core.step(action)
         actions.append(action)

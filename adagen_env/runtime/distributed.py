@@ -6,6 +6,7 @@ rank every helper here is a no-op, so single-process code pays nothing.
 """
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 
@@ -44,10 +45,19 @@ def init_from_launcher(device: str | torch.device = "cpu") -> bool:
     return True
 
 
-def leave() -> None:
-    """Leave the process group, if this process joined one."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def leave() -> bool:
+    """Leave the process group, if this process joined one; whether it did.
+
+    Destroying the group drops only torch's own references to it: one left elsewhere (a pending
+    work, a traceback) keeps gloo's threads alive until the interpreter tears down, where they can
+    abort the process ("terminate called without an active exception"). Collect such references
+    now; a process that leaves should then end with ``os._exit`` (as ``adagen`` does), skipping that
+    teardown once every file is written."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.destroy_process_group()
+    gc.collect()
+    return True
 
 
 def rank_seed(seed: int) -> int:

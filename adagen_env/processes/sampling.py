@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from adagen_env.processes.base import Process
-from adagen_env.refinement import Refinement, refinement_nfe
-from adagen_env.schedules import by_name, inverse_activate, parameters_from_actions
+from adagen_env.processes.refinement import Refinement, refinement_nfe
+from adagen_env.processes.schedules import by_name, inverse_activate, parameters_from_actions
 
 
 def hand_designed_schedule(process: Process, num_steps: int, batch_size: int) -> torch.Tensor:

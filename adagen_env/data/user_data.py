@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from adagen_env.datasets import ImageDataset, Split, load_images
-from adagen_env.metrics import NEAREST_NEIGHBOURS, Evaluator
+from adagen_env.data.datasets import ImageDataset, Split, load_images
+from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS, Evaluator
 from adagen_env.models.checkpoints import read_metadata, save_model
 from adagen_env.models.classifier import DigitClassifier
 from adagen_env.models.denoiser import Denoiser

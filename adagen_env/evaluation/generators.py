@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from adagen_env.envs.core import ScheduleCore, check_tradeoff
-from adagen_env.metrics import DEFAULT_NUM_SAMPLES, Evaluator
+from adagen_env.envs.core import ScheduleCore
+from adagen_env.envs.spec import EpisodeSpec
+from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, Evaluator
 from adagen_env.processes.base import Process
-from adagen_env.refinement import Refinement, refinement_nfe
-from adagen_env.sampling import sample
+from adagen_env.processes.refinement import Refinement, refinement_nfe
+from adagen_env.processes.sampling import sample
 
 # A generator of images: (labels (B,), seed) -> images (B, 1, H, W).
 Generate = Callable[[torch.Tensor, int], torch.Tensor]
@@ -34,36 +35,25 @@ def static_generator(
     return lambda labels, seed: sample(process, labels, schedule, num_steps=num_steps, seed=seed, refine=refine)
 
 
-def policy_generator(
-    process: Process,
-    num_steps: int,
-    act: Act,
-    smoothing: float = 0.0,
-    refine: Refinement | None = None,
-    tradeoff: float | None = None,
-    baseline: torch.Tensor | None = None,
-) -> Generate:
-    """Sampling driven by a policy through the environment core, as in training (with the action
-    smoothing it was trained with); same seed, same noise. ``refine`` refines the finished samples
-    with the core's generator (checked here, before any work). ``tradeoff`` in [0, 1] is the
-    fidelity-diversity value shown to a policy trained with one (checked here too). ``baseline``:
-    the schedule the policy's actions are residuals around, if it was trained around another
-    than the hand-designed one."""
-    if refine is not None:
-        refinement_nfe(process, refine)
-    if check_tradeoff(tradeoff) == "random":
+def policy_generator(process: Process, act: Act, spec: EpisodeSpec | None = None) -> Generate:
+    """Sampling driven by a policy through the environment core, exactly as in training: the episode
+    ``spec`` (steps, smoothing, trade-off value, baseline, refinement, autocast) is the one the
+    policy was trained with, for sampling (a policy card's ``spec.for_sampling(...)``); default:
+    ``EpisodeSpec()``, the process's own step count. Its reward is dropped (sampling scores
+    nothing), and the spec is checked against the process here, before any work. Same seed,
+    same noise."""
+    spec = EpisodeSpec.build(spec).replace(reward=None)
+    if spec.tradeoff == "random":
         raise ValueError("sampling takes a fixed tradeoff in [0, 1]; 'random' is for training")
+    spec = spec.resolve(process)
 
     @torch.no_grad()
     def generate(labels: torch.Tensor, seed: int) -> torch.Tensor:
-        core = ScheduleCore(process, len(labels), num_steps, reward=None, smoothing=smoothing, tradeoff=tradeoff,
-                            baseline=baseline)
+        core = ScheduleCore(process, len(labels), spec)
         obs = core.reset(labels, seed)
-        for _ in range(num_steps):
+        for _ in range(core.num_steps):
             obs, _, _, _ = core.step(act(obs))
-        if refine is None:
-            return core.images()
-        return process.decode(process.refine(core.state, refine, core.generator))
+        return core.images()
 
     return generate
 

@@ -60,7 +60,7 @@ def parameters_from_actions(
 ) -> torch.Tensor:
     """Actions (B, P) in [-1, 1] around one step's baseline pre-activations (P,) -> values (B, P).
 
-    The environment and :func:`adagen_env.sampling.hand_designed_schedule` both call this, with
+    The environment and :func:`adagen_env.processes.sampling.hand_designed_schedule` both call this, with
     the same shapes, so that the zero action reproduces the hand-designed schedule bit for bit.
     """
     return activate(parameters, baseline_pre + action_scales(parameters).to(actions) * actions)

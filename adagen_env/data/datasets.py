@@ -18,7 +18,7 @@ import torch
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-DIGITS_PATH = Path(__file__).resolve().parent / "data" / "digits.npz"
+DIGITS_PATH = Path(__file__).resolve().parent / "digits.npz"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_LEVELS = 256  # images are stored as uint8
 Split = Literal["train", "heldout", "all"]

@@ -1,0 +1,30 @@
+"""``adagen actions``: the parameters a policy chooses against the step, per sample and per class."""
+from __future__ import annotations
+
+import argparse
+
+from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
+from adagen_agents.commands.common import at_least, sampling_overrides
+from adagen_agents.files import check_writable_file
+from adagen_agents.target import make_target
+from adagen_env.evaluation.adaptivity import record_actions
+from adagen_env.evaluation.generators import balanced_labels
+
+
+def run(args: argparse.Namespace) -> None:
+    at_least(args, 2, "samples")
+    require_matplotlib()
+    check_writable_file(args.out, "--out")
+    target = make_target(args.env, args.device, args.generator, args.data)
+    process = target.process
+    act, card = target.policy(args.policy, args.num_steps)
+    spec = card.sampling_spec(**sampling_overrides(args))
+    labels = balanced_labels(args.samples, process.num_classes)
+    _, values = record_actions(process, act, labels, args.seed, spec)
+    best = target.best_static(spec.num_steps)
+    path = plot_actions(values, labels, process, f"{target.name}, {spec.num_steps} steps", args.out,
+                        None if best is None else best[1])
+    for name, spread in action_spread(values, labels, process).items():
+        print(f"{name}: spread over samples {spread['over_samples']:.3g}, within a class {spread['within_class']:.3g} "
+              f"(std at a step, mean over steps)")
+    print(f"wrote {path}")

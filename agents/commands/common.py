@@ -1,0 +1,64 @@
+"""What several commands share: flag checks, the sampling overrides, and how a comparison is shown."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from adagen_agents.card import PolicyCard
+from adagen_agents.ppo import PPOConfig
+from adagen_env.envs.spec import KNOBS, EpisodeSpec
+from adagen_env.evaluation.experiment import Report
+from adagen_env.processes.base import Process
+from adagen_env.processes.refinement import refinement_nfe
+
+RESULTS_DIR = "adagen-results"  # where installed commands write when not told where
+PPO_FIELDS = {f.name: f for f in fields(PPOConfig)}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a spec or config field: its own ``flag`` or ``--field-name``."""
+    own = KNOBS[name].metadata["flag"] if name in KNOBS else None
+    return own or "--" + name.replace("_", "-")
+
+
+def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> None:
+    """Each named flag, if given, is at least ``minimum``; ``ValueError`` naming the flag otherwise."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+
+
+def sampling_overrides(args: argparse.Namespace) -> dict:
+    """The sampling knobs given on the command line (``--steps``, ``--tradeoff``, ``--refine``, ``--autocast``)."""
+    return {name: getattr(args, name) for name, f in KNOBS.items()
+            if f.metadata["sampling"] and getattr(args, name, None) is not None}
+
+
+def static_spec(args: argparse.Namespace) -> EpisodeSpec:
+    """The episode of a static schedule: the sampling knobs given, no reward; a trade-off needs a policy."""
+    overrides = sampling_overrides(args)
+    if "tradeoff" in overrides:
+        raise ValueError("--tradeoff is for a policy trained with adagen train --tradeoff; give --policy")
+    return EpisodeSpec(reward=None, **overrides)
+
+
+def learned_name(card: PolicyCard, spec: EpisodeSpec) -> str:
+    """``learned (ppo)``, or ``learned (ppo, tradeoff 0.5)`` for a trade-off policy."""
+    return f"learned ({card.algo}" + (")" if spec.tradeoff is None else f", tradeoff {spec.tradeoff:g})")
+
+
+def say_refinement(process: Process, spec: EpisodeSpec) -> None:
+    """One line on the model calls a refinement adds (nothing without one)."""
+    if spec.refine is not None:
+        extra, steps = refinement_nfe(process, spec.refine), spec.num_steps or process.default_num_steps
+        print(f"refinement adds {extra} model calls per sample: {process.nfe(steps)} -> {process.nfe(steps) + extra}")
+
+
+def show(report: Report, json_path: str | Path | None = None) -> None:
+    """Print the report's table; write it (JSON and Markdown, with provenance) when a path is given."""
+    print(report.table())
+    if json_path is not None:
+        written = report.write(json_path)
+        print(f"wrote {', '.join(map(str, written))}")

@@ -1,0 +1,57 @@
+"""``adagen eval``: score static schedules or a policy on seeds in every feature space, compared paired.
+
+A policy is sampled with the episode spec it was trained in (its card), changed only by the
+sampling flags given (``--steps``, ``--tradeoff``, ``--refine``, ``--autocast``), and compared
+with the hand-designed and best static schedules at the same steps and refinement.
+"""
+from __future__ import annotations
+
+import argparse
+from functools import lru_cache
+
+from adagen_agents.commands.common import at_least, learned_name, say_refinement, sampling_overrides, show, static_spec
+from adagen_agents.files import check_writable_file
+from adagen_agents.target import make_target
+from adagen_env.evaluation.experiment import run_experiment
+from adagen_env.paradigms import PARADIGMS, get_paradigm
+
+
+def run(args: argparse.Namespace) -> None:
+    at_least(args, 2, "samples")
+    at_least(args, 1, "seeds")
+    if args.json:
+        check_writable_file(args.json, "--json")
+    if args.policy is None:
+        spec = static_spec(args)  # a --tradeoff without --policy is refused here, before any work
+    target = make_target(args.env, args.device, args.generator, args.data, args.features)
+    process = target.process
+    if args.policy:
+        act, card = target.policy(args.policy, args.num_steps)
+        spec = card.sampling_spec(**sampling_overrides(args))
+        generators = target.comparison({learned_name(card, spec): (act, spec)}, spec)
+        title = f"{args.policy} ({card.env}, {spec.num_steps} steps)"
+    else:
+        spec = target.resolve(spec)
+        names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
+        generators = {name: target.static(name, spec) for name in names}
+        title = f"{target.paradigm.env_id}, {spec.num_steps} steps"
+    say_refinement(process, spec)
+    if target.generator is not None:
+        print(f"feature spaces: {', '.join(target.evaluator.spaces)}" + (
+            "" if target.features else " (no --features: train networks on your images with adagen features)"))
+    seeds = range(args.seed, args.seed + args.seeds)
+    report = run_experiment(generators, target.evaluator, process.num_classes, args.samples, seeds, title=title,
+                            nfe={name: spec.nfe(process) for name in generators}, real=target.real_train_images)
+    show(report, args.json)
+
+
+@lru_cache(maxsize=None)
+def schedule_names(paradigm_name: str) -> tuple[str, ...]:
+    """The named static schedules of a paradigm (its process's ``named_schedules``)."""
+    return tuple(get_paradigm(paradigm_name).make_process("cpu").named_schedules)
+
+
+def schedules_epilog() -> str:
+    lines = ["named schedules, by environment (--schedule):"]
+    lines += [f"  {p.env_id}: {', '.join(schedule_names(p.name))}" for p in PARADIGMS.values()]
+    return "\n".join(lines)

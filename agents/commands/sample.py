@@ -1,0 +1,33 @@
+"""``adagen sample``: a grid of samples of one class, with a static schedule or a policy, as a PNG."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from adagen_agents.commands.common import at_least, say_refinement, sampling_overrides, static_spec
+from adagen_agents.files import check_writable_file
+from adagen_agents.target import make_target
+from adagen_env.data.images import save_grid
+from adagen_env.evaluation.generators import policy_generator
+
+
+def run(args: argparse.Namespace) -> None:
+    at_least(args, 1, "n")
+    check_writable_file(args.out, "--out")
+    if args.policy is None:
+        spec = static_spec(args)
+    target = make_target(args.env, args.device, args.generator, args.data)
+    process = target.process
+    if not 0 <= args.label < process.num_classes:
+        raise ValueError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
+    if args.policy:
+        act, card = target.policy(args.policy, args.num_steps)
+        spec = card.sampling_spec(**sampling_overrides(args))
+        generate = policy_generator(process, act, spec)
+    else:
+        spec = target.resolve(spec)
+        generate = target.static(args.schedule, spec)
+    say_refinement(process, spec)
+    path = save_grid(generate(torch.full((args.n,), args.label), args.seed), args.out)
+    print(f"wrote {path}")
