@@ -3,10 +3,12 @@ schedules and shipped policy.
 
 The Gymnasium ids, ``make_process``, the benchmarks' grids, ``adagen eval --policy`` and
 ``--policy shipped`` all read this table; adding a paradigm is one entry here (plus its process
-module, model and training script).
+module, model and training script). The best static schedules are results, not code: the grid
+search writes them to ``data/best_static.json`` (:func:`write_best_static`) and the table reads them.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -17,8 +19,29 @@ import torch
 from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, Process, VARProcess
 from adagen_env.processes.autocast import check_autocast, with_autocast
 from adagen_env.runtime.devices import check_device
+from adagen_env.runtime.files import atomic_write_json
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
+BEST_STATIC_FILE = Path(__file__).resolve().parent / "data" / "best_static.json"
+
+
+def read_best_static(path: Path = BEST_STATIC_FILE) -> dict[str, dict[int, dict[str, Any]]]:
+    """The grid search's picks: {paradigm name: {steps: keyword arguments of ``static_schedule``}}."""
+    picks = json.loads(path.read_text())["picks"]
+    return {name: {int(steps): config for steps, config in by_steps.items()} for name, by_steps in picks.items()}
+
+
+def write_best_static(name: str, picks: dict[int, dict[str, Any]], path: Path = BEST_STATIC_FILE) -> None:
+    """Record the grid search's picks for paradigm ``name`` (merged with the step counts it already has)."""
+    data = json.loads(path.read_text())
+    merged = {**{int(k): v for k, v in data["picks"].get(name, {}).items()}, **picks}
+    data["picks"][name] = {str(steps): merged[steps] for steps in sorted(merged)}
+    atomic_write_json(path, data)
+    if path == BEST_STATIC_FILE:
+        _BEST_STATIC[name] = {steps: merged[steps] for steps in sorted(merged)}
+
+
+_BEST_STATIC = read_best_static()
 
 
 @dataclass(frozen=True)
@@ -27,7 +50,7 @@ class Paradigm:
 
     ``grid`` is the family of static schedules the grid search tries (keyword arguments of the
     process's ``static_schedule`` and their values); ``best_static`` the member it found best,
-    by step count (written here from ``benchmarks/results/static_grid/<name>.json``);
+    by step count (read from ``data/best_static.json``, which the grid search writes);
     ``shipped_policies`` files under ``adagen_env/weights`` by the step count they were trained
     for, the first the paradigm's default (none: no policy ships); ``smoothing`` the
     method's action-smoothing factor for the paradigm (``smoothing="method"`` in the envs).
@@ -37,9 +60,13 @@ class Paradigm:
     env_id: str
     process: Callable[..., Process]
     grid: dict[str, list[Any]]
-    best_static: dict[int, dict[str, Any]] = field(default_factory=dict)
     shipped_policies: dict[int, str] = field(default_factory=dict)
     smoothing: float = 0.0
+
+    @property
+    def best_static(self) -> dict[int, dict[str, Any]]:
+        """The grid search's picks by step count (``data/best_static.json``); empty if never searched."""
+        return _BEST_STATIC.get(self.name, {})
 
     def make_process(self, device: str | torch.device = "cpu", autocast: str | None = None) -> Process:
         """The process on ``device``; ``autocast="bf16"`` runs its generator under bf16 autocast
@@ -75,11 +102,6 @@ PARADIGMS: dict[str, Paradigm] = {
                 "temperature": [0.7, 0.85, 1.0],
                 "guidance": [0.0, 1.0, 2.0, 4.0],
             },
-            best_static={
-                2: {"mask_curve": "cosine", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 2.0},
-                4: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
-                8: {"mask_curve": "linear", "remask_temperature": 3.0, "temperature": 1.0, "guidance": 1.0},
-            },
             shipped_policies={8: "maskgit_digits_policy_8steps.pt", 4: "maskgit_digits_policy_4steps.pt"},
             smoothing=0.8,
         ),
@@ -88,10 +110,6 @@ PARADIGMS: dict[str, Paradigm] = {
             env_id="AdaGen/Diffusion-Digits-v0",
             process=DiffusionProcess,
             grid=CONTINUOUS_GRID,
-            best_static={
-                2: {"spacing": "uniform", "guidance": 0.5},
-                **{steps: {"spacing": "quadratic", "guidance": 0.5} for steps in (4, 6, 8, 12, 18)},
-            },
             shipped_policies={6: "diffusion_digits_policy_6steps.pt"},
             smoothing=0.4,
         ),
@@ -100,10 +118,6 @@ PARADIGMS: dict[str, Paradigm] = {
             env_id="AdaGen/Flow-Digits-v0",
             process=FlowProcess,
             grid=CONTINUOUS_GRID,
-            best_static={
-                **{steps: {"spacing": "uniform", "guidance": 0.5} for steps in (2, 4, 6)},
-                **{steps: {"spacing": "uniform", "guidance": 0.25} for steps in (8, 12, 18)},
-            },
             shipped_policies={6: "flow_digits_policy_6steps.pt"},
             smoothing=0.8,
         ),
@@ -114,11 +128,6 @@ PARADIGMS: dict[str, Paradigm] = {
             env_id="AdaGen/Flow-Heun-Digits-v0",
             process=partial(FlowProcess, solver="heun"),
             grid=CONTINUOUS_GRID,
-            best_static={
-                2: {"spacing": "uniform", "guidance": 0.0},
-                3: {"spacing": "quadratic", "guidance": 0.0},
-                **{steps: {"spacing": "quadratic", "guidance": 0.25} for steps in (4, 6, 9)},
-            },
             smoothing=0.8,
         ),
         Paradigm(
@@ -131,7 +140,6 @@ PARADIGMS: dict[str, Paradigm] = {
                 "top_p": [0.8, 0.96, 1.0],
                 "temperature": [0.7, 0.85, 1.0],
             },
-            best_static={4: {"guidance": 0.0, "top_k": None, "top_p": 0.8, "temperature": 0.7}},
             shipped_policies={4: "var_digits_policy_4steps.pt"},
         ),
     )

@@ -24,6 +24,9 @@ above 1 means threads burn CPU at the same time, e.g. spin-waiting.
 
     python -m benchmarks.contention [--hogs 0 1 2] [--updates 3] [--budget-s 45] [--append]
 
+The file's ``provenance`` is the latest run's; with ``--append``, the one it replaces moves into
+the run it belonged to.
+
 The hog processes stop by themselves at a deadline and are terminated (then killed) when each
 configuration ends, on errors and on Ctrl-C or SIGTERM too.
 """
@@ -40,10 +43,11 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import RESULTS, write
+
 # No torch (or adagen) import at module level: the parent process and the hog processes stay light,
 # and the worker subprocess imports torch only after its environment is set.
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
     "default": {"threads": None, "env": {}},
@@ -252,6 +256,7 @@ def main() -> None:
         return
 
     signal.signal(signal.SIGTERM, _sigterm)
+    load_before, wall_start = os.getloadavg(), time.perf_counter()  # the provenance's, without importing torch here
     info = machine()
     print(f"machine: {json.dumps(info)}", flush=True)
     configs = [("default", 0)] + [(s, h) for h in args.hogs for s in args.settings if (s, h) != ("default", 0)]
@@ -277,10 +282,14 @@ def main() -> None:
            "machine": info, "baseline_s": base, "rows": rows, "records": records}
     runs = []
     if args.append and args.output.exists():
-        runs = json.loads(args.output.read_text()).get("runs", [])
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"benchmark": "contention", "runs": runs + [run]}, indent=2))
-    print(f"wrote {args.output}")
+        before = json.loads(args.output.read_text())
+        runs = before.get("runs", [])
+        if runs and "provenance" in before:  # the file's provenance was its latest run's
+            runs[-1].setdefault("provenance", before["provenance"])
+    from adagen_env.runtime.provenance import Provenance  # torch, now that the hogs are done
+
+    provenance = Provenance(started=wall_start, load_before=[round(v, 2) for v in load_before])
+    write(args.output, {"benchmark": "contention", "runs": runs + [run]}, provenance)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,8 @@ share of the time is closer to a real one's. Needs the ``diffusers`` extra.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -27,9 +24,9 @@ import torch
 
 import adagen_env  # noqa: F401  (registers AdaGen/Diffusers-v0)
 from adagen_env.processes.sampling import sample
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.common import RESULTS, write
 # DiT configs: (layers, heads, head width, latent size); learned sigma and 1000 classes + null as DiT-XL-2-256
 MODELS = {"tiny": (2, 2, 8, 8), "small": (4, 6, 64, 16)}
 GUIDANCE_SCALE = 4.0  # DiTPipeline's default
@@ -86,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
 
     labels = [int(c) for c in np.arange(args.batch) * 97 % 1000]
-    load_before = os.getloadavg()
+    provenance = Provenance()
     rows = []
     for size in args.models:
         for scheduler in args.schedulers:
@@ -116,26 +113,12 @@ def main() -> None:
                 }
             )
             print(format_table(rows[-1:], tuple(rows[-1])), flush=True)
-    load_after = os.getloadavg()
     print()
     print(format_table(rows, tuple(rows[0])))
     print(f"\ntorch threads: {torch.get_num_threads()}; medians over {args.repeats} alternating repeats; "
-          f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "diffusers_overhead.json"
-    out.write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "threads": torch.get_num_threads(),
-                "load_average_before": load_before,
-                "load_average_after": load_after,
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
-    print(f"wrote {out}")
+          f"the load average is in the results' provenance")
+    write(RESULTS / "diffusers_overhead.json", {"args": vars(args), "threads": torch.get_num_threads(), "rows": rows},
+          provenance)
 
 
 if __name__ == "__main__":

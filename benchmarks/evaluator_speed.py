@@ -7,17 +7,14 @@ scoring adds at most 20 % to generation), and where the scoring time goes, per s
 
     python -m benchmarks.evaluator_speed [--samples 2000] [--steps 8] [--repeats 3]
 
-Results: ``results/evaluator_speed.json``, with torch's thread count and the load average.
+Results: ``results/evaluator_speed.json``, with its provenance (torch's thread count, the load average).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -31,8 +28,8 @@ from adagen_env.evaluation.metrics import (
     kid,
 )
 from adagen_env.processes import MaskGITProcess
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from adagen_env.runtime.provenance import Provenance
+from benchmarks.common import RESULTS, write
 TARGET = 0.20  # scoring may add at most this share to generation time
 
 
@@ -70,7 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    load_before = os.getloadavg()
+    provenance = Provenance()
     process = MaskGITProcess()
     generate = static_generator(process, args.steps)
     setup_s = time.perf_counter()
@@ -89,7 +86,6 @@ def main() -> None:
     parts = breakdown(evaluator, images)
     generation, scoring = statistics.median(generation_s), statistics.median(scoring_s)
     ratio = scoring / generation
-    load_after = os.getloadavg()
 
     for space, times in parts.items():
         print(f"{space:>10}: " + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in times.items()))
@@ -97,14 +93,9 @@ def main() -> None:
         f"\ngeneration {generation:.2f} s, scoring {scoring:.3f} s (all of {', '.join(SPACES)}): "
         f"scoring adds {100 * ratio:.1f} % (target <= {100 * TARGET:.0f} %); Evaluator set-up {setup_s:.2f} s once"
     )
-    print(f"torch threads {torch.get_num_threads()}, load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "evaluator_speed.json"
-    out.write_text(json.dumps({
+    print(f"torch threads {torch.get_num_threads()}; the load average is in the results' provenance")
+    write(RESULTS / "evaluator_speed.json", {
         "args": vars(args),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
         "generation_seconds": generation_s,
         "scoring_seconds": scoring_s,
         "generation_median_s": generation,
@@ -114,8 +105,7 @@ def main() -> None:
         "meets_target": ratio <= TARGET,
         "evaluator_setup_s": setup_s,
         "scoring_breakdown_s": parts,
-    }, indent=2))
-    print(f"wrote {out}")
+    }, provenance)
 
 
 if __name__ == "__main__":

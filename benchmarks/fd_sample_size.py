@@ -12,20 +12,18 @@ at infinitely many samples. Results: ``results/fd_sample_size.json``.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
 
-from adagen_agents.cli import DEFAULT_ENV
+from adagen_agents.target import DEFAULT_ENV
 from adagen_env.data.datasets import load_digits
 from adagen_env.evaluation.generators import generate_balanced, static_generator
 from adagen_env.evaluation.metrics import SPACES, Evaluator, frechet_distance
-from adagen_env.paradigms import get_paradigm
 from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.paradigms import get_paradigm
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.common import RESULTS, write
 
 
 def fd_by_size(evaluator: Evaluator, images: torch.Tensor, sizes: list[int]) -> dict[int, dict[str, float]]:
@@ -53,6 +51,7 @@ def main() -> None:
     sizes = sorted(args.sizes)
     if sizes[0] < 10:
         raise SystemExit(f"--sizes must be at least 10 (class-balanced sets), got {sizes[0]}")
+    provenance = Provenance()
 
     paradigm = get_paradigm(args.env)
     process = paradigm.make_process()
@@ -75,9 +74,7 @@ def main() -> None:
     print(format_table([{c: r.get(c, "-") for c in columns} for r in rows], columns))
     print(f"\n{paradigm.env_id}, {args.steps} steps, hand-designed, evaluation seed {REPORT_SEEDS[0]}; FD of the first N "
           f"samples against the 500 held-out images; fd_infinity and slope_c: the line FD = fd_infinity + slope_c / N")
-    out = RESULTS / "fd_sample_size.json"
-    out.write_text(json.dumps({"args": vars(args), "env": paradigm.env_id, "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    write(RESULTS / "fd_sample_size.json", {"args": vars(args), "env": paradigm.env_id, "rows": rows}, provenance)
 
 
 if __name__ == "__main__":

@@ -8,30 +8,23 @@ from the hand-designed schedule. Here the policy's actions are residuals around 
 schedule instead (``baseline=``), trained as the learned-schedule runs are (``RESULTS_CONFIG``,
 the method's action smoothing, the adversarial reward, ``--updates`` updates), then scored on
 the evaluation seeds beside its starting point and the hand-designed schedule at 3x the steps,
-paired, in every feature space. Results: ``results/from_best_static.md`` and ``.json``; the
-policy is written under ``results/from_best_static/`` (not committed).
+paired, in every feature space (``run_experiment``). Results: ``results/from_best_static.md`` and
+``.json``; the policy is written under ``results/from_best_static/`` (not committed).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
-from pathlib import Path
 
 from adagen_agents.ppo import PPOConfig
-from adagen_agents.train import train_ppo
-from adagen_env.evaluation.comparison import paired_fd_difference, verdict
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
-from adagen_env.evaluation.metrics import SPACES, Evaluator
-from adagen_env.paradigms import best_static_schedule, get_paradigm
+from adagen_env.evaluation.experiment import run_experiment
+from adagen_env.evaluation.generators import policy_generator, static_generator
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.evaluation.seeds import REPORT_SEEDS
-from adagen_env.runtime.tables import format_table
+from adagen_env.paradigms import best_static_schedule, get_paradigm
+from adagen_env.runtime.provenance import Provenance
+from benchmarks.common import RESULTS, train_policy, write_reports
 from benchmarks.learned_schedules import RESULTS_CONFIG
-from benchmarks.static_grid import mean_std
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -42,6 +35,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="PPO seed (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=2000, help="samples per evaluation seed (default: %(default)s)")
     args = parser.parse_args()
+    provenance = Provenance()
     paradigm = get_paradigm(args.env)
     process = paradigm.make_process()
     best = best_static_schedule(paradigm.name, process, args.steps)
@@ -50,38 +44,27 @@ def main() -> None:
     env = ScheduleVectorEnv(num_envs=256, process=process, num_steps=args.steps, reward="adversarial",
                             smoothing=paradigm.smoothing, baseline=best[1])
     name = f"{paradigm.name}-{args.steps}steps-seed{args.seed}"
-    start = time.perf_counter()
-    result = train_ppo(env, PPOConfig(seed=args.seed, **RESULTS_CONFIG), out=RESULTS / "from_best_static" / f"{name}.pt",
-                       updates=args.updates, metadata={"process": paradigm.name, "num_steps": args.steps,
-                                                       "baseline": best[1].tolist(), "smoothing": paradigm.smoothing})
-    trained = time.perf_counter() - start
+    result, _ = train_policy(env, paradigm.env_id, PPOConfig(seed=args.seed, **RESULTS_CONFIG),
+                             RESULTS / "from_best_static" / f"{name}.pt", args.updates)
+    bar = f"hand-designed, {3 * args.steps} steps"
     generators = {
-        "learned from best static": policy_generator(process, args.steps, result.agent.predict, paradigm.smoothing,
-                                                     baseline=best[1]),
+        "learned from best static": policy_generator(process, result.agent.predict, env.core.spec.for_sampling()),
         "best static": static_generator(process, args.steps, best[1]),
-        f"hand-designed, {3 * args.steps} steps": static_generator(process, 3 * args.steps),
+        bar: static_generator(process, 3 * args.steps),
     }
-    evaluator = Evaluator()
-    rows, images = [], {}
-    for label, generate in generators.items():
-        runs, images[label] = evaluate_on_seeds(generate, evaluator, process.num_classes, args.samples, REPORT_SEEDS)
-        mean = mean_std(runs)[0]
-        rows.append({"schedule": label, **{f"{s}_fd": mean[f"{s}_fd"] for s in SPACES},
-                     "precision": mean["classifier_precision"], "recall": mean["classifier_recall"]})
-    first, *others = generators
-    verdicts = {other: verdict(paired_fd_difference(evaluator, images[first], images[other]), "learned", other)
-                for other in others}
-    table = format_table(rows, ("schedule", *(f"{s}_fd" for s in SPACES), "precision", "recall"))
-    text = (f"# Learning from the best static schedule: {paradigm.name}, {args.steps} steps\n\n"
-            f"PPO seed {args.seed}, {args.updates} updates of {RESULTS_CONFIG['episodes_per_update']} samples, smoothing "
-            f"{paradigm.smoothing:g}, {trained:.0f} s of training (load {os.getloadavg()[0]:.1f} at the end). "
-            f"{args.samples} samples on each evaluation seed {list(REPORT_SEEDS)}.\n\n```\n{table}\n```\n\n"
-            + "\n".join(f"- learned vs {other}: {said}" for other, said in verdicts.items()) + "\n")
-    (RESULTS / "from_best_static.md").write_text(text)
-    (RESULTS / "from_best_static.json").write_text(json.dumps(
-        {"env": args.env, "steps": args.steps, "updates": args.updates, "seed": args.seed, "train_seconds": trained,
-         "best_static": best[0], "rows": rows, "verdicts": verdicts}, indent=2))
-    print(text)
+    report = run_experiment(generators, Evaluator(), process.num_classes, args.samples, REPORT_SEEDS,
+                            title="On the evaluation seeds", nfe={name: process.nfe(3 * args.steps if name == bar
+                                                                                    else args.steps)
+                                                                  for name in generators})
+    print(report.table())
+    trained = result.agent.seconds
+    preface = (f"# Learning from the best static schedule: {paradigm.name}, {args.steps} steps\n\n"
+               f"PPO seed {args.seed}, {args.updates} updates of {RESULTS_CONFIG['episodes_per_update']} samples, "
+               f"smoothing {paradigm.smoothing:g}, {trained:.0f} s of training, around the best static schedule "
+               f"{best[0]}.")
+    write_reports(RESULTS / "from_best_static.json", [report], provenance, preface,
+                  {"env": args.env, "steps": args.steps, "updates": args.updates, "seed": args.seed,
+                   "train_seconds": trained, "best_static": best[0]})
 
 
 if __name__ == "__main__":

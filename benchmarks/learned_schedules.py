@@ -14,7 +14,8 @@ plus the policy checkpoint and its export. ``evaluate`` scores every finished ru
 exported policy on ``--samples`` samples of each evaluation seed in REPORT_SEEDS
 (``adagen_env/evaluation/seeds.py``), the seeds of the static grid's reported rows, in every feature
 space, and compares it, paired on those samples, with the hand-designed and the best static
-schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.evaluation.comparison``).
+schedule (``run_experiment``: the runs at one step count and the static schedules in one
+experiment, each run paired with each static schedule in every space).
 ``report`` gathers those files with the static grids (``results/static_grid/<process>.json``)
 into tables over all paradigms (``results/learned_schedules.md``), plots FD against training
 time (``results/learning_curve.png``) and FD against model evaluations (``results/fd_vs_nfe.png``).
@@ -29,22 +30,23 @@ from pathlib import Path
 
 import torch
 
-from adagen_agents.cli import DEFAULT_ENV, DEFAULT_NUM_ENVS, DEFAULT_REWARD, smoothing_flag
-from adagen_agents.loading import load_policy
-from adagen_agents.ppo import PPO, PPOConfig, export_policy
-from adagen_agents.train import Interrupted, train_ppo
+from adagen_agents.cli import argument_type
+from adagen_agents.commands.train import DEFAULT_NUM_ENVS
+from adagen_agents.ppo import PPO, PPOConfig
+from adagen_agents.target import DEFAULT_ENV, Target, make_target
+from adagen_agents.train import Interrupted
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation.generators import (Generate, evaluate_generator, evaluate_on_seeds, generate_balanced, policy_generator,
-                                   static_generator)
+from adagen_env.envs.spec import KNOBS, EpisodeSpec
+from adagen_env.evaluation.experiment import run_experiment
+from adagen_env.evaluation.generators import evaluate_generator, policy_generator, static_generator
 from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator, noise_floor
-from adagen_env.paradigms import PARADIGMS, best_static_schedule, get_paradigm
-from adagen_env.processes import Process
 from adagen_env.evaluation.seeds import CURVE_SEED, REPORT_SEEDS
+from adagen_env.paradigms import PARADIGMS, get_paradigm
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-from benchmarks.static_grid import mean_std, static_grid_path
+from benchmarks.common import RESULTS, exported, load_policies, mean_std, said, train_policy, write
+from benchmarks.static_grid import static_grid_path
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LEARNED = RESULTS / "learned"
 # the PPO configuration every committed run and shipped policy was trained with (PPOConfig's defaults
 # until AdaGen-Bench tuning moved them to 256 episodes per update): reruns reproduce the tables
@@ -59,21 +61,16 @@ def run_name(reward: str, steps: int, seed: int, smoothing: float = 0.0) -> str:
     return f"{reward}{smoothed}-{steps}steps-seed{seed}"
 
 
-def exported_policy(run_json: Path) -> Path:
-    """Where ``train`` exports the policy of the run whose results are ``run_json``."""
-    return run_json.with_name(run_json.stem + "-policy.pt")
-
-
 def train(args: argparse.Namespace) -> None:
     if args.updates is None and args.minutes is None:
         raise SystemExit("train: give --updates (or --minutes), or it would never stop")
+    provenance = Provenance()
     paradigm = get_paradigm(args.env)
     process_name = paradigm.name
     folder = LEARNED / process_name
-    folder.mkdir(parents=True, exist_ok=True)
     env = ScheduleVectorEnv(process=process_name, num_envs=args.num_envs, num_steps=args.steps, reward=args.reward,
                             smoothing=args.smoothing)
-    smoothing = env.core.smoothing
+    smoothing = env.core.spec.smoothing
     name = run_name(args.reward, args.steps, args.seed, smoothing)
     process = env.core.process
     evaluator = Evaluator()
@@ -87,79 +84,75 @@ def train(args: argparse.Namespace) -> None:
     def on_update(agent: PPO, stats: dict) -> None:
         if agent.updates % args.eval_every == 0:
             curve.append({"updates": agent.updates, "train_seconds": agent.seconds,
-                          "fd": fd(policy_generator(process, args.steps, agent.predict, agent.core.smoothing))})
+                          "fd": fd(policy_generator(process, agent.predict, env.core.spec.for_sampling()))})
             print(f"{process_name} {name}: update {agent.updates}, {agent.seconds:.0f} s, "
                   f"reward {stats['reward_mean']:.3f}, FD({args.curve_samples}) {curve[-1]['fd']:.2f}", flush=True)
 
-    metadata = {"env": paradigm.env_id, "process": process_name, "num_steps": args.steps, "reward": args.reward,
-                "algo": "ppo", "num_envs": args.num_envs, "smoothing": smoothing}
     try:
-        result = train_ppo(env, PPOConfig(seed=args.seed, **RESULTS_CONFIG), out=folder / f"{name}.pt", updates=args.updates or 10**9,
-                           minutes=args.minutes, metadata=metadata, on_update=on_update)
+        result, _ = train_policy(env, paradigm.env_id, PPOConfig(seed=args.seed, **RESULTS_CONFIG), folder / f"{name}.pt",
+                                 args.updates or 10**9, minutes=args.minutes, on_update=on_update)
     except Interrupted as e:
         raise SystemExit(f"{name}: {e}") from None
     agent, checkpoint = result.agent, result.out
     out = folder / f"{name}.json"
-    export_policy(checkpoint, exported_policy(out))
-    out.write_text(json.dumps({
+    write(out, {
         "env": paradigm.env_id, "process": process_name, "reward": args.reward, "smoothing": smoothing, "steps": args.steps,
         "nfe": process.nfe(args.steps), "seed": args.seed, "minutes": args.minutes, "ppo": asdict(agent.config),
         "updates": agent.updates, "episodes": agent.episodes, "train_seconds": agent.seconds,
         "threads": torch.get_num_threads(), "curve": curve, "checkpoint": checkpoint.name,
-    }, indent=2))
-    print(f"{name}: trained {agent.updates} updates; wrote {out}; now: python -m benchmarks.learned_schedules evaluate")
-
-
-def paired(evaluator: Evaluator, learned: torch.Tensor, static: torch.Tensor, name: str) -> dict:
-    differences = paired_fd_difference(evaluator, learned, static)
-    return {"verdict": verdict(differences, "learned", name), "fd_differences": [vars(d) for d in differences]}
+    }, provenance)
+    print(f"{name}: trained {agent.updates} updates; now: python -m benchmarks.learned_schedules evaluate")
 
 
 def evaluate(args: argparse.Namespace) -> None:
     """Score every finished run's exported policy on the evaluation seeds, paired with the static schedules."""
-    evaluator = Evaluator()
-    paradigms = {args.env: get_paradigm(args.env)} if args.env else {p.env_id: p for p in PARADIGMS.values()}
-    for paradigm in paradigms.values():
-        process = paradigm.make_process()
-        runs = sorted((LEARNED / paradigm.name).glob("*.json"))
-        static_images = {}
-        for path in runs:
+    provenance = Provenance()
+    paradigms = [get_paradigm(args.env)] if args.env else list(PARADIGMS.values())
+    for paradigm in paradigms:
+        pending: dict[int, dict[str, tuple[Path, dict]]] = {}  # steps -> run name -> (its file, its data)
+        for path in sorted((LEARNED / paradigm.name).glob("*.json")):
             run = json.loads(path.read_text())
             done = run.get("evaluation", {})
             if not args.again and done.get("seeds") == list(REPORT_SEEDS) and done.get("samples") == args.samples:
                 print(f"{paradigm.name} {path.stem}: already evaluated (--again re-runs it)")
-                continue
-            policy = exported_policy(path)
-            if not policy.is_file():  # policies are not committed: only the machine that trained has them
-                print(f"{paradigm.name} {path.stem}: skipped, no policy at {policy}")
-                continue
-            steps = run["steps"]
-            if steps not in static_images:  # sample i of every schedule shares its label and noise seed
-                schedules = {"hand-designed": (steps, None)}
-                best = best_static_schedule(paradigm.name, process, steps)
-                if best is not None:
-                    schedules["best static"] = (steps, best[1])
-                if str(3 * steps) in json.loads(static_grid_path(paradigm.name).read_text())["best"]:
-                    schedules[f"hand-designed, {3 * steps} steps"] = (3 * steps, None)  # the method's 3x-budget bar
-                static_images[steps] = {name: report_images(static_generator(process, n, schedule), process, args.samples)
-                                        for name, (n, schedule) in schedules.items()}
-            act, metadata = load_policy(policy, process, paradigm.name)
-            generate = policy_generator(process, steps, act, metadata.get("smoothing", 0.0))
-            results, learned = evaluate_on_seeds(generate, evaluator, process.num_classes, args.samples, REPORT_SEEDS)
-            run.pop("final", None)  # the earlier protocol's evaluation, on what are now tuning seeds
-            means, stds = mean_std(results)
-            run["evaluation"] = {"seeds": list(REPORT_SEEDS), "samples": args.samples, "per_seed": results,
-                                 "mean": means, "std": stds}
-            run["paired"] = {name: paired(evaluator, learned, static, name) for name, static in static_images[steps].items()}
-            path.write_text(json.dumps(run, indent=2))
-            mean = run["evaluation"]["mean"]
-            print(f"{paradigm.name} {path.stem}: FD " + ", ".join(f"{k} {mean[k]:.3f}" for k in SPACE_FDS) + "; "
-                  + "; ".join(p["verdict"] for p in run["paired"].values()), flush=True)
+            elif not exported(path).is_file():  # policies are not committed: only the machine that trained has them
+                print(f"{paradigm.name} {path.stem}: skipped, no policy at {exported(path)}")
+            else:
+                pending.setdefault(run["steps"], {})[path.stem] = (path, run)
+        if pending:
+            target = make_target(paradigm.env_id)
+            for steps, runs in sorted(pending.items()):
+                evaluate_runs(target, steps, runs, args.samples, provenance)
 
 
-def report_images(generate: Generate, process: Process, samples: int) -> torch.Tensor:
-    """The images of every evaluation seed, in order (the pairing of ``paired``)."""
-    return torch.cat([generate_balanced(generate, process.num_classes, samples, seed)[0] for seed in REPORT_SEEDS])
+def evaluate_runs(target: Target, steps: int, runs: dict[str, tuple[Path, dict]], samples: int,
+                  provenance: Provenance) -> None:
+    """The runs at ``steps`` and the static schedules in one experiment: sample i of every schedule
+    shares its label and noise, each run is paired with each static schedule; written into each run's file."""
+    process, spec = target.process, EpisodeSpec(num_steps=steps, reward=None)
+    generators = target.comparison(load_policies(target, {name: exported(path) for name, (path, _) in runs.items()}), spec)
+    nfe = {name: spec.nfe(process) for name in generators}
+    grid = static_grid_path(target.paradigm.name)
+    if grid.exists() and str(3 * steps) in json.loads(grid.read_text())["best"]:  # the method's 3x-budget bar
+        generators[f"hand-designed, {3 * steps} steps"] = target.static(None, spec.replace(num_steps=3 * steps))
+        nfe[f"hand-designed, {3 * steps} steps"] = process.nfe(3 * steps)
+    statics = [name for name in generators if name not in runs]
+    report = run_experiment(generators, target.evaluator, process.num_classes, samples, REPORT_SEEDS,
+                            title=f"{target.paradigm.name}, {steps} steps: learned runs", nfe=nfe,
+                            pairs=[(name, static) for name in runs for static in statics], floor=False)
+    for name, (path, run) in runs.items():
+        run.pop("final", None)  # the earlier protocol's evaluation, on what are now tuning seeds
+        trained = run.pop("provenance", None)  # the training's; this file's own becomes the evaluation's
+        if trained is not None:
+            run.setdefault("training_provenance", trained)
+        results = report.contenders[name].per_seed
+        means, stds = mean_std(results)
+        run["evaluation"] = {"seeds": list(REPORT_SEEDS), "samples": samples, "per_seed": results,
+                             "mean": means, "std": stds}
+        run["paired"] = {static: report.comparison(name, static).to_dict() for static in statics}
+        write(path, run, provenance)
+        print(f"{target.paradigm.name} {name}: FD " + ", ".join(f"{k} {means[k]:.3f}" for k in SPACE_FDS) + "; "
+              + "; ".join(said(p) for p in run["paired"].values()), flush=True)
 
 
 def load_runs() -> dict[str, list[dict]]:
@@ -194,6 +187,7 @@ def learned_row(common: dict, label: str, group: list[dict], hand: dict) -> dict
 
 
 def report(args: argparse.Namespace) -> None:
+    provenance = Provenance()
     runs = {name: [r for r in group if "evaluation" in r] for name, group in load_runs().items()}
     runs = {name: group for name, group in runs.items() if group}
     rows, verdicts, grids = [], [], {}
@@ -205,7 +199,7 @@ def report(args: argparse.Namespace) -> None:
             common = {"process": process_name, "steps": steps, "nfe": best["nfe"]}
             rows.append(static_row(common, "hand-designed", hand, hand))
             rows.append(static_row(common, "best static", static, hand))
-            verdicts.append(f"{process_name}, {steps} steps, best static vs hand-designed: {best['best_vs_hand']}")
+            verdicts.append(f"{process_name}, {steps} steps, best static vs hand-designed: {said(best['best_vs_hand'])}")
             triple = grid["best"].get(str(3 * steps))  # the 3x-budget bar for diffusion and flow
             if triple is not None:
                 rows.append(static_row({**common, "nfe": triple["nfe"]}, f"hand-designed, {3 * steps} steps",
@@ -218,8 +212,8 @@ def report(args: argparse.Namespace) -> None:
                 label = learned_label(reward, smoothing)
                 rows.append(learned_row(common, label, group, hand))
                 for name in group[0]["paired"]:
-                    said = "; ".join(f"seed {r['seed']}: {r['paired'][name]['verdict']}" for r in group)
-                    verdicts.append(f"{process_name}, {steps} steps, {label} vs {name}: {said}")
+                    per_run = "; ".join(f"seed {r['seed']}: {said(r['paired'][name])}" for r in group)
+                    verdicts.append(f"{process_name}, {steps} steps, {label} vs {name}: {per_run}")
     floor = noise_floor(Evaluator())
     columns = ("process", "steps", "nfe", "schedule", "runs", "fd", "encoder_fd", "pixels_fd", "sd_eval", "sd_train",
                "fd_vs_hand")
@@ -237,12 +231,12 @@ def report(args: argparse.Namespace) -> None:
             f"{floor['encoder_fd']:.2f} encoder, {floor['pixels_fd']:.3f} pixels; precision {floor['precision']:.3f}, "
             f"recall {floor['recall']:.3f} (classifier).")
     verdict_note = ("Paired comparisons on the same samples (FD difference with a 95 % bootstrap interval in every "
-                    "space; 'beats' only when every space agrees):\n\n" + "\n".join(f"- {v}" for v in verdicts))
+                    "space, and precision and recall with theirs in the files written since comparisons report them; "
+                    "'beats' only when every space agrees):\n\n" + "\n".join(f"- {v}" for v in verdicts))
     print(fd_table + "\n\n" + more_table + "\n\n" + note + "\n\n" + verdict_note)
-    (RESULTS / "learned_schedules.md").write_text(
-        "```\n" + fd_table + "\n```\n\n```\n" + more_table + "\n```\n\n" + note + "\n\n" + verdict_note + "\n")
-    (RESULTS / "learned_schedules.json").write_text(json.dumps({"rows": rows, "verdicts": verdicts, "noise_floor": floor,
-                                                                "evaluation_seeds": list(REPORT_SEEDS)}, indent=2))
+    write(RESULTS / "learned_schedules.json", {"rows": rows, "verdicts": verdicts, "noise_floor": floor,
+                                               "evaluation_seeds": list(REPORT_SEEDS)}, provenance,
+          "```\n" + fd_table + "\n```\n\n```\n" + more_table + "\n```\n\n" + note + "\n\n" + verdict_note)
     plot_curves(runs)
     plot_fd_vs_nfe(runs, grids, floor["fd"])
 
@@ -311,8 +305,8 @@ def main() -> None:
     p.add_argument("--env", default=DEFAULT_ENV, help="environment id (default: %(default)s)")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--reward", default=DEFAULT_REWARD)
-    p.add_argument("--smoothing", type=smoothing_flag, default=0.0,
+    p.add_argument("--reward", default=EpisodeSpec().reward)
+    p.add_argument("--smoothing", type=argument_type(KNOBS["smoothing"].metadata["parse"]), default=0.0,
                    help="the method's action smoothing, a factor in [0, 1) or method (default: 0, off)")
     p.add_argument("--updates", type=int, help="PPO updates (a fixed amount of training, whatever the machine's load)")
     p.add_argument("--minutes", type=float, help="or stop after this much training time (default: no cap)")

@@ -8,48 +8,43 @@ shipped learned policy, the hand-designed schedule), at every extra budget N of 
 fraction=r)``, NFE T + N) against (b) the same family at T + N steps (the hand-designed schedule
 at T + N steps; the learned policy run for T + N decisions: it reads its progress t / steps, so
 it accepts any step count, though it was trained at T). Both are sampled with the same labels and
-noise seeds, so each pair is compared paired (FD difference with a 95 % bootstrap interval in
-every feature space, ``comparison.verdict``).
+noise seeds, so each pair is compared paired in every feature space (``run_experiment``).
 
 The refinement fraction r is chosen per paradigm and budget on the tuning seeds ``PICK_SEEDS``
-(``--tune-samples`` each, hand-designed schedule, lowest classifier FD); every reported number is
-on the evaluation seeds ``REPORT_SEEDS[:--seeds]``. Results: ``results/refinement.md``,
+(``--tune-samples`` each, hand-designed schedule, lowest mean classifier FD); every reported
+number is on the evaluation seeds ``REPORT_SEEDS[:--seeds]``. Results: ``results/refinement.md``,
 ``results/refinement.json``, ``results/refinement.png`` (FD against NFE, a row of panels per paradigm).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
 from pathlib import Path
 
 import torch
 
 from adagen_agents.action_plots import require_matplotlib
 from adagen_agents.loading import load_policy
-from adagen_env.evaluation.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
+from adagen_env.evaluation.experiment import run_experiment
+from adagen_env.evaluation.generators import policy_generator, static_generator
 from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
-from adagen_env.paradigms import get_paradigm
-from adagen_env.processes.refinement import Refinement, refinement_nfe
 from adagen_env.evaluation.seeds import PICK_SEEDS, REPORT_SEEDS
+from adagen_env.paradigms import get_paradigm
+from adagen_env.processes.base import Process
+from adagen_env.processes.refinement import Refinement, refinement_nfe
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-from benchmarks.static_grid import mean_std
+from benchmarks.common import RESULTS, mean_std, write_reports
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ENVS = ("AdaGen/MaskGIT-Digits-v0", "AdaGen/Diffusion-Digits-v0", "AdaGen/Flow-Digits-v0")
 FRACTIONS = {"maskgit-digits": (0.125, 0.25, 0.5), "diffusion-digits": (0.1, 0.2, 0.4), "flow-digits": (0.1, 0.2, 0.4)}
 
 
-def tune_fraction(process, name: str, steps: int, extra: int, evaluator: Evaluator, samples: int) -> tuple[float, dict]:
+def tune_fraction(process: Process, name: str, steps: int, extra: int, evaluator: Evaluator,
+                  samples: int) -> tuple[float, dict[float, float]]:
     """The fraction whose refinement of the hand-designed schedule has the lowest classifier FD on PICK_SEEDS."""
-    scores = {}
-    for fraction in FRACTIONS[name]:
-        refine = Refinement(extra, fraction)
-        runs, _ = evaluate_on_seeds(static_generator(process, steps, refine=refine), evaluator,
-                                    process.num_classes, samples, PICK_SEEDS)
-        scores[fraction] = mean_std(runs)[0]["fd"]
+    generators = {str(f): static_generator(process, steps, refine=Refinement(extra, f)) for f in FRACTIONS[name]}
+    tuning = run_experiment(generators, evaluator, process.num_classes, samples, PICK_SEEDS, pairs=[], floor=False)
+    scores = {float(f): c.mean["fd"] for f, c in tuning.contenders.items()}
     print(f"  tuning, +{extra}: classifier FD by fraction {scores}", flush=True)
     return min(scores, key=scores.get), scores
 
@@ -67,71 +62,59 @@ def main() -> None:
         raise SystemExit(f"--extra must be positive and --seeds in 1..{len(REPORT_SEEDS)}")
     require_matplotlib()
     torch.set_num_threads(1)
+    provenance = Provenance()
     seeds = REPORT_SEEDS[:args.seeds]
     evaluator = Evaluator()
-    start, load = time.perf_counter(), [os.getloadavg()]
-    rows, comparisons, tuning = [], [], {}
+    rows, reports, lines, tuning = [], [], [], {}
     for paradigm in paradigms:
         process = paradigm.make_process()
-        act, metadata = load_policy("shipped", process, paradigm.name)
-        steps = metadata["num_steps"]
+        act, card = load_policy("shipped", process, paradigm.name)
+        steps = card.num_steps
         print(f"{paradigm.name}, {steps} steps:", flush=True)
         fractions = {}
         for extra in args.extra:
             fractions[extra], scores = tune_fraction(process, paradigm.name, steps, extra, evaluator, args.tune_samples)
             tuning[f"{paradigm.name} +{extra}"] = {"scores": scores, "picked": fractions[extra]}
-        families = {
-            "learned": lambda n, refine=None: policy_generator(process, n, act, metadata.get("smoothing", 0.0), refine),
+        families = {  # the policy runs T + N decisions too: it reads its progress t / steps
+            "learned": lambda n, refine=None: policy_generator(process, act, card.sampling_spec(num_steps=n, refine=refine)),
             "hand-designed": lambda n, refine=None: static_generator(process, n, refine=refine),
         }
         for family, make in families.items():
-            runs = {("more steps", 0): make(steps)}
+            methods = {("base", 0): make(steps)}  # (method, extra model calls) -> generator
             for extra in args.extra:
                 refine = Refinement(extra, fractions[extra])
                 assert refinement_nfe(process, refine) == extra  # one call per refinement step in these paradigms
-                runs[("more steps", extra)] = make(steps + extra)
-                runs[(f"refine r={fractions[extra]:g}", extra)] = make(steps, refine)
-            images = {}
-            for (method, extra), generate in runs.items():
-                results, images[method, extra] = evaluate_on_seeds(generate, evaluator, process.num_classes,
-                                                                   args.samples, seeds)
-                means, stds = mean_std(results)
-                nfe = process.nfe(steps) + extra
-                rows.append({"process": paradigm.name, "schedule": family, "method": "base" if extra == 0 else method,
-                             "steps": steps if method != "more steps" else steps + extra, "nfe": nfe,
+                methods[("more steps", extra)] = make(steps + extra)
+                methods[(f"refine r={fractions[extra]:g}", extra)] = make(steps, refine)
+            generators = {f"{family}, {method}, NFE {process.nfe(steps) + extra}": generate
+                          for (method, extra), generate in methods.items()}
+            names = dict(zip(methods, generators))
+            report = run_experiment(generators, evaluator, process.num_classes, args.samples, seeds,
+                                    title=f"{paradigm.name}, {family}: refinement vs more steps at equal NFE",
+                                    nfe={names[m]: process.nfe(steps) + m[1] for m in methods},
+                                    pairs=[(names[f"refine r={fractions[n]:g}", n], names["more steps", n])
+                                           for n in args.extra], floor=False)
+            reports.append(report)
+            lines += [f"- {paradigm.name}, {c.a} vs {c.b}: {c.sentence()}" for c in report.comparisons]
+            for (method, extra), name in names.items():
+                means, stds = mean_std(report.contenders[name].per_seed)
+                rows.append({"process": paradigm.name, "schedule": family, "method": method,
+                             "steps": steps + extra if method == "more steps" else steps, "nfe": process.nfe(steps) + extra,
                              **{f"{s}_fd": means[f"{s}_fd"] for s in SPACES}, "fd_std": stds["fd"],
                              "precision": means["precision"], "recall": means["recall"], "metrics": means})
-                print(f"  {family} {method} NFE {nfe}: FD " + ", ".join(f"{s} {means[f'{s}_fd']:.3f}" for s in SPACES),
-                      flush=True)
-            for extra in args.extra:
-                refined = f"refine r={fractions[extra]:g}"
-                differences = paired_fd_difference(evaluator, images[refined, extra], images["more steps", extra])
-                said = verdict(differences, "refinement", "more steps")
-                comparisons.append({"process": paradigm.name, "schedule": family, "nfe": process.nfe(steps) + extra,
-                                    "verdict": said, "fd_differences": [vars(d) for d in differences]})
-                print(f"  {family}, NFE {process.nfe(steps) + extra}: {said}", flush=True)
-        load.append(os.getloadavg())
-    minutes = (time.perf_counter() - start) / 60
     columns = ("process", "schedule", "method", "steps", "nfe", *(f"{s}_fd" for s in SPACES), "fd_std", "precision", "recall")
     table = format_table(rows, columns)
-    lines = [f"- {c['process']}, {c['schedule']}, NFE {c['nfe']}: refinement vs more steps: {c['verdict']} ("
-             + "; ".join(f"{d['space']} {d['difference']:+.3g} [{d['low']:+.3g}, {d['high']:+.3g}]" for d in c["fd_differences"])
-             + ")" for c in comparisons]
     picked = ", ".join(f"{key} r={value['picked']:g}" for key, value in tuning.items())
     note = (f"FD on {args.samples:,} samples of each evaluation seed ({', '.join(map(str, seeds))}), mean over seeds "
             f"(fd_std: classifier FD over seeds); refinement fractions r chosen on tuning seeds "
             f"{', '.join(map(str, PICK_SEEDS))} ({args.tune_samples} samples each, hand-designed schedule, lowest "
-            f"classifier FD): {picked}. One torch thread, "
-            f"{minutes:.0f} minutes; load average (1 min) {', '.join(f'{a[0]:.2f}' for a in load)} (start, after each "
-            f"paradigm). Paired verdicts, refinement (T steps + N calls) vs more steps (T + N steps), equal NFE, 95 % "
-            f"bootstrap, FD difference refinement minus more steps:\n\n" + "\n".join(lines))
+            f"classifier FD): {picked}. One torch thread. Paired verdicts, refinement (T steps + N calls) vs more steps "
+            f"(T + N steps), equal NFE, every space:\n\n" + "\n".join(lines))
     print(table + "\n\n" + note)
     plot = plot_fd_vs_nfe(rows, RESULTS / "refinement.png")
-    (RESULTS / "refinement.md").write_text("```\n" + table + "\n```\n\n" + note + "\n")
-    (RESULTS / "refinement.json").write_text(json.dumps(
-        {"args": vars(args), "tuning": tuning, "rows": rows, "comparisons": comparisons, "minutes": minutes,
-         "load_average": load, "plot": plot.name}, indent=2))
-    print(f"wrote {RESULTS / 'refinement.md'}")
+    write_reports(RESULTS / "refinement.json", reports, provenance,
+                  "# Refinement vs more steps at equal NFE\n\n```\n" + table + "\n```\n\n" + note,
+                  {"args": vars(args), "tuning": tuning, "rows": rows, "plot": plot.name})
 
 
 def plot_fd_vs_nfe(rows: list[dict], out: Path) -> Path:

@@ -25,15 +25,15 @@ import statistics
 import torch
 from tqdm import tqdm
 
-from adagen_agents.cli import DEFAULT_ENV
-from adagen_agents.loading import load_policy
-from adagen_env.evaluation.generators import generate_balanced, policy_generator, static_generator
-from adagen_env.evaluation.metrics import Evaluator
-from adagen_env.paradigms import best_static_schedule, get_paradigm
-from adagen_env.rewards.adversarial import UPDATE_EVERY, AdversarialScorer
+from adagen_agents.target import DEFAULT_ENV, make_target
+from adagen_env.envs.spec import EpisodeSpec
+from adagen_env.evaluation.generators import generate_balanced, policy_generator
 from adagen_env.evaluation.seeds import PROBE_TRAIN_SEED, REPORT_SEEDS
+from adagen_env.rewards.adversarial import UPDATE_EVERY, AdversarialScorer
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-from benchmarks.learned_schedules import LEARNED, RESULTS, SPACE_FDS, exported_policy
+from benchmarks.common import RESULTS, exported, load_policies, write
+from benchmarks.learned_schedules import LEARNED, SPACE_FDS
 
 # the discriminators train on tuning noise and are tested on evaluation noise, new to them
 TRAIN_SEED, TEST_SEED = PROBE_TRAIN_SEED, REPORT_SEEDS[0]
@@ -47,25 +47,24 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=400, help="discriminator updates (5 steps each)")
     parser.add_argument("--seeds", type=int, default=3, help="discriminators trained, each from its own seed")
     args = parser.parse_args()
+    provenance = Provenance()
 
-    paradigm = get_paradigm(args.env)
-    process_name = paradigm.name
-    process = paradigm.make_process()
-    folder = LEARNED / process_name
-    generators = {"hand-designed": static_generator(process, args.steps)}
-    best = best_static_schedule(process_name, process, args.steps)
+    target = make_target(args.env)
+    process, process_name = target.process, target.paradigm.name
+    paths = {}
+    for path in sorted((LEARNED / process_name).glob(f"adversarial-{args.steps}steps-seed*.json")):
+        if not exported(path).is_file():  # policies are not committed: only the machine that trained has them
+            raise SystemExit(f"no policy at {exported(path)}; run this where {path.stem} was trained")
+        paths[f"learned, run {json.loads(path.read_text())['seed']}"] = exported(path)
+    spec = EpisodeSpec(num_steps=args.steps, reward=None)
+    generators = {"hand-designed": target.static(None, spec)}
+    best = target.best_static(args.steps)
     if best is not None:
-        config = ", ".join(f"{k} {v}" for k, v in best[0].items())
-        generators[f"best static ({config})"] = static_generator(process, args.steps, best[1])
-    for path in sorted(folder.glob(f"adversarial-{args.steps}steps-seed*.json")):
-        policy = exported_policy(path)
-        if not policy.is_file():  # policies are not committed: only the machine that trained has them
-            raise SystemExit(f"no policy at {policy}; run this where {path.stem} was trained")
-        act, metadata = load_policy(policy, process, process_name)
-        generators[f"learned, run {json.loads(path.read_text())['seed']}"] = policy_generator(
-            process, args.steps, act, metadata.get("smoothing", 0.0))
+        generators[f"best static ({', '.join(f'{k} {v}' for k, v in best[0].items())})"] = target.static(best[1], spec)
+    for name, (act, policy_spec) in load_policies(target, paths).items():
+        generators[name] = policy_generator(process, act, policy_spec)
 
-    evaluator = Evaluator()
+    evaluator = target.evaluator
     train, test, rows = {}, {}, []
     for name, generate in tqdm(generators.items(), desc="sampling"):
         train[name], labels = generate_balanced(generate, process.num_classes, args.samples, TRAIN_SEED)
@@ -92,11 +91,9 @@ def main() -> None:
     print(f"\n*_fd: {args.samples} test samples (evaluation seed {TEST_SEED}) vs the held-out images, in every feature "
           f"space; reward_dK: mean reward of the same test "
           f"samples under discriminator K, trained {args.updates} updates on an equal mix of all rows")
-    out = RESULTS / "reward_probe" / f"{process_name}-{args.steps}steps.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "process": process_name, "train_seed": TRAIN_SEED, "test_seed": TEST_SEED,
-                               "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    write(RESULTS / "reward_probe" / f"{process_name}-{args.steps}steps.json",
+          {"args": vars(args), "process": process_name, "train_seed": TRAIN_SEED, "test_seed": TEST_SEED, "rows": rows},
+          provenance)
 
 
 if __name__ == "__main__":

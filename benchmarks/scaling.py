@@ -31,9 +31,9 @@ from pathlib import Path
 
 import torch
 
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.common import RESULTS, write
 PROCESS, ENV_ID, NUM_STEPS = "maskgit-digits", "AdaGen/MaskGIT-Digits-v0", 8
 WARMUP = 1  # updates / iterations not timed (first-call costs)
 
@@ -213,8 +213,8 @@ def main() -> None:
         except ImportError:
             parser.error("RLlib cases need Ray: pip install 'adagen[rllib]', or pass --skip-rllib")
     torch.set_num_threads(1)
+    provenance = Provenance()  # with the load average before and after
     rows = []
-    load_before = os.getloadavg()
     for setting in PPO_SETTINGS:
         for ranks in (1, 2):
             print(f"{setting}, {ranks} rank(s) ...", flush=True)
@@ -226,21 +226,14 @@ def main() -> None:
     for r in rows:
         base = next(b for b in rows if b["engine"] == r["engine"] and b["workers"] == 1)
         r["speedup"] = base["update_s"] / r["update_s"]
-    load_after = os.getloadavg()
     columns = ("engine", "workers", "samples_per_s", "update_s", "speedup", "rollout_s", "learn_s", "allreduce_ms")
     print(format_table([{k: r.get(k, "") for k in columns} for r in rows], columns))
-    print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "scaling.json"
-    out.write_text(json.dumps({
-        "command": "python -m benchmarks.scaling " + " ".join(sys.argv[1:]),
+    write(RESULTS / "scaling.json", {
         "settings": {"env": ENV_ID, "num_steps": NUM_STEPS, "episodes_per_update": args.episodes,
                      "num_envs_per_worker": args.num_envs, "updates_timed": args.updates, "torch_threads": 1,
                      "cores": os.cpu_count()},
-        "load_before": load_before, "load_after": load_after, "measured": rows,
-        "model_assumptions": MODEL, "model": model,
-    }, indent=2))
-    print(f"wrote {out}")
+        "measured": rows, "model_assumptions": MODEL, "model": model,
+    }, provenance)
 
 
 if __name__ == "__main__":

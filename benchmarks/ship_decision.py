@@ -5,27 +5,25 @@ stay unseen by the choice.
 
 The candidate is sampled on ``PICK_SEEDS`` beside the policy that ships today for its env and
 step count (if one does), the hand-designed schedule and the best static schedule, with the
-same labels and noise, and compared with each, paired, in every feature space (FD difference,
-95 % bootstrap interval, ``comparison.verdict``). It replaces a shipped policy only if it beats
-it in every space; where none ships at its step count it ships if it beats the hand-designed
-schedule in every space. Writes ``results/ship_decision/<candidate file>.json``; the numbers
-to report afterwards come from the evaluation seeds (``adagen eval --policy shipped --seeds 3``).
+same labels and noise, and compared with each, paired, in every feature space
+(``run_experiment``: FD, precision and recall with 95 % intervals, a ``Verdict``). It replaces a
+shipped policy only if its verdict against it is ``Verdict.BETTER``; where none ships at its
+step count it ships if its verdict against the hand-designed schedule is. Writes
+``results/ship_decision/<candidate file>.json`` and ``.md``; the numbers to report afterwards
+come from the evaluation seeds (``adagen eval --policy shipped --seeds 3``).
 """
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from adagen_agents.loading import load_policy, policy_metadata
-from adagen_env.evaluation.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation.generators import evaluate_on_seeds, policy_generator, static_generator
-from adagen_env.evaluation.metrics import Evaluator
-from adagen_env.paradigms import best_static_schedule, get_paradigm
+from adagen_agents.loading import read_card
+from adagen_agents.target import make_target
+from adagen_env.evaluation.comparison import Verdict
+from adagen_env.evaluation.experiment import run_experiment
 from adagen_env.evaluation.seeds import PICK_SEEDS
-from benchmarks.static_grid import mean_std
-
-RESULTS = Path(__file__).resolve().parent / "results" / "ship_decision"
+from adagen_env.runtime.provenance import Provenance
+from benchmarks.common import RESULTS, load_policies, write_reports
 
 
 def main() -> None:
@@ -33,39 +31,31 @@ def main() -> None:
     parser.add_argument("--candidate", required=True, help="the trained policy (.pt) (required)")
     parser.add_argument("--samples", type=int, default=2000, help="samples per tuning seed (default: %(default)s)")
     args = parser.parse_args()
-    metadata = policy_metadata(args.candidate)
-    paradigm = get_paradigm(metadata["process"])
-    process, steps = paradigm.make_process(), metadata["num_steps"]
-    generators = {"candidate": policy_generator(process, steps, load_policy(args.candidate, process, paradigm.name)[0],
-                                                metadata.get("smoothing", 0.0))}
+    provenance = Provenance()
+    card = read_card(args.candidate)
+    if card.env is None:
+        raise SystemExit(f"{args.candidate}: its card names no registered env; the decision is for shipped generators")
+    target = make_target(card.env)
+    paradigm, process, steps = target.paradigm, target.process, card.num_steps
+    paths = {"candidate": args.candidate}
     incumbent = paradigm.shipped_policies.get(steps)
     if incumbent is not None:
-        act, shipped = load_policy("shipped", process, paradigm.name, steps)
-        generators["shipped"] = policy_generator(process, steps, act, shipped.get("smoothing", 0.0))
-    generators["hand-designed"] = static_generator(process, steps)
-    best = best_static_schedule(paradigm.name, process, steps)
-    if best is not None:
-        generators["best static"] = static_generator(process, steps, best[1])
-    evaluator = Evaluator()
-    results, images = {}, {}
-    for name, generate in generators.items():
-        runs, images[name] = evaluate_on_seeds(generate, evaluator, process.num_classes, args.samples, PICK_SEEDS)
-        results[name] = mean_std(runs)[0]
-        print(f"{name}: FD " + " / ".join(f"{results[name][f'{s}_fd']:.3f}" for s in evaluator.spaces), flush=True)
-    verdicts = {name: verdict(paired_fd_difference(evaluator, images["candidate"], images[name]), "candidate", name)
-                for name in generators if name != "candidate"}
+        paths["shipped"] = paradigm.shipped_policy_path(steps)
+    spec = card.sampling_spec()
+    generators = target.comparison(load_policies(target, paths), spec)  # + hand-designed, best static
+    report = run_experiment(generators, target.evaluator, process.num_classes, args.samples, PICK_SEEDS,
+                            title=f"Ship decision: {Path(args.candidate).name} ({paradigm.name}, {steps} steps)",
+                            nfe={name: spec.nfe(process) for name in generators})
     bar = "shipped" if incumbent is not None else "hand-designed"
-    ships = verdicts[bar] == f"candidate beats {bar} in every space"
-    for name, said in verdicts.items():
-        print(f"candidate vs {name}: {said}")
-    print(f"decision: {'ship it' if ships else 'keep what ships'} (the bar: beat {bar} in every space on tuning seeds "
-          f"{list(PICK_SEEDS)})")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{Path(args.candidate).stem}.json"
-    out.write_text(json.dumps({"candidate": Path(args.candidate).name, "process": paradigm.name, "steps": steps,
-                               "incumbent": incumbent, "seeds": list(PICK_SEEDS), "samples": args.samples,
-                               "mean": results, "verdicts": verdicts, "ships": ships}, indent=2))
-    print(f"wrote {out}")
+    ships = report.verdict("candidate", bar) == Verdict.BETTER
+    print(report.table())
+    print(f"decision: {'ship it' if ships else 'keep what ships'} (the bar: candidate vs {bar} is "
+          f"{Verdict.BETTER.value} on tuning seeds {list(PICK_SEEDS)}; it is {report.verdict('candidate', bar).value})")
+    decision = {"candidate": Path(args.candidate).name, "process": paradigm.name, "steps": steps, "incumbent": incumbent,
+                "bar": bar, "ships": ships}
+    preface = (f"# Ship decision: {decision['candidate']}\n\n**{'Ship it' if ships else 'Keep what ships'}**: candidate "
+               f"vs {bar} is {report.verdict('candidate', bar).value} on the tuning seeds (ships only if better).")
+    write_reports(RESULTS / "ship_decision" / Path(args.candidate).stem, [report], provenance, preface, decision)
 
 
 if __name__ == "__main__":

@@ -4,70 +4,63 @@ Tuning and evaluation never share noise (``adagen_env/evaluation/seeds.py``). Ev
 on ``--screen-samples`` samples of the tuning seed SCREEN_SEED; the ``--top`` best and the
 hand-designed schedule are evaluated on ``--samples`` samples of each tuning seed in PICK_SEEDS,
 and the best static schedule is the one with the lowest mean classifier FD there. Only then are
-all of them evaluated on the evaluation seeds REPORT_SEEDS, in every feature space: those are
-the numbers reported, with a paired comparison of the best static and the hand-designed
-schedule (FD difference with a 95 % bootstrap interval per space, ``adagen_env.evaluation.comparison``).
+all of them evaluated on the evaluation seeds REPORT_SEEDS, in every feature space
+(``run_experiment``): those are the numbers reported, with a paired comparison of the best
+static and the hand-designed schedule (``best_vs_hand``, ``adagen_env.evaluation.comparison``).
 Screening results are saved after every grid point, so an interrupted run picks up where it
 stopped.
 
     python -m benchmarks.static_grid [--env AdaGen/MaskGIT-Digits-v0] [--steps 2 4 8] [--screen-samples 500]
                                      [--samples 2000]
 
-Results go to ``results/static_grid/<process>.json`` (screening cache: ``<process>-screen.json``).
+Results go to ``results/static_grid/<process>.json`` (screening cache: ``<process>-screen.json``),
+and the picks to the registry's data file ``adagen_env/data/best_static.json``
+(``write_best_static``; ``Paradigm.best_static`` reads it). With ``ADAGEN_BENCH_RESULTS`` set, the
+picks go to ``best_static.json`` in that folder instead (a copy of the registry's, updated), so a
+smoke run leaves the package alone.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import shutil
 import statistics
 from pathlib import Path
+from typing import Any
 
-import torch
 from tqdm import tqdm
 
-from adagen_agents.cli import DEFAULT_ENV
-from adagen_env.evaluation.comparison import paired_fd_difference, verdict
-from adagen_env.evaluation.generators import evaluate_generator, evaluate_on_seeds, static_generator
+from adagen_agents.target import DEFAULT_ENV
+from adagen_env.evaluation.experiment import run_experiment
+from adagen_env.evaluation.generators import evaluate_generator, static_generator
 from adagen_env.evaluation.metrics import Evaluator, noise_floor
-from adagen_env.paradigms import get_paradigm
-from adagen_env.processes import Process
 from adagen_env.evaluation.seeds import PICK_SEEDS, REPORT_SEEDS, SCREEN_SEED
+from adagen_env.paradigms import BEST_STATIC_FILE, get_paradigm, write_best_static
+from adagen_env.runtime.provenance import Provenance
+from adagen_env.runtime.results import write_results
 from adagen_env.runtime.tables import format_table
-
-RESULTS = Path(__file__).resolve().parent / "results" / "static_grid"
+from benchmarks.common import COMMITTED, RESULTS, mean_std, said, write
 
 
 def static_grid_path(process_name: str) -> Path:
     """Where this benchmark writes its results for a process (read by the learned-schedules report)."""
-    return RESULTS / f"{process_name}.json"
+    return RESULTS / "static_grid" / f"{process_name}.json"
+
+
+def picks_file() -> Path:
+    """Where the picks go: the registry's data file, or a copy of it under a results folder of one's own."""
+    if RESULTS == COMMITTED:
+        return BEST_STATIC_FILE
+    copy = RESULTS / "best_static.json"
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BEST_STATIC_FILE, copy)
+    return copy
 
 
 def config_key(steps: int, config: dict) -> str:
     return f"{steps}|" + "|".join(f"{k}={v}" for k, v in config.items())
-
-
-def mean_std(runs: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
-    """Every metric's mean and standard deviation over the runs of one schedule (one per seed)."""
-    keys = [k for k in runs[0] if k not in ("seconds", "samples_per_second", "n")]
-    means = {k: statistics.mean(r[k] for r in runs) for k in keys}
-    stds = {k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in keys}
-    return means, stds
-
-
-def evaluate_candidate(
-    process: Process, evaluator: Evaluator, steps: int, name: str, config: dict, schedule: torch.Tensor | None, samples: int
-) -> tuple[dict, torch.Tensor]:
-    """One candidate's row (tuning FD on PICK_SEEDS; every metric on REPORT_SEEDS) and its report-seed images."""
-    generate = static_generator(process, steps, schedule)
-    tuning = [evaluate_generator(generate, evaluator, process.num_classes, samples, seed, progress=False)["fd"]
-              for seed in PICK_SEEDS]
-    runs, images = evaluate_on_seeds(generate, evaluator, process.num_classes, samples, REPORT_SEEDS)
-    means, stds = mean_std(runs)
-    row = {"schedule": name, "steps": steps, "config": config,
-           "tuning_fd": statistics.mean(tuning), "tuning_fd_per_seed": tuning,
-           **means, **{f"{k}_std": v for k, v in stds.items() if k.endswith(("fd", "kid", "precision", "recall"))}}
-    return row, images
 
 
 def main() -> None:
@@ -78,13 +71,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--top", type=int, default=3)
     args = parser.parse_args()
+    provenance = Provenance()
 
     paradigm = get_paradigm(args.env)
     process_name = paradigm.name
     out = static_grid_path(process_name)
-    out.parent.mkdir(parents=True, exist_ok=True)
     screen_path = out.with_name(f"{process_name}-screen.json")
     screened = json.loads(screen_path.read_text()) if screen_path.exists() else {}
+    screened.pop("provenance", None)
     process = paradigm.make_process()
     evaluator = Evaluator()
     grid = paradigm.grid
@@ -102,44 +96,51 @@ def main() -> None:
                 result = evaluate_generator(generate, evaluator, process.num_classes, args.screen_samples, SCREEN_SEED,
                                             progress=False)
                 screened[key] = {"config": config, "fd": result["fd"], "samples": args.screen_samples}
-                screen_path.write_text(json.dumps(screened, indent=1))
+                write_results(screen_path, screened, provenance)  # quietly: after every grid point
         ranked = sorted((screened[config_key(steps, c)] for c in configs), key=lambda r: r["fd"])
-        candidates = [("hand-designed", hand_designed, None)] + [
-            (f"grid #{i + 1}", r["config"], process.static_schedule(steps, **r["config"]))
-            for i, r in enumerate(ranked[: args.top])
-        ]
-        images = {}
-        for name, config, schedule in candidates:
-            row, images[name] = evaluate_candidate(process, evaluator, steps, name, config, schedule, args.samples)
-            rows.append(row)
-            print(f"{steps} steps, {name}: tuning FD {row['tuning_fd']:.3f}; "
-                  f"evaluation FD {row['fd']:.3f} ± {row['fd_std']:.3f}  {config}", flush=True)
-        grid_rows = [r for r in rows if r["steps"] == steps and r["schedule"] != "hand-designed"]
-        hand = next(r for r in rows if r["steps"] == steps and r["schedule"] == "hand-designed")
-        best_row = min(grid_rows, key=lambda r: r["tuning_fd"])  # chosen on tuning seeds only
-        differences = paired_fd_difference(evaluator, images[best_row["schedule"]], images["hand-designed"])
+        configs_by_name = {"hand-designed": hand_designed,
+                           **{f"grid #{i + 1}": r["config"] for i, r in enumerate(ranked[: args.top])}}
+        generators = {name: static_generator(process, steps, None if name == "hand-designed" else
+                                             process.static_schedule(steps, **config))
+                      for name, config in configs_by_name.items()}
+        # the pick sees the tuning seeds only; then every candidate is scored on the evaluation seeds
+        tuning = run_experiment(generators, evaluator, process.num_classes, args.samples, PICK_SEEDS, pairs=[],
+                                floor=False)
+        tuning_fd = {name: [run["fd"] for run in c.per_seed] for name, c in tuning.contenders.items()}
+        picked = min((name for name in generators if name != "hand-designed"),
+                     key=lambda name: statistics.mean(tuning_fd[name]))
+        report = run_experiment(generators, evaluator, process.num_classes, args.samples, REPORT_SEEDS,
+                                title=f"{paradigm.env_id}, {steps} steps", nfe={n: process.nfe(steps) for n in generators},
+                                pairs=[(picked, "hand-designed")], floor=False)
+        step_rows = {name: row(name, steps, configs_by_name[name], tuning_fd[name], report.contenders[name].per_seed)
+                     for name in generators}
+        rows += step_rows.values()
+        hand, best_row = step_rows["hand-designed"], step_rows[picked]
         best[steps] = {"hand_designed": hand, "best_static": best_row, "best_vs_hand_fd_ratio": best_row["fd"] / hand["fd"],
-                       "nfe": process.nfe(steps), "best_vs_hand_fd_differences": [vars(d) for d in differences],
-                       "best_vs_hand": verdict(differences, "best static", "hand-designed")}
-        print(f"{steps} steps: {best[steps]['best_vs_hand']}", flush=True)
-
-        write(out, args, process_name, grid, rows, best, floor)  # after every step count: an interruption keeps them
+                       "nfe": process.nfe(steps), "best_vs_hand": report.comparison(picked, "hand-designed").to_dict()}
+        write_best_static(process_name, {steps: best_row["config"]}, picks_file())
+        print(f"{steps} steps: picked {picked} {best_row['config']}; {said(best[steps]['best_vs_hand'])}", flush=True)
+        # after every step count: an interruption keeps them
+        write(out, {"args": vars(args), "seeds": {"screen": SCREEN_SEED, "pick": list(PICK_SEEDS),
+                                                  "report": list(REPORT_SEEDS)},
+                    "process": process_name, "grid": grid, "rows": rows, "best": best, "noise_floor": floor}, provenance)
 
     table = [{k: v for k, v in r.items() if k != "config"} | {"config": _short(r["config"])} for r in rows]
     print(format_table(table, ("steps", "schedule", "tuning_fd", "fd", "fd_std", "encoder_fd", "pixels_fd",
                                "precision", "recall", "accuracy", "config")))
     for steps, b in best.items():
-        print(f"{steps} steps: best static / hand-designed FD = {b['best_vs_hand_fd_ratio']:.3f}; {b['best_vs_hand']}")
+        print(f"{steps} steps: best static / hand-designed FD = {b['best_vs_hand_fd_ratio']:.3f}; {said(b['best_vs_hand'])}")
     print(f"noise floor (real train vs held-out): FD {floor['fd']:.3f}; {args.samples} samples per evaluation; "
           f"tuning_fd: mean over tuning seeds {list(PICK_SEEDS)}; the rest: mean (std) over evaluation seeds "
-          f"{list(REPORT_SEEDS)}")
-    print(f"wrote {out}")
+          f"{list(REPORT_SEEDS)}; picks recorded in {picks_file()}")
 
 
-def write(out: Path, args: argparse.Namespace, process_name: str, grid: dict, rows: list, best: dict, floor: dict) -> None:
-    seeds = {"screen": SCREEN_SEED, "pick": list(PICK_SEEDS), "report": list(REPORT_SEEDS)}
-    out.write_text(json.dumps({"args": vars(args), "seeds": seeds, "process": process_name, "grid": grid, "rows": rows,
-                               "best": best, "noise_floor": floor}, indent=2))
+def row(name: str, steps: int, config: dict, tuning_fd: list[float], runs: list[dict[str, float]]) -> dict[str, Any]:
+    """One candidate's row: its tuning FD (PICK_SEEDS) and every metric's mean and std over REPORT_SEEDS."""
+    means, stds = mean_std(runs)
+    return {"schedule": name, "steps": steps, "config": config,
+            "tuning_fd": statistics.mean(tuning_fd), "tuning_fd_per_seed": tuning_fd,
+            **means, **{f"{k}_std": v for k, v in stds.items() if k.endswith(("fd", "kid", "precision", "recall"))}}
 
 
 def _short(config: dict) -> str:

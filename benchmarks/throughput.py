@@ -10,10 +10,8 @@ adversarial reward adds a discriminator update every 256 finished samples on top
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -22,9 +20,10 @@ import torch
 from adagen_env.envs import ScheduleEnv, ScheduleVectorEnv
 from adagen_env.processes import MaskGITProcess
 from adagen_env.processes.sampling import sample
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
+from benchmarks.common import RESULTS, write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 REWARD = "classifier"
 
 
@@ -52,6 +51,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sync-repeats", type=int, default=1, help="SyncVectorEnv is slow; fewer repeats")
     args = parser.parse_args()
+    provenance = Provenance()
 
     process = MaskGITProcess()
     rows = []
@@ -82,10 +82,7 @@ def main() -> None:
         )
     print(format_table(rows, tuple(rows[0])))
     print(f"\ntorch threads: {torch.get_num_threads()}; medians over {args.repeats} repeats ({args.sync_repeats} for sync)")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "throughput.json"
-    out.write_text(json.dumps({"args": vars(args), "threads": torch.get_num_threads(), "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    write(RESULTS / "throughput.json", {"args": vars(args), "threads": torch.get_num_threads(), "rows": rows}, provenance)
 
 
 if __name__ == "__main__":

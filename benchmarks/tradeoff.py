@@ -16,31 +16,30 @@ of 500 against the 500 held-out images, precision and recall in every feature sp
 space is the area its precision-recall points dominate (the union of the rectangles from the
 origin to each point): a frontier beyond another's dominates more. Per set (a set of every
 schedule shares its samples' labels and noise) the areas give a paired difference; its 95 %
-percentile bootstrap interval over sets decides, space by space, as ``comparison.verdict`` does
-for FD (the loss here is the area *not* dominated, so lower is better, like FD).
+percentile bootstrap interval over sets (an ``Interval``) decides, space by space, as a paired
+comparison's FD does (the loss here is the area *not* dominated, so lower is better, like FD),
+and the verdict over the spaces is a ``Verdict``: better or worse when every space says so.
+These are comparisons of families, not of two generators, so they are not ``run_experiment``'s.
 
 Results: ``results/tradeoff.md``, ``results/tradeoff.json``, ``results/tradeoff.png``.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
 from pathlib import Path
 
 import torch
 
 from adagen_agents.action_plots import require_matplotlib
-from adagen_agents.loading import load_policy, policy_metadata
-from adagen_env.evaluation.comparison import CONFIDENCE, Difference, verdict
+from adagen_agents.loading import load_policy, read_card
+from adagen_env.evaluation.comparison import CONFIDENCE, Interval, Verdict
 from adagen_env.evaluation.generators import generate_balanced, policy_generator, static_generator
 from adagen_env.evaluation.metrics import Evaluator, equal_size_precision_recall
-from adagen_env.paradigms import best_static_schedule, get_paradigm
 from adagen_env.evaluation.seeds import REPORT_SEEDS
+from adagen_env.paradigms import best_static_schedule, get_paradigm
+from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.common import RESULTS, write
 SET_SIZE = 500  # the held-out reference's size: precision and recall on sets of equal size
 RESAMPLES = 2000
 
@@ -66,7 +65,7 @@ def set_scores(images: torch.Tensor, evaluator: Evaluator) -> dict[str, list[tup
     return scores
 
 
-def paired_area_difference(learned: list[list[tuple]], swept: list[list[tuple]], space: str, seed: int = 0) -> Difference:
+def paired_area_difference(learned: list[list[tuple]], swept: list[list[tuple]], seed: int = 0) -> Interval:
     """Undominated area (1 - dominated) of the learned family minus the swept one's, over sets, with
     a percentile bootstrap interval over resampled sets; ``learned[i][s]``: point i's (recall, precision) on set s."""
     losses = torch.tensor([[1 - dominated_area([point[s] for point in family]) for s in range(len(family[0]))]
@@ -75,7 +74,17 @@ def paired_area_difference(learned: list[list[tuple]], swept: list[list[tuple]],
     draws = torch.randint(len(difference), (RESAMPLES, len(difference)), generator=torch.Generator().manual_seed(seed))
     tail = (1 - CONFIDENCE) / 2
     low, high = torch.quantile(difference[draws].mean(dim=1), torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
-    return Difference(space, difference.mean().item(), low, high)
+    return Interval(difference.mean().item(), low, high)
+
+
+def area_verdict(differences: dict[str, Interval]) -> Verdict:
+    """The learned knob's verdict from its undominated-area differences, space by space (lower is better)."""
+    signs = [d.sign for d in differences.values()]
+    if all(s < 0 for s in signs):
+        return Verdict.BETTER
+    if all(s > 0 for s in signs):
+        return Verdict.WORSE
+    return Verdict.LEVEL if not any(signs) else Verdict.MIXED
 
 
 def main() -> None:
@@ -94,11 +103,12 @@ def main() -> None:
         raise SystemExit(f"--samples must be a multiple of {SET_SIZE} and --seeds in 1..{len(REPORT_SEEDS)}")
     if any(not 0 <= v <= 1 for v in args.values):
         raise SystemExit(f"--values must lie in [0, 1], got {args.values}")
-    metadata = policy_metadata(args.policy)
-    if not metadata.get("tradeoff"):
+    provenance = Provenance()
+    card = read_card(args.policy)
+    if card.spec.tradeoff is None:
         raise SystemExit(f"{args.policy} was not trained with adagen train --tradeoff")
-    paradigm = get_paradigm(metadata["process"])
-    process, steps = paradigm.make_process(), metadata["num_steps"]
+    paradigm = get_paradigm(card.env)
+    process, steps = paradigm.make_process(), card.num_steps
     best = best_static_schedule(paradigm.name, process, steps)
     if best is None:
         raise SystemExit(f"no best static schedule of {paradigm.name} at {steps} steps to sweep the guidance of")
@@ -106,7 +116,7 @@ def main() -> None:
                                  else [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
     act, _ = load_policy(args.policy, process, paradigm.name)
     families = {
-        "learned knob": {f"tradeoff {v:g}": policy_generator(process, steps, act, metadata.get("smoothing", 0.0), tradeoff=v)
+        "learned knob": {f"tradeoff {v:g}": policy_generator(process, act, card.sampling_spec(tradeoff=v))
                          for v in args.values},
         "guidance sweep": {f"guidance {g:g}": static_generator(process, steps, process.static_schedule(
             steps, **{**best[0], "guidance": g})) for g in guidance},
@@ -115,7 +125,6 @@ def main() -> None:
     seeds = REPORT_SEEDS[: args.seeds]
     scores: dict[str, dict[str, dict[str, list]]] = {}  # family -> point -> space -> per-set (recall, precision)
     rows = []
-    start = time.perf_counter()
     for family, generators in families.items():
         scores[family] = {}
         for name, generate in generators.items():
@@ -128,32 +137,32 @@ def main() -> None:
             rows.append(row)
             print(f"{family}, {name}: " + ", ".join(f"{s} P {row[f'{s}_precision']:.3f} R {row[f'{s}_recall']:.3f}"
                                                      for s in evaluator.spaces), flush=True)
-    differences = [paired_area_difference([points[space] for points in scores["learned knob"].values()],
-                                          [points[space] for points in scores["guidance sweep"].values()], space)
-                   for space in evaluator.spaces]
-    said = verdict(differences, "learned knob", "guidance sweep")
+    differences = {space: paired_area_difference([points[space] for points in scores["learned knob"].values()],
+                                                 [points[space] for points in scores["guidance sweep"].values()])
+                   for space in evaluator.spaces}
+    verdict = area_verdict(differences)
     columns = ("family", "point", *(f"{s}_{m}" for s in evaluator.spaces for m in ("precision", "recall")))
     table = format_table(rows, columns)
-    spans = "\n".join(f"- {d.space}: {d.difference:+.4f} [{d.low:+.4f}, {d.high:+.4f}]" for d in differences)
+    spans = "\n".join(f"- {space}: {d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}]" for space, d in differences.items())
     sets = len(seeds) * args.samples // SET_SIZE
     text = (f"# Fidelity-diversity control: {paradigm.name}, {steps} steps\n\n"
             f"Policy {Path(args.policy).name}; best static schedule {best[0]} with its guidance swept. "
             f"{args.samples} samples on each of the evaluation seeds {list(seeds)}, scored as {sets} sets of {SET_SIZE} "
-            f"against the {SET_SIZE} held-out images; precision and recall are the means over sets. Load "
-            f"{os.getloadavg()[0]:.1f}, {time.perf_counter() - start:.0f} s.\n\n```\n{table}\n```\n\n"
+            f"against the {SET_SIZE} held-out images; precision and recall are the means over sets.\n\n"
+            f"```\n{table}\n```\n\n"
             f"Undominated precision-recall area, learned knob minus guidance sweep (negative: the learned frontier "
             f"reaches further), mean over sets and 95 % bootstrap interval over sets:\n\n{spans}\n\n"
-            f"Verdict: {said}\n")
+            f"Verdict: the learned knob is {verdict.value} against the guidance sweep (better or worse only when "
+            f"every space agrees)\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({
+    print(text)
+    plot(rows, evaluator.spaces, f"{paradigm.name}, {steps} steps", out.with_suffix(".png"))
+    write(out.with_suffix(".json"), {
         "policy": Path(args.policy).name, "process": paradigm.name, "steps": steps, "best_static": best[0],
         "seeds": list(seeds), "samples": args.samples, "rows": rows, "per_set": scores,
-        "area_differences": [vars(d) for d in differences], "verdict": said}, indent=2))
-    plot(rows, evaluator.spaces, f"{paradigm.name}, {steps} steps", out.with_suffix(".png"))
-    print(text)
-    print(f"wrote {out.with_suffix('.md')}, .json and .png")
+        "area_differences": {space: vars(d) for space, d in differences.items()}, "verdict": verdict.value},
+        provenance, text)
 
 
 def plot(rows: list[dict], spaces: tuple[str, ...], title: str, path: Path) -> None:

@@ -17,7 +17,6 @@ Results: ``results/train_beside_hog.json``; ratios are to ``--threads 2`` idle i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -26,7 +25,9 @@ import tempfile
 import threading
 import time
 
-from benchmarks.contention import RESULTS, Hog
+from adagen_env.runtime.provenance import Provenance
+from benchmarks.common import RESULTS, write
+from benchmarks.contention import Hog
 
 COMMON = ["--steps", "8", "--num-envs", "64", "--episodes-per-update", "128", "--eval-every", "0",
           "--final-samples", "100", "--checkpoint-every", "0"]
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--hog-after", type=float, default=9.0, help="seconds before the midrun hog starts (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of the whole table (default: %(default)s)")
     args = parser.parse_args()
+    provenance = Provenance()
 
     scenarios = {"idle": (None, args.updates), "hog": (0.0, args.updates), "hog-midrun": (args.hog_after, args.midrun_updates)}
     rows = []
@@ -85,9 +87,7 @@ def main() -> None:
                 print(f"repeat {repeat} {scenario:10s} --threads {threads:4s}: {row['train_seconds']:4d} s for "
                       f"{row['updates']} updates ({row['vs_idle_2_threads']:.1f}x idle), load {row['load_before']:.2f}; "
                       + " | ".join(row["notes"]), flush=True)
-    out = RESULTS / "train_beside_hog.json"
-    out.write_text(json.dumps({"args": vars(args), "cpu_count": os.cpu_count(), "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    write(RESULTS / "train_beside_hog.json", {"args": vars(args), "cpu_count": os.cpu_count(), "rows": rows}, provenance)
 
 
 if __name__ == "__main__":

@@ -15,21 +15,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
-from pathlib import Path
 
 import torch
 
 from adagen_agents.bench.algorithms import our_ppo
-from adagen_agents.bench.campaign import write_json
 from adagen_agents.bench.tasks import get_task
 from adagen_agents.bench.trial import Trial, evaluate_act, normalised_scores, reference_results
-from adagen_env.runtime.tables import format_table
 from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.evaluation.seeds import BENCH_TUNING_SEED
+from adagen_env.runtime.provenance import Provenance
+from adagen_env.runtime.tables import format_table
+from benchmarks.common import RESULTS, write
 
-RESULTS = Path(__file__).parent / "results" / "tune_ppo"
+FOLDER = RESULTS / "tune_ppo"
 TASK = dataclasses.replace(get_task("maskgit-8"), eval_seed=BENCH_TUNING_SEED)
 # what SB3's PPO does differently and might matter here, one change at a time: more, smaller
 # updates (SB3: 2,048 env steps = 256 samples per update; minibatches of 64 env steps as ours);
@@ -44,21 +43,20 @@ CANDIDATES: dict[str, dict] = {
 
 
 def run(name: str, seed: int, refs: dict, evaluator: Evaluator) -> dict:
-    path = RESULTS / f"{name.replace('/', '-').replace(' ', '_').replace(',', '')}-seed{seed}.json"
+    path = FOLDER / f"{name.replace('/', '-').replace(' ', '_').replace(',', '')}-seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
+    provenance = Provenance()
     trial = Trial(TASK, seed)
-    load_before, start = os.getloadavg(), time.perf_counter()
+    start = time.perf_counter()
     act = our_ppo(name, **CANDIDATES[name])(trial)
     seconds = time.perf_counter() - start
     result = evaluate_act(TASK, act, TASK.eval_samples, evaluator)
     data = {"candidate": name, "overrides": CANDIDATES[name], "seed": seed, "eval_seed": TASK.eval_seed,
             "train_seconds": seconds, "samples_used": trial.samples_used,
             "scores": normalised_scores(result, refs, TASK.eval_samples),
-            "final": {k: v for k, v in result.items() if k.endswith("_fd")},
-            "torch_threads": torch.get_num_threads(), "load_average_before": load_before,
-            "load_average_after": os.getloadavg()}
-    write_json(path, data)
+            "final": {k: v for k, v in result.items() if k.endswith("_fd")}}
+    write(path, data, provenance)  # the provenance holds the threads and the load before and after
     return data
 
 
@@ -70,18 +68,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     evaluator = Evaluator()
-    refs_path = RESULTS / "references.json"
+    refs_path = FOLDER / "references.json"
     if refs_path.exists():
         refs = json.loads(refs_path.read_text())
     else:
+        provenance = Provenance()
         refs = reference_results(TASK, evaluator)
-        write_json(refs_path, refs)
+        write(refs_path, refs, provenance)
     for seed in args.seeds:
         for name in args.candidates:
             data = run(name, seed, refs, evaluator)
             print(f"{name}, seed {seed}: score {data['scores']['mean']:.3f} in {data['train_seconds']:.0f} s", flush=True)
     rows = []
-    done = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*-seed*.json"))]
+    done = [json.loads(p.read_text()) for p in sorted(FOLDER.glob("*-seed*.json"))]
     for name in CANDIDATES:
         runs = [d for d in done if d["candidate"] == name]
         if runs:

@@ -4,16 +4,15 @@ import torch
 
 from adagen_agents import cli
 from adagen_agents.action_plots import action_spread
-from adagen_env.evaluation.adaptivity import mean_action_policy, record_actions
-from adagen_env.evaluation.generators import policy_generator, static_generator
-from adagen_env.paradigms import get_paradigm
-from adagen_env.processes.sampling import hand_designed_schedule
+from adagen_env import (EpisodeSpec, get_paradigm, hand_designed_schedule, mean_action_policy, policy_generator,
+                        record_actions, static_generator)
 
 
 def test_recorded_zero_actions_give_the_hand_designed_parameters():
     process = get_paradigm("flow-digits").make_process()
     labels = torch.arange(6) % process.num_classes
-    actions, values = record_actions(process, 3, lambda obs: torch.zeros(len(obs["label"]), 2), labels, seed=5)
+    actions, values = record_actions(process, lambda obs: torch.zeros(len(obs["label"]), 2), labels, 5,
+                                     EpisodeSpec(num_steps=3))
     assert actions.shape == (3, 6, 2) and torch.equal(actions, torch.zeros(3, 6, 2))
     assert torch.allclose(values, hand_designed_schedule(process, 3, 6))
 
@@ -25,15 +24,15 @@ def test_mean_action_policies_play_the_step_mean_overall_and_per_class():
     def adaptive(obs):  # depends on the class and the step
         return (obs["label"].float()[:, None] - 4.5) * torch.tensor([0.04, 0.02]) + obs["progress"] * 0.1
 
-    actions, _ = record_actions(process, 2, adaptive, labels, seed=0)
+    actions, _ = record_actions(process, adaptive, labels, 0, EpisodeSpec(num_steps=2))
     overall, per_class = mean_action_policy(actions), mean_action_policy(actions, labels, num_classes=10)
-    per_class_actions, _ = record_actions(process, 2, per_class, labels, seed=1)
-    overall_actions, _ = record_actions(process, 2, overall, labels, seed=1)
+    per_class_actions, _ = record_actions(process, per_class, labels, 1, EpisodeSpec(num_steps=2))
+    overall_actions, _ = record_actions(process, overall, labels, 1, EpisodeSpec(num_steps=2))
     assert torch.allclose(per_class_actions, actions)  # the policy only looked at class and step
     assert torch.allclose(overall_actions, actions.mean(dim=1, keepdim=True).expand_as(actions))
     # the step-mean of zero actions is the hand-designed schedule, through the same core, bit for bit
     zeros = mean_action_policy(torch.zeros(2, 20, 2))
-    same = [g(labels, 3) for g in (policy_generator(process, 2, zeros), static_generator(process, 2))]
+    same = [g(labels, 3) for g in (policy_generator(process, zeros, EpisodeSpec(num_steps=2)), static_generator(process, 2))]
     assert torch.equal(*same)
 
 
@@ -51,7 +50,7 @@ def test_action_spread_tells_per_sample_from_per_class_from_static():
     per_sample = lambda obs: obs["features"][:, :dims].tanh()  # noqa: E731
     spreads = {}
     for name, act in (("static", static), ("per class", per_class), ("per sample", per_sample)):
-        _, values = record_actions(process, 4, act, labels, seed=0)
+        _, values = record_actions(process, act, labels, 0, EpisodeSpec(num_steps=4))
         spreads[name] = action_spread(values, labels, process)
     for p in process.parameters:
         assert spreads["static"][p.name] == {"over_samples": 0.0, "within_class": 0.0}

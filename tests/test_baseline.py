@@ -2,11 +2,8 @@
 import pytest
 import torch
 
-from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.envs.core import ScheduleCore
-from adagen_env.evaluation.generators import policy_generator
-from adagen_env.paradigms import best_static_schedule, make_process
-from adagen_env.processes.sampling import sample
+from adagen_env import (EpisodeSpec, ScheduleCore, ScheduleVectorEnv, best_static_schedule, make_process,
+                        policy_generator, sample)
 
 
 @pytest.mark.parametrize("name, steps", [("diffusion-digits", 6), ("maskgit-digits", 4)])
@@ -14,7 +11,7 @@ def test_the_zero_action_gives_the_baseline_schedule(name, steps):
     process = make_process(name)
     best = best_static_schedule(name, process, steps)[1]
     labels = torch.arange(10)
-    core = ScheduleCore(process, 10, steps, baseline=best)
+    core = ScheduleCore(process, 10, EpisodeSpec(num_steps=steps, reward=None, baseline=best))
     core.reset(labels=labels, seed=4)
     applied = []
     for _ in range(steps):
@@ -25,7 +22,8 @@ def test_the_zero_action_gives_the_baseline_schedule(name, steps):
     ceilings = torch.tensor([1 - p.floor if p.activation == "sigmoid" else float("inf") for p in process.parameters])
     expected = torch.maximum(torch.minimum(best, ceilings), floors)
     torch.testing.assert_close(torch.stack(applied), expected[:, None].expand(-1, 10, -1), rtol=1e-5, atol=1e-5)
-    zero = policy_generator(process, steps, lambda obs: torch.zeros(len(obs["label"]), core.num_parameters), baseline=best)
+    zero = policy_generator(process, lambda obs: torch.zeros(len(obs["label"]), core.num_parameters),
+                            EpisodeSpec(num_steps=steps, baseline=best))
     torch.testing.assert_close(zero(labels, 4), sample(process, labels, best, seed=4), rtol=0, atol=1e-3)
 
 
@@ -47,3 +45,15 @@ def test_the_single_env_takes_a_baseline_too():
     _, _, _, _, info = env.step(torch.zeros(2).numpy())
     torch.testing.assert_close(torch.tensor([float(info["parameters"][p.name]) for p in process.parameters]), best[0],
                                rtol=1e-5, atol=1e-5)
+
+
+def test_a_baseline_by_name_resolves_to_its_values():
+    env = ScheduleVectorEnv(num_envs=2, process="diffusion-digits", num_steps=6, reward=None, baseline="best-static")
+    best = best_static_schedule("diffusion-digits", make_process("diffusion-digits"), 6)[1]
+    assert torch.equal(env.episode.baseline_tensor(), best.float())
+    assert ScheduleVectorEnv(num_envs=2, process="flow-digits", num_steps=4, reward=None,
+                             baseline="hand-designed").episode.baseline is None
+    with pytest.raises(ValueError, match="unknown baseline 'fastest'; choose one of hand-designed, best-static"):
+        ScheduleVectorEnv(num_envs=2, process="diffusion-digits", num_steps=6, reward=None, baseline="fastest")
+    with pytest.raises(ValueError, match="no grid search has picked one for diffusion-digits at 5 steps"):
+        ScheduleVectorEnv(num_envs=2, process="diffusion-digits", num_steps=5, reward=None, baseline="best-static")

@@ -11,6 +11,7 @@ from adagen_agents.bench.algorithms import ALGORITHMS, register, sb3
 from adagen_agents.bench.campaign import run_campaign, run_one
 from adagen_agents.bench.tasks import Task
 from adagen_agents.bench.trial import BudgetTooSmall, Trial, normalised_scores
+from adagen_agents.sb3_algorithms import SB3Algorithm
 from adagen_env.evaluation.metrics import SPACES, Evaluator
 
 # the cheapest generator (flow, Heun, 3 steps = 6 NFE), a budget of 1,024 samples
@@ -125,7 +126,7 @@ def test_missing_packages_are_named_before_any_run(tiny_suite, toy, monkeypatch,
 
 def test_an_algorithm_without_box_actions_is_refused(tiny_suite, monkeypatch, tmp_path, evaluator):
     monkeypatch.setattr(algorithms, "ALGORITHMS", dict(ALGORITHMS))
-    register("dqn")(sb3("stable_baselines3", "DQN"))
+    register("dqn")(sb3(SB3Algorithm("dqn", "stable_baselines3", "DQN")))
     with pytest.raises(ValueError, match="DQN does not support Box actions"):
         run_one("dqn", TINY, 0, tmp_path, evaluator)
 

@@ -12,17 +12,20 @@ def test_eval_prints_every_metric_and_writes_json(tmp_path, capsys):
     out = tmp_path / "eval.json"
     main(["eval", "--schedule", "hand-designed", "no-guidance", "--steps", "2", "--samples", "40", "--json", str(out)])
     printed = capsys.readouterr().out
-    for column in ("fd", "precision", "recall", "encoder_fd", "pixels_fd", "accuracy", "seconds", "noise floor"):
+    for column in ("space", "fd", "kid", "precision", "recall", "accuracy", "samples/s", "noise floor", "encoder",
+                   "pixels"):
         assert column in printed
-    assert "hand-designed vs no-guidance: FD difference (paired, 95 % bootstrap interval)" in printed
     written = json.loads(out.read_text())
-    rows = written["rows"]
-    assert [r["schedule"] for r in rows] == ["hand-designed", "no-guidance"]
-    assert all(r["n"] == 40 and r["fd"] > 0 and r["encoder_kid_std"] >= 0 for r in rows)
+    contenders = written["contenders"]
+    assert [c["name"] for c in contenders] == ["hand-designed", "no-guidance"]
+    assert all(c["nfe"] == 2 for c in contenders)
+    assert all(r["n"] == 40 and r["classifier_fd"] > 0 and r["encoder_kid_std"] >= 0 for c in contenders
+               for r in c["per_seed"])
     (comparison,) = written["comparisons"]
     assert (comparison["a"], comparison["b"]) == ("hand-designed", "no-guidance")
-    assert [d["space"] for d in comparison["fd_differences"]] == ["classifier", "encoder", "pixels"]
-    assert comparison["verdict"] in printed
+    assert [d["space"] for d in comparison["spaces"]] == ["classifier", "encoder", "pixels"]
+    assert f"hand-designed vs no-guidance: {comparison['sentence']}" in printed
+    assert written["provenance"]["command"] and (tmp_path / "eval.md").read_text().startswith("# AdaGen/MaskGIT")
 
 
 def test_eval_is_reproducible_and_seeds_differ(tmp_path):
@@ -30,7 +33,7 @@ def test_eval_is_reproducible_and_seeds_differ(tmp_path):
     for seed in (0, 0, 1):
         out = tmp_path / f"eval{len(runs)}.json"
         main(["eval", "--steps", "2", "--samples", "30", "--seed", str(seed), "--json", str(out)])
-        runs.append(json.loads(out.read_text())["rows"][0]["fd"])
+        runs.append(json.loads(out.read_text())["contenders"][0]["per_seed"][0]["classifier_fd"])
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 

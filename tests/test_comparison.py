@@ -1,10 +1,12 @@
-"""Paired comparisons of two schedules: FD differences with bootstrap intervals in every space, and
-a verdict that says "beats" only where every space agrees."""
+"""Paired comparisons of two generators: FD, precision and recall differences with intervals in every
+space, and a verdict, as data, that says "better" only where every space and both of precision and
+recall agree."""
 import pytest
 import torch
 
-from adagen_env.evaluation.comparison import Difference, paired_fd_difference, verdict
 from adagen_env.data.datasets import load_digits
+from adagen_env.evaluation.comparison import (Comparison, Interval, SpaceComparison, Verdict, compare_images,
+                                              paired_fd_interval, t_interval, t_quantile)
 from adagen_env.evaluation.metrics import Evaluator
 
 
@@ -15,45 +17,100 @@ def evaluator() -> Evaluator:
 
 @pytest.fixture(scope="module")
 def real() -> torch.Tensor:
-    return load_digits("train").to_float()[:400]
+    return load_digits("train").to_float()[:1000]
 
 
-def test_a_set_against_itself_is_level_with_zero_difference(evaluator, real):
-    differences = paired_fd_difference(evaluator, real, real, resamples=50)
-    assert [d.space for d in differences] == list(evaluator.spaces)
-    for d in differences:
-        assert d.difference == 0.0 and d.low == 0.0 and d.high == 0.0 and d.winner is None
-    assert verdict(differences, "a", "b") == "level in every space"
+def noisy(images: torch.Tensor, scale: float, seed: int = 0) -> torch.Tensor:
+    return (images + scale * torch.randn(images.shape, generator=torch.Generator().manual_seed(seed))).clamp(0, 1)
 
 
-def test_real_digits_beat_noisy_digits_in_every_space(evaluator, real):
-    noisy = (real + 0.3 * torch.randn(real.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
-    differences = paired_fd_difference(evaluator, real, noisy, resamples=50)
-    for d in differences:
-        assert d.low <= d.difference <= d.high < 0, d
-    assert verdict(differences, "real", "noisy") == "real beats noisy in every space"
-    assert verdict(paired_fd_difference(evaluator, noisy, real, resamples=50), "noisy", "real") == \
-        "real beats noisy in every space"
+def test_a_set_against_itself_is_level_with_zero_differences(evaluator, real):
+    comparison = compare_images(evaluator, real, real, "a", "b")
+    assert [s.space for s in comparison.spaces] == list(evaluator.spaces)
+    for s in comparison.spaces:
+        assert s.fd == Interval(0.0, 0.0, 0.0) and s.precision.value == 0.0 and s.recall.value == 0.0
+        assert s.verdict == Verdict.LEVEL
+    assert comparison.verdict == Verdict.LEVEL
+    assert comparison.sentence() == "a and b are level in every space"
 
 
-def test_the_interval_is_seeded_and_narrows_with_more_pairs(evaluator, real):
-    noisy = (real + 0.1 * torch.randn(real.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
-    first = paired_fd_difference(evaluator, real, noisy, resamples=50, seed=3)
-    assert first == paired_fd_difference(evaluator, real, noisy, resamples=50, seed=3)
-    small = paired_fd_difference(evaluator, real[:100], noisy[:100], resamples=50, seed=3)
-    for wide, narrow in zip(small, first):
-        assert narrow.high - narrow.low < wide.high - wide.low
+def test_real_digits_beat_dimmed_digits_in_every_space(evaluator, real):
+    comparison = compare_images(evaluator, real, 0.6 * real, "real", "dimmed")
+    for s in comparison.spaces:
+        assert s.fd.low <= s.fd.value <= s.fd.high < 0, s
+    assert comparison.verdict == Verdict.BETTER
+    assert comparison.sentence().startswith("real beats dimmed in every space")
+    assert compare_images(evaluator, 0.6 * real, real, "dimmed", "real").verdict == Verdict.WORSE
 
 
-def test_mixed_verdict_names_the_spaces():
-    differences = [Difference("classifier", -2.0, -3.0, -1.0), Difference("encoder", 1.0, 0.5, 1.5),
-                   Difference("pixels", 0.0, -0.1, 0.1)]
-    assert verdict(differences, "learned", "static") == (
-        "mixed: learned better in classifier; static better in encoder; level in pixels")
+def test_noise_that_buys_pixel_recall_is_not_called_worse_in_every_way(evaluator, real):
+    # far worse FD everywhere, but heavy pixel noise spreads the set over more of the real pixel manifold
+    comparison = compare_images(evaluator, noisy(real, 0.3), real, "noisy", "real")
+    pixels = comparison.spaces[-1]
+    assert all(s.fd.sign > 0 for s in comparison.spaces) and pixels.recall.sign > 0
+    assert comparison.verdict == Verdict.MIXED
+
+
+def test_the_fd_interval_is_seeded_and_narrows_with_more_pairs(evaluator, real):
+    reference = evaluator.reference_features_in("classifier")
+    a, b = evaluator.space_features(real, "classifier"), evaluator.space_features(noisy(real, 0.1, 1), "classifier")
+    first = paired_fd_interval(reference, a, b, resamples=50, seed=3)
+    assert first == paired_fd_interval(reference, a, b, resamples=50, seed=3)
+    small = paired_fd_interval(reference, a[:100], b[:100], resamples=50, seed=3)
+    assert first.high - first.low < small.high - small.low
+
+
+def intervals(*signs: int) -> list[Interval]:
+    return [Interval(float(s), s - 0.5 if s else -1.0, s + 0.5 if s else 1.0) for s in signs]
+
+
+def comparison(fd: list[int], precision: list[int], recall: list[int]) -> Comparison:
+    spaces = ("classifier", "encoder", "pixels")
+    return Comparison("learned", "static", tuple(
+        SpaceComparison(space, f, p, r)
+        for space, f, p, r in zip(spaces, intervals(*fd), intervals(*precision), intervals(*recall))))
+
+
+@pytest.mark.parametrize("fd, precision, recall, expected", [
+    ([-1, -1, -1], [0, 0, 0], [1, 0, 0], Verdict.BETTER),
+    ([-1, -1, -1], [-1, 0, 0], [0, 0, 0], Verdict.MIXED),  # lower FD everywhere, but less precise somewhere
+    ([-1, -1, -1], [-1, 0, -1], [1, 1, 0], Verdict.TRADES_FIDELITY_FOR_DIVERSITY),  # buys recall with precision
+    ([1, 1, 0], [1, 1, 0], [-1, 0, -1], Verdict.TRADES_DIVERSITY_FOR_FIDELITY),
+    ([1, 1, 1], [0, -1, 0], [0, 0, 0], Verdict.WORSE),
+    ([0, 0, 0], [0, 0, 0], [0, 0, 0], Verdict.LEVEL),
+    ([-1, 1, 0], [0, 0, 0], [0, 0, 0], Verdict.MIXED),
+])
+def test_the_verdict_follows_the_house_rule(fd, precision, recall, expected):
+    assert comparison(fd, precision, recall).verdict == expected
+
+
+def test_a_mixed_verdict_names_the_spaces_and_a_trade_gives_its_numbers():
+    mixed = comparison([-1, 1, 0], [0, 0, 0], [0, 0, 0])
+    assert mixed.sentence() == ("mixed: learned better FD in classifier; static better FD in encoder; "
+                                "FD level in pixels")
+    trade = comparison([-1, -1, -1], [-1, 0, 0], [1, 0, 0])
+    assert trade.sentence() == ("learned trades fidelity for diversity against static "
+                                "(classifier: precision -1 [-1.5, -0.5], recall +1 [+0.5, +1.5])")
+
+
+def test_a_comparison_round_trips_through_its_dict(evaluator, real):
+    found = compare_images(evaluator, real, noisy(real, 0.2), "real", "noisy")
+    data = found.to_dict()
+    assert data["verdict"] == found.verdict.value and data["sentence"] == found.sentence()
+    assert Comparison.from_dict(data) == found
+
+
+def test_student_t_quantiles_and_intervals():
+    assert t_quantile(1) == 12.706 and t_quantile(30) == 2.042
+    assert t_quantile(1000) == pytest.approx(1.9623, abs=1e-3)
+    assert t_interval([1.0]).sign == 0  # one value: no interval, never a winner
+    interval = t_interval([1.0, 2.0, 3.0])
+    assert interval.value == 2.0 and interval.low == pytest.approx(2 - 4.303 / 3 ** 0.5)
 
 
 def test_unpaired_or_tiny_sets_are_refused(evaluator, real):
     with pytest.raises(ValueError, match="one shape"):
-        paired_fd_difference(evaluator, real[:10], real[:20])
+        compare_images(evaluator, real[:10], real[:20])
+    reference = evaluator.reference_features_in("pixels")
     with pytest.raises(ValueError, match="at least 2 pairs"):
-        paired_fd_difference(evaluator, real[:1], real[:1])
+        paired_fd_interval(reference, reference[:1], reference[:1])

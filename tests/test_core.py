@@ -12,6 +12,7 @@ import torch
 import adagen_env
 from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.envs import ScheduleCore, flat_layout
+from adagen_env.envs.spec import EpisodeSpec
 from adagen_env.paradigms import PARADIGMS, make_process
 from adagen_env.processes import MaskGITProcess
 from adagen_env.processes.sampling import sample
@@ -88,7 +89,7 @@ def test_vector_reset_rejects_malformed_seeds(seed):
 
 
 def test_the_core_runs_without_gymnasium_and_without_a_reward(process):
-    core = ScheduleCore(process, num_envs=6, num_steps=3)
+    core = ScheduleCore(process, num_envs=6, spec=EpisodeSpec(num_steps=3, reward=None))
     obs = core.reset(seed=4)
     assert obs["label"].shape == (6,)
     for _ in range(3):
@@ -100,12 +101,12 @@ def test_the_core_runs_without_gymnasium_and_without_a_reward(process):
 
 
 def test_core_state_dict_resumes_the_label_draws_and_the_noise(process):
-    core = ScheduleCore(process, num_envs=4, num_steps=2, reward="adversarial")
+    core = ScheduleCore(process, num_envs=4, spec=EpisodeSpec(num_steps=2))
     core.reset(seed=0)
     core.reset()
     saved = copy.deepcopy(core.state_dict())
     expected = core.reset()
-    resumed = ScheduleCore(process, num_envs=4, num_steps=2, reward="adversarial")
+    resumed = ScheduleCore(process, num_envs=4, spec=EpisodeSpec(num_steps=2))
     resumed.load_state_dict(saved)
     got = resumed.reset()
     for key in expected:
@@ -116,7 +117,7 @@ def test_observations_are_pure_reads_only_reset_and_step_call_the_model():
     process = MaskGITProcess()
     calls = []
     process.model.register_forward_hook(lambda *args: calls.append(1))
-    core = ScheduleCore(process, num_envs=2, num_steps=2)
+    core = ScheduleCore(process, num_envs=2, spec=EpisodeSpec(num_steps=2, reward=None))
     first = core.reset(seed=0)
     after_reset = len(calls)
     for _ in range(3):
@@ -211,7 +212,7 @@ def test_bad_observation_mode_is_refused():
 
 
 def test_the_registrys_best_static_schedules_are_the_grid_searchs():
-    """``Paradigm.best_static`` is copied from ``benchmarks/results/static_grid``: a re-run grid must update it."""
+    """``Paradigm.best_static`` reads the data file the grid search writes; it agrees with its results."""
     import json
     from pathlib import Path
 

@@ -70,8 +70,9 @@ def test_own_images_end_to_end(rgb_run, capsys):
     out = capsys.readouterr().out
     assert "feature spaces: classifier, encoder, pixels" in out
     result = json.loads((root / "eval.json").read_text())
-    assert [row["schedule"] for row in result["rows"]] == ["learned (ppo)", "hand-designed"]  # no best static: not searched
-    for row in result["rows"]:
+    contenders = result["contenders"]
+    assert [c["name"] for c in contenders] == ["learned (ppo)", "hand-designed"]  # no best static: not searched
+    for row in (c["per_seed"][0] for c in contenders):
         for space in ("classifier", "encoder", "pixels"):
             for metric in ("fd", "kid", "precision", "recall"):
                 assert math.isfinite(row[f"{space}_{metric}"]), (space, metric)

@@ -4,10 +4,11 @@ import time
 import numpy as np
 import torch
 
-from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation.generators import policy_generator
-from adagen_env.processes.sampling import sample
-from adagen_agents.ppo import PPO, PPOConfig, load_actor
+import pytest
+
+from adagen_agents.loading import load_actor
+from adagen_agents.ppo import PPO, PPOConfig
+from adagen_env import EpisodeSpec, ScheduleVectorEnv, policy_generator, sample
 
 
 def small_config(**overrides) -> PPOConfig:
@@ -26,7 +27,7 @@ class Brightness:
 def test_untrained_policy_is_the_hand_designed_schedule(process):
     agent = PPO(ScheduleVectorEnv(num_envs=16, process=process, num_steps=4, reward="classifier"), small_config())
     labels = torch.arange(16) % 10
-    learned = policy_generator(process, 4, agent.predict)(labels, 5)
+    learned = policy_generator(process, agent.predict, EpisodeSpec(num_steps=4))(labels, 5)
     assert torch.equal(learned, sample(process, labels, num_steps=4, seed=5))
 
 
@@ -36,7 +37,7 @@ def test_ppo_raises_a_reward_it_can_control(process):
     labels = torch.arange(256) % 10
 
     def brightness() -> float:
-        return policy_generator(process, 2, agent.predict)(labels, 0).mean().item()
+        return policy_generator(process, agent.predict, EpisodeSpec(num_steps=2))(labels, 0).mean().item()
 
     before = brightness()
     rewards = []
@@ -51,15 +52,23 @@ def test_resume_continues_exactly(process, tmp_path):
 
     agent = PPO(make(), small_config())
     agent.learn(2)
-    path = agent.save(tmp_path / "ckpt.pt", env="AdaGen/MaskGIT-Digits-v0", num_steps=2)
+    path = agent.save(tmp_path / "ckpt.pt")
     agent.learn(1)
     resumed = PPO.load(path, make())
     assert resumed.updates == 2
     resumed.learn(1)
     for a, b in zip(agent.actor.state_dict().values(), resumed.actor.state_dict().values()):
         assert torch.equal(a, b)
-    actor, metadata = load_actor(path, process.feature_dim, process.num_classes, 4)
-    assert metadata["num_steps"] == 2 and not actor.training
+    actor, card = load_actor(path, process)
+    assert card.spec == make().episode and card.algo == "ppo" and not actor.training
+
+
+def test_a_checkpoint_resumes_only_in_the_episode_it_was_trained_in(process, tmp_path):
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="classifier", smoothing=0.5)
+    path = PPO(env, small_config()).save(tmp_path / "ckpt.pt")
+    other = ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="classifier")
+    with pytest.raises(ValueError, match=r"trained in another episode: smoothing 0.5 \(this env: 0.0\)"):
+        PPO.load(path, other)
 
 
 def test_episodes_per_update_must_fill_whole_batches(process):
@@ -127,7 +136,7 @@ def test_a_time_budget_stops_inside_an_update_and_undoes_it(process, tmp_path):
     agent.learn(1, max_seconds=agent.seconds + 1000)
     assert agent.stopped_by_time and agent.updates == 1 and agent.episodes == 32
     # the cut update was undone whole, env and reward included: saved and resumed, the run goes on exactly
-    path = agent.save(tmp_path / "capped.pt", env="AdaGen/MaskGIT-Digits-v0", num_steps=2)
+    path = agent.save(tmp_path / "capped.pt")
     resumed = PPO.load(path, ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="adversarial"))
     resumed.learn(1)
     for a, b in zip(reference.actor.state_dict().values(), resumed.actor.state_dict().values()):
@@ -136,7 +145,7 @@ def test_a_time_budget_stops_inside_an_update_and_undoes_it(process, tmp_path):
 
 def test_a_checkpoint_resumes_only_on_its_device_type(process, tmp_path):
     env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="classifier")
-    path = PPO(env, small_config()).save(tmp_path / "ckpt.pt", env="AdaGen/MaskGIT-Digits-v0", num_steps=2)
+    path = PPO(env, small_config()).save(tmp_path / "ckpt.pt")
     state = torch.load(path, weights_only=True)
     torch.save({**state, "device": "cuda"}, path)  # as written on a GPU
     try:

@@ -113,7 +113,7 @@ def test_cli_refine_states_its_cost_and_counts_it(tmp_path, capsys):
     out = tmp_path / "eval.json"
     main(["eval", "--steps", "2", "--samples", "30", "--refine", "2:0.5", "--json", str(out)])
     assert "refinement adds 2 model calls per sample: 2 -> 4" in capsys.readouterr().out
-    assert [r["nfe"] for r in json.loads(out.read_text())["rows"]] == [4]
+    assert [c["nfe"] for c in json.loads(out.read_text())["contenders"]] == [4]
     grid = tmp_path / "grid.png"
     main(["sample", "--env", "AdaGen/Flow-Heun-Digits-v0", "--label", "3", "--n", "4", "--steps", "2",
           "--refine", "1", "--out", str(grid)])
@@ -124,7 +124,7 @@ def test_cli_refine_states_its_cost_and_counts_it(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--refine", "0"], "refinement steps must be an integer of at least 1"),
     (["--refine", "2:1.5"], "refinement fraction must be in (0, 1]"),
-    (["--refine", "two"], "must be STEPS or STEPS:FRACTION"),
+    (["--refine", "two"], "expected STEPS or STEPS:FRACTION, got 'two'"),
     (["--env", "AdaGen/VAR-Digits-v0", "--refine", "2"], "VARProcess has no refinement"),
 ])
 def test_cli_bad_refine_is_one_line(tmp_path, capsys, argv, message):

@@ -95,7 +95,10 @@ def test_two_runners_train_one_discriminator_on_all_their_samples(discriminator)
         assert all(torch.equal(a, b) for a, b in zip(weights, new_weights))
 
         # the trained policy drives our own sampling and evaluation
-        images = policy_generator(make_process("maskgit-digits"), 8, rllib.rllib_act(algo))(torch.arange(10), 100_000)
+        process = make_process("maskgit-digits")
+        spec = rllib.episode_spec(algo.config.env_config).for_sampling().resolve(process)
+        assert spec.num_steps == 8 and spec.observation_mode == "flat" and spec.reward is None
+        images = policy_generator(process, rllib.rllib_act(algo), spec)(torch.arange(10), 100_000)
         assert images.shape == (10, 1, 8, 8) and torch.isfinite(images).all()
     finally:
         algo.stop()

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from adagen_agents.cli import main
-from adagen_agents.loading import load_policy
-from adagen_agents.ppo import PPO, PPOConfig, export_policy, load_actor
+from adagen_agents.loading import export_policy, load_actor, load_policy
+from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.models.checkpoints import load_frozen
 from adagen_env.models.maskgit import WEIGHTS_PATH, MaskGITConfig, MaskGITTransformer, load_maskgit
@@ -66,7 +66,7 @@ LOADERS = {
         ["train", "--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--resume", str(path),
          "--out", str(tmp / "out.pt"), "--logdir", str(tmp / "runs")]),
     "PPO.load": lambda path, tmp: PPO.load(path, ScheduleVectorEnv(num_envs=16, num_steps=2, reward="classifier")),
-    "load_actor": lambda path, tmp: load_actor(path, 64, 10, 4, "maskgit-digits"),
+    "load_actor": lambda path, tmp: load_actor(path, get_paradigm("maskgit-digits").make_process(), "maskgit-digits"),
     "load_policy": lambda path, tmp: load_policy(path, get_paradigm("maskgit-digits").make_process(), "maskgit-digits"),
     "export_policy": lambda path, tmp: export_policy(path, tmp / "exported.pt"),
 }
@@ -137,10 +137,10 @@ def test_checkpoints_and_exports_hold_plain_data_only(env, tmp_path):
     agent = PPO(ScheduleVectorEnv(num_envs=16, num_steps=2, reward="adversarial"),
                 PPOConfig(episodes_per_update=16, epochs=1, minibatches=1))
     agent.learn(1)
-    path = agent.save(tmp_path / "ckpt.pt", env="AdaGen/MaskGIT-Digits-v0", num_steps=2)
+    path = agent.save(tmp_path / "ckpt.pt")
     state = torch.load(path, weights_only=True)
     assert state["env"]["np_random"] == agent.core.state_dict()["np_random"]
     assert torch.equal(state["env"]["generator"], agent.core.generator.get_state())
     assert state["env"]["scorer"] is not None
     exported = torch.load(export_policy(path, tmp_path / "policy.pt"), weights_only=True)
-    assert set(exported) == {"actor", "config", "metadata"}
+    assert set(exported) == {"actor", "config", "card"}

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 import adagen_env  # noqa: F401  (registers the environments)
-from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation.generators import policy_generator, static_generator
+from adagen_env import EpisodeSpec, ScheduleVectorEnv, policy_generator, static_generator
 from adagen_env.paradigms import PARADIGMS, make_process
 
 
@@ -56,7 +55,7 @@ def test_smoothing_off_leaves_the_observation_as_it_was():
 @pytest.mark.parametrize("paradigm", list(PARADIGMS.values()), ids=list(PARADIGMS))
 def test_method_takes_the_paradigms_own_value(paradigm):
     env = gym.make(paradigm.env_id, reward="classifier", smoothing="method")
-    assert env.unwrapped.core.smoothing == paradigm.smoothing
+    assert env.unwrapped.episode.smoothing == paradigm.smoothing
     assert ("smoothed_action" in env.observation_space.spaces) == (paradigm.smoothing > 0)
 
 
@@ -76,7 +75,7 @@ def test_policy_generator_samples_with_the_smoothing_it_is_given():
     labels = torch.arange(8)
     zero = lambda obs: torch.zeros(len(obs["label"]), 4)  # noqa: E731
     hand = static_generator(process, 8)(labels, 3)
-    assert torch.equal(policy_generator(process, 8, zero, smoothing=0.8)(labels, 3), hand)
+    assert torch.equal(policy_generator(process, zero, EpisodeSpec(smoothing=0.8))(labels, 3), hand)
     push = lambda obs: torch.where(obs["progress"] < 0.2, 1.0, -1.0).expand(len(obs["label"]), 4)  # noqa: E731
-    assert not torch.equal(policy_generator(process, 8, push, smoothing=0.8)(labels, 3),
-                           policy_generator(process, 8, push)(labels, 3))
+    assert not torch.equal(policy_generator(process, push, EpisodeSpec(smoothing=0.8))(labels, 3),
+                           policy_generator(process, push)(labels, 3))

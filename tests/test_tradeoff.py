@@ -6,13 +6,13 @@ import torch
 from adagen_agents.cli import main
 from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig
-from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.envs.core import ScheduleCore
-from adagen_env.evaluation.generators import policy_generator
-from adagen_env.evaluation.metrics import Evaluator
+from adagen_env import EpisodeSpec, Evaluator, ScheduleCore, ScheduleVectorEnv, policy_generator, sample
 from adagen_env.models.projection_features import load_projection_features
 from adagen_env.rewards import fidelity_scorer
-from adagen_env.processes.sampling import sample
+
+
+def make_core(process, num_envs: int, num_steps: int, reward=None, **knobs) -> ScheduleCore:
+    return ScheduleCore(process, num_envs, EpisodeSpec(num_steps=num_steps, reward=reward, **knobs))
 
 
 class ConstantScorer:
@@ -31,7 +31,7 @@ def finish(core: ScheduleCore, labels, seed: int = 3):
 
 def test_reward_mixes_the_reward_with_fidelity_by_each_samples_value(process):
     labels = torch.arange(8) % 10
-    core = ScheduleCore(process, 8, 4, reward=ConstantScorer(), tradeoff="random")
+    core = make_core(process, 8, 4, reward=ConstantScorer(), tradeoff="random")
     obs, reward = finish(core, labels)
     values = obs["tradeoff"][:, 0]
     assert obs["tradeoff"].shape == (8, 1) and ((values >= 0) & (values <= 1)).all() and values.std() > 0
@@ -51,19 +51,19 @@ def test_fidelity_is_the_projection_networks_class_probability_and_no_metric_net
 
 
 def test_values_are_drawn_per_reset_reproducibly_and_a_fixed_value_is_shown_as_is(process):
-    draws = [ScheduleCore(process, 16, 2, tradeoff="random").reset(seed=5)["tradeoff"] for _ in range(2)]
+    draws = [make_core(process, 16, 2, tradeoff="random").reset(seed=5)["tradeoff"] for _ in range(2)]
     torch.testing.assert_close(draws[0], draws[1])
-    core = ScheduleCore(process, 16, 2, tradeoff="random")
+    core = make_core(process, 16, 2, tradeoff="random")
     core.reset(seed=5)
     assert not torch.equal(core.reset()["tradeoff"], draws[0])  # a new episode, new values
-    fixed = ScheduleCore(process, 4, 2, tradeoff=0.7).reset(seed=5)["tradeoff"]
+    fixed = make_core(process, 4, 2, tradeoff=0.7).reset(seed=5)["tradeoff"]
     torch.testing.assert_close(fixed, torch.full((4, 1), 0.7))
-    assert "tradeoff" not in ScheduleCore(process, 4, 2).reset(seed=5)
+    assert "tradeoff" not in make_core(process, 4, 2).reset(seed=5)
 
 
 def test_the_value_does_not_change_generation_zero_actions_are_still_hand_designed(process):
     labels = torch.arange(6)
-    core = ScheduleCore(process, 6, 4, reward=ConstantScorer(), tradeoff="random")
+    core = make_core(process, 6, 4, reward=ConstantScorer(), tradeoff="random")
     finish(core, labels, seed=11)
     assert torch.equal(core.images(), sample(process, labels, num_steps=4, seed=11))
 
@@ -79,21 +79,21 @@ def test_gymnasium_spaces_declare_the_value():
 @pytest.mark.parametrize("bad", [1.5, -0.1, True, "0.5", float("nan")])
 def test_a_value_outside_its_range_is_one_clear_error(process, bad):
     with pytest.raises(ValueError, match=r"tradeoff must be a number in \[0, 1\]"):
-        ScheduleCore(process, 2, 2, tradeoff=bad)
+        make_core(process, 2, 2, tradeoff=bad)
     with pytest.raises(ValueError, match=r"tradeoff must be a number in \[0, 1\]"):
-        policy_generator(process, 2, lambda obs: torch.zeros(len(obs["label"]), 4), tradeoff=bad)
+        EpisodeSpec(num_steps=2, tradeoff=bad)
     with pytest.raises(ValueError, match="'random' is for training"):
-        policy_generator(process, 2, lambda obs: torch.zeros(len(obs["label"]), 4), tradeoff="random")
+        policy_generator(process, lambda obs: torch.zeros(len(obs["label"]), 4), EpisodeSpec(tradeoff="random"))
 
 
 def test_ppo_conditions_both_networks_and_the_saved_policy_keeps_the_knob(tmp_path):
     env = ScheduleVectorEnv(num_envs=16, num_steps=2, reward="adversarial", tradeoff="random")
     agent = PPO(env, PPOConfig(episodes_per_update=32, learning_rate=1e-2)).learn(2)
-    path = agent.save(tmp_path / "p.pt", process="maskgit-digits", num_steps=2, algo="ppo")
+    path = agent.save(tmp_path / "p.pt")
     process = env.core.process
-    act, metadata = load_policy(path, process, "maskgit-digits")
-    assert metadata["tradeoff"] is True
-    obs = ScheduleCore(process, 10, 2, tradeoff=0.0).reset(labels=torch.arange(10), seed=0)
+    act, card = load_policy(path, process, "maskgit-digits")
+    assert card.spec.tradeoff == "random" and card.sampling_spec().tradeoff == 0.0
+    obs = make_core(process, 10, 2, tradeoff=0.0).reset(labels=torch.arange(10), seed=0)
     at_zero = act(obs)
     at_one = act({**obs, "tradeoff": torch.ones(10, 1)})
     assert not torch.allclose(at_zero, at_one)  # the policy reads the value
@@ -104,7 +104,8 @@ def test_sampling_shows_the_chosen_value_to_the_policy(process):
     def act(obs):  # a full action of -1 at value 0, +1 at value 1
         return (2 * obs["tradeoff"] - 1).expand(-1, len(process.parameters))
 
-    images = [policy_generator(process, 4, act, tradeoff=t)(torch.arange(10), 0) for t in (0.0, 1.0, 1.0)]
+    images = [policy_generator(process, act, EpisodeSpec(num_steps=4, tradeoff=t))(torch.arange(10), 0)
+              for t in (0.0, 1.0, 1.0)]
     assert not torch.equal(images[0], images[1]) and torch.equal(images[1], images[2])
 
 
@@ -114,7 +115,7 @@ def test_cli_trains_a_knob_and_samples_at_a_chosen_value(tmp_path, capsys):
           "--eval-every", "0", "--final-samples", "20", "--out", str(out), "--logdir", str(tmp_path / "runs")])
     printed = capsys.readouterr().out
     assert "learned (ppo, tradeoff 0)" in printed and "learned (ppo, tradeoff 1)" in printed
-    assert torch.load(out, weights_only=True)["metadata"]["tradeoff"] is True
+    assert torch.load(out, weights_only=True)["card"]["spec"]["tradeoff"] == "random"
     main(["sample", "--policy", str(out), "--label", "3", "--n", "4", "--tradeoff", "0.7", "--out", str(tmp_path / "s.png")])
     main(["eval", "--policy", str(out), "--samples", "20", "--tradeoff", "0.3"])
     assert "learned (ppo, tradeoff 0.3)" in capsys.readouterr().out
@@ -122,7 +123,7 @@ def test_cli_trains_a_knob_and_samples_at_a_chosen_value(tmp_path, capsys):
     main(["train", "--resume", str(out), "--updates", "2", "--eval-every", "0", "--final-samples", "20", "--out", str(out),
           "--logdir", str(tmp_path / "runs")])
     state = torch.load(out, weights_only=True)
-    assert state["updates"] == 2 and state["metadata"]["tradeoff"] is True
+    assert state["updates"] == 2 and state["card"]["spec"]["tradeoff"] == "random"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -148,5 +149,5 @@ def test_an_sb3_policy_learns_with_the_value_as_one_more_observation_key(process
     env = ScheduleVectorEnv(num_envs=8, num_steps=2, reward="classifier", tradeoff="random")
     model = SB3PPO("MultiInputPolicy", SB3VecEnv(env), n_steps=4, batch_size=32, n_epochs=1, seed=0).learn(32)
     assert "tradeoff" in model.observation_space.spaces
-    images = policy_generator(process, 2, sb3_act(model), tradeoff=0.5)(torch.arange(4), 0)
+    images = policy_generator(process, sb3_act(model), EpisodeSpec(num_steps=2, tradeoff=0.5))(torch.arange(4), 0)
     assert images.shape == (4, 1, 8, 8)

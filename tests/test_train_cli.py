@@ -14,8 +14,7 @@ import adagen_agents.train
 from adagen_agents.cli import build_parser, main
 from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPO, PPOConfig
-from adagen_env.evaluation.generators import policy_generator
-from adagen_env.data.images import save_grid
+from adagen_env import EpisodeSpec, policy_generator, save_grid
 from adagen_env.paradigms import PARADIGMS, make_process
 
 SMALL = ["--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",
@@ -43,7 +42,7 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
     assert "learned (ppo)" in printed and "hand-designed" in printed and "time cap" not in printed
     state = checkpoint(out)
     assert state["updates"] == 2 and state["config"]["learning_rate"] == 1e-3  # --lr: alias of --learning-rate
-    assert state["metadata"]["num_envs"] == 16
+    assert state["card"]["num_envs"] == 16
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(logdir))
 
     # the checkpoint's settings win; the flags that differ are listed, in one line, before training
@@ -54,7 +53,7 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
     assert "--learning-rate 0.5 (checkpoint: 0.001)" in ignored and "--reward classifier (checkpoint: adversarial)" in ignored
     state = checkpoint(out)
     assert state["updates"] == 3 and state["config"]["learning_rate"] == 1e-3
-    assert state["metadata"]["reward"] == "adversarial"
+    assert state["card"]["spec"]["reward"] == "adversarial"
 
     main(["eval", "--policy", str(out), "--samples", "20"])
     assert "learned (ppo)" in capsys.readouterr().out
@@ -189,7 +188,7 @@ def test_other_paradigms_train_through_the_same_command(env_id, steps, tmp_path,
     main(["train", "--env", env_id, *small, "--updates", "1", "--eval-every", "0", "--out", str(out),
           "--logdir", str(tmp_path / "runs")])
     assert "learned (ppo)" in capsys.readouterr().out
-    assert checkpoint(out)["metadata"]["env"] == env_id
+    assert checkpoint(out)["card"]["env"] == env_id
     main(["sample", "--env", env_id, "--policy", str(out), "--label", "2", "--n", "4", "--out", str(tmp_path / "g.png")])
     assert (tmp_path / "g.png").is_file()
     # a policy evaluated on another paradigm's env is refused with a message, not a shape error
@@ -200,9 +199,9 @@ def test_other_paradigms_train_through_the_same_command(env_id, steps, tmp_path,
 @pytest.mark.parametrize("name, steps", [(name, steps) for name, p in PARADIGMS.items() for steps in p.shipped_policies])
 def test_every_shipped_policy_loads_and_generates(name, steps):
     process = make_process(name)
-    act, metadata = load_policy("shipped", process, name, steps)
-    assert metadata["process"] == name and metadata["reward"] == "adversarial" and metadata["num_steps"] == steps
-    images = policy_generator(process, steps, act, metadata.get("smoothing", 0.0))(torch.arange(10), 0)
+    act, card = load_policy("shipped", process, name, steps)
+    assert card.process_name == name and card.spec.reward == "adversarial" and card.num_steps == steps
+    images = policy_generator(process, act, card.sampling_spec())(torch.arange(10), 0)
     assert images.shape == (10, 1, 8, 8) and torch.isfinite(images).all()
 
 
@@ -239,20 +238,23 @@ def test_a_policy_trained_with_smoothing_samples_with_it(tmp_path):
     main(["train", *SMALL, "--steps", "4", "--updates", "1", "--eval-every", "0", "--smoothing", "0.5", "--lr", "1e-2",
           "--out", str(out), "--logdir", str(tmp_path / "logs"), "--final-samples", "20"])
     process = make_process("maskgit-digits")
-    act, metadata = load_policy(out, process, "maskgit-digits")
-    assert metadata["smoothing"] == 0.5
+    act, card = load_policy(out, process, "maskgit-digits")
+    assert card.spec.smoothing == 0.5
     grid = tmp_path / "grid.png"
     main(["sample", "--policy", str(out), "--label", "4", "--n", "4", "--seed", "3", "--out", str(grid)])
     labels = torch.full((4,), 4)
-    smoothed = policy_generator(process, 4, act, smoothing=0.5)(labels, 3)
-    assert not torch.equal(smoothed, policy_generator(process, 4, act)(labels, 3))  # so the check below can fail
+    smoothed = policy_generator(process, act, EpisodeSpec(num_steps=4, smoothing=0.5))(labels, 3)
+    assert not torch.equal(smoothed, policy_generator(process, act, EpisodeSpec(num_steps=4))(labels, 3))  # can fail
     expected = np.asarray(Image.open(save_grid(smoothed, tmp_path / "expected.png")))
     assert np.array_equal(np.asarray(Image.open(grid)), expected)
 
 
-def test_smoothing_flag_is_checked_before_training(tmp_path):
-    with pytest.raises(SystemExit, match=r"smoothing must be a number in \[0, 1\) or 'method', got 1.0"):
+def test_smoothing_flag_is_checked_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit):
         main(["train", *SMALL, "--updates", "1", "--smoothing", "1", "--out", str(tmp_path / "x.pt"),
               "--logdir", str(tmp_path / "logs")])
+    assert "smoothing must be a number in [0, 1) or 'method', got 1.0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--smoothing", "lots"])
+    assert "expected a number or method, got 'lots'" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()

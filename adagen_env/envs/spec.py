@@ -42,14 +42,17 @@ def _knob(default: Any, help: str, metavar: str, flag: str | None = None, sampli
                                             "parse": parse, "const": const})
 
 
-def _parse_number_or(*words: str) -> Callable[[str], float | str]:
-    def parse(text: str) -> float | str:
-        if text in words:
-            return text
+def _parse_number_or(word: str, check: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """A flag's parser: ``word`` or a number, checked by the knob's own ``check``."""
+
+    def parse(text: str) -> Any:
+        if text == word:
+            return check(text)
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            raise ValueError(f"expected a number{''.join(f' or {w}' for w in words)}, got {text!r}") from None
+            raise ValueError(f"expected a number or {word}, got {text!r}") from None
+        return check(value)
 
     return parse
 
@@ -67,6 +70,16 @@ def _parse_refine(text: str) -> Refinement:
 def _parse_reward(text: str) -> str:
     _check_reward(text)
     return text
+
+
+def _parse_choice(check: Callable[[str], Any]) -> Callable[[str], str]:
+    """A flag's parser for a word the knob's own ``check`` accepts."""
+
+    def parse(text: str) -> str:
+        check(text)
+        return text
+
+    return parse
 
 
 def _parse_int(text: str) -> int:
@@ -92,12 +105,12 @@ class EpisodeSpec:
         "NAME", parse=_parse_reward)
     smoothing: float | str = _knob(
         0.0, "the method's action smoothing: the step's residual is an exponential moving average of the actions, "
-        "a factor in [0, 1), or method for the paradigm's own (default: 0, off)", "S", parse=_parse_number_or("method"))
+        "a factor in [0, 1), or method for the paradigm's own (default: 0, off)", "S", parse=_parse_number_or("method", lambda v: _check_smoothing(v)))
     tradeoff: float | str | None = _knob(
         None, "condition the episode on a fidelity-diversity value l in [0, 1] that the observation shows: random "
         "(drawn per sample, for training; the reward becomes (1 - l) x reward + l x fidelity) or a number (for "
         "sampling: 0 favours diversity, 1 fidelity); the bare flag is random (default: off)", "L", sampling=True,
-        parse=_parse_number_or("random"), const="random")
+        parse=_parse_number_or("random", lambda v: _check_tradeoff(v)), const="random")
     baseline: Any = _knob(
         None, "the schedule the zero action gives, which actions are residuals around: hand-designed, best-static "
         "(the grid search's pick), a named schedule of the process, or values (num_steps, P) (default: hand-designed)",
@@ -109,10 +122,10 @@ class EpisodeSpec:
     autocast: str | None = _knob(
         None, "run the generator's model calls under bf16 autocast, meant for GPUs; observations, images and "
         "rewards stay float32, and a policy trained either way runs either way: off or bf16 (default: off)",
-        "{off,bf16}", sampling=True)
+        "{off,bf16}", sampling=True, parse=_parse_choice(check_autocast))
     observation_mode: str = _knob(
         "dict", "observations as a Dict (dict) or as one flat float32 Box (flat, Gymnasium's flatten order) "
-        "(default: dict)", "{dict,flat}")
+        "(default: dict)", "{dict,flat}", parse=_parse_choice(lambda mode: _check_observation_mode(mode)))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise through the back door, once
@@ -128,18 +141,17 @@ class EpisodeSpec:
             raise ValueError(f"refine must be a Refinement(steps, fraction) or None, got {self.refine!r}")
         check_autocast(self.autocast)
         set_(self, "autocast", None if self.autocast == "off" else self.autocast)
-        if self.observation_mode not in OBSERVATION_MODES:
-            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {self.observation_mode!r}")
+        _check_observation_mode(self.observation_mode)
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def build(cls, spec: EpisodeSpec | None = None, /, **knobs: Any) -> EpisodeSpec:
         """``spec`` (default: the defaults) with ``knobs`` replaced; an unknown knob is a ``TypeError``
-        naming the knobs, as an unknown keyword argument of the envs always was."""
-        unknown = set(knobs) - KNOBS.keys()
+        worded as Python words one (clients such as TorchRL read it) that also names the knobs."""
+        unknown = sorted(set(knobs) - KNOBS.keys())
         if unknown:
-            raise TypeError(f"unknown argument(s) {', '.join(sorted(unknown))}; the episode's knobs are "
+            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}; the episode's knobs are "
                             f"{', '.join(KNOBS)}")
         spec = cls() if spec is None else spec
         if not isinstance(spec, EpisodeSpec):
@@ -271,6 +283,11 @@ def _check_reward(reward: Any) -> None:
         raise TypeError(f"reward must be a name, a callable scorer or None, got {type(reward).__name__}")
     if reward not in SCORERS:
         raise ValueError(f"unknown reward {reward!r}; choose one of {sorted(SCORERS)} or pass a scorer")
+
+
+def _check_observation_mode(mode: Any) -> None:
+    if mode not in OBSERVATION_MODES:
+        raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, not {mode!r}")
 
 
 def _check_smoothing(smoothing: Any) -> float | str:

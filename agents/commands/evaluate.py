@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> None:
     seeds = range(args.seed, args.seed + args.seeds)
     report = run_experiment(generators, target.evaluator, process.num_classes, args.samples, seeds, title=title,
                             nfe={name: spec.nfe(process) for name in generators}, real=target.real_train_images)
+    report.notes["spec"] = spec.to_dict()  # the episode the policy (or the static schedules) ran in
     show(report, args.json)
 
 

@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> None:
     check_writable_file(args.out, "--out")
     if args.policy is None:
         spec = static_spec(args)
+        if args.schedule == "all":
+            raise ValueError("--schedule all is for adagen eval; adagen sample takes one schedule")
     target = make_target(args.env, args.device, args.generator, args.data)
     process = target.process
     if not 0 <= args.label < process.num_classes:

@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
     report = run_experiment(generators, target.evaluator, target.process.num_classes, args.final_samples,
                             REPORT_SEEDS[:1], title=f"{name}: final comparison", real=target.real_train_images,
                             nfe={key: card.spec.nfe(target.process) for key in generators})
+    report.notes["card"] = card.to_dict()
     show(report, logdir / "comparison.json")
     if capped:
         print(capped)
