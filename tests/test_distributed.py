@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_agents.train import Interrupted, train_ppo
 from adagen_env.envs import ScheduleVectorEnv
+from adagen_env.runtime import distributed
 from adagen_env.rewards.adversarial import AdversarialScorer
 
 PROCESS = "flow-digits"  # the cheapest generator
@@ -51,7 +52,12 @@ def _rank_main(rank: int, target, tmp_path: Path, world_size: int, store: Path) 
         torch.save(target(rank, tmp_path), tmp_path / f"rank{rank}.pt")
     finally:
         dist.barrier()  # no rank tears the group down while another still uses it
-        dist.destroy_process_group()
+    # as adagen does under torchrun: leave the group, then skip the interpreter's teardown, where a
+    # group that something still references aborts the process from gloo's threads
+    distributed.leave()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _train_two_updates(rank: int, tmp_path: Path) -> dict:
@@ -102,7 +108,7 @@ def test_two_ranks_with_half_the_batch_each_update_as_one_process_with_all_of_it
 def _resume(rank: int, tmp_path: Path) -> dict:
     straight = PPO(make_env(8, 8), small_config()).learn(3)
     agent = PPO(make_env(8, 8), small_config()).learn(2)
-    agent.save(tmp_path / "checkpoint.pt", env="AdaGen/Flow-Digits-v0")
+    agent.save(tmp_path / "checkpoint.pt")
     resumed = PPO.load(tmp_path / "checkpoint.pt", make_env(8, 8)).learn(1)
     return {"straight": torch.cat(list(snapshot(straight).values())[:3]),
             "resumed": torch.cat(list(snapshot(resumed).values())[:3])}
