@@ -11,6 +11,7 @@ experiment layer, seeds), ``data`` (images in and out), ``runtime`` (devices, di
 files, provenance, results), with the registry of paradigms in :mod:`adagen_env.paradigms`.
 The names below are the stable public API: import them from ``adagen_env``.
 """
+
 import gymnasium as gym
 
 from adagen_env.data.datasets import ImageDataset, load_digits, load_images
@@ -38,7 +39,8 @@ for _paradigm in PARADIGMS.values():
             kwargs={"process": _paradigm.name},
         )
 
-# your own diffusers pipeline: gym.make_vec(DIFFUSERS_ENV_ID, num_envs=..., pipeline=pipe); diffusers is imported only then
+# your own diffusers pipeline: gym.make_vec(DIFFUSERS_ENV_ID, num_envs=..., pipeline=pipe);
+# diffusers is imported only then
 DIFFUSERS_ENV_ID = "AdaGen/Diffusers-v0"
 if DIFFUSERS_ENV_ID not in gym.registry:
     gym.register(
@@ -48,11 +50,47 @@ if DIFFUSERS_ENV_ID not in gym.registry:
     )
 
 __all__ = [
-    "DIFFUSERS_ENV_ID", "EVALUATION_SEEDS", "PARADIGMS", "REPORT_SEEDS", "SCORERS", "TUNING_SEEDS",
-    "AdversarialScorer", "Comparison", "DiffusersProcess", "DiffusionProcess", "EpisodeSpec", "Evaluator",
-    "FlowProcess", "ImageDataset", "MaskGITProcess", "Process", "Refinement", "Report", "ScheduleCore", "ScheduleEnv",
-    "ScheduleVectorEnv", "Scorer", "VARProcess", "Verdict", "balanced_labels", "best_static_schedule",
-    "compare_images", "evaluate_generator", "flat_layout", "get_paradigm", "hand_designed_schedule", "image_grid",
-    "load_digits", "load_images", "make_process", "mean_action_policy", "noise_floor", "policy_generator",
-    "record_actions", "run_experiment", "sample", "save_grid", "static_generator",
+    "DIFFUSERS_ENV_ID",
+    "EVALUATION_SEEDS",
+    "PARADIGMS",
+    "REPORT_SEEDS",
+    "SCORERS",
+    "TUNING_SEEDS",
+    "AdversarialScorer",
+    "Comparison",
+    "DiffusersProcess",
+    "DiffusionProcess",
+    "EpisodeSpec",
+    "Evaluator",
+    "FlowProcess",
+    "ImageDataset",
+    "MaskGITProcess",
+    "Process",
+    "Refinement",
+    "Report",
+    "ScheduleCore",
+    "ScheduleEnv",
+    "ScheduleVectorEnv",
+    "Scorer",
+    "VARProcess",
+    "Verdict",
+    "balanced_labels",
+    "best_static_schedule",
+    "compare_images",
+    "evaluate_generator",
+    "flat_layout",
+    "get_paradigm",
+    "hand_designed_schedule",
+    "image_grid",
+    "load_digits",
+    "load_images",
+    "make_process",
+    "mean_action_policy",
+    "noise_floor",
+    "policy_generator",
+    "record_actions",
+    "run_experiment",
+    "sample",
+    "save_grid",
+    "static_generator",
 ]

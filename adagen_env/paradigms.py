@@ -6,13 +6,15 @@ The Gymnasium ids, ``make_process``, the benchmarks' grids, ``adagen eval --poli
 module, model and training script). The best static schedules are results, not code: the grid
 search writes them to ``data/best_static.json`` (:func:`write_best_static`) and the table reads them.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

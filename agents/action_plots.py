@@ -5,6 +5,7 @@ the samples at each step; one that has found a better static schedule draws one 
 beside the hand-designed and the best static schedule. Used by ``adagen actions`` and
 ``benchmarks/adaptivity.py``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,12 +32,20 @@ def action_spread(values: torch.Tensor, labels: torch.Tensor, process: Process) 
     over = values.std(dim=1).mean(dim=0)
     present = [c for c in range(process.num_classes) if (labels == c).sum() > 1]
     within = torch.stack([values[:, labels == c].std(dim=1) for c in present]).mean(dim=(0, 1))
-    return {p.name: {"over_samples": over[i].item(), "within_class": within[i].item()}
-            for i, p in enumerate(process.parameters)}
+    return {
+        p.name: {"over_samples": over[i].item(), "within_class": within[i].item()}
+        for i, p in enumerate(process.parameters)
+    }
 
 
-def plot_actions(values: torch.Tensor, labels: torch.Tensor, process: Process, title: str, out: str | Path,
-                 best_static: torch.Tensor | None = None) -> Path:
+def plot_actions(
+    values: torch.Tensor,
+    labels: torch.Tensor,
+    process: Process,
+    title: str,
+    out: str | Path,
+    best_static: torch.Tensor | None = None,
+) -> Path:
     """One panel per step parameter: up to ``MAX_LINES`` samples (grey), each class's mean (colour),
     the hand-designed schedule (dashed) and ``best_static`` (T, P) if given (dotted); writes ``out``."""
     require_matplotlib()

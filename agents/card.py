@@ -9,6 +9,7 @@ Reading is strict: a card of another schema version, or with keys this version d
 one clear ``ValueError`` line naming the file. Files written before cards existed (a free-form
 ``metadata`` dict) are read through :func:`card_from_legacy`, which knows their keys.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,8 +49,9 @@ class PolicyCard:
     generator: GeneratorRef | None = None
 
     @classmethod
-    def of(cls, core: ScheduleCore, algo: str, env: str | None = None,
-           generator: GeneratorRef | None = None) -> PolicyCard:
+    def of(
+        cls, core: ScheduleCore, algo: str, env: str | None = None, generator: GeneratorRef | None = None
+    ) -> PolicyCard:
         """The card of a policy trained on ``core``: its resolved spec and batch size."""
         return cls(env, algo, core.spec, core.num_envs, generator)
 
@@ -68,10 +70,19 @@ class PolicyCard:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``torch.save(weights_only)`` files and JSON."""
-        generator = None if self.generator is None else {**dataclasses.asdict(self.generator),
-                                                         "image_shape": list(self.generator.image_shape)}
-        return {"schema": CARD_SCHEMA, "env": self.env, "algo": self.algo, "spec": self.spec.to_dict(),
-                "num_envs": self.num_envs, "generator": generator}
+        generator = (
+            None
+            if self.generator is None
+            else {**dataclasses.asdict(self.generator), "image_shape": list(self.generator.image_shape)}
+        )
+        return {
+            "schema": CARD_SCHEMA,
+            "env": self.env,
+            "algo": self.algo,
+            "spec": self.spec.to_dict(),
+            "num_envs": self.num_envs,
+            "generator": generator,
+        }
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> PolicyCard:
@@ -80,12 +91,16 @@ class PolicyCard:
             raise ValueError(f"{source}: damaged policy card (not a dict)")
         schema = data.get("schema")
         if schema != CARD_SCHEMA:
-            raise ValueError(f"{source}: policy card schema {schema!r}, but this adagen reads schema {CARD_SCHEMA}; "
-                             "use the adagen version that wrote it")
+            raise ValueError(
+                f"{source}: policy card schema {schema!r}, but this adagen reads schema {CARD_SCHEMA}; "
+                "use the adagen version that wrote it"
+            )
         unknown = set(data) - set(CARD_KEYS)
         if unknown:
-            raise ValueError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))} in its policy card "
-                             f"(schema {CARD_SCHEMA} has {', '.join(CARD_KEYS)})")
+            raise ValueError(
+                f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))} in its policy card "
+                f"(schema {CARD_SCHEMA} has {', '.join(CARD_KEYS)})"
+            )
         for key in ("env", "algo", "spec"):
             if key not in data:
                 raise ValueError(f"{source}: damaged policy card (no {key})")
@@ -101,29 +116,49 @@ class PolicyCard:
 def card_from_legacy(metadata: Any, source: str) -> PolicyCard:
     """The card of a file written before cards existed: its free-form ``metadata`` (env, process,
     num_steps, reward, algo, num_envs, smoothing, tradeoff, baseline, generator, data, image_shape)."""
-    known = {"env", "process", "num_steps", "reward", "algo", "num_envs", "smoothing", "tradeoff", "baseline",
-             "generator", "data", "image_shape"}
+    known = {
+        "env",
+        "process",
+        "num_steps",
+        "reward",
+        "algo",
+        "num_envs",
+        "smoothing",
+        "tradeoff",
+        "baseline",
+        "generator",
+        "data",
+        "image_shape",
+    }
     if not isinstance(metadata, dict):
         raise ValueError(f"{source}: damaged policy file (its metadata is not a dict)")
     unknown = set(metadata) - known
     if unknown:
-        raise ValueError(f"{source}: unknown metadata key(s) {', '.join(sorted(map(str, unknown)))}; "
-                         "not a policy file adagen wrote")
+        raise ValueError(
+            f"{source}: unknown metadata key(s) {', '.join(sorted(map(str, unknown)))}; not a policy file adagen wrote"
+        )
     if not isinstance(metadata.get("num_steps"), int) or "algo" not in metadata:
         raise ValueError(f"{source}: damaged policy file (its metadata lacks num_steps or algo)")
     env = metadata.get("env") or (get_paradigm(metadata["process"]).env_id if "process" in metadata else None)
-    spec = EpisodeSpec.from_dict({
-        "num_steps": metadata["num_steps"], "reward": metadata.get("reward"),
-        "smoothing": metadata.get("smoothing", 0.0),
-        "tradeoff": "random" if metadata.get("tradeoff") is True else None,
-        "baseline": metadata.get("baseline"),
-    }, source)
+    spec = EpisodeSpec.from_dict(
+        {
+            "num_steps": metadata["num_steps"],
+            "reward": metadata.get("reward"),
+            "smoothing": metadata.get("smoothing", 0.0),
+            "tradeoff": "random" if metadata.get("tradeoff") is True else None,
+            "baseline": metadata.get("baseline"),
+        },
+        source,
+    )
     generator = None
     if metadata.get("generator"):
-        generator = _generator({"path": metadata["generator"], "data": metadata.get("data"),
-                                "image_shape": metadata.get("image_shape")}, source)
-    return PolicyCard(_env(env, source), _text(metadata["algo"], "algo", source), spec, metadata.get("num_envs"),
-                      generator)
+        generator = _generator(
+            {"path": metadata["generator"], "data": metadata.get("data"), "image_shape": metadata.get("image_shape")},
+            source,
+        )
+    return PolicyCard(
+        _env(env, source), _text(metadata["algo"], "algo", source), spec, metadata.get("num_envs"), generator
+    )
 
 
 def _env(env: Any, source: str) -> str | None:
@@ -149,5 +184,6 @@ def _generator(data: Any, source: str) -> GeneratorRef | None:
     shape = data["image_shape"]
     if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and all(isinstance(v, int) for v in shape)):
         raise ValueError(f"{source}: damaged policy card (generator image_shape must be 3 integers)")
-    return GeneratorRef(_text(data["path"], "generator path", source), _text(data["data"], "generator data", source),
-                        tuple(shape))
+    return GeneratorRef(
+        _text(data["path"], "generator path", source), _text(data["data"], "generator data", source), tuple(shape)
+    )

@@ -4,6 +4,7 @@ This module parses and dispatches only; each command's work is in :mod:`adagen_a
 The episode's options are generated from :class:`~adagen_env.envs.spec.EpisodeSpec` and our
 PPO's from :class:`~adagen_agents.ppo.PPOConfig`, so a new knob gets its flag from its field.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,8 @@ POLICY_SAFETY = (
     "A .pt file is read with torch.load(weights_only=True) and cannot run code; an SB3 .zip is a "
     "pickle by SB3's design and can run code when loaded: use only .zip files you trust."
 )
+
+
 def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """argparse's type from a parse function that raises ``ValueError``: the message becomes the error."""
 
@@ -56,8 +59,14 @@ def add_knobs(p: argparse.ArgumentParser, sampling: bool) -> None:
         if sampling and not meta["sampling"]:
             continue
         extra = {} if meta["const"] is None else {"nargs": "?", "const": meta["const"]}
-        group.add_argument(flag(name), dest=name, metavar=meta["metavar"], help=meta["help"],
-                           type=argument_type(meta["parse"] or str), **extra)
+        group.add_argument(
+            flag(name),
+            dest=name,
+            metavar=meta["metavar"],
+            help=meta["help"],
+            type=argument_type(meta["parse"] or str),
+            **extra,
+        )
 
 
 def threads_flag(value: str) -> str | int:
@@ -85,118 +94,226 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="adagen", description="Train schedule policies, evaluate schedules and policies, write "
-                    "sample grids, run AdaGen-Bench, and bring your own images.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser,
-                                metavar="{train,eval,sample,actions,bench,generator,features}")
+    parser = Parser(
+        prog="adagen",
+        description="Train schedule policies, evaluate schedules and policies, write "
+        "sample grids, run AdaGen-Bench, and bring your own images.",
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=Parser,
+        metavar="{train,eval,sample,actions,bench,generator,features}",
+    )
 
     def add(name: str, help: str) -> Parser:
         return sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def target(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--env", metavar="ID", help=(
-            f"{ENV_HELP} (default: {DEFAULT_ENV}; with --generator: {GENERATOR_ENVS['diffusion']} or "
-            f"{GENERATOR_ENVS['flow']}, by the generator's paradigm)"))
+        p.add_argument(
+            "--env",
+            metavar="ID",
+            help=(
+                f"{ENV_HELP} (default: {DEFAULT_ENV}; with --generator: {GENERATOR_ENVS['diffusion']} or "
+                f"{GENERATOR_ENVS['flow']}, by the generator's paradigm)"
+            ),
+        )
         p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: %(default)s)")
-        p.add_argument("--generator", metavar="PATH", help=(
-            "your own generator, a file of adagen generator, instead of the env's shipped one; its images "
-            "come from the data it was trained on (default: the shipped generator)"))
-        p.add_argument("--data", metavar="PATH", help=(
-            "with --generator: its training images, if they moved (same split) (default: the path it recorded)"))
+        p.add_argument(
+            "--generator",
+            metavar="PATH",
+            help=(
+                "your own generator, a file of adagen generator, instead of the env's shipped one; its images "
+                "come from the data it was trained on (default: the shipped generator)"
+            ),
+        )
+        p.add_argument(
+            "--data",
+            metavar="PATH",
+            help=("with --generator: its training images, if they moved (same split) (default: the path it recorded)"),
+        )
 
     def features(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--features", metavar="PATH", help=(
-            "with --generator: a file of adagen features, whose networks trained on your images give the "
-            "classifier (when there are classes) and encoder spaces (default: the pixel space only)"))
+        p.add_argument(
+            "--features",
+            metavar="PATH",
+            help=(
+                "with --generator: a file of adagen features, whose networks trained on your images give the "
+                "classifier (when there are classes) and encoder spaces (default: the pixel space only)"
+            ),
+        )
 
     # ------------------------------------------------------------------ train
     p = add("train", "train a schedule policy, then compare it with the hand-designed and best static schedules")
     target(p)
     features(p)
     add_knobs(p, sampling=False)
-    p.add_argument("--algo", choices=("ppo", *SB3_ALGORITHMS), help="our batched PPO or an SB3 / sb3-contrib "
-                   "algorithm (default: ppo)")
+    p.add_argument(
+        "--algo",
+        choices=("ppo", *SB3_ALGORITHMS),
+        help="our batched PPO or an SB3 / sb3-contrib algorithm (default: ppo)",
+    )
     p.add_argument("--num-envs", type=int, help=f"samples generated together (default: {train.DEFAULT_NUM_ENVS})")
-    p.add_argument("--updates", type=int, help=f"PPO updates in all, counting a resumed checkpoint's; ppo (default: "
-                   f"{train.DEFAULT_UPDATES})")
-    p.add_argument("--timesteps", type=int, help=f"environment steps in all; SB3 algorithms (default: "
-                   f"{train.DEFAULT_TIMESTEPS})")
-    p.add_argument("--minutes", type=float, help=(
-        "stop when training has taken this many minutes, counting the training seconds of resumed runs "
-        "(rollouts and updates; evaluations, checkpoints and the final comparison are not counted); "
-        "checked between episode batches and minibatches; a run stopped by it says so and still compares; "
-        "ppo (default: no cap)"))
-    p.add_argument("--threads", default="auto", type=threads_flag, help=(
-        "torch threads: a number, or auto: torch's default (one per core) while the machine is otherwise "
-        "idle at start, else 1; auto also drops to 1 thread when an update suddenly takes 3x longer than "
-        "the ones before it (another process competing for the CPU) (default: %(default)s)"))
-    p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints; 0: only at the end "
-                   "(default: %(default)s)")
-    p.add_argument("--eval-every", type=int, default=10, help="updates between FD evaluations while training; 0: never "
-                   "(default: %(default)s)")
-    p.add_argument("--eval-samples", type=int, default=500, help="samples per FD evaluation while training "
-                   "(default: %(default)s)")
-    p.add_argument("--final-samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples of the final comparison "
-                   "(default: %(default)s)")
-    p.add_argument("--logdir", help=f"TensorBoard folder, which also gets the final comparison (default: "
-                   f"{RESULTS_DIR}/runs/NAME)")
+    p.add_argument(
+        "--updates",
+        type=int,
+        help=f"PPO updates in all, counting a resumed checkpoint's; ppo (default: {train.DEFAULT_UPDATES})",
+    )
+    p.add_argument(
+        "--timesteps", type=int, help=f"environment steps in all; SB3 algorithms (default: {train.DEFAULT_TIMESTEPS})"
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help=(
+            "stop when training has taken this many minutes, counting the training seconds of resumed runs "
+            "(rollouts and updates; evaluations, checkpoints and the final comparison are not counted); "
+            "checked between episode batches and minibatches; a run stopped by it says so and still compares; "
+            "ppo (default: no cap)"
+        ),
+    )
+    p.add_argument(
+        "--threads",
+        default="auto",
+        type=threads_flag,
+        help=(
+            "torch threads: a number, or auto: torch's default (one per core) while the machine is otherwise "
+            "idle at start, else 1; auto also drops to 1 thread when an update suddenly takes 3x longer than "
+            "the ones before it (another process competing for the CPU) (default: %(default)s)"
+        ),
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=10,
+        help="updates between checkpoints; 0: only at the end (default: %(default)s)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=10,
+        help="updates between FD evaluations while training; 0: never (default: %(default)s)",
+    )
+    p.add_argument(
+        "--eval-samples", type=int, default=500, help="samples per FD evaluation while training (default: %(default)s)"
+    )
+    p.add_argument(
+        "--final-samples",
+        type=int,
+        default=DEFAULT_NUM_SAMPLES,
+        help="samples of the final comparison (default: %(default)s)",
+    )
+    p.add_argument(
+        "--logdir", help=f"TensorBoard folder, which also gets the final comparison (default: {RESULTS_DIR}/runs/NAME)"
+    )
     p.add_argument("--out", help=f"checkpoint path (default: {RESULTS_DIR}/policies/NAME.pt, or .zip for SB3)")
-    p.add_argument("--resume", metavar="PATH", help=(
-        "continue from this checkpoint; its env, algorithm, episode and PPO settings win over the flags (those "
-        "that differ are listed). A .pt is read with torch.load(weights_only=True) and cannot run code; an SB3 .zip "
-        "is a pickle by SB3's design and runs code when loaded: resume only .zip files you trust (default: start "
-        "afresh)"))
+    p.add_argument(
+        "--resume",
+        metavar="PATH",
+        help=(
+            "continue from this checkpoint; its env, algorithm, episode and PPO settings win over the flags "
+            "(those that differ are listed). A .pt is read with torch.load(weights_only=True) and cannot run code; "
+            "an SB3 .zip is a pickle by SB3's design and runs code when loaded: resume only .zip files you trust "
+            "(default: start afresh)"
+        ),
+    )
     group = p.add_argument_group(
-        "our PPO (--algo ppo)", "every field of PPOConfig; --seed and --episodes-per-update also apply to SB3 algorithms")
+        "our PPO (--algo ppo)",
+        "every field of PPOConfig; --seed and --episodes-per-update also apply to SB3 algorithms",
+    )
     for name, f in PPO_FIELDS.items():
-        group.add_argument(flag(name), *f.metadata["flags"], dest=name, type={"int": int, "float": float}[str(f.type)],
-                           metavar="N" if str(f.type) == "int" else "X", help=f"{f.metadata['help']} (default: {f.default})")
+        group.add_argument(
+            flag(name),
+            *f.metadata["flags"],
+            dest=name,
+            type={"int": int, "float": float}[str(f.type)],
+            metavar="N" if str(f.type) == "int" else "X",
+            help=f"{f.metadata['help']} (default: {f.default})",
+        )
     p.set_defaults(func=train.run)
 
     # ------------------------------------------------------------------ eval
-    p = add("eval", "FD, KID, precision, recall, class accuracy and wall time of schedules or a policy, compared paired")
+    p = add(
+        "eval", "FD, KID, precision, recall, class accuracy and wall time of schedules or a policy, compared paired"
+    )
     target(p)
     features(p)
     add_knobs(p, sampling=True)
     p.lazy_epilog = evaluate.schedules_epilog
-    p.add_argument("--schedule", nargs="+", default=["hand-designed"], metavar="NAME",
-                   help="named static schedules of the env (listed below), or all (default: hand-designed)")
-    p.add_argument("--policy", metavar="PATH", help=(
-        "compare a trained policy with the hand-designed and the best static schedule: a .pt of adagen train "
-        "or export_policy, shipped (the env's shipped policy: the one trained for --steps where one ships, else its "
-        f"default), or an SB3 .zip with its .json. {POLICY_SAFETY} (default: none, evaluate --schedule)"))
+    p.add_argument(
+        "--schedule",
+        nargs="+",
+        default=["hand-designed"],
+        metavar="NAME",
+        help="named static schedules of the env (listed below), or all (default: hand-designed)",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="PATH",
+        help=(
+            "compare a trained policy with the hand-designed and the best static schedule: a .pt of adagen train "
+            "or export_policy, shipped (the env's shipped policy: the one trained for --steps where one ships, else "
+            f"its default), or an SB3 .zip with its .json. {POLICY_SAFETY} (default: none, evaluate --schedule)"
+        ),
+    )
     p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples per seed (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=REPORT_SEEDS.start, help=(
-        f"first noise seed; seeds {EVALUATION_SEEDS.start} to {EVALUATION_SEEDS.stop - 1} are evaluation seeds, "
-        "which no tuning step of this package has seen (default: %(default)s)"))
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=REPORT_SEEDS.start,
+        help=(
+            f"first noise seed; seeds {EVALUATION_SEEDS.start} to {EVALUATION_SEEDS.stop - 1} are evaluation seeds, "
+            "which no tuning step of this package has seen (default: %(default)s)"
+        ),
+    )
     p.add_argument("--seeds", type=int, default=1, help="number of seeds per schedule (default: %(default)s)")
-    p.add_argument("--json", metavar="PATH", help="also write the report to this JSON file, and its Markdown page "
-                   "beside it (default: none)")
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the report to this JSON file, and its Markdown page beside it (default: none)",
+    )
     p.set_defaults(func=evaluate.run)
 
     # ------------------------------------------------------------------ bench
     p = add("bench", "AdaGen-Bench: RL algorithms and black-box baselines on a fixed task suite, and a leaderboard")
-    b_sub = p.add_subparsers(dest="bench_command", required=True, parser_class=Parser, metavar="{list,run,report}",
-                             help="list the tasks and algorithms, run a campaign, or report (required)")
+    b_sub = p.add_subparsers(
+        dest="bench_command",
+        required=True,
+        parser_class=Parser,
+        metavar="{list,run,report}",
+        help="list the tasks and algorithms, run a campaign, or report (required)",
+    )
     b_sub.add_parser("list", help="the tasks and the algorithms")
     b = b_sub.add_parser("run", help="run every (algorithm, task, seed) not done yet (resumable)")
-    b.add_argument("--algo", nargs="+", required=True, metavar="NAME",
-                   help="algorithms (adagen bench list), or all (required)")
+    b.add_argument(
+        "--algo", nargs="+", required=True, metavar="NAME", help="algorithms (adagen bench list), or all (required)"
+    )
     b.add_argument("--task", nargs="+", default=["all"], metavar="NAME", help="tasks, or all (default: all)")
     b.add_argument("--seed", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default: 0 1 2)")
-    b.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s; run two campaigns "
-                   "side by side on a 2-core machine)")
-    for b in (b, b_sub.add_parser("report", help="write leaderboard.md and the plots from the finished runs")):
-        b.add_argument("--results", default=f"{RESULTS_DIR}/bench",
-                       help="folder of the per-run JSON files and the report (default: %(default)s)")
+    b.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default: %(default)s; run two campaigns side by side on a 2-core machine)",
+    )
+    for command in (b, b_sub.add_parser("report", help="write leaderboard.md and the plots from the finished runs")):
+        command.add_argument(
+            "--results",
+            default=f"{RESULTS_DIR}/bench",
+            help="folder of the per-run JSON files and the report (default: %(default)s)",
+        )
     p.set_defaults(func=bench.run)
 
     # ------------------------------------------------------------------ actions
     p = add("actions", "plot the parameters a policy chooses against the step, per sample and per class")
     target(p)
     add_knobs(p, sampling=True)
-    p.add_argument("--policy", required=True, metavar="PATH", help=(
-        f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"))
+    p.add_argument(
+        "--policy",
+        required=True,
+        metavar="PATH",
+        help=(f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"),
+    )
     p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/actions.png", help="the PNG to write (default: %(default)s)")
@@ -207,10 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     target(p)
     add_knobs(p, sampling=True)
     p.lazy_epilog = evaluate.schedules_epilog
-    p.add_argument("--schedule", default="hand-designed", metavar="NAME",
-                   help="a named static schedule of the env, listed below (default: %(default)s)")
-    p.add_argument("--policy", metavar="PATH", help=(
-        f"sample with a trained policy instead: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (default: none)"))
+    p.add_argument(
+        "--schedule",
+        default="hand-designed",
+        metavar="NAME",
+        help="a named static schedule of the env, listed below (default: %(default)s)",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="PATH",
+        help=(f"sample with a trained policy instead: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (default: none)"),
+    )
     p.add_argument("--label", type=int, required=True, help="the class to sample (required)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
@@ -229,8 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("features", "train the evaluation's feature networks on your images, for --features")
     data_flags(p)
-    p.add_argument("--classifier-epochs", type=int, default=CLASSIFIER_EPOCHS, help="classifier epochs "
-                   "(default: %(default)s)")
+    p.add_argument(
+        "--classifier-epochs", type=int, default=CLASSIFIER_EPOCHS, help="classifier epochs (default: %(default)s)"
+    )
     p.add_argument("--encoder-steps", type=int, default=ENCODER_STEPS, help="autoencoder steps (default: %(default)s)")
     p.add_argument("--out", help=f"the features file to write (default: {RESULTS_DIR}/features/DATA.pt)")
     p.set_defaults(func=own_images.run_features)
@@ -238,12 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="PATH", help=(
-        "a folder of images (class sub-folders give the labels; no sub-folders: one class) or an .npz; "
-        f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {100 * HELDOUT_FRACTION:.0f} %% is held out for "
-        "evaluation (required)"))
-    p.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
-                   help="1: grey, 3: RGB, auto: RGB if any image is in colour (default: %(default)s)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH",
+        help=(
+            "a folder of images (class sub-folders give the labels; no sub-folders: one class) or an .npz; "
+            f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {100 * HELDOUT_FRACTION:.0f} %% is held out for "
+            "evaluation (required)"
+        ),
+    )
+    p.add_argument(
+        "--channels",
+        default="auto",
+        choices=("auto", "1", "3"),
+        help="1: grey, 3: RGB, auto: RGB if any image is in colour (default: %(default)s)",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,6 +5,7 @@ plain data (dicts, lists, numbers, strings), never code, so a malicious file can
 anything. Whatever goes wrong while reading (a missing, empty, truncated, corrupt or
 malicious file, or a file of another kind) is a one-line error that names the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,7 +58,9 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001: unpickling, zip, EOF and key errors all mean "cannot read this file"
         text = str(e)
-        unsafe = re.search(r"\bGLOBAL ([\w.]+)", text)  # "Unsupported global: GLOBAL x", "unsupported GLOBAL x whose module"
+        unsafe = re.search(
+            r"\bGLOBAL ([\w.]+)", text
+        )  # "Unsupported global: GLOBAL x", "unsupported GLOBAL x whose module"
         if unsafe:
             raise ValueError(
                 f"{path}: refused to load: it asks to run Python code ({unsafe.group(1)}), and files of this "

@@ -5,6 +5,7 @@ pickle by SB3's design: load only files you trust. Every policy file carries a
 :class:`~adagen_agents.card.PolicyCard`; what is not a policy of ours is one ``ValueError`` line
 naming the file.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ from adagen_env.paradigms import PARADIGMS, get_paradigm
 from adagen_env.processes.base import Process
 from adagen_env.runtime.files import atomic_save
 
-SB3_UNSAFE = ("an SB3 .zip is a pickle by SB3's design and can run code when loaded, even when loading then fails; "
-              "load only .zip files you trust")
+SB3_UNSAFE = (
+    "an SB3 .zip is a pickle by SB3's design and can run code when loaded, even when loading then fails; "
+    "load only .zip files you trust"
+)
 
 
 # ---------------------------------------------------------------------- our .pt files
@@ -34,14 +37,19 @@ SB3_UNSAFE = ("an SB3 .zip is a pickle by SB3's design and can run code when loa
 def read_checkpoint(path: str | Path) -> dict:
     """The contents of a training checkpoint written by ``PPO.save``, its card read into ``card``;
     one-line ``ValueError`` if it is not one."""
-    return _read_kind(path, CHECKPOINT_KEYS, "a PPO training checkpoint",
-                      "resume from the .pt file that adagen train (or PPO.save) wrote")
+    return _read_kind(
+        path,
+        CHECKPOINT_KEYS,
+        "a PPO training checkpoint",
+        "resume from the .pt file that adagen train (or PPO.save) wrote",
+    )
 
 
 def read_policy(path: str | Path) -> dict:
     """The actor, config and card of a checkpoint or an exported policy; one-line ``ValueError`` if neither."""
-    return _read_kind(path, POLICY_KEYS, "a schedule policy",
-                      "expected a .pt file written by adagen train, PPO.save or export_policy")
+    return _read_kind(
+        path, POLICY_KEYS, "a schedule policy", "expected a .pt file written by adagen train, PPO.save or export_policy"
+    )
 
 
 def _read_kind(path: str | Path, keys: frozenset[str], kind: str, hint: str) -> dict:
@@ -70,8 +78,13 @@ def load_actor(path: str | Path, process: Process, process_name: str | None = No
     state = read_policy(path)
     card = state["card"]
     _check_trained_on(path, card, process_name)
-    actor = ScheduleNet(process.feature_dim, process.num_classes, len(process.parameters), state["config"]["hidden"],
-                        tradeoff=card.spec.tradeoff is not None)
+    actor = ScheduleNet(
+        process.feature_dim,
+        process.num_classes,
+        len(process.parameters),
+        state["config"]["hidden"],
+        tradeoff=card.spec.tradeoff is not None,
+    )
     try:
         actor.load_state_dict(state["actor"])
     except RuntimeError as e:
@@ -117,8 +130,10 @@ def load_sb3_model(path: str | Path, algo: str, **kwargs: Any):
     except FileNotFoundError:
         raise
     except Exception as e:  # noqa: BLE001: zip, unpickling and SB3's own errors all mean "cannot read this file"
-        raise ValueError(f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'}); "
-                         f"{SB3_UNSAFE}") from e
+        raise ValueError(
+            f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'}); "
+            f"{SB3_UNSAFE}"
+        ) from e
 
 
 def sb3_act(model, flat_from: gym.spaces.Dict | None = None) -> Act:
@@ -169,8 +184,9 @@ def read_card(path: str | Path) -> PolicyCard:
     return read_sb3_card(path) if path.suffix == ".zip" else read_policy(path)["card"]
 
 
-def load_policy(path: str | Path, process: Process, process_name: str | None,
-                num_steps: int | None = None) -> tuple[Act, PolicyCard]:
+def load_policy(
+    path: str | Path, process: Process, process_name: str | None, num_steps: int | None = None
+) -> tuple[Act, PolicyCard]:
     """A deterministic policy and its card; ``"shipped"`` is ours for the process (the one for
     ``num_steps`` if one ships, else the default).
 

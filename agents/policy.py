@@ -7,6 +7,7 @@ starts at zero, so an untrained policy's mean action is 0: the hand-designed sch
 A policy conditioned on the fidelity-diversity trade-off (``tradeoff=True``) also reads the
 observation's ``tradeoff`` value, embedded like the step and joined to the inputs.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,15 @@ def sinusoidal_embedding(progress: torch.Tensor, dim: int = STEP_EMBEDDING) -> t
 
 
 class ScheduleNet(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, out_dim: int, hidden: int = 128, zero_init: bool = True,
-                 tradeoff: bool = False):
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        out_dim: int,
+        hidden: int = 128,
+        zero_init: bool = True,
+        tradeoff: bool = False,
+    ):
         super().__init__()
         self.num_classes, self.tradeoff = num_classes, tradeoff
         self.inputs = nn.Linear(feature_dim + num_classes + (STEP_EMBEDDING if tradeoff else 0), hidden)

@@ -10,6 +10,7 @@ Checkpoints (``save`` / ``load``) hold plain data and tensors only, loaded with
 ``torch.load(weights_only=True)``, and the policy card (:mod:`adagen_agents.card`): a checkpoint
 resumes only in an env of the episode spec it was trained in.
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,10 +66,25 @@ class PPOConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             kind = int if f.type in ("int", int) else float
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-                raise ValueError(f"PPOConfig.{f.name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-        positive = ("episodes_per_update", "learning_rate", "epochs", "minibatches", "clip", "max_grad_norm",
-                    "std_start", "std_end", "hidden")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not isinstance(value, int))
+            ):
+                raise ValueError(
+                    f"PPOConfig.{f.name} must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+                )
+        positive = (
+            "episodes_per_update",
+            "learning_rate",
+            "epochs",
+            "minibatches",
+            "clip",
+            "max_grad_norm",
+            "std_start",
+            "std_end",
+            "hidden",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}")
@@ -103,25 +119,36 @@ class PPO:
         if c.episodes_per_update % per_update:
             ranks = f" x world size {self.world_size}" if self.world_size > 1 else ""
             raise ValueError(
-                f"episodes_per_update ({c.episodes_per_update}) must be a multiple of num_envs ({self.core.num_envs}){ranks}"
+                f"episodes_per_update ({c.episodes_per_update}) must be a multiple of "
+                f"num_envs ({self.core.num_envs}){ranks}"
             )
         process = self.core.process
         if self.world_size > 1:  # one run in several processes: they must agree on what they train
-            settings = {**asdict(c), "process": type(process).__name__, "num_envs": self.core.num_envs,
-                        **self.core.spec.to_dict(), "device": torch.device(process.device).type}
+            settings = {
+                **asdict(c),
+                "process": type(process).__name__,
+                "num_envs": self.core.num_envs,
+                **self.core.spec.to_dict(),
+                "device": torch.device(process.device).type,
+            }
             for other, theirs in enumerate(distributed.all_gather(settings)):
                 if theirs != settings:
                     differ = {k: (settings[k], theirs[k]) for k in settings if settings[k] != theirs[k]}
-                    raise ValueError(f"torchrun ranks {self.rank} and {other} disagree on {differ} (this rank's, theirs); "
-                                     f"every rank must run the same command")
+                    raise ValueError(
+                        f"torchrun ranks {self.rank} and {other} disagree on {differ} (this rank's, theirs); "
+                        f"every rank must run the same command"
+                    )
         action_dim = self.core.num_parameters
         # seeded initialisation without touching torch's global random state (nor any GPU's)
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(c.seed)
             conditioned = self.core.spec.tradeoff is not None  # the networks read the trade-off value
-            self.actor = ScheduleNet(process.feature_dim, process.num_classes, action_dim, c.hidden, tradeoff=conditioned)
-            self.critic = ScheduleNet(process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False,
-                                      tradeoff=conditioned)
+            self.actor = ScheduleNet(
+                process.feature_dim, process.num_classes, action_dim, c.hidden, tradeoff=conditioned
+            )
+            self.critic = ScheduleNet(
+                process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False, tradeoff=conditioned
+            )
         self.actor.to(process.device)
         self.critic.to(process.device)
         self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=c.learning_rate)
@@ -161,7 +188,9 @@ class PPO:
         std = self.std()
         for _ in range(self.config.episodes_per_update // (self.core.num_envs * self.world_size)):
             self._check_time()
-            obs = self.core.reset(seed=distributed.rank_seed(self.config.seed)) if self.first_reset else self.core.reset()
+            obs = (
+                self.core.reset(seed=distributed.rank_seed(self.config.seed)) if self.first_reset else self.core.reset()
+            )
             self.first_reset = False
             for _ in range(self.core.num_steps):
                 mean = self.actor(obs)
@@ -209,11 +238,13 @@ class PPO:
                 value_losses.append(value_loss.item())
                 clip_fractions.append(((ratio - 1).abs() > c.clip).float().mean().item())
         self.updates += 1
-        losses = torch.tensor([np.mean(policy_losses), np.mean(value_losses), np.mean(clip_fractions)], dtype=torch.float64)
+        losses = torch.tensor(
+            [np.mean(policy_losses), np.mean(value_losses), np.mean(clip_fractions)], dtype=torch.float64
+        )
         policy_loss, value_loss, clip_fraction = (distributed.all_sum(losses) / self.world_size).tolist()
         return {"policy_loss": policy_loss, "value_loss": value_loss, "clip_fraction": clip_fraction, "std": std}
 
-    def learn(self, num_updates: int, callback: Callback | None = None, max_seconds: float | None = None) -> "PPO":
+    def learn(self, num_updates: int, callback: Callback | None = None, max_seconds: float | None = None) -> PPO:
         """Run up to ``num_updates`` more updates; ``callback(self, stats)`` after each may return False to stop.
 
         ``max_seconds`` caps ``self.seconds``, the training time (rollouts and updates, not the
@@ -243,7 +274,7 @@ class PPO:
                 signal.signal(sig, handler)
             self._signalled = False
 
-    def _learn(self, num_updates: int, callback: Callback | None, max_seconds: float | None) -> "PPO":
+    def _learn(self, num_updates: int, callback: Callback | None, max_seconds: float | None) -> PPO:
         for _ in range(num_updates):
             if max_seconds is not None and self.seconds >= max_seconds:
                 self.stopped_by_time = True
@@ -280,14 +311,16 @@ class PPO:
 
     def _snapshot(self) -> dict:
         """Everything an update changes, copied (state dicts hold references to live tensors)."""
-        return copy.deepcopy({
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "noise": self.noise.get_state(),
-            "env": self.core.state_dict(),
-            "first_reset": self.first_reset,
-        })
+        return copy.deepcopy(
+            {
+                "actor": self.actor.state_dict(),
+                "critic": self.critic.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "noise": self.noise.get_state(),
+                "env": self.core.state_dict(),
+                "first_reset": self.first_reset,
+            }
+        )
 
     def _restore(self, snapshot: dict) -> None:
         self.actor.load_state_dict(snapshot["actor"])
@@ -333,8 +366,12 @@ class PPO:
         else:  # checkpoints written before the env core had its own state_dict
             self.first_reset = False
             self.core.load_state_dict(
-                {"np_random": state["np_random"], "generator": state["env_generator"], "seeded": True,
-                 "scorer": state["scorer"]}
+                {
+                    "np_random": state["np_random"],
+                    "generator": state["env_generator"],
+                    "seeded": True,
+                    "scorer": state["scorer"],
+                }
             )
 
     def save(self, path: str | Path, card: PolicyCard | None = None) -> Path:
@@ -353,7 +390,7 @@ class PPO:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, env: ScheduleVectorEnv) -> "PPO":
+    def load(cls, path: str | Path, env: ScheduleVectorEnv) -> PPO:
         """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not
         one, or if ``env`` runs another episode than the one it was trained in."""
         state = read_checkpoint(path)
@@ -372,7 +409,9 @@ class PPO:
             agent = cls(env, PPOConfig(**state["config"]))
             agent.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError, ValueError) as e:
-            raise ValueError(f"{path}: does not fit this env or is damaged ({type(e).__name__}: {one_line(str(e))})") from e
+            raise ValueError(
+                f"{path}: does not fit this env or is damaged ({type(e).__name__}: {one_line(str(e))})"
+            ) from e
         return agent
 
 
@@ -381,13 +420,22 @@ def check_world_size(path: str | Path, state: dict, world_size: int) -> None:
     saved = state.get("world_size", 1)
     if saved != world_size:
         how = f"torchrun --nproc_per_node {saved}" if saved > 1 else "one process, without torchrun"
-        raise ValueError(f"{path} was saved by a run of {saved} rank(s), this one has {world_size}; resume it with {how}")
+        raise ValueError(
+            f"{path} was saved by a run of {saved} rank(s), this one has {world_size}; resume it with {how}"
+        )
 
 
 def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and (unbiased) standard deviation of ``values`` over every rank's copy of them."""
-    moments = distributed.all_sum(torch.stack([values.double().sum(), values.double().square().sum(),
-                                               torch.tensor(float(len(values)), dtype=torch.float64, device=values.device)]))
+    moments = distributed.all_sum(
+        torch.stack(
+            [
+                values.double().sum(),
+                values.double().square().sum(),
+                torch.tensor(float(len(values)), dtype=torch.float64, device=values.device),
+            ]
+        )
+    )
     total, squares, n = moments
     mean = total / n
     return mean.to(values.dtype), ((squares - n * mean**2) / (n - 1)).clamp(min=0).sqrt().to(values.dtype)

@@ -10,6 +10,7 @@ The envs are our native batched vector envs (RLlib's ``"vector_entry_point"`` mo
 generator forward pass per runner step) with flat observations, which RLlib's default model
 takes. Ray is an optional extra: ``pip install 'adagen[rllib]'``.
 """
+
 from __future__ import annotations
 
 import os
@@ -121,7 +122,7 @@ class RemoteScorer:
         rewards = self.actor.reward.remote(images.detach().cpu().numpy(), labels.cpu().numpy(), self.train, source)
         return torch.tensor(ray.get(rewards), device=images.device)  # a copy: Ray hands read-only arrays
 
-    def scoring_only(self) -> "RemoteScorer":
+    def scoring_only(self) -> RemoteScorer:
         return RemoteScorer(self.actor_name, train=False)
 
     def __getstate__(self) -> dict:

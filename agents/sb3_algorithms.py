@@ -4,6 +4,7 @@ policy loading and AdaGen-Bench all read it.
 Each entry names the class by module, so sb3-contrib is imported only when one of its
 algorithms is used; a missing package is one line that says what to install.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -36,7 +37,9 @@ class SB3Algorithm:
         try:
             return getattr(importlib.import_module(self.module), self.class_name)
         except ImportError as error:
-            raise ImportError(f"{self.name} needs {self.package.replace('_', '-')}: pip install -e '.[bench]'") from error
+            raise ImportError(
+                f"{self.name} needs {self.package.replace('_', '-')}: pip install -e '.[bench]'"
+            ) from error
 
     def policy(self, observation_mode: str) -> str:
         """SB3's policy name for the env's observations (``dict``: a Dict, ``flat``: a Box)."""

@@ -4,6 +4,7 @@ SB3 has no adapter for Gymnasium's vector API, and ``DummyVecEnv`` would step ``
 single envs one after another, each with its own generator forward pass. ``SB3VecEnv`` instead
 makes one batched ``step`` per SB3 step and only translates the results to SB3's conventions.
 """
+
 from __future__ import annotations
 
 import time
@@ -110,7 +111,7 @@ class SB3VecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         """One frame per sub-env, from a single batched render."""
         if self.render_mode != "rgb_array":
-            warnings.warn(f"The render mode is {self.render_mode}, but get_images needs 'rgb_array'.")
+            warnings.warn(f"The render mode is {self.render_mode}, but get_images needs 'rgb_array'.", stacklevel=2)
             return [None for _ in range(self.num_envs)]
         return list(self.venv.render())
 

@@ -5,6 +5,7 @@ user's generator file (``adagen generator``) and the images it was trained on. I
 evaluator, the reward, the static schedules and the policies of that target, and refuses a
 policy trained for another one, before any work.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,8 +72,10 @@ class Target:
         if self.generator is None:
             return name
         if not name.startswith("adversarial"):
-            raise ValueError(f"--reward {name} scores with networks of the shipped digits; with --generator use "
-                             "--reward adversarial (its discriminator trains on your images)")
+            raise ValueError(
+                f"--reward {name} scores with networks of the shipped digits; with --generator use "
+                "--reward adversarial (its discriminator trains on your images)"
+            )
         return SCORERS[name](device=self.process.device, real=self.real_train_images)
 
     def resolve(self, spec: EpisodeSpec) -> EpisodeSpec:
@@ -92,14 +95,18 @@ class Target:
         if card.generator is not None:
             ours = self.generator_ref
             if tuple(card.generator.image_shape) != ours.image_shape:
-                raise ValueError(f"{path} was trained for {list(card.generator.image_shape)} images, but "
-                                 f"{self.generator.path} makes {list(ours.image_shape)}")
+                raise ValueError(
+                    f"{path} was trained for {list(card.generator.image_shape)} images, but "
+                    f"{self.generator.path} makes {list(ours.image_shape)}"
+                )
 
     def policy(self, path: str, num_steps: int | None = None) -> tuple[Act, PolicyCard]:
         """A policy for this target (``shipped``: the one for ``num_steps`` if one ships), refused if it
         was trained for another generator."""
         if self.generator is not None and path == "shipped":
-            raise ValueError("--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy")
+            raise ValueError(
+                "--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy"
+            )
         self.check_card(read_card(shipped_policy(self.paradigm.name, num_steps) if path == "shipped" else path), path)
         return load_policy(path, self.process, self.paradigm.name, num_steps)
 
@@ -117,7 +124,9 @@ class Target:
     def comparison(self, policies: dict[str, tuple[Act, EpisodeSpec]], spec: EpisodeSpec) -> dict[str, Generate]:
         """Generators of trained policies (by name: act and sampling spec), then the hand-designed
         schedule and, where one was searched, the best static one, all at ``spec``'s steps and refinement."""
-        generators = {name: policy_generator(self.process, act, policy_spec) for name, (act, policy_spec) in policies.items()}
+        generators = {
+            name: policy_generator(self.process, act, policy_spec) for name, (act, policy_spec) in policies.items()
+        }
         generators["hand-designed"] = self.static(None, spec)
         best = self.best_static(spec.num_steps)
         if best is not None:
@@ -125,8 +134,13 @@ class Target:
         return generators
 
 
-def make_target(env: str | None = None, device: str | torch.device = "cpu", generator: str | None = None,
-                data: str | None = None, features: str | None = None) -> Target:
+def make_target(
+    env: str | None = None,
+    device: str | torch.device = "cpu",
+    generator: str | None = None,
+    data: str | None = None,
+    features: str | None = None,
+) -> Target:
     """The target of a command: ``env``'s shipped generator, or the user's ``generator`` file (with its
     training ``data`` if they moved, and a ``features`` file); every file is checked here, before any work."""
     if generator is None:
@@ -143,12 +157,13 @@ def make_target(env: str | None = None, device: str | torch.device = "cpu", gene
 
     if not runs_it(paradigm):
         envs = ", ".join(p.env_id for p in PARADIGMS.values() if runs_it(p))
-        raise ValueError(f"--env {paradigm.env_id} does not run {file.paradigm} generators; leave out --env "
-                         f"or pass one of {envs}")
+        raise ValueError(
+            f"--env {paradigm.env_id} does not run {file.paradigm} generators; leave out --env or pass one of {envs}"
+        )
     process = file.process(device, getattr(paradigm.process, "keywords", {}).get("solver"))
     target = Target(paradigm, process, file, features)
     if features is not None:
-        target.evaluator  # a features file of other images fails now, not after training
+        _ = target.evaluator  # a features file of other images fails now, not after training
     return target
 
 
@@ -156,6 +171,7 @@ def named_schedule(process: Process, paradigm: Paradigm, name: str, num_steps: i
     """A named static schedule of the process; ``None`` for the hand-designed one, which the sampler
     builds exactly; ``ValueError`` naming the schedules otherwise."""
     if name not in process.named_schedules:
-        raise ValueError(f"unknown schedule {name!r} for {paradigm.env_id}; its schedules: "
-                         f"{', '.join(process.named_schedules)}")
+        raise ValueError(
+            f"unknown schedule {name!r} for {paradigm.env_id}; its schedules: {', '.join(process.named_schedules)}"
+        )
     return None if name == "hand-designed" else process.static_schedule(num_steps, **process.named_schedules[name])

@@ -7,6 +7,7 @@ because OpenMP threads wait for a core the other process holds; with one thread 
 So ``auto`` keeps torch's default only while the machine is otherwise idle, and a watchdog
 drops to one thread when an update suddenly takes far longer than the ones before it.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,10 @@ def choose_threads(threads: str | int) -> str:
     other = other_processes_cores()
     if other is not None and other >= BUSY_CORES:
         torch.set_num_threads(1)
-        return (f"torch threads: 1 (other processes keep {other:.1f} of {os.cpu_count()} cores busy, and "
-                f"{default} threads would wait on each other; --threads {default} overrides)")
+        return (
+            f"torch threads: 1 (other processes keep {other:.1f} of {os.cpu_count()} cores busy, and "
+            f"{default} threads would wait on each other; --threads {default} overrides)"
+        )
     return f"torch threads: {default} (the machine looks idle; training drops to 1 if it slows down)"
 
 
@@ -81,8 +84,10 @@ class SlowdownWatchdog:
         usual = statistics.median(recent)
         if seconds <= SLOW_FACTOR * usual:
             return None
-        message = (f"update {update} took {seconds:.1f} s, {seconds / usual:.0f}x the usual {usual:.1f} s: "
-                   "another process is competing for the CPU")
+        message = (
+            f"update {update} took {seconds:.1f} s, {seconds / usual:.0f}x the usual {usual:.1f} s: "
+            "another process is competing for the CPU"
+        )
         if self.switch:
             torch.set_num_threads(1)
             message += "; dropping to 1 torch thread (--threads N to fix the count)"

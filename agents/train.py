@@ -5,12 +5,12 @@ that is checked inside the rollouts and updates, and Ctrl-C that saves a checkpo
 stops. ``PPOLogger`` adds what the command shows: a progress bar and TensorBoard logs (reward,
 losses, discriminator statistics, FD at intervals, a grid of samples).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -20,15 +20,17 @@ from adagen_agents.loading import load_sb3_model, read_sb3_card, sb3_act, sb3_ca
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_agents.sb3_algorithms import get_sb3_algorithm
 from adagen_agents.threads import SlowdownWatchdog
+from adagen_env.data.images import image_grid
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import spec_differences
 from adagen_env.evaluation.generators import balanced_labels, evaluate_generator, policy_generator
-from adagen_env.data.images import image_grid
 from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.evaluation.seeds import CURVE_SEED
 from adagen_env.runtime.files import atomic_write_json
 
-DEFAULT_UPDATES = 100  # PPO updates of `adagen train` (25,600 samples at the defaults); its whole run fits 5 minutes on 2 idle cores
+DEFAULT_UPDATES = (
+    100  # PPO updates of `adagen train` (25,600 samples at the defaults); its whole run fits 5 minutes on 2 idle cores
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -108,9 +110,17 @@ class PPOLogger:
     """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, FD plus samples every
     ``eval_every``, and a ``watchdog`` of the seconds per update (``adagen_agents.threads``)."""
 
-    def __init__(self, env: ScheduleVectorEnv, logdir: str | Path, total_updates: int, initial_updates: int = 0,
-                 eval_every: int = 10, eval_samples: int = 500, watchdog: SlowdownWatchdog | None = None,
-                 evaluator: Evaluator | None = None):
+    def __init__(
+        self,
+        env: ScheduleVectorEnv,
+        logdir: str | Path,
+        total_updates: int,
+        initial_updates: int = 0,
+        eval_every: int = 10,
+        eval_samples: int = 500,
+        watchdog: SlowdownWatchdog | None = None,
+        evaluator: Evaluator | None = None,
+    ):
         from torch.utils.tensorboard import SummaryWriter
 
         self.env, self.eval_every, self.eval_samples, self.watchdog = env, eval_every, eval_samples, watchdog
@@ -130,8 +140,9 @@ class PPOLogger:
         postfix = {"reward": f"{stats['reward_mean']:.3f}"}
         if self.eval_every and agent.updates % self.eval_every == 0:
             generate = policy_generator(process, agent.predict, core.spec.for_sampling())
-            result = evaluate_generator(generate, self.evaluator, process.num_classes, self.eval_samples,
-                                        seed=CURVE_SEED, progress=False)
+            result = evaluate_generator(
+                generate, self.evaluator, process.num_classes, self.eval_samples, seed=CURVE_SEED, progress=False
+            )
             for key, value in eval_scalars(result, self.evaluator).items():
                 self.writer.add_scalar(f"eval/{key}", value, agent.updates)
             fd = result[f"{self.evaluator.spaces[0]}_fd"]
@@ -190,8 +201,14 @@ def train_sb3(
         kwargs = {}
         if algorithm.on_policy:  # whole episodes per rollout, as our PPO collects them
             kwargs["n_steps"] = max(1, episodes_per_update // env.num_envs) * num_steps
-        model = cls(algorithm.policy(spec.observation_mode), vec_env, seed=seed, tensorboard_log=str(logdir),
-                    device=process.device, **kwargs)
+        model = cls(
+            algorithm.policy(spec.observation_mode),
+            vec_env,
+            seed=seed,
+            tensorboard_log=str(logdir),
+            device=process.device,
+            **kwargs,
+        )
     evaluator = evaluator or Evaluator(device=process.device)
     episodes_per_check = episodes_per_update * max(checkpoint_every, 1)
     flat_from = env.dict_observation_space if spec.observation_mode == "flat" else None
@@ -210,8 +227,9 @@ def train_sb3(
             if self.num_timesteps >= self.next_check:
                 self.next_check += episodes_per_check * num_steps
                 generate = policy_generator(process, sb3_act(self.model, flat_from), spec.for_sampling())
-                result = evaluate_generator(generate, evaluator, process.num_classes, eval_samples, seed=CURVE_SEED,
-                                            progress=False)
+                result = evaluate_generator(
+                    generate, evaluator, process.num_classes, eval_samples, seed=CURVE_SEED, progress=False
+                )
                 for key, value in eval_scalars(result, evaluator).items():
                     self.logger.record(f"eval/{key}", value)
                 grid = image_grid(generate(balanced_labels(50, process.num_classes), 0), columns=10, scale=4)
@@ -229,7 +247,8 @@ def train_sb3(
     except KeyboardInterrupt:
         save()
         raise Interrupted(
-            f"interrupted after {model.num_timesteps} of {timesteps} timesteps; saved {out} (continue with --resume {out})"
+            f"interrupted after {model.num_timesteps} of {timesteps} timesteps; saved {out} "
+            f"(continue with --resume {out})"
         ) from None
     save()
     return out

@@ -7,6 +7,7 @@ Generated pages are never edited by hand: the environments and the episode spec 
 registry and ``EpisodeSpec``, the command-line reference from the parser, the results pages from
 the JSON files under ``benchmarks/results/``. CI runs ``--check`` (through the test suite).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,49 +35,79 @@ def environments() -> str:
     from adagen_env import PARADIGMS, EpisodeSpec, ScheduleCore
     from adagen_env.envs.core import flat_layout
 
-    lines = ["# Environments", "",
-             "Every registered environment, from the registry (`adagen_env.paradigms`). Each id works with "
-             "`gym.make` (one sample) and `gym.make_vec` (the native batched env); every keyword of the "
-             "[episode spec](episode-spec.md) is a keyword of both.", "",
-             "| id | process | steps | parameters (activation, action scale) | smoothing (`method`) | best static at | "
-             "shipped policies |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Environments",
+        "",
+        "Every registered environment, from the registry (`adagen_env.paradigms`). Each id works with "
+        "`gym.make` (one sample) and `gym.make_vec` (the native batched env); every keyword of the "
+        "[episode spec](episode-spec.md) is a keyword of both.",
+        "",
+        "| id | process | steps | parameters (activation, action scale) | smoothing (`method`) | best static at | "
+        "shipped policies |",
+        "|---|---|---|---|---|---|---|",
+    ]
     details = []
     for p in PARADIGMS.values():
         process = p.make_process()
         parameters = "; ".join(f"`{q.name}` ({q.activation}, {q.action_scale:g})" for q in process.parameters)
         shipped = ", ".join(f"{steps} steps" for steps in p.shipped_policies) or "none"
         best = ", ".join(map(str, p.best_static)) or "not searched"
-        lines.append(f"| `{p.env_id}` | `{type(process).__name__}`{' (' + p.process.keywords['solver'] + ')' if hasattr(p.process, 'keywords') else ''} "
-                     f"| {process.default_num_steps} | {parameters} | {p.smoothing:g} | {best} | {shipped} |")
+        solver = getattr(p.process, "keywords", {}).get("solver")
+        name = f"`{type(process).__name__}`" + (f" ({solver})" if solver else "")
+        cells = (f"`{p.env_id}`", name, process.default_num_steps, parameters, f"{p.smoothing:g}", best, shipped)
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
         space = ScheduleCore(process, 1, EpisodeSpec(reward=None)).observation_space()
         layout = flat_layout(space)
-        rows = [f"| `{key}` | `{sub}` | {layout[key].start}-{layout[key].stop - 1} |" for key, sub in space.spaces.items()]
+        rows = [
+            f"| `{key}` | `{sub}` | {layout[key].start}-{layout[key].stop - 1} |" for key, sub in space.spaces.items()
+        ]
         doc = (type(process).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        details += [f"## `{p.env_id}`", "", doc, "",
-                    f"Observation (`observation_mode=\"dict\"`; `\"flat\"` is the same as one float32 vector of "
-                    f"{sum(s.stop - s.start for s in layout.values())} numbers, at these positions):", "",
-                    "| key | space | flat positions |", "|---|---|---|", *rows, ""]
-    lines += ["", "With `smoothing=...` the observation also holds `smoothed_action`, and with `tradeoff=...` "
-              "`tradeoff`; `adagen_env.envs.flat_layout(env.unwrapped.dict_observation_space)` gives the flat "
-              "positions of any env.", "", *details]
+        details += [
+            f"## `{p.env_id}`",
+            "",
+            doc,
+            "",
+            f'Observation (`observation_mode="dict"`; `"flat"` is the same as one float32 vector of '
+            f"{sum(s.stop - s.start for s in layout.values())} numbers, at these positions):",
+            "",
+            "| key | space | flat positions |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    lines += [
+        "",
+        "With `smoothing=...` the observation also holds `smoothed_action`, and with `tradeoff=...` "
+        "`tradeoff`; `adagen_env.envs.flat_layout(env.unwrapped.dict_observation_space)` gives the flat "
+        "positions of any env.",
+        "",
+        *details,
+    ]
     return page("adagen_env.paradigms and the processes", "\n".join(lines))
 
 
 def episode_spec() -> str:
     from adagen_env.envs.spec import KNOBS, MDP_KNOBS
 
-    lines = ["# The episode spec", "",
-             "`adagen_env.EpisodeSpec` holds everything that defines an episode besides the generator. The envs "
-             "take it (`spec=`) or any of its knobs as keywords; `adagen train` has one flag per knob; policy files "
-             "keep it in their card, and `adagen eval`, `sample`, `actions` and `policy_generator` sample a policy "
-             "with it. The knobs marked *sampling* may be given to those commands to override the policy's own. A "
-             "checkpoint resumes only in an env whose spec agrees in the knobs marked *MDP*.", "",
-             "| knob | flag | default | sampling | MDP | what it does |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# The episode spec",
+        "",
+        "`adagen_env.EpisodeSpec` holds everything that defines an episode besides the generator. The envs "
+        "take it (`spec=`) or any of its knobs as keywords; `adagen train` has one flag per knob; policy files "
+        "keep it in their card, and `adagen eval`, `sample`, `actions` and `policy_generator` sample a policy "
+        "with it. The knobs marked *sampling* may be given to those commands to override the policy's own. A "
+        "checkpoint resumes only in an env whose spec agrees in the knobs marked *MDP*.",
+        "",
+        "| knob | flag | default | sampling | MDP | what it does |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, f in KNOBS.items():
         meta = f.metadata
         flag = meta["flag"] or "--" + name.replace("_", "-")
-        lines.append(f"| `{name}` | `{flag} {meta['metavar']}` | `{f.default!r}` | {'yes' if meta['sampling'] else ''} "
-                     f"| {'yes' if name in MDP_KNOBS else ''} | {meta['help']} |")
+        lines.append(
+            f"| `{name}` | `{flag} {meta['metavar']}` | `{f.default!r}` | {'yes' if meta['sampling'] else ''} "
+            f"| {'yes' if name in MDP_KNOBS else ''} | {meta['help']} |"
+        )
     return page("adagen_env.envs.spec.EpisodeSpec", "\n".join(lines))
 
 
@@ -85,8 +116,16 @@ def cli() -> str:
 
     os.environ["COLUMNS"] = HELP_COLUMNS
     parser = build_parser()
-    lines = ["# The `adagen` command", "", "Every command's `--help`, as the installed `adagen` prints it.", "",
-             "```text", parser.format_help().rstrip(), "```", ""]
+    lines = [
+        "# The `adagen` command",
+        "",
+        "Every command's `--help`, as the installed `adagen` prints it.",
+        "",
+        "```text",
+        parser.format_help().rstrip(),
+        "```",
+        "",
+    ]
 
     def walk(p: argparse.ArgumentParser, prefix: str) -> None:
         for action in p._actions:
@@ -107,9 +146,11 @@ def provenance_line(data: dict) -> str:
     if not record:
         return "_Provenance: not recorded (written before results files carried it)._"
     dirty = " with uncommitted changes" if record.get("dirty") else ""
-    return (f"_Provenance: commit `{(record.get('commit') or 'unknown')[:12]}`{dirty}, torch "
-            f"{record['versions'].get('torch')}, {record.get('torch_threads')} thread(s) on {record.get('device')}, "
-            f"load {record.get('load_average_before')}, `{record.get('command')}`._")
+    return (
+        f"_Provenance: commit `{(record.get('commit') or 'unknown')[:12]}`{dirty}, torch "
+        f"{record['versions'].get('torch')}, {record.get('torch_threads')} thread(s) on {record.get('device')}, "
+        f"load {record.get('load_average_before')}, `{record.get('command')}`._"
+    )
 
 
 def demote(markdown: str) -> str:
@@ -124,19 +165,29 @@ def report_section(data: dict) -> str:
         return demote(Report.from_dict(data).markdown())
     rows = data.get("rows", [])  # an adagen eval file from before the experiment layer
     spaces = ("classifier", "encoder", "pixels")
-    lines = ["| schedule | seed | " + " | ".join(f"{s} FD" for s in spaces) + " | precision | recall |",
-             "|---|---|" + "---|" * (len(spaces) + 2)]
-    lines += [f"| {r['schedule']} | {r['seed']} | " + " | ".join(f"{r[f'{s}_fd']:.4g}" for s in spaces)
-              + f" | {r['precision']:.3f} | {r['recall']:.3f} |" for r in rows]
+    lines = [
+        "| schedule | seed | " + " | ".join(f"{s} FD" for s in spaces) + " | precision | recall |",
+        "|---|---|" + "---|" * (len(spaces) + 2),
+    ]
+    lines += [
+        f"| {r['schedule']} | {r['seed']} | "
+        + " | ".join(f"{r[f'{s}_fd']:.4g}" for s in spaces)
+        + f" | {r['precision']:.3f} | {r['recall']:.3f} |"
+        for r in rows
+    ]
     lines += [""] + [f"- {c['a']} vs {c['b']}: {c['verdict']}" for c in data.get("comparisons", [])]
     return "\n".join(lines)
 
 
 def shipped_policies() -> str:
-    lines = ["# The shipped policies", "",
-             "Each shipped policy against the hand-designed and the best static schedule, paired, on the "
-             "evaluation seeds, by `adagen eval --policy shipped --seeds 3 --json ...` "
-             "(`benchmarks/results/shipped_policies/`).", ""]
+    lines = [
+        "# The shipped policies",
+        "",
+        "Each shipped policy against the hand-designed and the best static schedule, paired, on the "
+        "evaluation seeds, by `adagen eval --policy shipped --seeds 3 --json ...` "
+        "(`benchmarks/results/shipped_policies/`).",
+        "",
+    ]
     for path in sorted((RESULTS / "shipped_policies").glob("*.json")):
         data = json.loads(path.read_text())
         lines += [f"## {path.stem}", "", provenance_line(data), "", report_section(data), ""]
@@ -144,24 +195,38 @@ def shipped_policies() -> str:
 
 
 def static_grid() -> str:
-    lines = ["# The static grid search", "",
-             "The best static schedule of each paradigm and step count, picked on tuning seeds, against the "
-             "hand-designed one on the evaluation seeds (`python -m benchmarks.static_grid`; its picks are "
-             "`adagen_env/data/best_static.json`). FD is the mean over the evaluation seeds.", ""]
+    lines = [
+        "# The static grid search",
+        "",
+        "The best static schedule of each paradigm and step count, picked on tuning seeds, against the "
+        "hand-designed one on the evaluation seeds (`python -m benchmarks.static_grid`; its picks are "
+        "`adagen_env/data/best_static.json`). FD is the mean over the evaluation seeds.",
+        "",
+    ]
     for path in sorted((RESULTS / "static_grid").glob("*.json")):
         if path.stem.endswith("-screen"):
             continue
         data = json.loads(path.read_text())
-        lines += [f"## {data['process']}", "", provenance_line(data), "",
-                  "| steps | NFE | hand-designed FD (classifier / encoder / pixels) | best static FD | best / hand "
-                  "(classifier) | best static | verdict |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {data['process']}",
+            "",
+            provenance_line(data),
+            "",
+            "| steps | NFE | hand-designed FD (classifier / encoder / pixels) | best static FD | best / hand "
+            "(classifier) | best static | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for steps, best in sorted(data["best"].items(), key=lambda kv: int(kv[0])):
             hand, pick = best["hand_designed"], best["best_static"]
-            fds = [" / ".join(f"{row[f'{s}_fd']:.3g}" for s in ("classifier", "encoder", "pixels")) for row in (hand, pick)]
+            fds = [
+                " / ".join(f"{row[f'{s}_fd']:.3g}" for s in ("classifier", "encoder", "pixels")) for row in (hand, pick)
+            ]
             config = ", ".join(f"{k}={v}" for k, v in pick["config"].items())
             verdict = best.get("best_vs_hand_verdict", best.get("best_vs_hand", ""))
-            lines.append(f"| {steps} | {best.get('nfe', steps)} | {fds[0]} | {fds[1]} | "
-                         f"{best['best_vs_hand_fd_ratio']:.3f} | {config} | {verdict} |")
+            lines.append(
+                f"| {steps} | {best.get('nfe', steps)} | {fds[0]} | {fds[1]} | "
+                f"{best['best_vs_hand_fd_ratio']:.3f} | {config} | {verdict} |"
+            )
         lines.append("")
     return page("benchmarks/results/static_grid/*.json", "\n".join(lines))
 
@@ -169,13 +234,21 @@ def static_grid() -> str:
 def learned_schedules() -> str:
     data = json.loads((RESULTS / "learned_schedules.json").read_text())
     columns = ("process", "steps", "nfe", "schedule", "runs", "fd", "encoder_fd", "pixels_fd", "fd_vs_hand")
-    lines = ["# Learned schedules", "",
-             "Learned policies against the hand-designed and best static schedules, every paradigm "
-             "(`python -m benchmarks.learned_schedules report`); `fd` is the classifier space's.", "",
-             provenance_line(data), "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [
+        "# Learned schedules",
+        "",
+        "Learned policies against the hand-designed and best static schedules, every paradigm "
+        "(`python -m benchmarks.learned_schedules report`); `fd` is the classifier space's.",
+        "",
+        provenance_line(data),
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     for row in data["rows"]:
-        lines.append("| " + " | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns)
-                     + " |")
+        lines.append(
+            "| " + " | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns) + " |"
+        )
     lines += ["", "Paired comparisons:", ""] + [f"- {v}" for v in data["verdicts"]]
     return page("benchmarks/results/learned_schedules.json", "\n".join(lines))
 
@@ -192,9 +265,13 @@ BENCHMARK_PAGES = {  # results pages the benchmarks write themselves, embedded a
 
 
 def benchmark_results() -> str:
-    lines = ["# Benchmark results", "",
-             "The pages the benchmarks write next to their JSON files, as they wrote them (the commands are in "
-             "[Benchmarks](../benchmarks.md)).", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        "The pages the benchmarks write next to their JSON files, as they wrote them (the commands are in "
+        "[Benchmarks](../benchmarks.md)).",
+        "",
+    ]
     for title, name in BENCHMARK_PAGES.items():
         path = RESULTS / name
         if path.exists():
@@ -220,8 +297,7 @@ PAGES: dict[str, Callable[[], str]] = {
 
 def stale_pages() -> list[str]:
     """The generated pages whose file differs from what would be written now."""
-    return [name for name, make in PAGES.items()
-            if not (DOCS / name).exists() or (DOCS / name).read_text() != make()]
+    return [name for name, make in PAGES.items() if not (DOCS / name).exists() or (DOCS / name).read_text() != make()]
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """Shared fixtures for the environment and sampling tests."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,18 +1,27 @@
 """Recorded actions and the static schedules distilled from them."""
+
 import pytest
 import torch
 
 from adagen_agents import cli
 from adagen_agents.action_plots import action_spread
-from adagen_env import (EpisodeSpec, get_paradigm, hand_designed_schedule, mean_action_policy, policy_generator,
-                        record_actions, static_generator)
+from adagen_env import (
+    EpisodeSpec,
+    get_paradigm,
+    hand_designed_schedule,
+    mean_action_policy,
+    policy_generator,
+    record_actions,
+    static_generator,
+)
 
 
 def test_recorded_zero_actions_give_the_hand_designed_parameters():
     process = get_paradigm("flow-digits").make_process()
     labels = torch.arange(6) % process.num_classes
-    actions, values = record_actions(process, lambda obs: torch.zeros(len(obs["label"]), 2), labels, 5,
-                                     EpisodeSpec(num_steps=3))
+    actions, values = record_actions(
+        process, lambda obs: torch.zeros(len(obs["label"]), 2), labels, 5, EpisodeSpec(num_steps=3)
+    )
     assert actions.shape == (3, 6, 2) and torch.equal(actions, torch.zeros(3, 6, 2))
     assert torch.allclose(values, hand_designed_schedule(process, 3, 6))
 
@@ -32,7 +41,9 @@ def test_mean_action_policies_play_the_step_mean_overall_and_per_class():
     assert torch.allclose(overall_actions, actions.mean(dim=1, keepdim=True).expand_as(actions))
     # the step-mean of zero actions is the hand-designed schedule, through the same core, bit for bit
     zeros = mean_action_policy(torch.zeros(2, 20, 2))
-    same = [g(labels, 3) for g in (policy_generator(process, zeros, EpisodeSpec(num_steps=2)), static_generator(process, 2))]
+    same = [
+        g(labels, 3) for g in (policy_generator(process, zeros, EpisodeSpec(num_steps=2)), static_generator(process, 2))
+    ]
     assert torch.equal(*same)
 
 

@@ -1,4 +1,5 @@
 """The adversarial reward: a discriminator trained online inside the scorer, in and out of the envs."""
+
 import io
 import pickle
 

@@ -1,4 +1,5 @@
 """AdaGen-Bench: tasks, algorithms, budgets, resumable campaigns and the report, on a tiny task."""
+
 import json
 
 import numpy as np
@@ -15,8 +16,16 @@ from adagen_agents.sb3_algorithms import SB3Algorithm
 from adagen_env.evaluation.metrics import SPACES, Evaluator
 
 # the cheapest generator (flow, Heun, 3 steps = 6 NFE), a budget of 1,024 samples
-TINY = Task("tiny", "AdaGen/Flow-Heun-Digits-v0", num_steps=3, nfe=6, budget_samples=1024, num_envs=32,
-            eval_samples=200, curve_samples=100)
+TINY = Task(
+    "tiny",
+    "AdaGen/Flow-Heun-Digits-v0",
+    num_steps=3,
+    nfe=6,
+    budget_samples=1024,
+    num_envs=32,
+    eval_samples=200,
+    curve_samples=100,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +74,30 @@ def test_a_plugged_in_algorithm_is_scored_in_every_space_with_its_curve(tiny_sui
 
 
 def test_normalised_score_is_0_at_hand_designed_and_1_at_best_static():
-    references = {"hand": {"100": {f"{s}_fd": 10.0 for s in SPACES}},
-                  "best_static": {"100": {f"{s}_fd": 6.0 for s in SPACES}}}
+    references = {
+        "hand": {"100": {f"{s}_fd": 10.0 for s in SPACES}},
+        "best_static": {"100": {f"{s}_fd": 6.0 for s in SPACES}},
+    }
     result = {"classifier_fd": 6.0, "encoder_fd": 10.0, "pixels_fd": 2.0}
     assert normalised_scores(result, references, 100) == {"classifier": 1.0, "encoder": 0.0, "pixels": 2.0, "mean": 1.0}
 
 
-@pytest.mark.parametrize("algo", ["ppo", "sb3-ppo", "sb3-a2c", "sb3-sac", "trpo", "ars", "recurrent-ppo",
-                                  "random-search", "cma-es", "cma-es-per-class"])
+@pytest.mark.slow  # trains every algorithm of the bench
+@pytest.mark.parametrize(
+    "algo",
+    [
+        "ppo",
+        "sb3-ppo",
+        "sb3-a2c",
+        "sb3-sac",
+        "trpo",
+        "ars",
+        "recurrent-ppo",
+        "random-search",
+        "cma-es",
+        "cma-es-per-class",
+    ],
+)
 def test_every_kind_of_algorithm_runs_within_the_budget(tiny_suite, algo, tmp_path, evaluator):
     pytest.importorskip("sb3_contrib")
     pytest.importorskip("cma")
@@ -89,7 +114,10 @@ def test_campaign_skips_finished_runs_and_keeps_going_after_a_crash(tiny_suite, 
 
     failed = run_campaign([toy, "toy-crash"], ["tiny"], [0, 1], tmp_path)
     assert failed == 2
-    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ["toy-zero-seed0.json", "toy-zero-seed1.json"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [
+        "toy-zero-seed0.json",
+        "toy-zero-seed1.json",
+    ]
     record = json.loads((tmp_path / "failed" / "tiny-toy-crash-seed0.json").read_text())
     assert "boom" in record["error"]
     before = (tmp_path / "runs" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns
@@ -100,8 +128,9 @@ def test_campaign_skips_finished_runs_and_keeps_going_after_a_crash(tiny_suite, 
 
 
 def test_budget_too_small_is_refused_before_training(tiny_suite, evaluator, tmp_path):
-    small = Task("small", TINY.env_id, num_steps=3, nfe=6, budget_samples=256, num_envs=32, eval_samples=200,
-                 curve_samples=100)
+    small = Task(
+        "small", TINY.env_id, num_steps=3, nfe=6, budget_samples=256, num_envs=32, eval_samples=200, curve_samples=100
+    )
     with pytest.raises(BudgetTooSmall, match="ppo needs 512 samples for one update; the budget is 256"):
         run_one("ppo", small, 0, tmp_path, evaluator)
     with pytest.raises(BudgetTooSmall, match="PPO collects .* env steps per update; the budget is 768"):
@@ -152,17 +181,28 @@ def test_report_writes_the_leaderboard_and_plots(tmp_path):
                     continue
                 scores = {s: level + 0.1 * rng.standard_normal() for s in SPACES}
                 scores["mean"] = sum(scores.values()) / 3
-                curve = [{"samples": n, "scores": {"mean": level * f}} for n, f in ((1, 0.25), (2, 0.5), (3, 0.75), (4, 1))]
-                campaign.write_json(tmp_path / "runs" / task / f"{algo}-seed{seed}.json",
-                                    {"algo": algo, "task": task, "seed": seed, "scores": scores, "curve": curve,
-                                     "train_seconds": 100.0, "samples_per_second": 50.0})
+                curve = [
+                    {"samples": n, "scores": {"mean": level * f}} for n, f in ((1, 0.25), (2, 0.5), (3, 0.75), (4, 1))
+                ]
+                campaign.write_json(
+                    tmp_path / "runs" / task / f"{algo}-seed{seed}.json",
+                    {
+                        "algo": algo,
+                        "task": task,
+                        "seed": seed,
+                        "scores": scores,
+                        "curve": curve,
+                        "train_seconds": 100.0,
+                        "samples_per_second": 50.0,
+                    },
+                )
     cli.main(["bench", "report", "--results", str(tmp_path)])
     board = (tmp_path / "leaderboard.md").read_text()
     rows = [line for line in board.splitlines() if line.startswith("| cma-es") or line.startswith("| ppo")]
     assert rows[0].startswith("| cma-es |") and "3 x 2" in rows[0]  # sorted by IQM, best first
     assert "half-done (maskgit-8: 3 seeds, var-4: 0 seeds)" in board
     # ppo (0.5 +- 0.1) against cma-es (1.0 +- 0.1) at equal cost: worse beyond the interval in every space
-    against = board[board.index("Against cma-es at equal cost"):]
+    against = board[board.index("Against cma-es at equal cost") :]
     row = next(line for line in against.splitlines() if line.startswith("| ppo |"))
     assert row.count("cma-es beats ppo in every space") == 2
     for plot in ("aggregates.png", "performance_profiles.png", "sample_efficiency.png"):

@@ -1,4 +1,5 @@
 """The `adagen` command, run in-process through its public entry point."""
+
 import argparse
 import json
 
@@ -12,15 +13,26 @@ def test_eval_prints_every_metric_and_writes_json(tmp_path, capsys):
     out = tmp_path / "eval.json"
     main(["eval", "--schedule", "hand-designed", "no-guidance", "--steps", "2", "--samples", "40", "--json", str(out)])
     printed = capsys.readouterr().out
-    for column in ("space", "fd", "kid", "precision", "recall", "accuracy", "samples/s", "noise floor", "encoder",
-                   "pixels"):
+    for column in (
+        "space",
+        "fd",
+        "kid",
+        "precision",
+        "recall",
+        "accuracy",
+        "samples/s",
+        "noise floor",
+        "encoder",
+        "pixels",
+    ):
         assert column in printed
     written = json.loads(out.read_text())
     contenders = written["contenders"]
     assert [c["name"] for c in contenders] == ["hand-designed", "no-guidance"]
     assert all(c["nfe"] == 2 for c in contenders)
-    assert all(r["n"] == 40 and r["classifier_fd"] > 0 and r["encoder_kid_std"] >= 0 for c in contenders
-               for r in c["per_seed"])
+    assert all(
+        r["n"] == 40 and r["classifier_fd"] > 0 and r["encoder_kid_std"] >= 0 for c in contenders for r in c["per_seed"]
+    )
     (comparison,) = written["comparisons"]
     assert (comparison["a"], comparison["b"]) == ("hand-designed", "no-guidance")
     assert [d["space"] for d in comparison["spaces"]] == ["classifier", "encoder", "pixels"]
@@ -57,8 +69,10 @@ def test_sample_writes_a_grid(tmp_path):
         (["sample", "--label", "12"], "--label must be in 0..9"),
         (["sample", "--label", "1", "--n", "0"], "--n must be at least 1"),
         (["sample", "--label", "1", "--schedule", "all"], "--schedule all is for adagen eval"),
-        (["sample", "--label", "1", "--env", "AdaGen/VAR-Digits-v0", "--schedule", "linear-mask"],
-         "its schedules: hand-designed, no-guidance, no-top-k, cool-sampling"),
+        (
+            ["sample", "--label", "1", "--env", "AdaGen/VAR-Digits-v0", "--schedule", "linear-mask"],
+            "its schedules: hand-designed, no-guidance, no-top-k, cool-sampling",
+        ),
     ],
 )
 def test_bad_arguments_exit_with_one_line(argv, message):

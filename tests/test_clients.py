@@ -1,6 +1,7 @@
 """Clients that build one env per worker (SyncVectorEnv, SB3's make_vec_env) and clients that need a
 flat Box observation (CleanRL's scripts, SB3's VecFrameStack): one shared discriminator, and the
 flat path. rl-zoo3 with the shipped hyperparameter files, and TorchRL's Gymnasium wrappers."""
+
 import os
 import subprocess
 import sys
@@ -101,12 +102,33 @@ def test_sb3_mlp_policy_with_frame_stacking_on_the_flat_batched_env():
 ZOO = Path(__file__).resolve().parents[1] / "agents" / "zoo"
 
 
+@pytest.mark.slow  # runs rl-zoo3 in a subprocess
 @pytest.mark.parametrize("algo, timesteps", [("ppo", 2048), ("sac", 1200)])
 def test_rl_zoo3_trains_from_the_shipped_hyperparameter_file(algo, timesteps, tmp_path):
     pytest.importorskip("rl_zoo3")
-    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "AdaGen/VAR-Digits-v0",
-               "--gym-packages", "adagen_env", "-conf", str(ZOO / f"{algo}.yml"), "-n", str(timesteps),
-               "--eval-freq", "-1", "-f", str(tmp_path), "--seed", "0", "--verbose", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "rl_zoo3.train",
+        "--algo",
+        algo,
+        "--env",
+        "AdaGen/VAR-Digits-v0",
+        "--gym-packages",
+        "adagen_env",
+        "-conf",
+        str(ZOO / f"{algo}.yml"),
+        "-n",
+        str(timesteps),
+        "--eval-freq",
+        "-1",
+        "-f",
+        str(tmp_path),
+        "--seed",
+        "0",
+        "--verbose",
+        "0",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     run = tmp_path / algo / "AdaGen-VAR-Digits-v0_1"

@@ -1,12 +1,21 @@
 """Paired comparisons of two generators: FD, precision and recall differences with intervals in every
 space, and a verdict, as data, that says "better" only where every space and both of precision and
 recall agree."""
+
 import pytest
 import torch
 
 from adagen_env.data.datasets import load_digits
-from adagen_env.evaluation.comparison import (Comparison, Interval, SpaceComparison, Verdict, compare_images,
-                                              paired_fd_interval, t_interval, t_quantile)
+from adagen_env.evaluation.comparison import (
+    Comparison,
+    Interval,
+    SpaceComparison,
+    Verdict,
+    compare_images,
+    paired_fd_interval,
+    t_interval,
+    t_quantile,
+)
 from adagen_env.evaluation.metrics import Evaluator
 
 
@@ -66,31 +75,42 @@ def intervals(*signs: int) -> list[Interval]:
 
 def comparison(fd: list[int], precision: list[int], recall: list[int]) -> Comparison:
     spaces = ("classifier", "encoder", "pixels")
-    return Comparison("learned", "static", tuple(
-        SpaceComparison(space, f, p, r)
-        for space, f, p, r in zip(spaces, intervals(*fd), intervals(*precision), intervals(*recall))))
+    return Comparison(
+        "learned",
+        "static",
+        tuple(
+            SpaceComparison(space, f, p, r)
+            for space, f, p, r in zip(spaces, intervals(*fd), intervals(*precision), intervals(*recall))
+        ),
+    )
 
 
-@pytest.mark.parametrize("fd, precision, recall, expected", [
-    ([-1, -1, -1], [0, 0, 0], [1, 0, 0], Verdict.BETTER),
-    ([-1, -1, -1], [-1, 0, 0], [0, 0, 0], Verdict.MIXED),  # lower FD everywhere, but less precise somewhere
-    ([-1, -1, -1], [-1, 0, -1], [1, 1, 0], Verdict.TRADES_FIDELITY_FOR_DIVERSITY),  # buys recall with precision
-    ([1, 1, 0], [1, 1, 0], [-1, 0, -1], Verdict.TRADES_DIVERSITY_FOR_FIDELITY),
-    ([1, 1, 1], [0, -1, 0], [0, 0, 0], Verdict.WORSE),
-    ([0, 0, 0], [0, 0, 0], [0, 0, 0], Verdict.LEVEL),
-    ([-1, 1, 0], [0, 0, 0], [0, 0, 0], Verdict.MIXED),
-])
+@pytest.mark.parametrize(
+    "fd, precision, recall, expected",
+    [
+        ([-1, -1, -1], [0, 0, 0], [1, 0, 0], Verdict.BETTER),
+        ([-1, -1, -1], [-1, 0, 0], [0, 0, 0], Verdict.MIXED),  # lower FD everywhere, but less precise somewhere
+        ([-1, -1, -1], [-1, 0, -1], [1, 1, 0], Verdict.TRADES_FIDELITY_FOR_DIVERSITY),  # buys recall with precision
+        ([1, 1, 0], [1, 1, 0], [-1, 0, -1], Verdict.TRADES_DIVERSITY_FOR_FIDELITY),
+        ([1, 1, 1], [0, -1, 0], [0, 0, 0], Verdict.WORSE),
+        ([0, 0, 0], [0, 0, 0], [0, 0, 0], Verdict.LEVEL),
+        ([-1, 1, 0], [0, 0, 0], [0, 0, 0], Verdict.MIXED),
+    ],
+)
 def test_the_verdict_follows_the_house_rule(fd, precision, recall, expected):
     assert comparison(fd, precision, recall).verdict == expected
 
 
 def test_a_mixed_verdict_names_the_spaces_and_a_trade_gives_its_numbers():
     mixed = comparison([-1, 1, 0], [0, 0, 0], [0, 0, 0])
-    assert mixed.sentence() == ("mixed: learned better FD in classifier; static better FD in encoder; "
-                                "FD level in pixels")
+    assert mixed.sentence() == (
+        "mixed: learned better FD in classifier; static better FD in encoder; FD level in pixels"
+    )
     trade = comparison([-1, -1, -1], [-1, 0, 0], [1, 0, 0])
-    assert trade.sentence() == ("learned trades fidelity for diversity against static "
-                                "(classifier: precision -1 [-1.5, -0.5], recall +1 [+0.5, +1.5])")
+    assert trade.sentence() == (
+        "learned trades fidelity for diversity against static "
+        "(classifier: precision -1 [-1.5, -0.5], recall +1 [+0.5, +1.5])"
+    )
 
 
 def test_a_comparison_round_trips_through_its_dict(evaluator, real):
@@ -105,7 +125,7 @@ def test_student_t_quantiles_and_intervals():
     assert t_quantile(1000) == pytest.approx(1.9623, abs=1e-3)
     assert t_interval([1.0]).sign == 0  # one value: no interval, never a winner
     interval = t_interval([1.0, 2.0, 3.0])
-    assert interval.value == 2.0 and interval.low == pytest.approx(2 - 4.303 / 3 ** 0.5)
+    assert interval.value == 2.0 and interval.low == pytest.approx(2 - 4.303 / 3**0.5)
 
 
 def test_unpaired_or_tiny_sets_are_refused(evaluator, real):

@@ -1,6 +1,7 @@
 """The env core's public API and its guards: bad arguments fail at construction with one clear
 line, the batched core can be driven and checkpointed without the Gymnasium layer, frozen
 models are not shared mutable objects, and step parameters have one name per concept."""
+
 import copy
 import warnings
 
@@ -23,8 +24,18 @@ ENV_ID = "AdaGen/MaskGIT-Digits-v0"
 # ---------------------------------------------------------------- arguments checked at construction
 
 
-@pytest.mark.parametrize("kwargs", [{"num_steps": 2.5}, {"num_steps": 2.0}, {"num_steps": "3"}, {"num_steps": True},
-                                    {"num_steps": 0}, {"render_scale": 0}, {"render_scale": 1.5}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_steps": 2.5},
+        {"num_steps": 2.0},
+        {"num_steps": "3"},
+        {"num_steps": True},
+        {"num_steps": 0},
+        {"render_scale": 0},
+        {"render_scale": 1.5},
+    ],
+)
 def test_counts_must_be_positive_integers(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         gym.make(ENV_ID, reward="classifier", **kwargs)
@@ -190,8 +201,9 @@ def test_flat_observations_are_gymnasiums_flatten_of_the_dict(env_id):
     layout = flat_layout(dict_env.observation_space)
     assert flat[layout["label"]].argmax() == obs["label"] and flat[layout["label"]].sum() == 1
     np.testing.assert_array_equal(flat[layout["features"]], obs["features"])
-    vector = gym.make_vec(env_id, num_envs=3, reward="classifier", num_steps=4 if "VAR" in env_id else 2,
-                          observation_mode="flat")
+    vector = gym.make_vec(
+        env_id, num_envs=3, reward="classifier", num_steps=4 if "VAR" in env_id else 2, observation_mode="flat"
+    )
     batch, _ = vector.reset(seed=0)
     assert batch.shape == (3, flat.shape[0]) and vector.observation_space.contains(batch)
 

@@ -1,4 +1,5 @@
 """The data API: the embedded digits' fixed split and loading a user's own images."""
+
 import struct
 import zipfile
 

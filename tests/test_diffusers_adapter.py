@@ -3,6 +3,7 @@
 Tiny models built from configs with random weights (nothing is downloaded). Every test but the
 lazy-import one needs diffusers and is skipped without it.
 """
+
 import os
 import subprocess
 import sys
@@ -28,25 +29,42 @@ def tiny_dit(diffusers, model_class="DiTTransformer2DModel"):
     # learned sigma (out_channels = 2 x in_channels) and 1000 classes + null, as DiT-XL-2-256, in miniature
     extra = {"norm_type": "ada_norm_zero"} if model_class == "Transformer2DModel" else {}
     return getattr(diffusers, model_class)(
-        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2,
-        sample_size=8, patch_size=2, num_embeds_ada_norm=1000, **extra,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=8,
+        num_layers=2,
+        sample_size=8,
+        patch_size=2,
+        num_embeds_ada_norm=1000,
+        **extra,
     ).eval()
 
 
 def tiny_vae(diffusers):
     torch.manual_seed(1)
     return diffusers.AutoencoderKL(
-        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=16,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
     ).eval()
 
 
 def tiny_unet(diffusers, **kwargs):
     torch.manual_seed(2)
     return diffusers.UNet2DModel(
-        sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
-        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-        norm_num_groups=4, **kwargs,
+        sample_size=8,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+        **kwargs,
     ).eval()
 
 
@@ -99,10 +117,16 @@ def test_dit_zero_action_reproduces_dit_pipeline(diffusers, model_class, schedul
     "scheduler, config",
     [
         ("DDIMScheduler", {}),  # clip_sample on
-        ("DDIMScheduler", {"clip_sample": False, "prediction_type": "v_prediction", "steps_offset": 1, "set_alpha_to_one": False}),
+        (
+            "DDIMScheduler",
+            {"clip_sample": False, "prediction_type": "v_prediction", "steps_offset": 1, "set_alpha_to_one": False},
+        ),
         ("DPMSolverMultistepScheduler", {}),
         ("DPMSolverMultistepScheduler", {"solver_order": 1, "prediction_type": "sample"}),
-        ("DPMSolverMultistepScheduler", {"final_sigmas_type": "sigma_min", "lower_order_final": False, "beta_schedule": "squaredcos_cap_v2"}),
+        (
+            "DPMSolverMultistepScheduler",
+            {"final_sigmas_type": "sigma_min", "lower_order_final": False, "beta_schedule": "squaredcos_cap_v2"},
+        ),
         ("FlowMatchEulerDiscreteScheduler", {"shift": 3.0}),
     ],
 )
@@ -110,7 +134,9 @@ def test_unconditional_unet_zero_action_reproduces_ddpm_pipeline_loop(diffusers,
     """DDPMPipeline's loop (noise, then ``unet(x, t)`` and ``scheduler.step``) runs any scheduler."""
     pipe = diffusers.DDPMPipeline(tiny_unet(diffusers), make_scheduler(diffusers, scheduler, **config))
     pipe.set_progress_bar_config(disable=True)
-    expected = pipe(batch_size=3, generator=torch.Generator().manual_seed(3), num_inference_steps=STEPS, output_type="np").images
+    expected = pipe(
+        batch_size=3, generator=torch.Generator().manual_seed(3), num_inference_steps=STEPS, output_type="np"
+    ).images
     images, _ = run_env(pipe, [0, 0, 0], seed=3)
     assert expected.std() > 0.05
     np.testing.assert_allclose(images, expected, atol=2e-5)
@@ -119,12 +145,16 @@ def test_unconditional_unet_zero_action_reproduces_ddpm_pipeline_loop(diffusers,
 def test_unconditional_unet_zero_action_reproduces_ddim_pipeline(diffusers):
     pipe = diffusers.DDIMPipeline(tiny_unet(diffusers), diffusers.DDIMScheduler())
     pipe.set_progress_bar_config(disable=True)
-    expected = pipe(batch_size=2, generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS, output_type="np").images
+    expected = pipe(
+        batch_size=2, generator=torch.Generator().manual_seed(4), num_inference_steps=STEPS, output_type="np"
+    ).images
     images, _ = run_env(pipe, [0, 0], seed=4)
     np.testing.assert_allclose(images, expected, atol=2e-5)
 
 
-@pytest.mark.parametrize("scheduler", ["DDIMScheduler", "DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler"])
+@pytest.mark.parametrize(
+    "scheduler", ["DDIMScheduler", "DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler"]
+)
 def test_class_conditional_unet_matches_a_guided_scheduler_loop(diffusers, scheduler):
     """No diffusers pipeline guides a UNet2DModel; the reference is DiTPipeline's loop with the real scheduler
     (the model gets the scheduler's timesteps: floats, sigma x 1000, for flow matching)."""
@@ -227,7 +257,11 @@ def test_unsupported_models_and_schedulers_are_one_clear_error(diffusers):
     unet = tiny_unet(diffusers)
     with pytest.raises(ValueError, match=r"model must be one of \['DiTTransformer2DModel'"):
         DiffusersProcess(torch.nn.Conv2d(3, 3, 1), diffusers.DDIMScheduler(), STEPS)
-    with pytest.raises(ValueError, match=r"scheduler must be one of \['DDIMScheduler', 'DPMSolverMultistepScheduler', 'FlowMatchEulerDiscreteScheduler'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"scheduler must be one of \['DDIMScheduler', 'DPMSolverMultistepScheduler', "
+        r"'FlowMatchEulerDiscreteScheduler'\]",
+    ):
         DiffusersProcess(unet, diffusers.EulerDiscreteScheduler(), STEPS)
     with pytest.raises(ValueError, match="supported is dpmsolver\\+\\+ of order 1 or 2.*use_karras_sigmas=True"):
         DiffusersProcess(unet, diffusers.DPMSolverMultistepScheduler(use_karras_sigmas=True), STEPS)
@@ -238,7 +272,9 @@ def test_unsupported_models_and_schedulers_are_one_clear_error(diffusers):
     with pytest.raises(ValueError, match="prediction_type in"):
         DiffusersProcess(unet, diffusers.DDIMScheduler(thresholding=True), STEPS)
     with pytest.raises(ValueError, match="follows the pipeline's 10-step schedule"):
-        gym.make_vec(ENV_ID, num_envs=2, pipeline=diffusers.DDIMPipeline(unet, diffusers.DDIMScheduler()), num_steps=STEPS).unwrapped.core.process.check_num_steps(5)
+        gym.make_vec(
+            ENV_ID, num_envs=2, pipeline=diffusers.DDIMPipeline(unet, diffusers.DDIMScheduler()), num_steps=STEPS
+        ).unwrapped.core.process.check_num_steps(5)
 
 
 def test_class_conditional_models_without_classes_are_one_clear_error(diffusers):
@@ -249,11 +285,14 @@ def test_class_conditional_models_without_classes_are_one_clear_error(diffusers)
         DiffusersProcess(timestep_classes, diffusers.DDIMScheduler(), STEPS)
     assert DiffusersProcess(timestep_classes, diffusers.DDIMScheduler(), STEPS, num_classes=5).num_classes == 5
     with pytest.raises(ValueError, match="guidance_scale > 1 needs the null class"):
-        DiffusersProcess(tiny_unet(diffusers, num_class_embeds=11), diffusers.DDIMScheduler(), STEPS, guidance_scale=2.0)
+        DiffusersProcess(
+            tiny_unet(diffusers, num_class_embeds=11), diffusers.DDIMScheduler(), STEPS, guidance_scale=2.0
+        )
     with pytest.raises(ValueError, match="class_embed_type='identity' is not supported"):
         DiffusersProcess(tiny_unet(diffusers, class_embed_type="identity"), diffusers.DDIMScheduler(), STEPS)
 
 
+@pytest.mark.slow  # starts a Python process
 def test_the_package_imports_without_diffusers():
     """diffusers is optional: importing adagen_env never imports it, and the env asks for it by name."""
     code = (

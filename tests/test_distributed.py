@@ -1,4 +1,5 @@
 """Our PPO and the adversarial reward on torch.distributed: 2 CPU ranks (gloo), spawned by the test."""
+
 import os
 import signal
 import subprocess
@@ -14,8 +15,10 @@ import torch.multiprocessing as mp
 from adagen_agents.ppo import PPO, PPOConfig
 from adagen_agents.train import Interrupted, train_ppo
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.runtime import distributed
 from adagen_env.rewards.adversarial import AdversarialScorer
+from adagen_env.runtime import distributed
+
+pytestmark = pytest.mark.slow  # spawns ranks and runs torchrun
 
 PROCESS = "flow-digits"  # the cheapest generator
 
@@ -25,8 +28,12 @@ def small_config(**overrides) -> PPOConfig:
 
 
 def make_env(num_envs: int, update_every: int) -> ScheduleVectorEnv:
-    return ScheduleVectorEnv(num_envs=num_envs, process=PROCESS, num_steps=2,
-                             reward=AdversarialScorer(update_every=update_every, batch_size=16))
+    return ScheduleVectorEnv(
+        num_envs=num_envs,
+        process=PROCESS,
+        num_steps=2,
+        reward=AdversarialScorer(update_every=update_every, batch_size=16),
+    )
 
 
 def flat(module: torch.nn.Module) -> torch.Tensor:
@@ -34,8 +41,12 @@ def flat(module: torch.nn.Module) -> torch.Tensor:
 
 
 def snapshot(agent: PPO) -> dict:
-    return {"actor": flat(agent.actor), "critic": flat(agent.critic),
-            "discriminator": flat(agent.core.scorer.discriminator), "updates": agent.updates}
+    return {
+        "actor": flat(agent.actor),
+        "critic": flat(agent.critic),
+        "discriminator": flat(agent.core.scorer.discriminator),
+        "updates": agent.updates,
+    }
 
 
 def run_ranks(target, tmp_path: Path, world_size: int = 2) -> list[dict]:
@@ -65,8 +76,13 @@ def _train_two_updates(rank: int, tmp_path: Path) -> dict:
     agent = PPO(make_env(8, update_every=8), small_config())
     agent.learn(2, lambda agent, s: stats.append(s) and None)
     images = agent.core.images()
-    return {**snapshot(agent), "images": images, "reward_mean": torch.tensor([s["reward_mean"] for s in stats]),
-            "episodes": agent.episodes, "d_updates": agent.core.scorer.stats["updates"]}
+    return {
+        **snapshot(agent),
+        "images": images,
+        "reward_mean": torch.tensor([s["reward_mean"] for s in stats]),
+        "episodes": agent.episodes,
+        "d_updates": agent.core.scorer.stats["updates"],
+    }
 
 
 def test_two_ranks_keep_one_policy_and_one_discriminator_trained_on_both(tmp_path):
@@ -110,8 +126,10 @@ def _resume(rank: int, tmp_path: Path) -> dict:
     agent = PPO(make_env(8, 8), small_config()).learn(2)
     agent.save(tmp_path / "checkpoint.pt")
     resumed = PPO.load(tmp_path / "checkpoint.pt", make_env(8, 8)).learn(1)
-    return {"straight": torch.cat(list(snapshot(straight).values())[:3]),
-            "resumed": torch.cat(list(snapshot(resumed).values())[:3])}
+    return {
+        "straight": torch.cat(list(snapshot(straight).values())[:3]),
+        "resumed": torch.cat(list(snapshot(resumed).values())[:3]),
+    }
 
 
 def test_a_two_rank_checkpoint_resumes_exactly_and_only_with_two_ranks(tmp_path):
@@ -169,17 +187,51 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_update_and_saves_once
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "adagen_agents.cli", "train", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "adagen_agents.cli",
+        "train",
+        *args,
+    ]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_adagen_train_under_torchrun_trains_saves_once_and_resumes_with_as_many_ranks(tmp_path):
     out = tmp_path / "policy.pt"
-    flags = ("--eval-every", "0", "--final-samples", "100", "--logdir", str(tmp_path / "logs"), "--epochs", "1",
-             "--minibatches", "2")
-    run = torchrun("--env", "AdaGen/Flow-Digits-v0", "--steps", "2", "--num-envs", "8", "--episodes-per-update", "32",
-                   "--updates", "2", "--out", str(out), *flags, cwd=tmp_path)
+    flags = (
+        "--eval-every",
+        "0",
+        "--final-samples",
+        "100",
+        "--logdir",
+        str(tmp_path / "logs"),
+        "--epochs",
+        "1",
+        "--minibatches",
+        "2",
+    )
+    run = torchrun(
+        "--env",
+        "AdaGen/Flow-Digits-v0",
+        "--steps",
+        "2",
+        "--num-envs",
+        "8",
+        "--episodes-per-update",
+        "32",
+        "--updates",
+        "2",
+        "--out",
+        str(out),
+        *flags,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("saved ") == 1 and run.stdout.count("learned (ppo) vs best static") == 1  # rank 0 only
     state = torch.load(out, weights_only=True)
@@ -187,11 +239,16 @@ def test_adagen_train_under_torchrun_trains_saves_once_and_resumes_with_as_many_
     resumed = torchrun("--resume", str(out), "--updates", "3", "--out", str(out), *flags, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert torch.load(out, weights_only=True)["updates"] == 3
-    alone = subprocess.run([sys.executable, "-m", "adagen_agents.cli", "train", "--resume", str(out), "--updates", "4"],
-                           cwd=tmp_path, capture_output=True, text=True)
+    alone = subprocess.run(
+        [sys.executable, "-m", "adagen_agents.cli", "train", "--resume", str(out), "--updates", "4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert alone.returncode == 1
-    assert alone.stderr.strip().endswith("was saved by a run of 2 rank(s), this one has 1; resume it with torchrun "
-                                         "--nproc_per_node 2")
+    assert alone.stderr.strip().endswith(
+        "was saved by a run of 2 rank(s), this one has 1; resume it with torchrun --nproc_per_node 2"
+    )
 
 
 def test_adagen_train_under_torchrun_says_when_the_batch_does_not_split(tmp_path):

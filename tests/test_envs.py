@@ -3,6 +3,7 @@
 Every test runs the shipped generator; episodes are short and batches small so that the whole
 file stays fast on a small shared CPU.
 """
+
 import pickle
 import warnings
 
@@ -55,8 +56,6 @@ def rollout(env, seed, actions, options=None):
         infos.append(info)
         assert not np.any(truncated)
     return observations, rewards, terminations, infos
-
-
 
 
 # ---------------------------------------------------------------- 1. registration and kwargs
@@ -441,7 +440,7 @@ def test_zero_action_parameters_match_the_hand_designed_schedule(process):
 def test_autoreset_next_step(rng):
     env = make_vec(4, num_steps=2)
     env.reset(seed=3)
-    for t in range(2):
+    for _ in range(2):
         obs, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, (4, P)).astype(np.float32))
     assert terminated.all() and not truncated.any()
     assert np.all(reward >= 0) and reward.sum() > 0
@@ -534,13 +533,19 @@ def test_a_rejected_action_leaves_the_episode_untouched(rng):
 
 @pytest.mark.parametrize("vector", [False, True])
 def test_huge_but_finite_actions_are_clipped(vector):
-    env = make_vec(2) if vector else make().unwrapped
-    env.reset(seed=0)
-    action = np.zeros(env.action_space.shape)
-    action[..., 0] = 1e300
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env.step(action)
+    """1e300 (finite in float64, infinite in float32) acts as 1: clipped before any cast."""
+    applied = []
+    for value in (1e300, 1.0):
+        env = make_vec(2) if vector else make().unwrapped
+        env.reset(seed=0)
+        action = np.zeros(env.action_space.shape)
+        action[..., 0] = value
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow on the way
+            _, _, _, _, info = env.step(action)
+        applied.append(np.asarray(info["parameters"]["mask_ratio"], dtype=np.float64))
+    np.testing.assert_array_equal(applied[0], applied[1])
+    assert np.isfinite(applied[0]).all()
 
 
 def test_step_before_reset_raises_runtime_error():

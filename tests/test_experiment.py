@@ -1,4 +1,5 @@
 """The experiment layer: generators compared on seeds in every space, reported as data with provenance."""
+
 import json
 from importlib.metadata import version
 
@@ -26,8 +27,16 @@ def dimmed(labels: torch.Tensor, seed: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def report() -> Report:
-    return run_experiment({"real": real_digits, "dimmed": dimmed}, Evaluator(), 10, 500, [0, 1], title="real vs dimmed",
-                          nfe={"real": 1, "dimmed": 1}, log=lambda line: None)
+    return run_experiment(
+        {"real": real_digits, "dimmed": dimmed},
+        Evaluator(),
+        10,
+        500,
+        [0, 1],
+        title="real vs dimmed",
+        nfe={"real": 1, "dimmed": 1},
+        log=lambda line: None,
+    )
 
 
 def test_every_contender_is_scored_on_every_seed_in_every_space(report):
@@ -54,7 +63,9 @@ def test_the_report_writes_json_and_markdown_with_provenance(report, tmp_path):
     provenance = data["provenance"]
     for key in ("commit", "dirty", "versions", "torch_threads", "device", "load_average_before", "command"):
         assert key in provenance, key
-    assert provenance["versions"]["torch"] == version("torch") and provenance["torch_threads"] == torch.get_num_threads()
+    assert (
+        provenance["versions"]["torch"] == version("torch") and provenance["torch_threads"] == torch.get_num_threads()
+    )
     assert Report.from_dict(data).verdict("real", "dimmed") == Verdict.BETTER
     page = written[1].read_text()
     assert page.startswith("# real vs dimmed") and "**real vs dimmed: better**" in page and "commit" in page
@@ -62,8 +73,9 @@ def test_the_report_writes_json_and_markdown_with_provenance(report, tmp_path):
 
 def test_pairs_are_chosen_and_checked():
     generators = {"a": real_digits, "b": dimmed}
-    found = run_experiment(generators, Evaluator(spaces=("pixels",)), 10, 100, [0], pairs=[("b", "a")], floor=False,
-                           log=lambda line: None)
+    found = run_experiment(
+        generators, Evaluator(spaces=("pixels",)), 10, 100, [0], pairs=[("b", "a")], floor=False, log=lambda line: None
+    )
     assert [(c.a, c.b) for c in found.comparisons] == [("b", "a")] and found.noise_floor is None
     with pytest.raises(ValueError, match="unknown generators"):
         run_experiment(generators, Evaluator(spaces=("pixels",)), 10, 100, [0], pairs=[("a", "c")])

@@ -6,10 +6,12 @@ shape, and stay close to the float32 run with the same noise and actions; bad se
 one clear error; ``adagen --autocast`` works. On CUDA (skipped without a GPU): every process's
 env with and without bf16, PPO, the adversarial scorer, the Evaluator and the diffusers adapter.
 """
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from test_diffusers_adapter import tiny_dit, tiny_unet, tiny_vae
 
 import adagen_env
 from adagen_agents.cli import main
@@ -18,9 +20,8 @@ from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.paradigms import PARADIGMS, make_process
 from adagen_env.processes.autocast import AutocastProcess
-from adagen_env.rewards import AdversarialScorer
 from adagen_env.processes.sampling import sample
-from test_diffusers_adapter import tiny_dit, tiny_unet, tiny_vae
+from adagen_env.rewards import AdversarialScorer
 
 N = 50  # samples per episode batch
 SEED = 3
@@ -80,8 +81,7 @@ def test_bf16_episodes_are_float32_images_close_to_float32(name):
     process = half.unwrapped.core.process
     assert isinstance(process, AutocastProcess) and process.autocast_dtype == torch.bfloat16
     shape = (N, 1, *process.image_shape)
-    actions = random_actions(full)
-    for actions, tolerance in zip((None, actions), TOLERANCE[name]):
+    for actions, tolerance in zip((None, random_actions(full)), TOLERANCE[name]):
         reference, images = episode(full, actions), episode(half, actions)
         check_images(images, shape)
         assert mean_difference(images, reference) < tolerance
@@ -140,8 +140,9 @@ def test_bad_autocast_values_are_one_clear_error_before_any_work(monkeypatch, di
     with pytest.raises(ValueError, match="autocast must be one of"):
         gym.make_vec(adagen_env.DIFFUSERS_ENV_ID, num_envs=2, pipeline=pipeline, autocast="fp16")
     for off in (None, "off"):  # off is the process itself, unwrapped
-        assert not isinstance(ScheduleVectorEnv(2, process=make_process("flow-digits"), autocast=off).core.process,
-                              AutocastProcess)
+        assert not isinstance(
+            ScheduleVectorEnv(2, process=make_process("flow-digits"), autocast=off).core.process, AutocastProcess
+        )
 
 
 def test_cli_autocast_flag_and_a_bf16_policy_runs_without_it(tmp_path, capsys):
@@ -152,12 +153,40 @@ def test_cli_autocast_flag_and_a_bf16_policy_runs_without_it(tmp_path, capsys):
         main(["sample", "--label", "3", "--autocast", "fp32", "--out", str(grid)])
     assert "argument --autocast: autocast must be one of None, 'off', 'bf16'; got 'fp32'" in capsys.readouterr().err
     policy = tmp_path / "policy.pt"
-    main(["train", "--steps", "2", "--num-envs", "8", "--episodes-per-update", "8", "--epochs", "1",
-          "--minibatches", "1", "--updates", "1", "--eval-every", "0", "--final-samples", "20",
-          "--threads", "1", "--autocast", "bf16", "--out", str(policy), "--logdir", str(tmp_path / "runs")])
+    main(
+        [
+            "train",
+            "--steps",
+            "2",
+            "--num-envs",
+            "8",
+            "--episodes-per-update",
+            "8",
+            "--epochs",
+            "1",
+            "--minibatches",
+            "1",
+            "--updates",
+            "1",
+            "--eval-every",
+            "0",
+            "--final-samples",
+            "20",
+            "--threads",
+            "1",
+            "--autocast",
+            "bf16",
+            "--out",
+            str(policy),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert "learned (ppo)" in capsys.readouterr().out
     for autocast in ("off", "bf16"):
-        main(["sample", "--policy", str(policy), "--label", "1", "--n", "4", "--autocast", autocast, "--out", str(grid)])
+        main(
+            ["sample", "--policy", str(policy), "--label", "1", "--n", "4", "--autocast", autocast, "--out", str(grid)]
+        )
         assert grid.is_file()
 
 
@@ -181,16 +210,21 @@ def test_every_process_env_runs_on_cuda(name, autocast):
 @cuda
 @pytest.mark.parametrize("autocast", [None, "bf16"])
 def test_two_ppo_updates_on_cuda(autocast, tmp_path):
-    env = ScheduleVectorEnv(num_envs=16, process="maskgit-digits", num_steps=2, reward="adversarial",
-                            device="cuda", autocast=autocast)
+    env = ScheduleVectorEnv(
+        num_envs=16, process="maskgit-digits", num_steps=2, reward="adversarial", device="cuda", autocast=autocast
+    )
     agent = PPO(env, PPOConfig(episodes_per_update=32, minibatches=2, epochs=2))
     stats = []
     agent.learn(2, lambda a, s: stats.append(s))
     assert agent.updates == 2 and all(np.isfinite(s["policy_loss"]) for s in stats)
     assert next(agent.actor.parameters()).device.type == "cuda"
     path = agent.save(tmp_path / "ckpt.pt", env="AdaGen/MaskGIT-Digits-v0", num_steps=2)
-    resumed = PPO.load(path, ScheduleVectorEnv(num_envs=16, process="maskgit-digits", num_steps=2,
-                                               reward="adversarial", device="cuda", autocast=autocast))
+    resumed = PPO.load(
+        path,
+        ScheduleVectorEnv(
+            num_envs=16, process="maskgit-digits", num_steps=2, reward="adversarial", device="cuda", autocast=autocast
+        ),
+    )
     assert resumed.updates == 2
 
 

@@ -1,12 +1,21 @@
 """FD, KID and precision/recall against closed forms and toy cases; the shipped networks and Evaluator."""
+
 import math
 
 import pytest
 import torch
 
 from adagen_env.data.datasets import load_digits
-from adagen_env.evaluation.metrics import (SPACE_METRICS, SPACES, Evaluator, equal_size_precision_recall, frechet_distance, kid,
-                                noise_floor, precision_recall)
+from adagen_env.evaluation.metrics import (
+    SPACE_METRICS,
+    SPACES,
+    Evaluator,
+    equal_size_precision_recall,
+    frechet_distance,
+    kid,
+    noise_floor,
+    precision_recall,
+)
 from adagen_env.models.classifier import load_classifier
 from adagen_env.models.encoder import WEIGHTS_PATH as ENCODER_PATH
 from adagen_env.models.encoder import load_encoder
@@ -63,7 +72,9 @@ def test_precision_recall_of_identical_sets_is_one():
 
 
 def test_precision_recall_high_for_same_distribution():
-    precision, recall = precision_recall(torch.randn(2000, 2, generator=_gen(6)), torch.randn(2000, 2, generator=_gen(7)))
+    precision, recall = precision_recall(
+        torch.randn(2000, 2, generator=_gen(6)), torch.randn(2000, 2, generator=_gen(7))
+    )
     assert precision > 0.9 and recall > 0.9
 
 
@@ -114,8 +125,9 @@ def _naive_kid(x: torch.Tensor, y: torch.Tensor) -> float:
     k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3  # noqa: E731
     m, n = len(x), len(y)
     kxx, kyy = k(x, x), k(y, y)
-    return ((kxx.sum() - kxx.trace()) / (m * (m - 1)) + (kyy.sum() - kyy.trace()) / (n * (n - 1))
-            - 2 * k(x, y).mean()).item()
+    return (
+        (kxx.sum() - kxx.trace()) / (m * (m - 1)) + (kyy.sum() - kyy.trace()) / (n * (n - 1)) - 2 * k(x, y).mean()
+    ).item()
 
 
 def test_kid_matches_the_plain_formula_on_whole_sets():

@@ -3,6 +3,7 @@
 The data set is built here: coloured, shifted digits at 16x16 RGB (class k's digit drawn in
 colour k at a random place), saved as PNG files in class sub-folders, as a user's would be.
 """
+
 import json
 import math
 from pathlib import Path
@@ -14,14 +15,13 @@ from PIL import Image
 
 from adagen_agents.cli import main
 from adagen_env.data.datasets import ImageDataset, load_digits, load_images
+from adagen_env.data.user_data import read_generator, user_evaluator
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.processes import DiffusionProcess, FlowProcess
-from adagen_env.rewards import AdversarialScorer
 from adagen_env.processes.sampling import sample
+from adagen_env.rewards import AdversarialScorer
 from adagen_env.training.coloured_digits import write_coloured_digits
-from adagen_env.data.user_data import read_generator, user_evaluator
-
 
 
 def coloured_digits(folder: Path, classes: int = 3, per_class: int = 30) -> Path:
@@ -42,13 +42,53 @@ def rgb_run(tmp_path_factory):
     """generator -> features -> train on the coloured digits, with small budgets (shared by the tests below)."""
     root = tmp_path_factory.mktemp("own")
     data = coloured_digits(root / "data")
-    main(["generator", "--paradigm", "flow", "--data", str(data), "--train-steps", "60", "--out", str(root / "flow.pt")])
-    main(["features", "--data", str(data), "--classifier-epochs", "2", "--encoder-steps", "40",
-          "--out", str(root / "features.pt")])
-    main(["train", "--generator", str(root / "flow.pt"), "--features", str(root / "features.pt"), "--steps", "3",
-          "--updates", "1", "--num-envs", "16", "--episodes-per-update", "16", "--minibatches", "2", "--eval-every", "1",
-          "--eval-samples", "12", "--final-samples", "12", "--threads", "1",
-          "--out", str(root / "policy.pt"), "--logdir", str(root / "runs")])
+    main(
+        ["generator", "--paradigm", "flow", "--data", str(data), "--train-steps", "60", "--out", str(root / "flow.pt")]
+    )
+    main(
+        [
+            "features",
+            "--data",
+            str(data),
+            "--classifier-epochs",
+            "2",
+            "--encoder-steps",
+            "40",
+            "--out",
+            str(root / "features.pt"),
+        ]
+    )
+    main(
+        [
+            "train",
+            "--generator",
+            str(root / "flow.pt"),
+            "--features",
+            str(root / "features.pt"),
+            "--steps",
+            "3",
+            "--updates",
+            "1",
+            "--num-envs",
+            "16",
+            "--episodes-per-update",
+            "16",
+            "--minibatches",
+            "2",
+            "--eval-every",
+            "1",
+            "--eval-samples",
+            "12",
+            "--final-samples",
+            "12",
+            "--threads",
+            "1",
+            "--out",
+            str(root / "policy.pt"),
+            "--logdir",
+            str(root / "runs"),
+        ]
+    )
     return root
 
 
@@ -65,8 +105,21 @@ def test_a_folder_of_rgb_images_loads_channels_first(tmp_path):
 def test_own_images_end_to_end(rgb_run, capsys):
     root = rgb_run
     assert (root / "policy.pt").exists()
-    main(["eval", "--generator", str(root / "flow.pt"), "--features", str(root / "features.pt"),
-          "--policy", str(root / "policy.pt"), "--samples", "12", "--json", str(root / "eval.json")])
+    main(
+        [
+            "eval",
+            "--generator",
+            str(root / "flow.pt"),
+            "--features",
+            str(root / "features.pt"),
+            "--policy",
+            str(root / "policy.pt"),
+            "--samples",
+            "12",
+            "--json",
+            str(root / "eval.json"),
+        ]
+    )
     out = capsys.readouterr().out
     assert "feature spaces: classifier, encoder, pixels" in out
     result = json.loads((root / "eval.json").read_text())
@@ -84,8 +137,21 @@ def test_own_images_end_to_end(rgb_run, capsys):
     assert images.shape == (6, 3, 16, 16) and torch.isfinite(images).all()
     assert 0 <= images.min() and images.max() <= 1
 
-    main(["sample", "--generator", str(root / "flow.pt"), "--policy", str(root / "policy.pt"), "--label", "2",
-          "--n", "4", "--out", str(root / "grid.png")])
+    main(
+        [
+            "sample",
+            "--generator",
+            str(root / "flow.pt"),
+            "--policy",
+            str(root / "policy.pt"),
+            "--label",
+            "2",
+            "--n",
+            "4",
+            "--out",
+            str(root / "grid.png"),
+        ]
+    )
     with Image.open(root / "grid.png") as grid:
         assert grid.mode == "RGB"
 
@@ -98,7 +164,19 @@ def test_without_features_only_the_pixel_space(rgb_run, capsys):
 
 def test_unlabelled_grey_images_train_a_diffusion_generator_and_label_free_features(tmp_path, capsys):
     data = grey_blobs(tmp_path / "blobs")
-    main(["generator", "--paradigm", "diffusion", "--data", str(data), "--train-steps", "20", "--out", str(tmp_path / "g.pt")])
+    main(
+        [
+            "generator",
+            "--paradigm",
+            "diffusion",
+            "--data",
+            str(data),
+            "--train-steps",
+            "20",
+            "--out",
+            str(tmp_path / "g.pt"),
+        ]
+    )
     main(["features", "--data", str(data), "--encoder-steps", "20", "--out", str(tmp_path / "f.pt")])
     process = read_generator(tmp_path / "g.pt").process()
     assert isinstance(process, DiffusionProcess) and process.num_classes == 1
@@ -136,8 +214,10 @@ def test_bad_input_is_one_clear_line(rgb_run, tmp_path):
     fails(["generator", "--paradigm", "flow", "--data", str(mixed)], "mixed sizes: 8x8 .*, 16x12")
     tiny = grey_blobs(tmp_path / "tiny", n=8, shape=(6, 6))
     fails(["features", "--data", str(tiny)], "at least 8x8")
-    fails(["eval", "--generator", str(root / "flow.pt"), "--env", "AdaGen/Diffusion-Digits-v0"],
-          "does not run flow generators")
+    fails(
+        ["eval", "--generator", str(root / "flow.pt"), "--env", "AdaGen/Diffusion-Digits-v0"],
+        "does not run flow generators",
+    )
     with pytest.raises(ValueError, match="holds a flow generator, not a diffusion one"):
         DiffusionProcess.from_checkpoint(root / "flow.pt")
     assert isinstance(FlowProcess.from_checkpoint(root / "flow.pt"), FlowProcess)
@@ -146,13 +226,17 @@ def test_bad_input_is_one_clear_line(rgb_run, tmp_path):
     fails(["eval", "--generator", str(shipped / "flow_digits.pt")], "records no training data")
     fails(["train", "--generator", str(root / "flow.pt"), "--reward", "classifier"], "use --reward adversarial")
     fails(["eval", "--data", str(root / "data")], "--data goes with --generator")
-    fails(["eval", "--policy", str(root / "policy.pt"), "--env", "AdaGen/Flow-Digits-v0"],
-          "was trained for the generator .*flow.pt; pass --generator")
+    fails(
+        ["eval", "--policy", str(root / "policy.pt"), "--env", "AdaGen/Flow-Digits-v0"],
+        "was trained for the generator .*flow.pt; pass --generator",
+    )
     fails(["eval", "--generator", str(root / "flow.pt"), "--policy", "shipped"], "policy for a shipped generator")
     other = grey_blobs(tmp_path / "other", n=30, shape=(8, 8))
     main(["features", "--data", str(other), "--encoder-steps", "5", "--out", str(tmp_path / "other.pt")])
-    fails(["eval", "--generator", str(root / "flow.pt"), "--features", str(tmp_path / "other.pt")],
-          "trained on 1x8x8 images, but these are 3x16x16")
+    fails(
+        ["eval", "--generator", str(root / "flow.pt"), "--features", str(tmp_path / "other.pt")],
+        "trained on 1x8x8 images, but these are 3x16x16",
+    )
     fails(["train", "--generator", str(tmp_path / "none.pt")], "no generator file")
 
 
@@ -172,9 +256,9 @@ def test_a_reward_of_other_images_is_refused_by_the_env(rgb_run):
 
 @pytest.mark.parametrize("size, channels", [(8, 1), (32, 3)])
 def test_sizes_from_8_to_32_grey_or_rgb_through_generator_env_render_and_evaluator(tmp_path, size, channels):
+    from adagen_env.data.user_data import DataSource, save_generator, train_feature_networks
     from adagen_env.envs import ScheduleEnv
     from adagen_env.training.train_denoiser import train_denoiser
-    from adagen_env.data.user_data import DataSource, save_generator, train_feature_networks
 
     folder = write_coloured_digits(tmp_path / "data", size=size, classes=2, per_class=20)
     source = DataSource(str(folder), channels)
@@ -184,8 +268,13 @@ def test_sizes_from_8_to_32_grey_or_rgb_through_generator_env_render_and_evaluat
     process = read_generator(tmp_path / "g.pt").process()
     assert (process.image_channels, *process.image_shape) == (channels, size, size)
 
-    env = ScheduleEnv(process=process, num_steps=2, render_mode="rgb_array", render_scale=2,
-                      reward=AdversarialScorer(real=train, update_every=4, batch_size=4))
+    env = ScheduleEnv(
+        process=process,
+        num_steps=2,
+        render_mode="rgb_array",
+        render_scale=2,
+        reward=AdversarialScorer(real=train, update_every=4, batch_size=4),
+    )
     env.reset(seed=0)
     assert env.render().shape == (2 * size, 2 * size, 3)
     _, reward, *_ = env.step(np.zeros(env.action_space.shape, np.float32))

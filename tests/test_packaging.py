@@ -1,4 +1,5 @@
 """What gets installed, and which way the imports go: the library never imports the agents or the benchmarks."""
+
 import ast
 from pathlib import Path
 
@@ -24,12 +25,18 @@ def code_strings(path: Path) -> list[str]:
     """The string constants of a module that are not docstrings."""
     tree = ast.parse(path.read_text(), filename=str(path))
     docstrings = {
-        id(node.body[0].value) for node in ast.walk(tree)
+        id(node.body[0].value)
+        for node in ast.walk(tree)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
     }
-    return [node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
 
 
 def test_the_library_imports_neither_agents_nor_benchmarks():

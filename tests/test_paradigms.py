@@ -7,6 +7,7 @@ digits asked for; plus what is special to each: per-sample times that move monot
 land on the end time and solvers whose order shows (continuous time), one step per scale and
 top-k/top-p filtering (VAR).
 """
+
 import warnings
 
 import gymnasium as gym
@@ -17,11 +18,13 @@ import torch
 from adagen_env.paradigms import PARADIGMS
 from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, VARProcess
 from adagen_env.processes.continuous import MIN_TIME_GAP, ContinuousProcess
-from adagen_env.processes.var import filter_top_k_top_p
 from adagen_env.processes.sampling import hand_designed_schedule, sample
+from adagen_env.processes.var import filter_top_k_top_p
 
 # every registered paradigm but MaskGIT (test_envs.py) and solver variants (covered by SOLVERS), from the registry
-ENVS = {p.env_id: p.process for p in PARADIGMS.values() if isinstance(p.process, type) and p.process is not MaskGITProcess}
+ENVS = {
+    p.env_id: p.process for p in PARADIGMS.values() if isinstance(p.process, type) and p.process is not MaskGITProcess
+}
 CONTINUOUS = {env_id: cls for env_id, cls in ENVS.items() if issubclass(cls, ContinuousProcess)}
 SOLVERS = [(env_id, solver) for env_id, cls in CONTINUOUS.items() for solver in cls.solvers]
 STEPS = {"AdaGen/VAR-Digits-v0": 4}  # VAR takes one step per scale; the others any count
@@ -165,7 +168,9 @@ def test_a_sample_does_not_depend_on_the_rest_of_its_batch(env_id, solver):
     assert not torch.allclose(changed[0], together[0])
 
 
-@pytest.mark.parametrize("cls,first,second", [(DiffusionProcess, "ddim", "dpm-solver-2m"), (FlowProcess, "euler", "heun")])
+@pytest.mark.parametrize(
+    "cls,first,second", [(DiffusionProcess, "ddim", "dpm-solver-2m"), (FlowProcess, "euler", "heun")]
+)
 def test_the_second_order_solver_is_closer_to_the_exact_solution(cls, first, second):
     """At the same step count, the second-order solver lands far nearer a fine-step reference.
 
@@ -232,7 +237,9 @@ def test_render_shows_the_current_images(env_id):
     for _ in range(n):
         env.step(np.zeros(num_params(env_id), np.float32))
     final = env.render()
-    expected = (env.unwrapped.core.process.decode(env.unwrapped.core.state)[0, 0] * 255).round().numpy().astype(np.uint8)
+    expected = (
+        (env.unwrapped.core.process.decode(env.unwrapped.core.state)[0, 0] * 255).round().numpy().astype(np.uint8)
+    )
     np.testing.assert_array_equal(final[::4, ::4, 0], expected)
     assert not np.array_equal(frame, final)
 

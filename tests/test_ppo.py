@@ -1,10 +1,10 @@
 """Our batched PPO: starts at the hand-designed schedule, learns, and resumes exactly."""
+
 import time
 
 import numpy as np
-import torch
-
 import pytest
+import torch
 
 from adagen_agents.loading import load_actor
 from adagen_agents.ppo import PPO, PPOConfig

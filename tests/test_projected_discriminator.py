@@ -1,4 +1,5 @@
 """The projected discriminator: heads on a frozen feature network that no metric uses."""
+
 import numpy as np
 import pytest
 import torch

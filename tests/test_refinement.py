@@ -1,4 +1,5 @@
 """Inference-time refinement through the public API: what it may change, its seeding, its cost, bad input."""
+
 import json
 import math
 from contextlib import contextmanager
@@ -63,8 +64,10 @@ def test_refinement_is_seeded(process, make):
     assert torch.equal(a, generate(LABELS, 1))
 
 
-@pytest.mark.parametrize("make, steps, nfe", [
-    (lambda p: p, 3, 3), (lambda p: DiffusionProcess(), 3, 3), (lambda p: FlowProcess(solver="heun"), 3, 6)])
+@pytest.mark.parametrize(
+    "make, steps, nfe",
+    [(lambda p: p, 3, 3), (lambda p: DiffusionProcess(), 3, 3), (lambda p: FlowProcess(solver="heun"), 3, 6)],
+)
 def test_refinement_nfe_counts_every_model_call(process, make, steps, nfe):
     """A guided call (conditional + unconditional) counts once, as in ``process.nfe``: a run of T steps
     makes 2 nfe(T) + 1 passes (the first conditional pass pairs with step 1), and so does a refinement."""
@@ -80,11 +83,14 @@ def test_refinement_nfe_counts_every_model_call(process, make, steps, nfe):
     assert calls[0] == 2 * process.nfe(steps) + 1
 
 
-@pytest.mark.parametrize("make, refine, match", [
-    (lambda p: p, Refinement(1, 0.01), "re-masks 0 of 64 tokens"),
-    (lambda p: p, Refinement(3, 0.04), "re-masks 2 of 64 tokens"),
-    (lambda p: DiffusionProcess(), Refinement(5, 0.02), "cannot move time"),
-])
+@pytest.mark.parametrize(
+    "make, refine, match",
+    [
+        (lambda p: p, Refinement(1, 0.01), "re-masks 0 of 64 tokens"),
+        (lambda p: p, Refinement(3, 0.04), "re-masks 2 of 64 tokens"),
+        (lambda p: DiffusionProcess(), Refinement(5, 0.02), "cannot move time"),
+    ],
+)
 def test_refinements_that_cannot_run_are_refused_before_any_work(process, make, refine, match):
     process = make(process)
     with count_calls(process) as calls:
@@ -104,7 +110,9 @@ def test_bad_refinement_values_raise(steps, fraction):
 def test_var_has_no_refinement():
     process = VARProcess()
     with count_calls(process) as calls:
-        with pytest.raises(ValueError, match="VARProcess has no refinement; the paradigms with one: maskgit-digits, diffusion-digits"):
+        with pytest.raises(
+            ValueError, match="VARProcess has no refinement; the paradigms with one: maskgit-digits, diffusion-digits"
+        ):
             sample(process, LABELS, num_steps=4, refine=Refinement(2))
     assert calls[0] == 0
 
@@ -115,18 +123,36 @@ def test_cli_refine_states_its_cost_and_counts_it(tmp_path, capsys):
     assert "refinement adds 2 model calls per sample: 2 -> 4" in capsys.readouterr().out
     assert [c["nfe"] for c in json.loads(out.read_text())["contenders"]] == [4]
     grid = tmp_path / "grid.png"
-    main(["sample", "--env", "AdaGen/Flow-Heun-Digits-v0", "--label", "3", "--n", "4", "--steps", "2",
-          "--refine", "1", "--out", str(grid)])
+    main(
+        [
+            "sample",
+            "--env",
+            "AdaGen/Flow-Heun-Digits-v0",
+            "--label",
+            "3",
+            "--n",
+            "4",
+            "--steps",
+            "2",
+            "--refine",
+            "1",
+            "--out",
+            str(grid),
+        ]
+    )
     assert "refinement adds 2 model calls per sample: 4 -> 6" in capsys.readouterr().out
     assert grid.is_file()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--refine", "0"], "refinement steps must be an integer of at least 1"),
-    (["--refine", "2:1.5"], "refinement fraction must be in (0, 1]"),
-    (["--refine", "two"], "expected STEPS or STEPS:FRACTION, got 'two'"),
-    (["--env", "AdaGen/VAR-Digits-v0", "--refine", "2"], "VARProcess has no refinement"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--refine", "0"], "refinement steps must be an integer of at least 1"),
+        (["--refine", "2:1.5"], "refinement fraction must be in (0, 1]"),
+        (["--refine", "two"], "expected STEPS or STEPS:FRACTION, got 'two'"),
+        (["--env", "AdaGen/VAR-Digits-v0", "--refine", "2"], "VARProcess has no refinement"),
+    ],
+)
 def test_cli_bad_refine_is_one_line(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", "--label", "3", "--n", "4", *argv, "--out", str(tmp_path / "grid.png")])

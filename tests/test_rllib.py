@@ -1,4 +1,5 @@
 """Ray RLlib's PPO on our envs, with one discriminator shared by every env runner (skipped without Ray)."""
+
 import builtins
 
 import gymnasium as gym
@@ -10,6 +11,8 @@ import adagen_env  # noqa: F401  (registers the environments)
 from adagen_agents import rllib
 from adagen_env.evaluation.generators import policy_generator
 from adagen_env.paradigms import PARADIGMS, make_process
+
+pytestmark = pytest.mark.slow  # starts Ray
 
 
 def test_a_clear_error_when_ray_is_missing(monkeypatch):
@@ -64,16 +67,19 @@ def test_a_scorer_without_its_actor_says_how_to_start_it(ray_cluster):
 
 def test_two_runners_train_one_discriminator_on_all_their_samples(discriminator):
     name, handle = discriminator
-    config = small(rllib.ppo_config("AdaGen/MaskGIT-Digits-v0", num_env_runners=2, num_envs_per_env_runner=8,
-                                    discriminator=name))
+    config = small(
+        rllib.ppo_config("AdaGen/MaskGIT-Digits-v0", num_env_runners=2, num_envs_per_env_runner=8, discriminator=name)
+    )
     # half a CPU each, so that an evaluation runner fits beside the two training runners on 2 CPUs
     config = config.env_runners(num_cpus_per_env_runner=0.5).evaluation(
         evaluation_num_env_runners=1, evaluation_duration=16, evaluation_duration_unit="episodes"
     )
     algo = config.build_algo()
     try:
-        assert isinstance(algo.env_runner_group.foreach_env_runner(lambda r: r.env.unwrapped, local_env_runner=False)[0],
-                          gym.vector.VectorEnv)
+        assert isinstance(
+            algo.env_runner_group.foreach_env_runner(lambda r: r.env.unwrapped, local_env_runner=False)[0],
+            gym.vector.VectorEnv,
+        )
         for _ in range(2):
             result = algo.train()
         stats = ray.get(handle.stats.remote())
@@ -121,10 +127,13 @@ def test_scoring_only_gives_the_actors_scores_without_training(discriminator):
 @pytest.mark.parametrize("env_id", [p.env_id for p in PARADIGMS.values()])
 def test_the_recipe_runs_on_every_env_with_flat_observations(discriminator, env_id):
     name, handle = discriminator
-    algo = small(rllib.ppo_config(env_id, num_env_runners=2, num_envs_per_env_runner=8, discriminator=name)).build_algo()
+    algo = small(
+        rllib.ppo_config(env_id, num_env_runners=2, num_envs_per_env_runner=8, discriminator=name)
+    ).build_algo()
     try:
-        spaces = algo.env_runner_group.foreach_env_runner(lambda r: r.env.unwrapped.single_observation_space,
-                                                          local_env_runner=False)
+        spaces = algo.env_runner_group.foreach_env_runner(
+            lambda r: r.env.unwrapped.single_observation_space, local_env_runner=False
+        )
         assert all(isinstance(s, gym.spaces.Box) and len(s.shape) == 1 for s in spaces)
         result = algo.train()
         assert np.isfinite(result["env_runners"]["episode_return_mean"])

@@ -1,5 +1,6 @@
 """Every file the package loads is read with weights_only=True: a malicious .pt runs nothing, and a
 damaged or wrong file is one clear line that names it."""
+
 import os
 import pathlib
 import shlex
@@ -41,8 +42,18 @@ def evil(request, tmp_path, marker) -> pathlib.Path:
     """A policy-shaped checkpoint with a payload in it."""
     path = tmp_path / "evil.pt"
     policy = torch.load(SHIPPED_POLICY, weights_only=True)
-    torch.save({**policy, "critic": {}, "optimizer": {}, "updates": 0, "episodes": 0, "seconds": 0.0,
-                "noise": WritesAMarker(marker, shell=request.param == "os.system")}, path)
+    torch.save(
+        {
+            **policy,
+            "critic": {},
+            "optimizer": {},
+            "updates": 0,
+            "episodes": 0,
+            "seconds": 0.0,
+            "noise": WritesAMarker(marker, shell=request.param == "os.system"),
+        },
+        path,
+    )
     return path
 
 
@@ -61,10 +72,25 @@ def exit_message(argv: list[str]) -> str:
 LOADERS = {
     "eval --policy": lambda path, tmp: exit_message(["eval", "--policy", str(path), "--samples", "20"]),
     "sample --policy": lambda path, tmp: exit_message(
-        ["sample", "--policy", str(path), "--label", "1", "--n", "2", "--out", str(tmp / "g.png")]),
+        ["sample", "--policy", str(path), "--label", "1", "--n", "2", "--out", str(tmp / "g.png")]
+    ),
     "train --resume": lambda path, tmp: exit_message(
-        ["train", "--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--resume", str(path),
-         "--out", str(tmp / "out.pt"), "--logdir", str(tmp / "runs")]),
+        [
+            "train",
+            "--steps",
+            "2",
+            "--num-envs",
+            "16",
+            "--episodes-per-update",
+            "16",
+            "--resume",
+            str(path),
+            "--out",
+            str(tmp / "out.pt"),
+            "--logdir",
+            str(tmp / "runs"),
+        ]
+    ),
     "PPO.load": lambda path, tmp: PPO.load(path, ScheduleVectorEnv(num_envs=16, num_steps=2, reward="classifier")),
     "load_actor": lambda path, tmp: load_actor(path, get_paradigm("maskgit-digits").make_process(), "maskgit-digits"),
     "load_policy": lambda path, tmp: load_policy(path, get_paradigm("maskgit-digits").make_process(), "maskgit-digits"),
@@ -116,14 +142,19 @@ def damaged_files(tmp_path) -> dict[str, pathlib.Path]:
 def test_damaged_or_wrong_files_give_one_line_that_names_the_file(loader, tmp_path):
     for kind, path in damaged_files(tmp_path).items():
         message = message_of(LOADERS[loader], path, tmp_path)
-        expected = {"truncated": "truncated or corrupt", "empty": "empty (0 bytes)",
-                    "text": "not a readable torch file", "generator weights": "generator weights"}[kind]
+        expected = {
+            "truncated": "truncated or corrupt",
+            "empty": "empty (0 bytes)",
+            "text": "not a readable torch file",
+            "generator weights": "generator weights",
+        }[kind]
         assert expected in message, (kind, message)
 
 
 def test_an_exported_policy_is_not_a_training_checkpoint(tmp_path):
-    message = exit_message(["train", "--resume", str(SHIPPED_POLICY), "--out", str(tmp_path / "p.pt"),
-                            "--logdir", str(tmp_path / "runs")])
+    message = exit_message(
+        ["train", "--resume", str(SHIPPED_POLICY), "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs")]
+    )
     assert "is not a PPO training checkpoint" in message and "exported policy" in message
 
 
@@ -134,8 +165,10 @@ def test_a_policy_is_not_generator_weights(loader, tmp_path):
 
 def test_checkpoints_and_exports_hold_plain_data_only(env, tmp_path):
     """What PPO writes loads with weights_only=True, numpy and torch random states included."""
-    agent = PPO(ScheduleVectorEnv(num_envs=16, num_steps=2, reward="adversarial"),
-                PPOConfig(episodes_per_update=16, epochs=1, minibatches=1))
+    agent = PPO(
+        ScheduleVectorEnv(num_envs=16, num_steps=2, reward="adversarial"),
+        PPOConfig(episodes_per_update=16, epochs=1, minibatches=1),
+    )
     agent.learn(1)
     path = agent.save(tmp_path / "ckpt.pt")
     state = torch.load(path, weights_only=True)

@@ -1,4 +1,5 @@
 """The plain sampler and the hand-designed schedule, without the RL environment."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,6 @@ from adagen_env.processes.sampling import hand_designed_schedule, sample
 
 P = 4  # mask ratio, re-mask temperature, sampling temperature, guidance
 GUIDANCE = 3  # column of the guidance scale
-
 
 
 def check_images(images: torch.Tensor, batch: int) -> None:

@@ -1,4 +1,5 @@
 """SB3VecEnv: Stable-Baselines3 algorithms, evaluation and VecEnv wrappers on the native batched env."""
+
 import warnings
 
 import gymnasium as gym
@@ -54,7 +55,7 @@ def test_terminal_step_resets_and_reports_like_monitor():
         final, native_rewards, *_ = native.step(zero_actions(env))
     next_first, _ = native.reset()
 
-    for t, (obs, step_rewards, dones, infos) in enumerate(steps):
+    for t, (_, step_rewards, dones, infos) in enumerate(steps):
         assert step_rewards.dtype == np.float32 and dones.dtype == np.bool_
         assert len(infos) == NUM_ENVS and all("parameters" in info for info in infos)
         last = t == num_steps - 1

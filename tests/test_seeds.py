@@ -1,9 +1,18 @@
 """Tuning and evaluation never share noise: the seed ranges, and what the code does with them."""
+
 import torch
 
 from adagen_agents.cli import build_parser
 from adagen_env.evaluation.generators import generate_balanced
-from adagen_env.evaluation.seeds import CURVE_SEED, EVALUATION_SEEDS, PICK_SEEDS, PROBE_TRAIN_SEED, REPORT_SEEDS, SCREEN_SEED, TUNING_SEEDS
+from adagen_env.evaluation.seeds import (
+    CURVE_SEED,
+    EVALUATION_SEEDS,
+    PICK_SEEDS,
+    PROBE_TRAIN_SEED,
+    REPORT_SEEDS,
+    SCREEN_SEED,
+    TUNING_SEEDS,
+)
 
 
 def test_every_named_seed_is_on_its_side():
@@ -15,7 +24,9 @@ def test_every_named_seed_is_on_its_side():
 def test_the_noise_of_tuning_and_evaluation_seeds_never_meets():
     def chunk_seeds(seed: int, chunks: int) -> list[int]:
         used = []
-        generate_balanced(lambda labels, s: used.append(s) or torch.zeros(len(labels), 1, 8, 8), 10, chunks, seed, batch_size=1)
+        generate_balanced(
+            lambda labels, s: used.append(s) or torch.zeros(len(labels), 1, 8, 8), 10, chunks, seed, batch_size=1
+        )
         return used
 
     last_tuning = chunk_seeds(TUNING_SEEDS[-1], 5000)  # 5,000 chunks: far more than any evaluation draws

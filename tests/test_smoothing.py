@@ -1,4 +1,5 @@
 """The method's action smoothing: an exponential moving average of the actions, off by default."""
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -49,7 +50,10 @@ def test_the_step_uses_the_moving_average_of_the_actions():
 def test_smoothing_off_leaves_the_observation_as_it_was():
     env = ScheduleVectorEnv(num_envs=2, reward="classifier")
     assert "smoothed_action" not in env.single_observation_space.spaces
-    assert "smoothed_action" in ScheduleVectorEnv(num_envs=2, reward="classifier", smoothing=0.5).single_observation_space.spaces
+    assert (
+        "smoothed_action"
+        in ScheduleVectorEnv(num_envs=2, reward="classifier", smoothing=0.5).single_observation_space.spaces
+    )
 
 
 @pytest.mark.parametrize("paradigm", list(PARADIGMS.values()), ids=list(PARADIGMS))
@@ -77,5 +81,7 @@ def test_policy_generator_samples_with_the_smoothing_it_is_given():
     hand = static_generator(process, 8)(labels, 3)
     assert torch.equal(policy_generator(process, zero, EpisodeSpec(smoothing=0.8))(labels, 3), hand)
     push = lambda obs: torch.where(obs["progress"] < 0.2, 1.0, -1.0).expand(len(obs["label"]), 4)  # noqa: E731
-    assert not torch.equal(policy_generator(process, push, EpisodeSpec(smoothing=0.8))(labels, 3),
-                           policy_generator(process, push)(labels, 3))
+    assert not torch.equal(
+        policy_generator(process, push, EpisodeSpec(smoothing=0.8))(labels, 3),
+        policy_generator(process, push)(labels, 3),
+    )

@@ -1,5 +1,6 @@
 """The episode spec: one typed object for every knob, built from keywords, kept in policy files under a
 versioned schema, and replayed by every way of sampling a policy."""
+
 import json
 
 import gymnasium as gym
@@ -12,12 +13,34 @@ from adagen_agents.card import CARD_SCHEMA, PolicyCard
 from adagen_agents.cli import main
 from adagen_agents.loading import load_policy, read_card
 from adagen_agents.ppo import PPO, PPOConfig
-from adagen_env import EpisodeSpec, ScheduleVectorEnv, Refinement, make_process, policy_generator, record_actions, save_grid
+from adagen_env import (
+    EpisodeSpec,
+    Refinement,
+    ScheduleVectorEnv,
+    make_process,
+    policy_generator,
+    record_actions,
+    save_grid,
+)
 from adagen_env.envs.spec import KNOBS
 
 ENV_ID = "AdaGen/MaskGIT-Digits-v0"
-SMALL = ["--steps", "4", "--num-envs", "16", "--episodes-per-update", "16", "--eval-every", "0", "--final-samples", "20",
-         "--updates", "1", "--lr", "1e-2"]
+SMALL = [
+    "--steps",
+    "4",
+    "--num-envs",
+    "16",
+    "--episodes-per-update",
+    "16",
+    "--eval-every",
+    "0",
+    "--final-samples",
+    "20",
+    "--updates",
+    "1",
+    "--lr",
+    "1e-2",
+]
 
 # a value other than the default for every knob, as a flag of adagen train
 CLI_VALUES = {
@@ -32,10 +55,21 @@ CLI_VALUES = {
 }
 # what the policy file then records
 RECORDED = {
-    "num_steps": 3, "reward": "classifier", "smoothing": 0.5, "tradeoff": "random",
-    "baseline": [list(row) for row in EpisodeSpec(baseline=make_process("maskgit-digits").static_schedule(
-        4, mask_curve="linear", remask_temperature=3.0, temperature=1.0, guidance=1.0)).baseline],
-    "refine": {"steps": 1, "fraction": 0.25}, "autocast": "bf16", "observation_mode": "flat",
+    "num_steps": 3,
+    "reward": "classifier",
+    "smoothing": 0.5,
+    "tradeoff": "random",
+    "baseline": [
+        list(row)
+        for row in EpisodeSpec(
+            baseline=make_process("maskgit-digits").static_schedule(
+                4, mask_curve="linear", remask_temperature=3.0, temperature=1.0, guidance=1.0
+            )
+        ).baseline
+    ],
+    "refine": {"steps": 1, "fraction": 0.25},
+    "autocast": "bf16",
+    "observation_mode": "flat",
 }
 # the knobs whose value changes the images a policy makes (the others change training or packing)
 CHANGES_IMAGES = ("num_steps", "smoothing", "baseline", "refine", "autocast")
@@ -46,31 +80,44 @@ def test_every_knob_has_a_value_to_round_trip():
 
 
 def test_an_unknown_knob_is_a_type_error_that_names_the_knobs():
-    with pytest.raises(TypeError, match="unexpected keyword argument 'smooth'; the episode's knobs are num_steps, reward"):
+    with pytest.raises(
+        TypeError, match="unexpected keyword argument 'smooth'; the episode's knobs are num_steps, reward"
+    ):
         gym.make_vec(ENV_ID, num_envs=2, smooth=0.5)
     with pytest.raises(TypeError, match="unexpected keyword argument 'steps'"):
         EpisodeSpec.build(steps=3)
 
 
-@pytest.mark.parametrize("knobs, message", [
-    ({"num_steps": 2.5}, "num_steps must be an integer"),
-    ({"num_steps": 0}, "num_steps must be at least 1"),
-    ({"reward": "nope"}, "unknown reward 'nope'"),
-    ({"smoothing": 1.0}, "smoothing must be a number in \\[0, 1\\)"),
-    ({"tradeoff": 2}, "tradeoff must be a number in \\[0, 1\\]"),
-    ({"baseline": [[1.0, float("nan")]]}, "baseline must be finite"),
-    ({"refine": 3}, "refine must be a Refinement"),
-    ({"autocast": "fp8"}, "autocast must be one of"),
-    ({"observation_mode": "box"}, "observation_mode must be one of"),
-])
+@pytest.mark.parametrize(
+    "knobs, message",
+    [
+        ({"num_steps": 2.5}, "num_steps must be an integer"),
+        ({"num_steps": 0}, "num_steps must be at least 1"),
+        ({"reward": "nope"}, "unknown reward 'nope'"),
+        ({"smoothing": 1.0}, "smoothing must be a number in \\[0, 1\\)"),
+        ({"tradeoff": 2}, "tradeoff must be a number in \\[0, 1\\]"),
+        ({"baseline": [[1.0, float("nan")]]}, "baseline must be finite"),
+        ({"refine": 3}, "refine must be a Refinement"),
+        ({"autocast": "fp8"}, "autocast must be one of"),
+        ({"observation_mode": "box"}, "observation_mode must be one of"),
+    ],
+)
 def test_each_knob_is_checked_when_the_spec_is_made(knobs, message):
     with pytest.raises(ValueError, match=message):
         EpisodeSpec(**knobs)
 
 
 def test_a_spec_round_trips_through_plain_data():
-    spec = EpisodeSpec(num_steps=4, reward="classifier", smoothing=0.8, tradeoff="random",
-                       baseline=torch.rand(4, 4), refine=Refinement(2, 0.25), autocast="bf16", observation_mode="flat")
+    spec = EpisodeSpec(
+        num_steps=4,
+        reward="classifier",
+        smoothing=0.8,
+        tradeoff="random",
+        baseline=torch.rand(4, 4),
+        refine=Refinement(2, 0.25),
+        autocast="bf16",
+        observation_mode="flat",
+    )
     data = json.loads(json.dumps(spec.to_dict()))  # plain JSON types only
     assert EpisodeSpec.from_dict(data) == spec
     assert EpisodeSpec.from_dict({"num_steps": 4}) == EpisodeSpec(num_steps=4)  # a missing knob takes its default
@@ -122,8 +169,16 @@ def test_every_knob_trained_from_the_cli_is_sampled_with_the_same_value(knob, tm
     assert f"spread over samples {values.std(dim=1).mean(dim=0)[0].item():.3g}" in printed
 
 
-@pytest.mark.parametrize("knob, value", [("smoothing", 0.5), ("tradeoff", "random"), ("baseline", "best-static"),
-                                         ("refine", Refinement(1)), ("num_steps", 4)])
+@pytest.mark.parametrize(
+    "knob, value",
+    [
+        ("smoothing", 0.5),
+        ("tradeoff", "random"),
+        ("baseline", "best-static"),
+        ("refine", Refinement(1)),
+        ("num_steps", 4),
+    ],
+)
 def test_every_knob_trained_from_python_is_in_the_policy_file(knob, value, tmp_path):
     env = ScheduleVectorEnv(16, "maskgit-digits", **{"num_steps": 2, "reward": "classifier", knob: value})
     path = PPO(env, PPOConfig(episodes_per_update=16, epochs=1, minibatches=1)).learn(1).save(tmp_path / "p.pt")
@@ -139,11 +194,17 @@ def policy_file(tmp_path, card: dict) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"schema": CARD_SCHEMA + 1}, f"policy card schema {CARD_SCHEMA + 1}, but this adagen reads schema {CARD_SCHEMA}"),
-    ({"colour": "blue"}, "unknown key\\(s\\) colour in its policy card"),
-    ({"spec": {"num_steps": 2, "temperature": 3}}, "unknown episode knob\\(s\\) temperature"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"schema": CARD_SCHEMA + 1},
+            f"policy card schema {CARD_SCHEMA + 1}, but this adagen reads schema {CARD_SCHEMA}",
+        ),
+        ({"colour": "blue"}, "unknown key\\(s\\) colour in its policy card"),
+        ({"spec": {"num_steps": 2, "temperature": 3}}, "unknown episode knob\\(s\\) temperature"),
+    ],
+)
 def test_a_card_of_another_schema_or_with_unknown_keys_is_one_clear_line(change, message, tmp_path):
     card = PolicyCard(ENV_ID, "ppo", EpisodeSpec(num_steps=2, reward="classifier")).to_dict()
     path = policy_file(tmp_path, {**card, **change})
@@ -158,8 +219,15 @@ def test_a_policy_file_written_before_cards_is_read_through_its_metadata(tmp_pat
     path = policy_file(tmp_path, {})
     state = torch.load(path, weights_only=True)
     del state["card"]
-    legacy = {"env": ENV_ID, "process": "maskgit-digits", "num_steps": 2, "reward": "adversarial", "algo": "ppo",
-              "smoothing": 0.8, "tradeoff": False}
+    legacy = {
+        "env": ENV_ID,
+        "process": "maskgit-digits",
+        "num_steps": 2,
+        "reward": "adversarial",
+        "algo": "ppo",
+        "smoothing": 0.8,
+        "tradeoff": False,
+    }
     torch.save({**state, "metadata": legacy}, path)
     card = read_card(path)
     assert card.env == ENV_ID and card.spec == EpisodeSpec(num_steps=2, smoothing=0.8)

@@ -1,4 +1,5 @@
 """Torch threads under CPU contention: the start-up choice and the slowdown watchdog of `adagen train`."""
+
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ def test_an_explicit_thread_count_is_applied(two_threads):
     assert "3" in choose_threads("3") and torch.get_num_threads() == 3
 
 
+@pytest.mark.slow  # starts a busy process
 def test_auto_takes_one_thread_beside_a_busy_process(two_threads):
     hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])
     try:
@@ -52,8 +54,25 @@ def test_the_watchdog_only_warns_when_the_user_fixed_the_threads(two_threads):
 def test_adagen_train_takes_a_thread_count_and_refuses_a_bad_one(tmp_path, capsys):
     from adagen_agents.cli import main
 
-    small = ["train", "--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--updates", "1",
-             "--eval-every", "0", "--final-samples", "20", "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs")]
+    small = [
+        "train",
+        "--steps",
+        "2",
+        "--num-envs",
+        "16",
+        "--episodes-per-update",
+        "16",
+        "--updates",
+        "1",
+        "--eval-every",
+        "0",
+        "--final-samples",
+        "20",
+        "--out",
+        str(tmp_path / "p.pt"),
+        "--logdir",
+        str(tmp_path / "runs"),
+    ]
     main([*small, "--threads", "1"])
     assert "torch threads: 1 (--threads)" in capsys.readouterr().out
     for bad in ("0", "two", "-1"):

@@ -1,5 +1,6 @@
 """The fidelity-diversity trade-off: an env conditioned on a value in [0, 1], a policy that reads
 it, and the knob at sampling time (`adagen train --tradeoff`, `adagen sample/eval --tradeoff`)."""
+
 import pytest
 import torch
 
@@ -73,7 +74,10 @@ def test_gymnasium_spaces_declare_the_value():
     assert env.single_observation_space["tradeoff"].shape == (1,)
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
-    assert "tradeoff" not in ScheduleVectorEnv(num_envs=4, num_steps=2, reward="classifier").single_observation_space.spaces
+    assert (
+        "tradeoff"
+        not in ScheduleVectorEnv(num_envs=4, num_steps=2, reward="classifier").single_observation_space.spaces
+    )
 
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, True, "0.5", float("nan")])
@@ -104,40 +108,96 @@ def test_sampling_shows_the_chosen_value_to_the_policy(process):
     def act(obs):  # a full action of -1 at value 0, +1 at value 1
         return (2 * obs["tradeoff"] - 1).expand(-1, len(process.parameters))
 
-    images = [policy_generator(process, act, EpisodeSpec(num_steps=4, tradeoff=t))(torch.arange(10), 0)
-              for t in (0.0, 1.0, 1.0)]
+    images = [
+        policy_generator(process, act, EpisodeSpec(num_steps=4, tradeoff=t))(torch.arange(10), 0)
+        for t in (0.0, 1.0, 1.0)
+    ]
     assert not torch.equal(images[0], images[1]) and torch.equal(images[1], images[2])
 
 
 def test_cli_trains_a_knob_and_samples_at_a_chosen_value(tmp_path, capsys):
     out = tmp_path / "tradeoff.pt"
-    main(["train", "--tradeoff", "--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--updates", "1",
-          "--eval-every", "0", "--final-samples", "20", "--out", str(out), "--logdir", str(tmp_path / "runs")])
+    main(
+        [
+            "train",
+            "--tradeoff",
+            "--steps",
+            "2",
+            "--num-envs",
+            "16",
+            "--episodes-per-update",
+            "16",
+            "--updates",
+            "1",
+            "--eval-every",
+            "0",
+            "--final-samples",
+            "20",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "learned (ppo, tradeoff 0)" in printed and "learned (ppo, tradeoff 1)" in printed
     assert torch.load(out, weights_only=True)["card"]["spec"]["tradeoff"] == "random"
-    main(["sample", "--policy", str(out), "--label", "3", "--n", "4", "--tradeoff", "0.7", "--out", str(tmp_path / "s.png")])
+    main(
+        [
+            "sample",
+            "--policy",
+            str(out),
+            "--label",
+            "3",
+            "--n",
+            "4",
+            "--tradeoff",
+            "0.7",
+            "--out",
+            str(tmp_path / "s.png"),
+        ]
+    )
     main(["eval", "--policy", str(out), "--samples", "20", "--tradeoff", "0.3"])
     assert "learned (ppo, tradeoff 0.3)" in capsys.readouterr().out
     # resuming keeps the knob even when the flag is left out
-    main(["train", "--resume", str(out), "--updates", "2", "--eval-every", "0", "--final-samples", "20", "--out", str(out),
-          "--logdir", str(tmp_path / "runs")])
+    main(
+        [
+            "train",
+            "--resume",
+            str(out),
+            "--updates",
+            "2",
+            "--eval-every",
+            "0",
+            "--final-samples",
+            "20",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     state = torch.load(out, weights_only=True)
     assert state["updates"] == 2 and state["card"]["spec"]["tradeoff"] == "random"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["sample", "--label", "1", "--tradeoff", "1.5"], "must be a number in [0, 1]"),
-    (["eval", "--tradeoff", "nan"], "must be a number in [0, 1]"),
-    (["sample", "--label", "1", "--tradeoff", "0.5"], "--tradeoff is for a policy trained with adagen train --tradeoff"),
-    (["sample", "--label", "1", "--policy", "shipped", "--tradeoff", "0.5"], "this one was not"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "--label", "1", "--tradeoff", "1.5"], "must be a number in [0, 1]"),
+        (["eval", "--tradeoff", "nan"], "must be a number in [0, 1]"),
+        (
+            ["sample", "--label", "1", "--tradeoff", "0.5"],
+            "--tradeoff is for a policy trained with adagen train --tradeoff",
+        ),
+        (["sample", "--label", "1", "--policy", "shipped", "--tradeoff", "0.5"], "this one was not"),
+    ],
+)
 def test_cli_refuses_a_bad_value_or_a_policy_without_the_knob_in_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as raised:
         main(argv)
     said = str(raised.value.code) + capsys.readouterr().err
     assert message in said
-
 
 
 def test_an_sb3_policy_learns_with_the_value_as_one_more_observation_key(process):

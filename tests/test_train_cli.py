@@ -1,4 +1,5 @@
 """`adagen train`, `adagen eval --policy` and `adagen sample --policy` as a user runs them."""
+
 import os
 import signal
 import subprocess
@@ -17,8 +18,18 @@ from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env import EpisodeSpec, policy_generator, save_grid
 from adagen_env.paradigms import PARADIGMS, make_process
 
-SMALL = ["--steps", "2", "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",
-         "--final-samples", "20"]
+SMALL = [
+    "--steps",
+    "2",
+    "--num-envs",
+    "16",
+    "--episodes-per-update",
+    "16",
+    "--eval-samples",
+    "20",
+    "--final-samples",
+    "20",
+]
 
 
 def checkpoint(path) -> dict:
@@ -36,8 +47,22 @@ def run(argv: list[str]) -> int | str | None:
 
 def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
     out, logdir = tmp_path / "policy.pt", tmp_path / "runs"
-    main(["train", *SMALL, "--updates", "2", "--eval-every", "1", "--lr", "1e-3", "--out", str(out),
-          "--logdir", str(logdir)])
+    main(
+        [
+            "train",
+            *SMALL,
+            "--updates",
+            "2",
+            "--eval-every",
+            "1",
+            "--lr",
+            "1e-3",
+            "--out",
+            str(out),
+            "--logdir",
+            str(logdir),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "learned (ppo)" in printed and "hand-designed" in printed and "time cap" not in printed
     state = checkpoint(out)
@@ -46,11 +71,32 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(logdir))
 
     # the checkpoint's settings win; the flags that differ are listed, in one line, before training
-    main(["train", *SMALL, "--updates", "3", "--resume", str(out), "--out", str(out), "--logdir", str(logdir),
-          "--lr", "0.5", "--reward", "classifier", "--eval-every", "0"])
+    main(
+        [
+            "train",
+            *SMALL,
+            "--updates",
+            "3",
+            "--resume",
+            str(out),
+            "--out",
+            str(out),
+            "--logdir",
+            str(logdir),
+            "--lr",
+            "0.5",
+            "--reward",
+            "classifier",
+            "--eval-every",
+            "0",
+        ]
+    )
     err = capsys.readouterr().err
     ignored = next(line for line in err.splitlines() if "ignoring" in line)
-    assert "--learning-rate 0.5 (checkpoint: 0.001)" in ignored and "--reward classifier (checkpoint: adversarial)" in ignored
+    assert (
+        "--learning-rate 0.5 (checkpoint: 0.001)" in ignored
+        and "--reward classifier (checkpoint: adversarial)" in ignored
+    )
     state = checkpoint(out)
     assert state["updates"] == 3 and state["config"]["learning_rate"] == 1e-3
     assert state["card"]["spec"]["reward"] == "adversarial"
@@ -63,24 +109,67 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
 
 def test_train_with_an_sb3_algorithm(tmp_path, capsys):
     out = tmp_path / "sb3"
-    main(["train", *SMALL, "--algo", "sb3-ppo", "--timesteps", "64", "--episodes-per-update", "32", "--reward", "classifier",
-          "--out", str(out), "--logdir", str(tmp_path / "runs")])
+    main(
+        [
+            "train",
+            *SMALL,
+            "--algo",
+            "sb3-ppo",
+            "--timesteps",
+            "64",
+            "--episodes-per-update",
+            "32",
+            "--reward",
+            "classifier",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert (tmp_path / "sb3.zip").is_file() and (tmp_path / "sb3.json").is_file()
     main(["eval", "--policy", str(tmp_path / "sb3.zip"), "--samples", "20"])
     assert "learned (sb3-ppo)" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # runs adagen train in a subprocess
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     out = tmp_path / "policy.pt"
-    command = [sys.executable, "-m", "adagen_agents.cli", "train", *SMALL, "--reward", "classifier",
-               "--epochs", "1", "--minibatches", "2", "--updates", "100000", "--checkpoint-every", "1",
-               "--eval-every", "0", "--out", str(out), "--logdir", str(tmp_path / "runs")]
+    command = [
+        sys.executable,
+        "-m",
+        "adagen_agents.cli",
+        "train",
+        *SMALL,
+        "--reward",
+        "classifier",
+        "--epochs",
+        "1",
+        "--minibatches",
+        "2",
+        "--updates",
+        "100000",
+        "--checkpoint-every",
+        "1",
+        "--eval-every",
+        "0",
+        "--out",
+        str(out),
+        "--logdir",
+        str(tmp_path / "runs"),
+    ]
     # one thread, as in-process tests (conftest.py): two threads on a busy 2-core machine are many times slower
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # a shell's background jobs start with SIGINT ignored, and Python then never raises KeyboardInterrupt:
     # give the child the default disposition, as a terminal's foreground process has
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while not out.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -105,8 +194,22 @@ def test_ctrl_c_in_an_sb3_run_saves_the_model_and_exits_130(tmp_path, monkeypatc
 
     monkeypatch.setattr(SB3VecEnv, "step_wait", interrupted_step_wait)
     out = tmp_path / "sb3.zip"
-    code = run(["train", *SMALL, "--algo", "sb3-a2c", "--timesteps", "100000", "--reward", "classifier",
-                "--out", str(out), "--logdir", str(tmp_path / "runs")])
+    code = run(
+        [
+            "train",
+            *SMALL,
+            "--algo",
+            "sb3-a2c",
+            "--timesteps",
+            "100000",
+            "--reward",
+            "classifier",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert code == 130
     assert out.is_file() and "interrupted after" in capsys.readouterr().err
 
@@ -119,8 +222,7 @@ def test_an_unwritable_out_or_logdir_is_found_before_training(tmp_path, monkeypa
         raise AssertionError("training started")
 
     monkeypatch.setattr(PPO, "learn", no_training)
-    for flags in (["--out", str(a_file / "policy.pt")], ["--logdir", str(a_file / "runs")],
-                  ["--out", str(tmp_path)]):
+    for flags in (["--out", str(a_file / "policy.pt")], ["--logdir", str(a_file / "runs")], ["--out", str(tmp_path)]):
         code = run(["train", *SMALL, "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs"), *flags])
         assert isinstance(code, str) and "\n" not in code and ("file.txt" in code or "directory" in code), code
 
@@ -132,8 +234,22 @@ def test_minutes_must_be_positive(minutes):
 
 
 def test_the_time_cap_says_so_and_still_compares(tmp_path, capsys):
-    code = run(["train", *SMALL, "--updates", "50", "--minutes", "0.0001", "--eval-every", "0",
-                "--out", str(tmp_path / "p.pt"), "--logdir", str(tmp_path / "runs")])
+    code = run(
+        [
+            "train",
+            *SMALL,
+            "--updates",
+            "50",
+            "--minutes",
+            "0.0001",
+            "--eval-every",
+            "0",
+            "--out",
+            str(tmp_path / "p.pt"),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code is None
     assert "stopped by the time cap after 0 of 50 updates" in printed
@@ -143,9 +259,23 @@ def test_the_time_cap_says_so_and_still_compares(tmp_path, capsys):
 
 def test_fewer_updates_than_planned_without_a_cap_is_an_error(tmp_path, monkeypatch, capsys):
     learn = PPO.learn
-    monkeypatch.setattr(PPO, "learn", lambda self, n, callback=None, max_seconds=None: learn(self, 1, callback, max_seconds))
-    code = run(["train", *SMALL, "--updates", "3", "--eval-every", "0", "--out", str(tmp_path / "p.pt"),
-                "--logdir", str(tmp_path / "runs")])
+    monkeypatch.setattr(
+        PPO, "learn", lambda self, n, callback=None, max_seconds=None: learn(self, 1, callback, max_seconds)
+    )
+    code = run(
+        [
+            "train",
+            *SMALL,
+            "--updates",
+            "3",
+            "--eval-every",
+            "0",
+            "--out",
+            str(tmp_path / "p.pt"),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert isinstance(code, str) and "only 1 of 3 updates ran" in code
     assert "learned (ppo)" not in capsys.readouterr().out  # no comparison of an unfinished policy
 
@@ -183,20 +313,48 @@ def test_every_ppo_config_field_is_a_train_flag():
 )
 def test_other_paradigms_train_through_the_same_command(env_id, steps, tmp_path, capsys):
     out = tmp_path / "policy.pt"
-    small = ["--steps", steps, "--num-envs", "16", "--episodes-per-update", "16", "--eval-samples", "20",
-             "--final-samples", "20"]
-    main(["train", "--env", env_id, *small, "--updates", "1", "--eval-every", "0", "--out", str(out),
-          "--logdir", str(tmp_path / "runs")])
+    small = [
+        "--steps",
+        steps,
+        "--num-envs",
+        "16",
+        "--episodes-per-update",
+        "16",
+        "--eval-samples",
+        "20",
+        "--final-samples",
+        "20",
+    ]
+    main(
+        [
+            "train",
+            "--env",
+            env_id,
+            *small,
+            "--updates",
+            "1",
+            "--eval-every",
+            "0",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert "learned (ppo)" in capsys.readouterr().out
     assert checkpoint(out)["card"]["env"] == env_id
-    main(["sample", "--env", env_id, "--policy", str(out), "--label", "2", "--n", "4", "--out", str(tmp_path / "g.png")])
+    main(
+        ["sample", "--env", env_id, "--policy", str(out), "--label", "2", "--n", "4", "--out", str(tmp_path / "g.png")]
+    )
     assert (tmp_path / "g.png").is_file()
     # a policy evaluated on another paradigm's env is refused with a message, not a shape error
     with pytest.raises(SystemExit, match="trained on"):
         main(["eval", "--policy", str(out), "--samples", "20"])
 
 
-@pytest.mark.parametrize("name, steps", [(name, steps) for name, p in PARADIGMS.items() for steps in p.shipped_policies])
+@pytest.mark.parametrize(
+    "name, steps", [(name, steps) for name, p in PARADIGMS.items() for steps in p.shipped_policies]
+)
 def test_every_shipped_policy_loads_and_generates(name, steps):
     process = make_process(name)
     act, card = load_policy("shipped", process, name, steps)
@@ -206,9 +364,11 @@ def test_every_shipped_policy_loads_and_generates(name, steps):
 
 
 def test_shipped_picks_the_policy_of_the_step_count_else_the_default():
-    for name, p in PARADIGMS.items():
+    for p in PARADIGMS.values():
         default = next(iter(p.shipped_policies.values()), None)
-        assert p.shipped_policy_path(None) == (None if default is None else p.shipped_policy_path(next(iter(p.shipped_policies))))
+        assert p.shipped_policy_path(None) == (
+            None if default is None else p.shipped_policy_path(next(iter(p.shipped_policies)))
+        )
         assert p.shipped_policy_path(99) == p.shipped_policy_path(None)
         for steps, file in p.shipped_policies.items():
             assert p.shipped_policy_path(steps).name == file
@@ -226,8 +386,12 @@ def test_train_ppo_is_the_library_loop(tmp_path, process):
     env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="classifier")
     seen = []
     result = adagen_agents.train.train_ppo(
-        env, PPOConfig(episodes_per_update=16, epochs=1, minibatches=2), out=tmp_path / "p.pt", updates=5,
-        checkpoint_every=1, on_update=lambda agent, stats: seen.append(agent.updates) or agent.updates < 2,
+        env,
+        PPOConfig(episodes_per_update=16, epochs=1, minibatches=2),
+        out=tmp_path / "p.pt",
+        updates=5,
+        checkpoint_every=1,
+        on_update=lambda agent, stats: seen.append(agent.updates) or agent.updates < 2,
     )
     assert seen == [1, 2] and not result.finished and not result.stopped_by_time
     assert checkpoint(tmp_path / "p.pt")["updates"] == 2
@@ -235,8 +399,28 @@ def test_train_ppo_is_the_library_loop(tmp_path, process):
 
 def test_a_policy_trained_with_smoothing_samples_with_it(tmp_path):
     out = tmp_path / "smooth.pt"
-    main(["train", *SMALL, "--steps", "4", "--updates", "1", "--eval-every", "0", "--smoothing", "0.5", "--lr", "1e-2",
-          "--out", str(out), "--logdir", str(tmp_path / "logs"), "--final-samples", "20"])
+    main(
+        [
+            "train",
+            *SMALL,
+            "--steps",
+            "4",
+            "--updates",
+            "1",
+            "--eval-every",
+            "0",
+            "--smoothing",
+            "0.5",
+            "--lr",
+            "1e-2",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "logs"),
+            "--final-samples",
+            "20",
+        ]
+    )
     process = make_process("maskgit-digits")
     act, card = load_policy(out, process, "maskgit-digits")
     assert card.spec.smoothing == 0.5
@@ -251,8 +435,20 @@ def test_a_policy_trained_with_smoothing_samples_with_it(tmp_path):
 
 def test_smoothing_flag_is_checked_before_training(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["train", *SMALL, "--updates", "1", "--smoothing", "1", "--out", str(tmp_path / "x.pt"),
-              "--logdir", str(tmp_path / "logs")])
+        main(
+            [
+                "train",
+                *SMALL,
+                "--updates",
+                "1",
+                "--smoothing",
+                "1",
+                "--out",
+                str(tmp_path / "x.pt"),
+                "--logdir",
+                str(tmp_path / "logs"),
+            ]
+        )
     assert "smoothing must be a number in [0, 1) or 'method', got 1.0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--smoothing", "lots"])

@@ -2,10 +2,12 @@
 
 Images are held as integer levels ``0 .. levels-1`` per pixel (the token vocabulary of the
 discrete generators), grey (N, H, W) or colour (N, H, W, 3); ``to_float`` maps them to
-``[0, 1]`` and channels-first for the continuous generators and the feature networks. The embedded data are scikit-learn's copy of the UCI "Optical Recognition of
-Handwritten Digits" set (Alpaydin and Kaynak, 1998; CC BY 4.0), 1,797 images, 10 classes,
-17 grey levels, with a fixed stratified held-out split of 500 images (50 per class).
+``[0, 1]`` and channels-first for the continuous generators and the feature networks. The
+embedded data are scikit-learn's copy of the UCI "Optical Recognition of Handwritten Digits" set
+(Alpaydin and Kaynak, 1998; CC BY 4.0), 1,797 images, 10 classes, 17 grey levels, with a fixed
+stratified held-out split of 500 images (50 per class).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +42,8 @@ class ImageDataset:
         colour = self.images.ndim == 4 and self.images.shape[3] == 3
         if not (self.images.ndim == 3 or colour) or len(self.images) != len(self.labels):
             raise ValueError(
-                f"expected images (N, H, W) or (N, H, W, 3) and labels (N,), got {self.images.shape} and {self.labels.shape}"
+                f"expected images (N, H, W) or (N, H, W, 3) and labels (N,), "
+                f"got {self.images.shape} and {self.labels.shape}"
             )
         low, high = self.images.min(), self.images.max()
         if low < 0 or high >= self.levels:
@@ -180,8 +183,7 @@ def _grey(im: Image, file: Path) -> tuple[np.ndarray, float]:
         grey = np.asarray(im, dtype=np.float64)
         if not np.isfinite(grey).all() or grey.min() < 0.0 or grey.max() > 1.0:
             raise ValueError(
-                f"float image {file} has values in [{grey.min()}, {grey.max()}]; "
-                "mode 'F' images must lie in [0, 1]"
+                f"float image {file} has values in [{grey.min()}, {grey.max()}]; mode 'F' images must lie in [0, 1]"
             )
         return grey, 1.0
     if im.mode == "I" or im.mode.startswith("I;16"):
@@ -256,7 +258,9 @@ def _read_npz(path: Path, levels: int, channels: int | None) -> tuple[np.ndarray
     images = arrays["images"]
     colour = images.ndim == 4 and images.shape[3] == 3
     if not (images.ndim == 3 or colour) or len(images) == 0:
-        raise ValueError(f"'images' in {path} must be a non-empty (N, H, W) or (N, H, W, 3) array, got shape {images.shape}")
+        raise ValueError(
+            f"'images' in {path} must be a non-empty (N, H, W) or (N, H, W, 3) array, got shape {images.shape}"
+        )
     if not _is_numeric(images) or not _is_whole(images) or images.min() < 0 or images.max() >= levels:
         raise ValueError(f"'images' in {path} must hold integer grey levels 0..{levels - 1} (per channel)")
     if channels == 1 and colour:

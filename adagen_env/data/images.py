@@ -1,4 +1,5 @@
 """Image grids for people to look at: samples, and the sample grids logged while training."""
+
 from __future__ import annotations
 
 import math

@@ -10,6 +10,7 @@ denoising autoencoder. Without a features file only the pixel space is used.
 
 Both files hold plain types and tensors only (read with ``weights_only=True``).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -49,12 +50,18 @@ class DataSource:
     def load(self, split: Split) -> ImageDataset:
         data = load_images(self.path, split, LEVELS, self.heldout_fraction, self.split_seed, self.channels)
         if len(data) <= NEAREST_NEIGHBOURS:
-            raise ValueError(f"{self.path}: its {split} split holds {len(data)} images; it needs more than {NEAREST_NEIGHBOURS}")
+            raise ValueError(
+                f"{self.path}: its {split} split holds {len(data)} images; it needs more than {NEAREST_NEIGHBOURS}"
+            )
         return data
 
 
-def data_source(path: str | Path, channels: int | None = None, heldout_fraction: float = HELDOUT_FRACTION,
-                split_seed: int = SPLIT_SEED) -> DataSource:
+def data_source(
+    path: str | Path,
+    channels: int | None = None,
+    heldout_fraction: float = HELDOUT_FRACTION,
+    split_seed: int = SPLIT_SEED,
+) -> DataSource:
     """A user's images as a source (``channels=None``: RGB if any image is in colour); images the
     generators and feature networks cannot take are refused here, before any work."""
     everything = load_images(path, "all", LEVELS, heldout_fraction, split_seed, channels)
@@ -94,7 +101,9 @@ def read_generator(path: str | Path, data: str | Path | None = None) -> Generato
         known = f"a {paradigm} generator" if paradigm else "no paradigm"
         raise ValueError(f"{path} holds {known}; adagen takes diffusion or flow generators written by adagen generator")
     if not isinstance(metadata.get("data"), dict):
-        raise ValueError(f"{path} records no training data (a shipped generator?); train one with adagen generator --data")
+        raise ValueError(
+            f"{path} records no training data (a shipped generator?); train one with adagen generator --data"
+        )
     source = DataSource(**metadata["data"])
     if data is not None:
         source = DataSource(str(Path(data).resolve()), source.channels, source.heldout_fraction, source.split_seed)
@@ -106,24 +115,38 @@ def read_generator(path: str | Path, data: str | Path | None = None) -> Generato
 # ---------------------------------------------------------------------- feature networks
 
 
-def train_feature_networks(train: ImageDataset, classifier_epochs: int = CLASSIFIER_EPOCHS,
-                           encoder_steps: int = ENCODER_STEPS) -> tuple[DigitClassifier | None, DigitAutoencoder]:
+def train_feature_networks(
+    train: ImageDataset, classifier_epochs: int = CLASSIFIER_EPOCHS, encoder_steps: int = ENCODER_STEPS
+) -> tuple[DigitClassifier | None, DigitAutoencoder]:
     """The evaluation's networks trained on ``train``: a classifier if it has two or more classes
     (one class has nothing to classify: its spaces are then the label-free ones), and the autoencoder."""
     classifier = train_classifier(train, classifier_epochs, log=False) if train.num_classes > 1 else None
     return classifier, train_encoder(train, encoder_steps)
 
 
-def save_features(path: str | Path, classifier: DigitClassifier | None, encoder: DigitAutoencoder,
-                  image_shape: tuple[int, int, int], info: dict) -> None:
+def save_features(
+    path: str | Path,
+    classifier: DigitClassifier | None,
+    encoder: DigitAutoencoder,
+    image_shape: tuple[int, int, int],
+    info: dict,
+) -> None:
     """The evaluation's networks for one kind of image, in one file."""
-    torch.save({
-        "image_shape": list(image_shape),
-        "classifier": None if classifier is None else {
-            "num_classes": classifier.num_classes, "channels": classifier.channels, "state_dict": classifier.state_dict()},
-        "encoder": {"config": asdict(encoder.config), "state_dict": encoder.state_dict()},
-        "info": info,
-    }, path)
+    torch.save(
+        {
+            "image_shape": list(image_shape),
+            "classifier": None
+            if classifier is None
+            else {
+                "num_classes": classifier.num_classes,
+                "channels": classifier.channels,
+                "state_dict": classifier.state_dict(),
+            },
+            "encoder": {"config": asdict(encoder.config), "state_dict": encoder.state_dict()},
+            "info": info,
+        },
+        path,
+    )
 
 
 def load_features(path: str | Path) -> tuple[DigitClassifier | None, DigitAutoencoder, tuple[int, int, int]]:
@@ -142,24 +165,37 @@ def load_features(path: str | Path) -> tuple[DigitClassifier | None, DigitAutoen
             classifier.load_state_dict(c["state_dict"])
         image_shape = tuple(saved["image_shape"])
     except Exception as e:  # unpickling, missing keys, mismatched weights: all mean "not a features file"
-        raise ValueError(f"{path}: not a features file of adagen features ({type(e).__name__}: {e})".splitlines()[0]) from e
+        raise ValueError(
+            f"{path}: not a features file of adagen features ({type(e).__name__}: {e})".splitlines()[0]
+        ) from e
     for network in (classifier, encoder):
         if network is not None:
             network.eval().requires_grad_(False)
     return classifier, encoder, image_shape
 
 
-def user_evaluator(reference: ImageDataset, features: str | Path | None, device: str | torch.device = "cpu") -> Evaluator:
+def user_evaluator(
+    reference: ImageDataset, features: str | Path | None, device: str | torch.device = "cpu"
+) -> Evaluator:
     """An evaluator of ``reference``'s kind of image: the features file's spaces and pixels, or pixels alone."""
     if features is None:
         return Evaluator(reference, device, spaces=("pixels",))
     classifier, encoder, image_shape = load_features(features)
     shape = (reference.channels, *reference.image_shape)
     if tuple(image_shape) != shape:
-        raise ValueError(f"{features} was trained on {'x'.join(map(str, image_shape))} images, "
-                         f"but these are {'x'.join(map(str, shape))}")
+        raise ValueError(
+            f"{features} was trained on {'x'.join(map(str, image_shape))} images, "
+            f"but these are {'x'.join(map(str, shape))}"
+        )
     if classifier is not None and classifier.num_classes != reference.num_classes:
-        raise ValueError(f"{features} knows {classifier.num_classes} classes, but the images have {reference.num_classes}")
+        raise ValueError(
+            f"{features} knows {classifier.num_classes} classes, but the images have {reference.num_classes}"
+        )
     spaces = ("classifier", "encoder", "pixels") if classifier is not None else ("encoder", "pixels")
-    return Evaluator(reference, device, classifier=None if classifier is None else classifier.to(device),
-                     spaces=spaces, encoder=encoder.to(device))
+    return Evaluator(
+        reference,
+        device,
+        classifier=None if classifier is None else classifier.to(device),
+        spaces=spaces,
+        encoder=encoder.to(device),
+    )

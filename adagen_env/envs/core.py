@@ -5,6 +5,7 @@ given once, at the last step, by a scorer of the finished images. Our PPO and th
 drive this core directly (``reset``, ``step``, ``state_dict``); the Gymnasium envs only convert
 its torch observations to numpy.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -77,9 +78,13 @@ class ScheduleCore:
                 f"use the vector env with num_envs >= {min_batch_size}"
             )
         # the trade-off's fidelity half, mixed into the reward (none without a reward: nothing to mix)
-        self.fidelity = None if spec.tradeoff is None or self.scorer is None else make_scorer("fidelity", self.process.device)
-        for scorer, what in ((self.scorer, "give the scorer real images of the process's size"),
-                             (self.fidelity, "the trade-off's fidelity reward knows the shipped 8x8 grey digits only")):
+        self.fidelity = (
+            None if spec.tradeoff is None or self.scorer is None else make_scorer("fidelity", self.process.device)
+        )
+        for scorer, what in (
+            (self.scorer, "give the scorer real images of the process's size"),
+            (self.fidelity, "the trade-off's fidelity reward knows the shipped 8x8 grey digits only"),
+        ):
             check_scorer_fits(scorer, self.process, what)
         self.num_envs, self.num_steps = num_envs, spec.num_steps
         self.num_parameters = len(self.process.parameters)
@@ -147,9 +152,7 @@ class ScheduleCore:
             raise ValueError(f"labels must lie in 0..{self.process.num_classes - 1}, got {array.tolist()}")
         return torch.as_tensor(array, dtype=torch.long)
 
-    def step(
-        self, actions: Any
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool, dict[str, torch.Tensor]]:
+    def step(self, actions: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool, dict[str, torch.Tensor]]:
         """Apply actions (num_envs, P): -> observation, reward (num_envs,), terminated, parameter values by name."""
         if self.state is None:
             raise RuntimeError("call reset() before step()")
@@ -203,7 +206,7 @@ class ScheduleCore:
         }
 
     def images(self) -> torch.Tensor:
-        """The current batch decoded: (num_envs, C, H, W) in [0, 1]; finished (and refined) images after the last step."""
+        """The current batch decoded: (num_envs, C, H, W) in [0, 1]; finished (and refined) after the last step."""
         if self.state is None:
             raise RuntimeError("call reset() before images()")
         return self.process.decode(self.state)

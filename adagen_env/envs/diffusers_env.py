@@ -1,5 +1,6 @@
 """``AdaGen/Diffusers-v0``: the environments around a diffusers pipeline (see
 :mod:`adagen_env.processes.diffusers_adapter`). diffusers is imported only when one is built."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,13 +14,21 @@ from adagen_env.processes.diffusers_adapter import DiffusersProcess
 DIFFUSERS_DEFAULT = EpisodeSpec(reward=None)
 
 
-def _process_and_spec(pipeline: Any, guidance_scale: float | None, num_classes: int | None, null_class: int | None,
-                      spec: EpisodeSpec | None, kwargs: dict[str, Any]) -> tuple[DiffusersProcess, EpisodeSpec]:
+def _process_and_spec(
+    pipeline: Any,
+    guidance_scale: float | None,
+    num_classes: int | None,
+    null_class: int | None,
+    spec: EpisodeSpec | None,
+    kwargs: dict[str, Any],
+) -> tuple[DiffusersProcess, EpisodeSpec]:
     """The pipeline's process and the episode spec; the spec's knobs given as keywords are taken out of ``kwargs``."""
     if pipeline is None:
         raise ValueError("AdaGen/Diffusers-v0 needs pipeline=... (a DiTPipeline, DDIMPipeline or DDPMPipeline)")
     knobs = {name: kwargs.pop(name) for name in list(kwargs) if name in KNOBS}
-    spec = EpisodeSpec.build(DIFFUSERS_DEFAULT if spec is None else spec, **knobs)  # checked before the pipeline is read
+    spec = EpisodeSpec.build(
+        DIFFUSERS_DEFAULT if spec is None else spec, **knobs
+    )  # checked before the pipeline is read
     process = DiffusersProcess.from_pipeline(pipeline, spec.num_steps, guidance_scale, num_classes, null_class)
     return process, spec.replace(num_steps=process.num_steps)
 

@@ -1,4 +1,5 @@
 """The single-sample environment: the same core as the vector env, with a batch of one."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,8 @@ class ScheduleEnv(gym.Env):
 
     ### Reward
     0 until the last step, then the scorer's reward of the finished image (``reward``:
-    ``"adversarial"``, ``"adversarial-projected"``, ``"classifier"``, or a scorer object, which may be shared by many envs).
+    ``"adversarial"``, ``"adversarial-projected"``, ``"classifier"``, or a scorer object, which may be shared by
+    many envs).
 
     ### Episode end
     Terminates after ``num_steps`` steps; never truncated. Stepping after the end raises

@@ -11,6 +11,7 @@ A spec as written may leave things to the process (``num_steps=None``) or name t
 (``smoothing="method"``, ``baseline="best-static"``); :meth:`EpisodeSpec.resolve` turns it into
 plain values against a process, which is what an env keeps as ``core.spec`` and what files hold.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,13 +34,22 @@ OBSERVATION_MODES = ("dict", "flat")
 BASELINE_NAMES = ("hand-designed", "best-static")  # besides the process's named schedules
 
 
-def _knob(default: Any, help: str, metavar: str, flag: str | None = None, sampling: bool = False,
-          parse: Callable[[str], Any] | None = None, const: Any = None) -> Any:
+def _knob(
+    default: Any,
+    help: str,
+    metavar: str,
+    flag: str | None = None,
+    sampling: bool = False,
+    parse: Callable[[str], Any] | None = None,
+    const: Any = None,
+) -> Any:
     """A spec field. ``help``, ``metavar`` and ``flag`` (default ``--field-name``) make its ``adagen train``
     option; ``sampling``: ``adagen eval``/``sample``/``actions`` take it too, to override a policy's value;
     ``parse`` reads the flag's text (default: the text as it is); ``const``: the value of the bare flag."""
-    return field(default=default, metadata={"help": help, "metavar": metavar, "flag": flag, "sampling": sampling,
-                                            "parse": parse, "const": const})
+    return field(
+        default=default,
+        metadata={"help": help, "metavar": metavar, "flag": flag, "sampling": sampling, "parse": parse, "const": const},
+    )
 
 
 def _parse_number_or(word: str, check: Callable[[Any], Any]) -> Callable[[str], Any]:
@@ -96,36 +106,68 @@ class EpisodeSpec:
     shape, whether it has refinement) is checked by :meth:`resolve`."""
 
     num_steps: int | None = _knob(
-        None, "generation steps, one decision each (default: the process's own: 8, VAR 4)", "N", flag="--steps",
-        sampling=True, parse=_parse_int)
+        None,
+        "generation steps, one decision each (default: the process's own: 8, VAR 4)",
+        "N",
+        flag="--steps",
+        sampling=True,
+        parse=_parse_int,
+    )
     reward: Any = _knob(
-        "adversarial", "reward of the finished samples: adversarial (a discriminator trained online against real "
+        "adversarial",
+        "reward of the finished samples: adversarial (a discriminator trained online against real "
         "images), adversarial-projected, or classifier and batch-fd, which use the metric's networks and exist to "
-        "show reward hacking; None: no reward (every reward 0), for sampling; or a scorer object (default: adversarial)",
-        "NAME", parse=_parse_reward)
+        "show reward hacking; None: no reward (every reward 0), for sampling; or a scorer object "
+        "(default: adversarial)",
+        "NAME",
+        parse=_parse_reward,
+    )
     smoothing: float | str = _knob(
-        0.0, "the method's action smoothing: the step's residual is an exponential moving average of the actions, "
-        "a factor in [0, 1), or method for the paradigm's own (default: 0, off)", "S", parse=_parse_number_or("method", lambda v: _check_smoothing(v)))
+        0.0,
+        "the method's action smoothing: the step's residual is an exponential moving average of the actions, "
+        "a factor in [0, 1), or method for the paradigm's own (default: 0, off)",
+        "S",
+        parse=_parse_number_or("method", lambda v: _check_smoothing(v)),
+    )
     tradeoff: float | str | None = _knob(
-        None, "condition the episode on a fidelity-diversity value l in [0, 1] that the observation shows: random "
+        None,
+        "condition the episode on a fidelity-diversity value l in [0, 1] that the observation shows: random "
         "(drawn per sample, for training; the reward becomes (1 - l) x reward + l x fidelity) or a number (for "
-        "sampling: 0 favours diversity, 1 fidelity); the bare flag is random (default: off)", "L", sampling=True,
-        parse=_parse_number_or("random", lambda v: _check_tradeoff(v)), const="random")
+        "sampling: 0 favours diversity, 1 fidelity); the bare flag is random (default: off)",
+        "L",
+        sampling=True,
+        parse=_parse_number_or("random", lambda v: _check_tradeoff(v)),
+        const="random",
+    )
     baseline: Any = _knob(
-        None, "the schedule the zero action gives, which actions are residuals around: hand-designed, best-static "
+        None,
+        "the schedule the zero action gives, which actions are residuals around: hand-designed, best-static "
         "(the grid search's pick), a named schedule of the process, or values (num_steps, P) (default: hand-designed)",
-        "NAME")
+        "NAME",
+    )
     refine: Refinement | None = _knob(
-        None, "refine the finished samples with STEPS more steps (STEPS[:FRACTION]): MaskGIT re-masks its least "
+        None,
+        "refine the finished samples with STEPS more steps (STEPS[:FRACTION]): MaskGIT re-masks its least "
         "confident FRACTION of tokens, diffusion and flow re-noise to FRACTION of the time range; counted in the "
-        "model calls; VAR has none (default: off)", "STEPS[:FRACTION]", sampling=True, parse=_parse_refine)
+        "model calls; VAR has none (default: off)",
+        "STEPS[:FRACTION]",
+        sampling=True,
+        parse=_parse_refine,
+    )
     autocast: str | None = _knob(
-        None, "run the generator's model calls under bf16 autocast, meant for GPUs; observations, images and "
+        None,
+        "run the generator's model calls under bf16 autocast, meant for GPUs; observations, images and "
         "rewards stay float32, and a policy trained either way runs either way: off or bf16 (default: off)",
-        "{off,bf16}", sampling=True, parse=_parse_choice(check_autocast))
+        "{off,bf16}",
+        sampling=True,
+        parse=_parse_choice(check_autocast),
+    )
     observation_mode: str = _knob(
-        "dict", "observations as a Dict (dict) or as one flat float32 Box (flat, Gymnasium's flatten order) "
-        "(default: dict)", "{dict,flat}", parse=_parse_choice(lambda mode: _check_observation_mode(mode)))
+        "dict",
+        "observations as a Dict (dict) or as one flat float32 Box (flat, Gymnasium's flatten order) (default: dict)",
+        "{dict,flat}",
+        parse=_parse_choice(lambda mode: _check_observation_mode(mode)),
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise through the back door, once
@@ -151,8 +193,9 @@ class EpisodeSpec:
         worded as Python words one (clients such as TorchRL read it) that also names the knobs."""
         unknown = sorted(set(knobs) - KNOBS.keys())
         if unknown:
-            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}; the episode's knobs are "
-                            f"{', '.join(KNOBS)}")
+            raise TypeError(
+                f"got an unexpected keyword argument {unknown[0]!r}; the episode's knobs are {', '.join(KNOBS)}"
+            )
         spec = cls() if spec is None else spec
         if not isinstance(spec, EpisodeSpec):
             raise TypeError(f"spec must be an EpisodeSpec, got {type(spec).__name__}")
@@ -178,8 +221,12 @@ class EpisodeSpec:
             smoothing = paradigm.smoothing
         if self.refine is not None:
             refinement_nfe(process, self.refine)
-        return dataclasses.replace(self, num_steps=num_steps, smoothing=smoothing,
-                                   baseline=_resolve_baseline(self.baseline, process, paradigm, num_steps))
+        return dataclasses.replace(
+            self,
+            num_steps=num_steps,
+            smoothing=smoothing,
+            baseline=_resolve_baseline(self.baseline, process, paradigm, num_steps),
+        )
 
     def for_sampling(self, **overrides: Any) -> EpisodeSpec:
         """The spec a policy trained with this one samples with: the same knobs and no reward.
@@ -194,16 +241,25 @@ class EpisodeSpec:
             raise TypeError(f"{', '.join(sorted(not_sampling))}: not a sampling knob; a policy samples with its own")
         given = {name: value for name, value in overrides.items() if value is not None}
         if "tradeoff" in given and self.tradeoff is None:
-            raise ValueError("tradeoff is for a policy trained with a tradeoff (adagen train --tradeoff); this one was not")
+            raise ValueError(
+                "tradeoff is for a policy trained with a tradeoff (adagen train --tradeoff); this one was not"
+            )
         if given.get("tradeoff") == "random":
             raise ValueError("sampling takes a fixed tradeoff in [0, 1]; 'random' is for training")
-        tradeoff = given.pop("tradeoff", None if self.tradeoff is None else 0.0 if self.tradeoff == "random"
-                              else self.tradeoff)
+        tradeoff = given.pop(
+            "tradeoff", None if self.tradeoff is None else 0.0 if self.tradeoff == "random" else self.tradeoff
+        )
         steps = given.get("num_steps")
-        if steps is not None and self.baseline is not None and not isinstance(self.baseline, str) \
-                and steps != len(self.baseline):
-            raise ValueError(f"this policy was trained around a baseline of {len(self.baseline)} steps; "
-                             f"sample it at {len(self.baseline)} steps, not {steps}")
+        if (
+            steps is not None
+            and self.baseline is not None
+            and not isinstance(self.baseline, str)
+            and steps != len(self.baseline)
+        ):
+            raise ValueError(
+                f"this policy was trained around a baseline of {len(self.baseline)} steps; "
+                f"sample it at {len(self.baseline)} steps, not {steps}"
+            )
         return dataclasses.replace(self, reward=None, tradeoff=tradeoff, **given)
 
     # ------------------------------------------------------------------ files
@@ -232,8 +288,10 @@ class EpisodeSpec:
             raise ValueError(f"{source}: the episode spec is not a dict, got {type(data).__name__}")
         unknown = set(data) - KNOBS.keys()
         if unknown:
-            raise ValueError(f"{source}: unknown episode knob(s) {', '.join(sorted(map(str, unknown)))} "
-                             f"(written by a newer adagen?); this one knows {', '.join(KNOBS)}")
+            raise ValueError(
+                f"{source}: unknown episode knob(s) {', '.join(sorted(map(str, unknown)))} "
+                f"(written by a newer adagen?); this one knows {', '.join(KNOBS)}"
+            )
         try:
             return cls(**data)
         except (TypeError, ValueError) as error:
@@ -302,8 +360,10 @@ def _check_tradeoff(tradeoff: Any) -> float | str | None:
     if tradeoff is None or tradeoff == "random":
         return tradeoff
     if isinstance(tradeoff, bool) or not isinstance(tradeoff, numbers.Real) or not 0 <= tradeoff <= 1:
-        raise ValueError(f"tradeoff must be a number in [0, 1] (0: diversity, 1: fidelity), or 'random' for training, "
-                         f"got {tradeoff!r}")
+        raise ValueError(
+            f"tradeoff must be a number in [0, 1] (0: diversity, 1: fidelity), or 'random' for training, "
+            f"got {tradeoff!r}"
+        )
     return float(tradeoff)
 
 
@@ -341,6 +401,8 @@ def _resolve_baseline(baseline: Any, process: Process, paradigm: Paradigm | None
         return _check_baseline(process.static_schedule(num_steps, **process.named_schedules[baseline]))
     shape = (num_steps, len(process.parameters))
     if (len(baseline), len(baseline[0])) != shape:
-        raise ValueError(f"baseline must be finite parameter values of shape {shape}, "
-                         f"got shape ({len(baseline)}, {len(baseline[0])})")
+        raise ValueError(
+            f"baseline must be finite parameter values of shape {shape}, "
+            f"got shape ({len(baseline)}, {len(baseline[0])})"
+        )
     return baseline

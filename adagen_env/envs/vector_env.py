@@ -1,4 +1,5 @@
 """The native batched environment: one generator forward pass steps every sample in flight."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,7 +34,8 @@ class ScheduleVectorEnv(VectorEnv):
 
     ### Reward
     Terminal only: 0 until the last step, then the scorer's reward of each finished image
-    (``reward``: ``"adversarial"``, ``"adversarial-projected"``, ``"classifier"``, ``"batch-fd"`` or a scorer object, which
+    (``reward``: ``"adversarial"``, ``"adversarial-projected"``, ``"classifier"``, ``"batch-fd"`` or a scorer object,
+    which
     may be shared by several envs).
 
     ### Episode end
@@ -162,4 +164,3 @@ class ScheduleVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         return tuple(self.core.render(self.render_scale))
-

@@ -5,6 +5,7 @@ same step. Playing instead, at every step, the mean of its actions over samples 
 samples of each class) gives a schedule that no longer looks at the sample; if that schedule
 does as well, the policy has found a better static schedule rather than adapted.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,7 +46,9 @@ def mean_action_policy(actions: torch.Tensor, labels: torch.Tensor | None = None
     else:
         counts = torch.bincount(labels, minlength=num_classes)
         if (counts == 0).any():
-            raise ValueError(f"every class needs recorded samples; none for {torch.nonzero(counts == 0)[:, 0].tolist()}")
+            raise ValueError(
+                f"every class needs recorded samples; none for {torch.nonzero(counts == 0)[:, 0].tolist()}"
+            )
         one_hot = torch.nn.functional.one_hot(labels, num_classes).to(actions)  # (B, C)
         table = torch.einsum("tbp,bc->tcp", actions, one_hot) / counts[None, :, None]  # (T, C, P)
 

@@ -16,6 +16,7 @@ its interval in any space. A that buys recall with precision ``TRADES_FIDELITY_F
 (the reverse ``TRADES_DIVERSITY_FOR_FIDELITY``); nothing beyond an interval anywhere is ``LEVEL``;
 anything else is ``MIXED``.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,38 @@ from adagen_env.evaluation.metrics import Evaluator, chunk_precision_recall, fre
 RESAMPLES = 200
 CONFIDENCE = 0.95
 # two-sided 95 % Student t quantiles by degrees of freedom (1 to 30); beyond, a series around 1.96
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T95 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 @dataclass(frozen=True)
@@ -73,16 +104,21 @@ def t_interval(values: list[float]) -> Interval:
 
 
 def paired_fd_interval(
-    reference: torch.Tensor, a: torch.Tensor, b: torch.Tensor, resamples: int = RESAMPLES,
-    confidence: float = CONFIDENCE, seed: int = 0,
+    reference: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
 ) -> Interval:
     """FD(A) - FD(B) against ``reference`` for paired feature sets (row i of ``a`` and ``b`` a pair),
     with a percentile bootstrap interval over resampled pairs."""
     if a.shape != b.shape:
         raise ValueError(f"paired sets must have one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if len(a) < 2 or resamples < 2 or not 0 < confidence < 1:
-        raise ValueError(f"need at least 2 pairs, resamples >= 2 and 0 < confidence < 1, got "
-                         f"{len(a)}, {resamples}, {confidence}")
+        raise ValueError(
+            f"need at least 2 pairs, resamples >= 2 and 0 < confidence < 1, got {len(a)}, {resamples}, {confidence}"
+        )
     reference, a, b = reference.double().cpu(), a.double().cpu(), b.double().cpu()  # the bootstrap runs on the CPU
     generator = torch.Generator().manual_seed(seed)
     draws = [torch.randint(len(a), (len(a),), generator=generator) for _ in range(resamples)]
@@ -158,35 +194,64 @@ class Comparison:
         if verdict == Verdict.LEVEL:
             return f"{a} and {b} are level in every space"
         if verdict in (Verdict.TRADES_FIDELITY_FOR_DIVERSITY, Verdict.TRADES_DIVERSITY_FOR_FIDELITY):
-            moved = "; ".join(f"{s.space}: precision {s.precision}, recall {s.recall}" for s in self.spaces
-                              if s.precision.sign or s.recall.sign)
+            moved = "; ".join(
+                f"{s.space}: precision {s.precision}, recall {s.recall}"
+                for s in self.spaces
+                if s.precision.sign or s.recall.sign
+            )
             return f"{a} {verdict.value} against {b} ({moved})"
-        parts = [f"{name} better FD in {', '.join(spaces)}" for name, spaces in
-                 ((a, self.spaces_where(Verdict.BETTER)), (b, self.spaces_where(Verdict.WORSE))) if spaces]
+        parts = [
+            f"{name} better FD in {', '.join(spaces)}"
+            for name, spaces in ((a, self.spaces_where(Verdict.BETTER)), (b, self.spaces_where(Verdict.WORSE)))
+            if spaces
+        ]
         level = self.spaces_where(Verdict.LEVEL)
         if level:
             parts.append(f"FD level in {', '.join(level)}")
-        moved = [f"{s.space} {name} {d}" for s in self.spaces for name, d in (("precision", s.precision),
-                                                                           ("recall", s.recall)) if d.sign]
+        moved = [
+            f"{s.space} {name} {d}"
+            for s in self.spaces
+            for name, d in (("precision", s.precision), ("recall", s.recall))
+            if d.sign
+        ]
         if moved:
             parts.append(f"{a} - {b}: " + ", ".join(moved))
         return f"mixed: {'; '.join(parts)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "verdict": self.verdict.value, "sentence": self.sentence(),
-                "spaces": [{"space": s.space, "verdict": s.verdict.value, **{m: asdict(getattr(s, m))
-                                                                            for m in ("fd", "precision", "recall")}}
-                           for s in self.spaces]}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "verdict": self.verdict.value,
+            "sentence": self.sentence(),
+            "spaces": [
+                {
+                    "space": s.space,
+                    "verdict": s.verdict.value,
+                    **{m: asdict(getattr(s, m)) for m in ("fd", "precision", "recall")},
+                }
+                for s in self.spaces
+            ],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Comparison:
-        return cls(data["a"], data["b"], tuple(
-            SpaceComparison(s["space"], *(Interval(**s[m]) for m in ("fd", "precision", "recall")))
-            for s in data["spaces"]))
+        return cls(
+            data["a"],
+            data["b"],
+            tuple(
+                SpaceComparison(s["space"], *(Interval(**s[m]) for m in ("fd", "precision", "recall")))
+                for s in data["spaces"]
+            ),
+        )
 
 
 def compare_features(
-    evaluator: Evaluator, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], name_a: str, name_b: str,
+    evaluator: Evaluator,
+    a: dict[str, torch.Tensor],
+    b: dict[str, torch.Tensor],
+    name_a: str,
+    name_b: str,
     sets: int = 1,
 ) -> Comparison:
     """A against B from their features in every space of ``evaluator`` (row i of A and B a pair).
@@ -200,17 +265,28 @@ def compare_features(
         fd = paired_fd_interval(reference, a[space], b[space])
         chunks = []
         for run_a, run_b in zip(a[space].chunk(sets), b[space].chunk(sets)):
-            pairs = zip(chunk_precision_recall(reference, run_a, real_radii=radii),
-                        chunk_precision_recall(reference, run_b, real_radii=radii))
+            pairs = zip(
+                chunk_precision_recall(reference, run_a, real_radii=radii),
+                chunk_precision_recall(reference, run_b, real_radii=radii),
+            )
             chunks += [(pa - pb, ra - rb) for (pa, ra), (pb, rb) in pairs]
-        spaces.append(SpaceComparison(space, fd, t_interval([p for p, _ in chunks]), t_interval([r for _, r in chunks])))
+        spaces.append(
+            SpaceComparison(space, fd, t_interval([p for p, _ in chunks]), t_interval([r for _, r in chunks]))
+        )
     return Comparison(name_a, name_b, tuple(spaces))
 
 
-def compare_images(evaluator: Evaluator, images_a: torch.Tensor, images_b: torch.Tensor, name_a: str = "A",
-                   name_b: str = "B", sets: int = 1) -> Comparison:
+def compare_images(
+    evaluator: Evaluator,
+    images_a: torch.Tensor,
+    images_b: torch.Tensor,
+    name_a: str = "A",
+    name_b: str = "B",
+    sets: int = 1,
+) -> Comparison:
     """:func:`compare_features` from paired images (image i of A and of B share label and noise)."""
     if images_a.shape != images_b.shape:
         raise ValueError(f"paired sets must have one shape, got {tuple(images_a.shape)} and {tuple(images_b.shape)}")
-    return compare_features(evaluator, evaluator.all_features(images_a), evaluator.all_features(images_b),
-                            name_a, name_b, sets)
+    return compare_features(
+        evaluator, evaluator.all_features(images_a), evaluator.all_features(images_b), name_a, name_b, sets
+    )

@@ -7,6 +7,7 @@ The :class:`Report` it returns holds the numbers with their intervals and the ve
 enums, prints as a table, and writes JSON and Markdown with provenance. ``adagen eval``,
 ``adagen train``'s final comparison, the ship decision and the benchmarks all go through it.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -82,8 +83,11 @@ class Report:
         rows = []
         for c in self.contenders.values():
             for i, space in enumerate(self.spaces):
-                row = {"generator": c.name if i == 0 else "", "nfe": ("-" if c.nfe is None else c.nfe) if i == 0 else "",
-                       "space": space}
+                row = {
+                    "generator": c.name if i == 0 else "",
+                    "nfe": ("-" if c.nfe is None else c.nfe) if i == 0 else "",
+                    "space": space,
+                }
                 for metric in QUALITY:
                     interval = c.interval(f"{space}_{metric}")
                     half = (interval.high - interval.low) / 2
@@ -102,7 +106,8 @@ class Report:
             floor = self.noise_floor
             text += "\n\nnoise floor (real vs real): " + ", ".join(
                 f"{s} FD {floor[f'{s}_fd']:.3g} P {floor[f'{s}_precision']:.3f} R {floor[f'{s}_recall']:.3f}"
-                for s in self.spaces)
+                for s in self.spaces
+            )
         for c in self.comparisons:
             text += f"\n{c.a} vs {c.b}: {c.sentence()}"
         return text
@@ -111,44 +116,77 @@ class Report:
         """Tables of every metric in every space (mean and 95 % interval over the seeds), the noise
         floor, and the paired comparisons with their numbers."""
         seeds = ", ".join(map(str, self.seeds))
-        lines = [f"# {self.title}" if self.title else "# Comparison", "",
-                 f"{self.samples:,} class-balanced samples on each of {len(self.seeds)} seed(s) ({seeds}); every "
-                 "number is the mean over the seeds with its 95 % Student t interval (none with one seed).", ""]
+        lines = [
+            f"# {self.title}" if self.title else "# Comparison",
+            "",
+            f"{self.samples:,} class-balanced samples on each of {len(self.seeds)} seed(s) ({seeds}); every "
+            "number is the mean over the seeds with its 95 % Student t interval (none with one seed).",
+            "",
+        ]
         for metric, heading in QUALITY.items():
-            lines += [f"**{heading}**", "",
-                      "| generator | NFE | " + " | ".join(self.spaces) + " |",
-                      "|---|---|" + "---|" * len(self.spaces)]
+            lines += [
+                f"**{heading}**",
+                "",
+                "| generator | NFE | " + " | ".join(self.spaces) + " |",
+                "|---|---|" + "---|" * len(self.spaces),
+            ]
             for c in self.contenders.values():
                 cells = [_cell(c.interval(f"{s}_{metric}")) for s in self.spaces]
                 lines.append(f"| {c.name} | {'-' if c.nfe is None else c.nfe} | " + " | ".join(cells) + " |")
             lines.append("")
         if self.noise_floor is not None:
             floor = self.noise_floor
-            lines += ["Noise floor (two disjoint real sets): " + "; ".join(
-                f"{s}: FD {floor[f'{s}_fd']:.3g}, precision {floor[f'{s}_precision']:.3f}, recall "
-                f"{floor[f'{s}_recall']:.3f}" for s in self.spaces) + ".", ""]
+            lines += [
+                "Noise floor (two disjoint real sets): "
+                + "; ".join(
+                    f"{s}: FD {floor[f'{s}_fd']:.3g}, precision {floor[f'{s}_precision']:.3f}, recall "
+                    f"{floor[f'{s}_recall']:.3f}"
+                    for s in self.spaces
+                )
+                + ".",
+                "",
+            ]
         if self.comparisons:
-            lines += ["Paired comparisons (A - B, 95 % intervals: FD by a bootstrap over pairs, precision and "
-                      "recall by a t interval over sets of the reference's size):", ""]
+            lines += [
+                "Paired comparisons (A - B, 95 % intervals: FD by a bootstrap over pairs, precision and "
+                "recall by a t interval over sets of the reference's size):",
+                "",
+            ]
             for c in self.comparisons:
-                lines += [f"- **{c.a} vs {c.b}: {c.verdict.value}**. {c.sentence()}.",
-                          "", "  | space | FD | precision | recall |", "  |---|---|---|---|"]
+                lines += [
+                    f"- **{c.a} vs {c.b}: {c.verdict.value}**. {c.sentence()}.",
+                    "",
+                    "  | space | FD | precision | recall |",
+                    "  |---|---|---|---|",
+                ]
                 lines += [f"  | {s.space} | {s.fd} | {s.precision} | {s.recall} |" for s in c.spaces]
                 lines.append("")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "samples": self.samples, "seeds": self.seeds, "spaces": list(self.spaces),
-                "contenders": [c.to_dict() for c in self.contenders.values()],
-                "comparisons": [c.to_dict() for c in self.comparisons], "noise_floor": self.noise_floor,
-                "notes": self.notes}
+        return {
+            "title": self.title,
+            "samples": self.samples,
+            "seeds": self.seeds,
+            "spaces": list(self.spaces),
+            "contenders": [c.to_dict() for c in self.contenders.values()],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "noise_floor": self.noise_floor,
+            "notes": self.notes,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        return cls(data["title"], data["samples"], data["seeds"], tuple(data["spaces"]),
-                   {c["name"]: ContenderResult(c["name"], c["per_seed"], c["nfe"]) for c in data["contenders"]},
-                   [Comparison.from_dict(c) for c in data["comparisons"]], data.get("noise_floor"),
-                   data.get("notes", {}))
+        return cls(
+            data["title"],
+            data["samples"],
+            data["seeds"],
+            tuple(data["spaces"]),
+            {c["name"]: ContenderResult(c["name"], c["per_seed"], c["nfe"]) for c in data["contenders"]},
+            [Comparison.from_dict(c) for c in data["comparisons"]],
+            data.get("noise_floor"),
+            data.get("notes", {}),
+        )
 
     def write(self, path: str | Path, provenance: Provenance | None = None) -> list[Path]:
         """``path`` as JSON (``.json`` added if missing) and the Markdown page beside it, with provenance."""
@@ -206,8 +244,11 @@ def run_experiment(
             result = evaluator.evaluate_features(feats, labels)
             runs.append({**result, "seconds": seconds, "samples_per_second": samples / seconds})
             kept.append(feats)
-            log(f"{name}, seed {seed}: FD " + " / ".join(f"{result[f'{s}_fd']:.3f}" for s in evaluator.spaces)
-                + f" ({', '.join(evaluator.spaces)})")
+            log(
+                f"{name}, seed {seed}: FD "
+                + " / ".join(f"{result[f'{s}_fd']:.3f}" for s in evaluator.spaces)
+                + f" ({', '.join(evaluator.spaces)})"
+            )
         contenders[name] = ContenderResult(name, runs, None if nfe is None else nfe.get(name))
         features[name] = {space: torch.cat([f[space] for f in kept]) for space in evaluator.spaces}
     comparisons = [compare_features(evaluator, features[a], features[b], a, b, sets=len(seeds)) for a, b in pairs]

@@ -1,4 +1,5 @@
 """Evaluate a schedule: generate class-balanced samples in chunks, then score them against held-out data."""
+
 from __future__ import annotations
 
 import time
@@ -101,8 +102,9 @@ def evaluate_on_seeds(
 ) -> tuple[list[dict[str, float]], torch.Tensor]:
     """One ``generate_and_evaluate`` per seed, and all their images in seed order: sample i of two
     generators evaluated on the same seeds shares its label and noise, so the two sets are paired."""
-    results, images = zip(*(generate_and_evaluate(generate, evaluator, num_classes, num_samples, seed, progress=False)
-                            for seed in seeds))
+    results, images = zip(
+        *(generate_and_evaluate(generate, evaluator, num_classes, num_samples, seed, progress=False) for seed in seeds)
+    )
     return list(results), torch.cat(images)
 
 
@@ -112,6 +114,8 @@ def generate_balanced(
     """Class-balanced images and their labels, in chunks; chunk ``i`` uses seed ``seed * 1_000_003 + i``."""
     labels = balanced_labels(num_samples, num_classes)
     chunks = labels.split(batch_size)
-    images = [generate(chunk, seed * 1_000_003 + i)
-              for i, chunk in enumerate(tqdm(chunks, desc="sampling", disable=not progress, leave=False))]
+    images = [
+        generate(chunk, seed * 1_000_003 + i)
+        for i, chunk in enumerate(tqdm(chunks, desc="sampling", disable=not progress, leave=False))
+    ]
     return torch.cat(images), labels

@@ -12,6 +12,7 @@ Inception themselves on 3x299x299 uint8 images, which is meaningless for 8x8 dig
 torchmetrics has no precision/recall for generative models. With 32-64-d features the maths
 is a few lines of torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,9 +68,7 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each row of x to its k-th nearest other row (index 0 of topk is itself)."""
-    return torch.cat(
-        [torch.cdist(c, x).topk(k + 1, dim=1, largest=False).values[:, k] for c in x.split(_CHUNK_SIZE)]
-    )
+    return torch.cat([torch.cdist(c, x).topk(k + 1, dim=1, largest=False).values[:, k] for c in x.split(_CHUNK_SIZE)])
 
 
 def _inside_manifold(queries: torch.Tensor, points: torch.Tensor, radii: torch.Tensor) -> float:
@@ -160,7 +159,11 @@ def _random_subsets(n: int, subsets: int, size: int, generator: torch.Generator,
 
 
 def kid(
-    real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    subsets: int = KID_SUBSETS,
+    subset_size: int = KID_SUBSET_SIZE,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Kernel distance (KID, Binkowski et al., 2018) of (N, F) feature sets: mean and std over subsets.
 
@@ -252,7 +255,9 @@ class Evaluator:
         if len(self.reference) <= NEAREST_NEIGHBOURS:
             raise ValueError(f"the reference needs more than {NEAREST_NEIGHBOURS} images, got {len(self.reference)}")
         self.image_shape = (self.reference.channels, *self.reference.image_shape)  # (C, H, W)
-        self.classifier = classifier if classifier is not None or "classifier" not in spaces else self._shipped("classifier")
+        self.classifier = (
+            classifier if classifier is not None or "classifier" not in spaces else self._shipped("classifier")
+        )
         self.encoder = encoder if encoder is not None or "encoder" not in spaces else self._shipped("encoder")
         images = self.reference.to_float()
         self._references = {}
@@ -282,8 +287,10 @@ class Evaluator:
 
     def _check_images(self, images: torch.Tensor) -> None:
         if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape or len(images) == 0:
-            raise ValueError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}) with N >= 1, "
-                             f"got {tuple(images.shape)}")
+            raise ValueError(
+                f"expected images of shape (N, {', '.join(map(str, self.image_shape))}) with N >= 1, "
+                f"got {tuple(images.shape)}"
+            )
         if not images.is_floating_point():
             raise ValueError(f"expected float images in [0, 1], got {images.dtype}; divide grey levels by levels - 1")
         if not torch.isfinite(images).all():
@@ -327,7 +334,9 @@ class Evaluator:
         """The features of ``images`` in every space of the evaluator, by space."""
         return {space: self.space_features(images, space) for space in self.spaces}
 
-    def evaluate_features(self, features: dict[str, torch.Tensor], labels: torch.Tensor | None = None) -> dict[str, float]:
+    def evaluate_features(
+        self, features: dict[str, torch.Tensor], labels: torch.Tensor | None = None
+    ) -> dict[str, float]:
         """``evaluate`` from features already computed (:meth:`all_features`), so that a caller that
         keeps them (paired comparisons) computes them once."""
         n = len(next(iter(features.values())))
@@ -342,20 +351,24 @@ class Evaluator:
             subset_size = min(self.kid_subset_size, len(reference.features), len(feats))
             scale = reference.kid_scale
             kid_mean, kid_std = kid(scale * reference.features, scale * feats.double(), self.kid_subsets, subset_size)
-            scores.update({
-                f"{space}_fd": frechet_distance(reference.features, feats),
-                f"{space}_kid": kid_mean,
-                f"{space}_kid_std": kid_std,
-                f"{space}_precision": precision,
-                f"{space}_recall": recall,
-            })
+            scores.update(
+                {
+                    f"{space}_fd": frechet_distance(reference.features, feats),
+                    f"{space}_kid": kid_mean,
+                    f"{space}_kid_std": kid_std,
+                    f"{space}_precision": precision,
+                    f"{space}_recall": recall,
+                }
+            )
         if labels is None or self.classifier is None or "classifier" not in features:
             accuracy = float("nan")
         else:
             with torch.inference_mode():
                 predicted = self.classifier.head(features["classifier"]).argmax(dim=1)
             accuracy = (predicted == labels.to(self.device)).double().mean().item()
-        head = {key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces}
+        head = {
+            key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces
+        }
         return {**head, "accuracy": accuracy, "n": float(n), **scores}
 
     def reference_radii_in(self, space: str) -> torch.Tensor:

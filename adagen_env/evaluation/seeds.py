@@ -8,6 +8,7 @@ tuning seeds; every number reported as a result (tables, plots, README claims, t
 comparison of ``adagen train``, ``adagen eval`` by default) uses evaluation seeds that no choice
 has seen. PPO's own ``--seed`` seeds its networks and training noise, which is tuning too.
 """
+
 from __future__ import annotations
 
 TUNING_SEEDS = range(0, 100_000)

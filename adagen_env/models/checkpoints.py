@@ -1,9 +1,10 @@
 """Save and load a generator as its config plus weights, the format of every file in ``adagen_env/weights``."""
+
 from __future__ import annotations
 
 import copy
 from dataclasses import asdict
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ def read_metadata(path: str | Path) -> dict:
     return dict(_read(str(path)).get("metadata", {}))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: str) -> dict:
     """A weights file's contents, read once (``weights_only``: a file never runs code)."""
     try:
@@ -29,7 +30,9 @@ def _read(path: str) -> dict:
     except FileNotFoundError:
         raise
     except Exception as e:  # unpickling, zip and EOF errors all mean the same to a user
-        raise ValueError(f"{path}: not a readable generator weights file ({type(e).__name__}: {e})".splitlines()[0]) from e
+        raise ValueError(
+            f"{path}: not a readable generator weights file ({type(e).__name__}: {e})".splitlines()[0]
+        ) from e
     if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
         raise ValueError(f"{path}: not a generator weights file (expected 'config' and 'state_dict')")
     return checkpoint
@@ -41,7 +44,9 @@ def load_frozen(model_class: type[nn.Module], config_class: type, path: str, dev
     checkpoint = _read(str(path))
     # JSON-like storage turns tuples into lists; configs are frozen dataclasses that want tuples
     config = config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["config"].items()})
-    with torch.random.fork_rng(devices=[]):  # the random initialisation is overwritten: keep torch's global RNG as it was
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # the random initialisation is overwritten: keep torch's global RNG as it was
         model = model_class(config)
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval().requires_grad_(False)

@@ -4,9 +4,10 @@ Standard FID uses Inception on 299x299 photos; for 8x8 digits a classifier train
 digits themselves gives features that actually separate the classes. The shipped weights are
 reproduced by ``python -m adagen_env.training.train_classifier``.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -44,7 +45,7 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _weights() -> dict[str, torch.Tensor]:
     return torch.load(WEIGHTS_PATH, map_location="cpu", weights_only=True)
 

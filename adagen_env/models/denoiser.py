@@ -7,6 +7,7 @@ whose blocks are modulated (adaptive LayerNorm, as in DiT) by an embedding of th
 class, with ``null_class`` standing for "no class" (classifier-free guidance). The forward pass
 also returns the last hidden state, because the schedule policy observes it.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,6 +33,7 @@ class DenoiserConfig:
     # or "clean" (the clean image, which the process turns into the native output). An MLP of width
     # 128 cannot pass 768 input pixels through to a noise or velocity output; a clean image it can
     target: str = "native"
+
     @property
     def num_pixels(self) -> int:
         c, h, w = self.image_shape
@@ -80,7 +82,9 @@ class Denoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, num_pixels), times (B,) and labels (B,) -> prediction (B, num_pixels), hidden state (B, width)."""
-        condition = nn.functional.silu(self.time_mlp(time_embedding(t, self.config.width)) + self.class_embedding(labels))
+        condition = nn.functional.silu(
+            self.time_mlp(time_embedding(t, self.config.width)) + self.class_embedding(labels)
+        )
         h = self.input(x)
         for block in self.blocks:
             h = block(h, condition)

@@ -6,6 +6,7 @@ them) change smoothly while the policy moves. The class enters by projection (Mi
 Koyama, 2018): ``logit = linear(h) + <embed(y), h>``, which asks "is this a real image *of
 class y*", not just "is this a real image".
 """
+
 from __future__ import annotations
 
 import torch
@@ -50,7 +51,9 @@ class ProjectedDiscriminator(nn.Module):
     ``widths`` tuple) stays frozen, and images it cannot take fail at construction.
     """
 
-    def __init__(self, features: nn.Module, num_classes: int, image_shape: tuple[int, int, int], width: int = 32) -> None:
+    def __init__(
+        self, features: nn.Module, num_classes: int, image_shape: tuple[int, int, int], width: int = 32
+    ) -> None:
         super().__init__()
         self.features = features.eval().requires_grad_(False)
         try:
@@ -58,8 +61,10 @@ class ProjectedDiscriminator(nn.Module):
                 self.features.feature_maps(torch.zeros(1, *image_shape, device=next(features.parameters()).device))
         except RuntimeError as e:
             c, h, w = image_shape
-            raise ValueError(f"the projected discriminator's feature network does not take {c}x{h}x{w} images "
-                             f"({str(e).splitlines()[0]}); use the pixel discriminator (--reward adversarial)") from e
+            raise ValueError(
+                f"the projected discriminator's feature network does not take {c}x{h}x{w} images "
+                f"({str(e).splitlines()[0]}); use the pixel discriminator (--reward adversarial)"
+            ) from e
         self.heads = nn.ModuleList(
             nn.Sequential(
                 spectral_norm(nn.Conv2d(channels, width, 1)),
@@ -72,7 +77,7 @@ class ProjectedDiscriminator(nn.Module):
         self.linears = nn.ModuleList(spectral_norm(nn.Linear(width, 1)) for _ in features.widths)
         self.embeds = nn.ModuleList(spectral_norm(nn.Embedding(num_classes, width)) for _ in features.widths)
 
-    def train(self, mode: bool = True) -> "ProjectedDiscriminator":
+    def train(self, mode: bool = True) -> ProjectedDiscriminator:
         super().train(mode)
         self.features.eval()  # frozen: never in training mode
         return self

@@ -6,6 +6,7 @@ both architecture (fully connected, no convolutions) and objective (reconstruct 
 image from a corrupted one, no labels), so its 32-d bottleneck weighs appearance rather than
 class. The shipped weights are reproduced by ``python -m adagen_env.training.train_encoder``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

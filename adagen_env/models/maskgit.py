@@ -5,6 +5,7 @@ as a prepended token, with ``null_class`` standing for "no class" (classifier-fr
 The forward pass returns both the logits and the last hidden states, because the schedule
 policy observes a summary of the generator's hidden state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,7 +57,6 @@ class MaskGITTransformer(nn.Module):
         x = torch.cat([self.class_embedding(labels)[:, None], self.token_embedding(tokens)], dim=1)
         hidden = self.norm(self.blocks(x + self.position_embedding))[:, 1:]
         return self.head(hidden), hidden
-
 
 
 def load_maskgit(device: str = "cpu", path: str = str(WEIGHTS_PATH)) -> MaskGITTransformer:

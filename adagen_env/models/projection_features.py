@@ -8,9 +8,10 @@ classifier), another seed, trained on the digits' train split with a different a
 (random erasing as well as shifts). It returns its feature maps at 8x8, 4x4 and 2x2. The
 shipped weights are reproduced by ``python -m adagen_env.training.train_projection_features``.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -28,11 +29,13 @@ class ProjectionFeatures(nn.Module):
     def __init__(self, num_classes: int = 10, channels: int = 1) -> None:
         super().__init__()
         w1, w2, w3 = self.widths
-        self.stages = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(channels, w1, 3, padding=1), nn.GELU()),
-            nn.Sequential(nn.Conv2d(w1, w2, 3, stride=2, padding=1), nn.GELU()),
-            nn.Sequential(nn.Conv2d(w2, w3, 3, stride=2, padding=1), nn.GELU()),
-        ])
+        self.stages = nn.ModuleList(
+            [
+                nn.Sequential(nn.Conv2d(channels, w1, 3, padding=1), nn.GELU()),
+                nn.Sequential(nn.Conv2d(w1, w2, 3, stride=2, padding=1), nn.GELU()),
+                nn.Sequential(nn.Conv2d(w2, w3, 3, stride=2, padding=1), nn.GELU()),
+            ]
+        )
         self.head = nn.Linear(w3, num_classes)  # only for training it
 
     def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -47,7 +50,7 @@ class ProjectionFeatures(nn.Module):
         return self.head(self.feature_maps(images)[-1].mean(dim=(2, 3)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _weights() -> dict[str, torch.Tensor]:
     return torch.load(WEIGHTS_PATH, map_location="cpu", weights_only=True)
 

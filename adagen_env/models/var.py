@@ -11,6 +11,7 @@ input block of scale k > 1 is scale k-1's token embeddings upsampled to k's size
 of block k attends to blocks 1..k. ``null_class`` stands for "no class" (classifier-free
 guidance). One teacher-forced forward pass gives the logits of all scales for training.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,7 @@ class VARConfig:
 def token_pyramid(images: torch.Tensor, scales: tuple[int, ...], levels: int) -> list[torch.Tensor]:
     """Images (B, 1, H, W) in [0, 1] -> one (B, s*s) long token map per scale s."""
     return [
-        (F.adaptive_avg_pool2d(images, s) * (levels - 1)).round().long().clamp(0, levels - 1).flatten(1)
-        for s in scales
+        (F.adaptive_avg_pool2d(images, s) * (levels - 1)).round().long().clamp(0, levels - 1).flatten(1) for s in scales
     ]
 
 

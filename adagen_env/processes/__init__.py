@@ -2,6 +2,7 @@
 
 The registered ones (env ids, names, shipped policies) are declared in :mod:`adagen_env.paradigms`.
 """
+
 from adagen_env.processes.base import Process
 from adagen_env.processes.diffusers_adapter import DiffusersProcess
 from adagen_env.processes.diffusion import DiffusionProcess

@@ -7,6 +7,7 @@ hidden states kept in the state) is cast back to float32 before it leaves the wr
 observations, the policy, the rewards and the metrics see exactly the types they see without
 autocast. Everything else is the wrapped process's own.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@ episode state of its own: ``reset`` returns a state, ``step`` returns the next o
 plain sampler and the environments run exactly the same code. Only ``reset`` and ``step`` call
 the model; ``features``, ``observation``, ``decode`` and ``preview`` read the state.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -62,7 +63,7 @@ class Process(Protocol):
 
 
 def to_rgb(images: torch.Tensor) -> torch.Tensor:
-    """Grey (B, 1, H, W) or colour (B, 3+, H, W) images in [0, 1] -> RGB (B, H, W, 3) uint8, what ``preview`` returns."""
+    """Grey (B, 1, H, W) or colour (B, 3+, H, W) images in [0, 1] -> RGB (B, H, W, 3) uint8, as ``preview`` returns."""
     pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)
     if pixels.shape[1] == 1:
         return pixels[:, 0, :, :, None].expand(-1, -1, -1, 3).clone()

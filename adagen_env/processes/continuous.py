@@ -12,6 +12,7 @@ A static schedule is a *spacing* (the remaining distance as a function of progre
 constant guidance; the hand-designed one is uniform spacing (docs/method.md). The subclass supplies
 the path (how images are noised), the solver and the time end points.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 
 from adagen_env.models.checkpoints import frozen_copy, read_metadata
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
-from adagen_env.processes.base import to_rgb, layer_norm_bound
+from adagen_env.processes.base import layer_norm_bound, to_rgb
 from adagen_env.processes.refinement import Refinement
 from adagen_env.processes.schedules import StepParameter, by_name
 from adagen_env.processes.solvers import SOLVERS, guided
@@ -75,8 +76,12 @@ class ContinuousProcess:
     t_start: float
     t_end: float
     guidance_baseline: float
-    solvers: tuple[str, ...]  # names in adagen_env.processes.solvers.SOLVERS that fit the path; the first is the default
-    refinement_fraction = 0.1  # share of the time range a Refinement re-noises by default (tuned: benchmarks/refinement.py)
+    solvers: tuple[
+        str, ...
+    ]  # names in adagen_env.processes.solvers.SOLVERS that fit the path; the first is the default
+    refinement_fraction = (
+        0.1  # share of the time range a Refinement re-noises by default (tuned: benchmarks/refinement.py)
+    )
 
     def __init__(self, model: Denoiser | None = None, device: str | torch.device = "cpu", solver: str | None = None):
         self.device = torch.device(device)
@@ -107,7 +112,9 @@ class ContinuousProcess:
         a file of the other paradigm is refused by name, before any work."""
         found = read_metadata(path).get("paradigm")
         if found != cls.paradigm:
-            what = f"a {found} generator" if found else "no generator of a known paradigm (no 'paradigm' in its metadata)"
+            what = (
+                f"a {found} generator" if found else "no generator of a known paradigm (no 'paradigm' in its metadata)"
+            )
             raise ValueError(f"{path} holds {what}, not a {cls.paradigm} one")
         return cls(load_denoiser(str(path)), device, solver)
 
@@ -174,7 +181,9 @@ class ContinuousProcess:
         output = guided(state.cond, uncond, guidance)
         solver, _ = SOLVERS[self.solver]
         last = state.step + 1 >= num_steps
-        x, memory = solver(self._guided_model(state.labels, guidance), state.x, state.t, t_next, output, state.memory, last)
+        x, memory = solver(
+            self._guided_model(state.labels, guidance), state.x, state.t, t_next, output, state.memory, last
+        )
         return self._with_forward(ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory))
 
     def model_output(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,11 +213,13 @@ class ContinuousProcess:
         return self.t_end + refinement.fraction_for(self) * (self.t_start - self.t_end)
 
     def refinement_nfe(self, refinement: Refinement) -> int:
-        """``refinement.steps`` solver steps; ``ValueError`` when they cannot fit between the restart time and the end."""
+        """``refinement.steps`` solver steps; ``ValueError`` when they cannot fit between the restart and the end."""
         distance = abs(self.restart_time(refinement) - self.t_end)
         if refinement.steps * MIN_TIME_GAP > distance + 1e-9:
-            raise ValueError(f"refinement's {refinement.steps} steps cannot move time by at least {MIN_TIME_GAP} each "
-                             f"over the {distance:g} it re-noises; raise the fraction or lower the steps")
+            raise ValueError(
+                f"refinement's {refinement.steps} steps cannot move time by at least {MIN_TIME_GAP} each "
+                f"over the {distance:g} it re-noises; raise the fraction or lower the steps"
+            )
         return self.nfe(refinement.steps)
 
     @torch.no_grad()

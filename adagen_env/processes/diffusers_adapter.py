@@ -20,12 +20,13 @@ the clean end, with the scheduler's final ``alphas_cumprod`` (1, or that of time
 matching uses the scheduler's sigma, from 1 (noise) to its last sigma (0), and gives the model
 sigma x ``num_train_timesteps``. ``time_step`` is the fraction of the remaining distance to the
 end that a step covers (rounded to a whole timestep on the integer time line), moving by at
-least one training timestep, as in :mod:`adagen_env.processes.continuous`. ``guidance`` w (``cond + w (cond - uncond)``, a
-diffusers ``guidance_scale`` of 1 + w) exists only when the model is class-conditional and the
-pipeline guides (``guidance_scale > 1``): there is no null class otherwise, and a guidance
+least one training timestep, as in :mod:`adagen_env.processes.continuous`. ``guidance`` w
+(``cond + w (cond - uncond)``, a diffusers ``guidance_scale`` of 1 + w) exists only when the model is
+class-conditional and the pipeline guides (``guidance_scale > 1``): there is no null class otherwise, and a guidance
 floor would not give the unguided pipeline at the zero action. The zero action is the
 pipeline's own timesteps and guidance scale.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagen_env.processes.base import to_rgb, layer_norm_bound
+from adagen_env.processes.base import layer_norm_bound, to_rgb
 from adagen_env.processes.continuous import next_times
 from adagen_env.processes.schedules import StepParameter
 from adagen_env.processes.solvers import dpm_solver_pp, euler, guided, per_sample
@@ -83,9 +84,7 @@ def x0_and_eps(
     return a * x - s * output, a * output + s * x  # v_prediction
 
 
-def ddim_step(
-    x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, alpha_cumprod_next: torch.Tensor
-) -> torch.Tensor:
+def ddim_step(x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, alpha_cumprod_next: torch.Tensor) -> torch.Tensor:
     """DDIM with eta 0, per sample: ``sqrt(a') x0 + sqrt(1 - a') eps``. Written in this form (not as
     first-order DPM-Solver++) because DDIMScheduler clips ``x0`` but keeps the model's ``eps``."""
     x_next = per_sample(alpha_cumprod_next.sqrt(), x0) * x0 + per_sample((1 - alpha_cumprod_next).sqrt(), eps) * eps
@@ -132,7 +131,9 @@ class DiffusersProcess:
                 )
             num_classes = num_classes or config.num_class_embeds
             if self.class_conditional and num_classes is None:
-                raise ValueError("a class-conditional UNet2DModel with class_embed_type='timestep' needs num_classes=...")
+                raise ValueError(
+                    "a class-conditional UNet2DModel with class_embed_type='timestep' needs num_classes=..."
+                )
             self.feature_norm = model.conv_norm_out
         else:
             raise ValueError(f"model must be one of {list(SUPPORTED_MODELS)}, not {type(model).__name__}")
@@ -199,7 +200,16 @@ class DiffusersProcess:
                     ("solver_order", config.solver_order in (1, 2)),
                     ("solver_type", config.solver_type == "midpoint"),
                     ("variance_type", config.variance_type is None),
-                    *((key, not config.get(key)) for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas")),
+                    *(
+                        (key, not config.get(key))
+                        for key in (
+                            "use_karras_sigmas",
+                            "use_lu_lambdas",
+                            "use_exponential_sigmas",
+                            "use_beta_sigmas",
+                            "use_flow_sigmas",
+                        )
+                    ),
                 )
                 if not ok
             ]
@@ -242,7 +252,9 @@ class DiffusersProcess:
         sigmas = copy.sigmas.double().tolist()
         gaps = [a - b for a, b in zip(sigmas, sigmas[1:])]
         if min(gaps) <= 0:
-            raise ValueError(f"FlowMatchEulerDiscreteScheduler repeats sigmas at num_steps={num_steps}; use fewer steps")
+            raise ValueError(
+                f"FlowMatchEulerDiscreteScheduler repeats sigmas at num_steps={num_steps}; use fewer steps"
+            )
         self.solver = "euler"
         # one training timestep, or the pipeline's own smallest step if smaller (a strong shift)
         self.times, self.t_end, self.noise_time = sigmas[:-1], sigmas[-1], 1.0
@@ -287,7 +299,9 @@ class DiffusersProcess:
     def _with_forward(self, state: DiffusersState) -> DiffusersState:
         """The state with the model's outputs at (x, t), as the pipelines batch them (cond, then uncond)."""
         x, t, labels = state.x, state.t, state.labels
-        if self.solver == "euler":  # flow-matching models take sigma x num_train_timesteps, as the scheduler's timesteps
+        if (
+            self.solver == "euler"
+        ):  # flow-matching models take sigma x num_train_timesteps, as the scheduler's timesteps
             t = (t * self.num_train_timesteps).float()
         if self.null_class is not None:
             x, t = torch.cat([x, x]), torch.cat([t, t])
@@ -316,7 +330,9 @@ class DiffusersProcess:
         if self.null_class is not None:
             output = guided(state.cond, state.uncond, values["guidance"].to(self.device, self.dtype))
         remaining = num_steps - state.step
-        t_next = next_times(state.t.double(), values["time_step"].to(self.device), remaining, self.times[0], self.t_end, self.min_gap)
+        t_next = next_times(
+            state.t.double(), values["time_step"].to(self.device), remaining, self.times[0], self.t_end, self.min_gap
+        )
         if self.solver == "euler":
             x, memory = euler(None, state.x, state.t, t_next, output, {}, remaining == 1)
             return self._next(state, x.to(self.dtype), t_next, memory, num_steps)
@@ -331,11 +347,18 @@ class DiffusersProcess:
             x = ddim_step(state.x, x0, eps, a_next)
         else:
             second = self.second_order[state.step]
-            x, memory = dpm_solver_pp(state.x, x0, alpha, sigma, a_next.sqrt(), (1 - a_next).sqrt(), state.memory, second)
+            x, memory = dpm_solver_pp(
+                state.x, x0, alpha, sigma, a_next.sqrt(), (1 - a_next).sqrt(), state.memory, second
+            )
         return self._next(state, x, t_next, memory, num_steps)
 
     def _next(
-        self, state: DiffusersState, x: torch.Tensor, t_next: torch.Tensor, memory: dict[str, torch.Tensor], num_steps: int
+        self,
+        state: DiffusersState,
+        x: torch.Tensor,
+        t_next: torch.Tensor,
+        memory: dict[str, torch.Tensor],
+        num_steps: int,
     ) -> DiffusersState:
         next_state = DiffusersState(x, t_next, state.labels, state.step + 1, hidden=state.hidden, memory=memory)
         # the pipelines make no model call after the last step; nor does this (the observation keeps the last features)
@@ -381,20 +404,30 @@ class DiffusersProcess:
         guidance_scale: float | None = None,
         num_classes: int | None = None,
         null_class: int | None = None,
-    ) -> "DiffusersProcess":
+    ) -> DiffusersProcess:
         """The process of a diffusers pipeline (its ``transformer`` or ``unet``, ``scheduler`` and ``vae``);
         ``num_steps`` and ``guidance_scale`` default to the pipeline's own defaults."""
         model = getattr(pipeline, "transformer", None)
         if model is None:
             model = getattr(pipeline, "unet", None)
         if model is None or not hasattr(pipeline, "scheduler"):
-            raise ValueError(f"pipeline must have a transformer or a unet, and a scheduler; {type(pipeline).__name__} has not")
+            raise ValueError(
+                f"pipeline must have a transformer or a unet, and a scheduler; {type(pipeline).__name__} has not"
+            )
         defaults = inspect.signature(type(pipeline).__call__).parameters
         if num_steps is None:
             num_steps = defaults["num_inference_steps"].default
         if guidance_scale is None:
             guidance_scale = defaults["guidance_scale"].default if "guidance_scale" in defaults else 1.0
-        return cls(model, pipeline.scheduler, num_steps, getattr(pipeline, "vae", None), guidance_scale, num_classes, null_class)
+        return cls(
+            model,
+            pipeline.scheduler,
+            num_steps,
+            getattr(pipeline, "vae", None),
+            guidance_scale,
+            num_classes,
+            null_class,
+        )
 
 
 def _norm_bound(norm: nn.Module) -> np.ndarray:

@@ -11,6 +11,7 @@ Solvers, both one model evaluation per step and exact for per-sample times:
   few steps), where it equals DDIM.
 - ``ddim``: first order.
 """
+
 from __future__ import annotations
 
 import torch

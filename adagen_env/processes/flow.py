@@ -7,6 +7,7 @@ schedule is uniform times with guidance scale 1.5 (w = 0.5, docs/method.md).
 Solvers (:mod:`adagen_env.processes.solvers`): ``euler`` (one model evaluation per step) and ``heun``
 (two: the second at the Euler prediction, so NFE = 2 x steps).
 """
+
 from __future__ import annotations
 
 import torch

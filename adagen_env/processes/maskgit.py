@@ -10,6 +10,7 @@ state: it gives both the policy's features and the next step's conditional logit
 ``features`` and ``observation`` only read the state. It also keeps the log-prob each token was
 sampled with: ``refine`` (:mod:`adagen_env.processes.refinement`) re-masks the lowest of them.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ import torch
 
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
-from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
+from adagen_env.processes.base import gumbel, layer_norm_bound, to_rgb
 from adagen_env.processes.refinement import Refinement
 from adagen_env.processes.schedules import StepParameter, by_name
 from adagen_env.processes.solvers import guided
@@ -160,8 +161,10 @@ class MaskGITProcess:
         the fraction re-masks no token or fewer tokens than steps, so that every step reveals one."""
         count = self._remask_count(refinement)
         if count < refinement.steps:
-            raise ValueError(f"refinement re-masks {count} of {self.num_tokens} tokens (fraction "
-                             f"{refinement.fraction_for(self):g}), fewer than its {refinement.steps} steps; raise the fraction")
+            raise ValueError(
+                f"refinement re-masks {count} of {self.num_tokens} tokens (fraction "
+                f"{refinement.fraction_for(self):g}), fewer than its {refinement.steps} steps; raise the fraction"
+            )
         return self.nfe(refinement.steps)
 
     def _remask_count(self, refinement: Refinement) -> int:
@@ -179,7 +182,9 @@ class MaskGITProcess:
         schedule = self.baseline(refinement.steps)
         schedule[:, 0] *= fraction
         for values in schedule:
-            redo = self.step(redo, by_name(self.parameters, values.expand(len(tokens), -1)), refinement.steps, generator)
+            redo = self.step(
+                redo, by_name(self.parameters, values.expand(len(tokens), -1)), refinement.steps, generator
+            )
         return redo
 
     def features(self, state: MaskGITState) -> torch.Tensor:
@@ -209,4 +214,3 @@ class MaskGITProcess:
         masked = (state.tokens == self.mask_token).view(-1, *self.image_shape)
         rgb[masked] = torch.tensor(MASK_COLOUR, dtype=torch.uint8, device=rgb.device)
         return rgb
-

@@ -13,6 +13,7 @@ part of a finished batch with ``steps`` more steps of its own step function:
 
 Every extra call is counted: ``refinement_nfe`` is what a refinement adds to ``process.nfe(T)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Plain sampling with a given schedule, without the RL environment: the baseline of every benchmark."""
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ The hand-designed value is passed through the inverse activation and the scaled 
 added to it (the method's heuristic residual, docs/method.md), so the zero action gives the hand-designed
 schedule and learning starts from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ computes it anyway, for the policy's observation), a function ``model(x, t)`` fo
 evaluations, and the memory it returned on the previous step; it returns the next images and
 its new memory. ``SOLVERS`` maps a name to ``(function, model evaluations per step)``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

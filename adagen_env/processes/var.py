@@ -10,6 +10,7 @@ scales, top-k 900 of VAR's 4,096 codes (4 of our 17 grey levels), top-p 0.96, te
 state: it gives both the policy's features (the mean hidden state over the next scale's
 positions) and the next step's conditional logits, so ``features`` only reads the state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.var import NextScaleTransformer, load_var
-from adagen_env.processes.base import to_rgb, gumbel, layer_norm_bound
+from adagen_env.processes.base import gumbel, layer_norm_bound, to_rgb
 from adagen_env.processes.schedules import StepParameter
 from adagen_env.processes.solvers import guided
 
@@ -108,7 +109,9 @@ class VARProcess:
         return slice(self.offsets[k], self.offsets[k + 1])
 
     @torch.no_grad()
-    def step(self, state: VARState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator) -> VARState:
+    def step(
+        self, state: VARState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator
+    ) -> VARState:
         guidance, keep = values["guidance"].to(self.device), values["top_k"].to(self.device)
         top_p, temperature = values["top_p"].to(self.device), values["temperature"].to(self.device)
         uncond, _ = self.model(state.maps, torch.full_like(state.labels, self.null_class))

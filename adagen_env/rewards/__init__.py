@@ -1,4 +1,5 @@
 """Pluggable terminal rewards: scorers of finished images, chosen by name or passed in."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -30,4 +31,12 @@ def make_scorer(reward: str | Scorer, device: str | torch.device = "cpu") -> Sco
     return reward
 
 
-__all__ = ["SCORERS", "AdversarialScorer", "ScoringOnly", "BatchFrechetDistance", "ClassifierConfidence", "Scorer", "make_scorer"]
+__all__ = [
+    "SCORERS",
+    "AdversarialScorer",
+    "ScoringOnly",
+    "BatchFrechetDistance",
+    "ClassifierConfidence",
+    "Scorer",
+    "make_scorer",
+]

@@ -6,15 +6,16 @@ the reward moves with the policy and any agent gets it through the plain env API
 ``steps`` Adam steps of the non-saturating logistic loss against class-matched real images of
 the *train* split (the held-out split stays reserved for evaluation), then clears the buffer.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 from adagen_env.data.datasets import ImageDataset, load_digits
-from adagen_env.runtime.distributed import average_gradients
 from adagen_env.models.discriminator import Discriminator, ProjectedDiscriminator
 from adagen_env.models.projection_features import load_projection_features
+from adagen_env.runtime.distributed import average_gradients
 
 UPDATE_EVERY = 256  # finished samples between discriminator updates
 STEPS = 5  # discriminator steps per update
@@ -67,8 +68,15 @@ class AdversarialScorer:
         real = real if real is not None else load_digits("train")
         # the constructor arguments, so that pickling can rebuild the scorer (see __getstate__)
         self.config = dict(
-            device=str(device), real=real, update_every=update_every, steps=steps, lr=lr, betas=tuple(betas),
-            batch_size=batch_size, seed=seed, discriminator=discriminator,
+            device=str(device),
+            real=real,
+            update_every=update_every,
+            steps=steps,
+            lr=lr,
+            betas=tuple(betas),
+            batch_size=batch_size,
+            seed=seed,
+            discriminator=discriminator,
         )
         self.name = "adversarial" if discriminator == "pixel" else "adversarial-projected"  # as in SCORERS
         self.device = torch.device(device)
@@ -95,8 +103,11 @@ class AdversarialScorer:
                 self.discriminator = Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
             else:
                 features = load_projection_features(self.device)
-                self.discriminator = ProjectedDiscriminator(
-                    features, self.num_classes, (real.channels, *real.image_shape)).to(self.device).eval()
+                self.discriminator = (
+                    ProjectedDiscriminator(features, self.num_classes, (real.channels, *real.image_shape))
+                    .to(self.device)
+                    .eval()
+                )
         trainable = [p for p in self.discriminator.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=lr, betas=betas)
         self.fake_images: list[torch.Tensor] = []
@@ -113,7 +124,7 @@ class AdversarialScorer:
             self.update()
         return rewards
 
-    def scoring_only(self) -> "ScoringOnly":
+    def scoring_only(self) -> ScoringOnly:
         """A view of this scorer that scores with the same discriminator but never trains it."""
         return ScoringOnly(self)
 

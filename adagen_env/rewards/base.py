@@ -1,4 +1,5 @@
 """The scorer interface: a terminal reward from finished images and the labels they were asked for."""
+
 from __future__ import annotations
 
 from typing import Protocol

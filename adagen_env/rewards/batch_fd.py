@@ -4,6 +4,7 @@ Every sample of the batch gets the same reward: it scores the batch's statistics
 image, which is what makes it easy to hack (docs/method.md). Real features come from the *train*
 split; the held-out split stays reserved for evaluation.
 """
+
 from __future__ import annotations
 
 import torch

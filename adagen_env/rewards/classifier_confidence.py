@@ -5,6 +5,7 @@ use. With the projected discriminator's frozen network, which no metric uses
 (``reward="fidelity"``, :func:`fidelity_scorer`), it is the fidelity half of the trade-off
 reward (:mod:`adagen_env.envs.core`): it pays for class-typical images, not for diversity.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Torch devices checked up front, so that a bad ``device`` gets one clear line before any work starts."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Run under ``torchrun --nproc_per_node N``, which describes the group in environm
 (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ...). Outside a process group of more than one
 rank every helper here is a no-op, so single-process code pays nothing.
 """
+
 from __future__ import annotations
 
 import gc

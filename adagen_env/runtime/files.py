@@ -4,6 +4,7 @@ Every save goes to a unique temporary file in the target's own folder, is flushe
 renamed over the target in one step: readers see the old file or the new one, never a mix, and
 two writers of one path cannot trip over each other's temporary file.
 """
+
 from __future__ import annotations
 
 import json

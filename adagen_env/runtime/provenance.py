@@ -3,6 +3,7 @@
 Every results file (``adagen eval --json``, the benchmarks, AdaGen-Bench runs) carries one such
 record, so that a number can be traced to the commit and the conditions that produced it.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,6 +25,7 @@ SOURCE = Path(__file__).resolve().parents[2]  # the checkout, when adagen runs f
 
 def git_state(folder: Path = SOURCE) -> dict[str, Any]:
     """The commit of ``folder``'s git checkout and whether it has uncommitted changes (``None``s outside one)."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)

@@ -1,4 +1,5 @@
 """Plain-text tables, as the ``adagen`` command and the benchmarks print them."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -5,6 +5,7 @@ embedded 8x8 digit is drawn in its class's colour at a random place on a black `
 ``size`` canvas and saved as a PNG under ``OUT/<class>/``: the layout of a user's folder, with
 colour, position and size the shipped 8x8 grey networks have never seen.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,15 +16,26 @@ from PIL import Image
 
 from adagen_env.data.datasets import load_digits
 
-COLOURS = np.array([  # one per class, distinct hues
-    [255, 64, 32], [32, 200, 64], [64, 96, 255], [255, 200, 0], [200, 0, 200],
-    [0, 200, 200], [255, 128, 128], [128, 255, 128], [160, 160, 255], [255, 255, 255],
-])
+COLOURS = np.array(
+    [  # one per class, distinct hues
+        [255, 64, 32],
+        [32, 200, 64],
+        [64, 96, 255],
+        [255, 200, 0],
+        [200, 0, 200],
+        [0, 200, 200],
+        [255, 128, 128],
+        [128, 255, 128],
+        [160, 160, 255],
+        [255, 255, 255],
+    ]
+)
 DIGIT_SIZE = 8
 
 
-def write_coloured_digits(folder: str | Path, size: int = 16, classes: int = 10, per_class: int | None = None,
-                          seed: int = 0) -> Path:
+def write_coloured_digits(
+    folder: str | Path, size: int = 16, classes: int = 10, per_class: int | None = None, seed: int = 0
+) -> Path:
     """``per_class`` digits of each of the first ``classes`` classes (all of them by default) as PNGs."""
     if not DIGIT_SIZE <= size or not 1 <= classes <= len(COLOURS):
         raise ValueError(f"need size >= {DIGIT_SIZE} and 1 <= classes <= {len(COLOURS)}, got {size}, {classes}")
@@ -35,7 +47,9 @@ def write_coloured_digits(folder: str | Path, size: int = 16, classes: int = 10,
         for i, digit in enumerate(digits.images[digits.labels == k][:per_class]):
             canvas = np.zeros((size, size, 3), np.uint8)
             y, x = rng.integers(0, size - DIGIT_SIZE + 1, 2)
-            canvas[y : y + DIGIT_SIZE, x : x + DIGIT_SIZE] = (digit[..., None] / (digits.levels - 1) * COLOURS[k]).astype(np.uint8)
+            canvas[y : y + DIGIT_SIZE, x : x + DIGIT_SIZE] = (
+                digit[..., None] / (digits.levels - 1) * COLOURS[k]
+            ).astype(np.uint8)
             Image.fromarray(canvas).save(folder / f"class{k}" / f"{i}.png")
     return folder
 

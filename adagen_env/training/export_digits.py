@@ -6,6 +6,7 @@ scikit-learn is needed only here: the package reads the shipped ``.npz``.
 The held-out split is fixed once, stratified (50 images of every class), so that every
 script, metric and benchmark compares against the same real images.
 """
+
 from pathlib import Path
 
 import numpy as np

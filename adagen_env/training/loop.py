@@ -1,4 +1,5 @@
 """The optimisation loop every generator's training script shares: AdamW, warmup then cosine decay, clipping."""
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Run ``python -m adagen_env.training.train_classifier`` (about a minute on one CP
 It trains on the train split only, so the held-out split stays unseen by the feature
 extractor and the reported held-out accuracy is honest.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,8 +42,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def train_classifier(train: ImageDataset, epochs: int = EPOCHS, seed: int = SEED, log: bool = True) -> DigitClassifier:
     """A classifier of ``train``'s classes (any size >= 4x4, grey or RGB), in eval mode."""
-    return fit_classifier(lambda: DigitClassifier(num_classes=train.num_classes, channels=train.channels), train,
-                          epochs, seed, log=log)
+    return fit_classifier(
+        lambda: DigitClassifier(num_classes=train.num_classes, channels=train.channels), train, epochs, seed, log=log
+    )
 
 
 def fit_classifier(

@@ -6,6 +6,7 @@ the velocity ``x_1 - noise`` on the straight path, t ~ U(0, 1). The class is dro
 null class with probability ``CLASS_DROPOUT`` so that classifier-free guidance has an
 unconditional model to use. The shipped weights are an exponential moving average.
 """
+
 import argparse
 import copy
 import time
@@ -44,8 +45,13 @@ def training_pair(
 
 
 def train_denoiser(
-    paradigm: str, data: ImageDataset, steps: int = STEPS, seed: int = SEED, batch_size: int = BATCH_SIZE,
-    device: str | torch.device = "cpu", target: str = "native",
+    paradigm: str,
+    data: ImageDataset,
+    steps: int = STEPS,
+    seed: int = SEED,
+    batch_size: int = BATCH_SIZE,
+    device: str | torch.device = "cpu",
+    target: str = "native",
 ) -> tuple[Denoiser, int]:
     """A denoiser for ``paradigm`` ("diffusion" or "flow") trained on ``data`` (any size, grey or RGB),
     and the steps it took: the exponential moving average of its weights, frozen. Shows a progress
@@ -74,7 +80,17 @@ def train_denoiser(
     try:
         # short runs average over their last tenth or so (1 - 10 / steps), long ones as the shipped weights
         ema_decay = min(EMA_DECAY, max(0.0, 1 - 10 / steps))
-        fit(model, batch_loss, steps, LEARNING_RATE, WEIGHT_DECAY, min(WARMUP_STEPS, max(1, steps // 10)), paradigm, ema, ema_decay)
+        fit(
+            model,
+            batch_loss,
+            steps,
+            LEARNING_RATE,
+            WEIGHT_DECAY,
+            min(WARMUP_STEPS, max(1, steps // 10)),
+            paradigm,
+            ema,
+            ema_decay,
+        )
     except KeyboardInterrupt:
         taken -= 1  # the step in progress did not finish
         if taken < 1:

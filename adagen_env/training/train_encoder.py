@@ -5,6 +5,7 @@ The objective is reconstruction of the clean image from one with a random ``MASK
 pixels zeroed; it uses neither labels nor the classifier, so the bottleneck is a feature space
 independent of the classifier's. Only the train split is seen; held-out error is reported.
 """
+
 from __future__ import annotations
 
 import argparse

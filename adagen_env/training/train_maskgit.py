@@ -5,6 +5,7 @@ Masked-token training as in MaskGIT: mask a cosine-distributed fraction of the 6
 predict the masked ones; the class is dropped to the null class with probability
 ``CLASS_DROPOUT`` so that classifier-free guidance has an unconditional model to use.
 """
+
 import argparse
 import math
 import time

@@ -5,6 +5,7 @@ predicts every scale's token map from the true coarser maps, cross-entropy over 
 the class is dropped to the null class with probability ``CLASS_DROPOUT`` so that
 classifier-free guidance has an unconditional model to use.
 """
+
 import argparse
 import time
 

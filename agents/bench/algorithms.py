@@ -8,6 +8,7 @@ baselines (``blackbox.py``) tune a static schedule on the same budget of samples
 
 Add your own with ``@register("name")`` on a function of the trial.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,8 +48,9 @@ def our_ppo(what: str, **overrides) -> Algorithm:
         config = PPOConfig(**{**overrides, "seed": trial.seed})
         updates = trial.budget_samples // config.episodes_per_update
         if updates < 1:
-            raise BudgetTooSmall(f"ppo needs {config.episodes_per_update} samples for one update; "
-                                 f"the budget is {trial.budget_samples}")
+            raise BudgetTooSmall(
+                f"ppo needs {config.episodes_per_update} samples for one update; the budget is {trial.budget_samples}"
+            )
         agent = PPO(trial.env, config)
         agent.learn(updates, lambda a, stats: trial.checkpoint(lambda: a.predict))
         return agent.predict
@@ -59,10 +61,20 @@ def our_ppo(what: str, **overrides) -> Algorithm:
 
 # "ppo" ran the campaign with the defaults before tuning; "ppo-tuned" is the configuration picked
 # on tuning seeds (benchmarks/tune_ppo.py), since then PPOConfig's defaults
-register("ppo")(our_ppo("Our batched PPO with the defaults before tuning: 512 episodes per update, 64 minibatches.",
-                        episodes_per_update=512, minibatches=64))
-register("ppo-tuned")(our_ppo("Our batched PPO, tuned on tuning seeds (today's defaults): 256 episodes per update, "
-                              "32 minibatches.", episodes_per_update=256, minibatches=32))
+register("ppo")(
+    our_ppo(
+        "Our batched PPO with the defaults before tuning: 512 episodes per update, 64 minibatches.",
+        episodes_per_update=512,
+        minibatches=64,
+    )
+)
+register("ppo-tuned")(
+    our_ppo(
+        "Our batched PPO, tuned on tuning seeds (today's defaults): 256 episodes per update, 32 minibatches.",
+        episodes_per_update=256,
+        minibatches=32,
+    )
+)
 
 
 def sb3(algorithm: SB3Algorithm) -> Algorithm:
@@ -85,15 +97,18 @@ def sb3(algorithm: SB3Algorithm) -> Algorithm:
                 raise BudgetTooSmall(f"{name} collects {rollout} env steps per update; the budget is {budget}")
             budget -= budget % rollout  # SB3 finishes every rollout it starts: only whole ones fit the budget
         elif algorithm.default("learning_starts", 0) >= budget:
-            raise BudgetTooSmall(f"{name} starts learning after {algorithm.default('learning_starts')} steps; "
-                                 f"the budget is {budget}")
+            raise BudgetTooSmall(
+                f"{name} starts learning after {algorithm.default('learning_starts')} steps; the budget is {budget}"
+            )
         try:
-            model = cls(algorithm.policy(env.episode.observation_mode), SB3VecEnv(env), seed=trial.seed, device="cpu",
-                        **kwargs)
+            model = cls(
+                algorithm.policy(env.episode.observation_mode), SB3VecEnv(env), seed=trial.seed, device="cpu", **kwargs
+            )
         except AssertionError as error:
             if "action space" in str(error):
-                raise UnsupportedAlgorithm(f"{name} does not support Box actions, which every adagen task has "
-                                           f"({env.single_action_space})") from None
+                raise UnsupportedAlgorithm(
+                    f"{name} does not support Box actions, which every adagen task has ({env.single_action_space})"
+                ) from None
             raise
         space = env.dict_observation_space
 
@@ -107,7 +122,8 @@ def sb3(algorithm: SB3Algorithm) -> Algorithm:
 
     rollout = "; default env steps per rollout, in whole episodes" if algorithm.on_policy else ""
     policy = algorithm.policy("flat")
-    run.__doc__ = f"{algorithm.package.replace('_', '-')}'s {algorithm.class_name} ({policy}) with its default hyperparameters{rollout}."
+    package = algorithm.package.replace("_", "-")
+    run.__doc__ = f"{package}'s {algorithm.class_name} ({policy}) with its default hyperparameters{rollout}."
     run.requires = (algorithm.package,)  # checked before a campaign starts
     return run
 

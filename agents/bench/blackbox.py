@@ -8,6 +8,7 @@ practitioner tuning a schedule by hand-rolled search would. Each candidate's sam
 against the budget. Because the objective is the classifier space's FD, these baselines' scores
 in that space are the ones they optimised; the encoder and pixel spaces are the independent check.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,9 @@ def static_act(actions: torch.Tensor, num_steps: int) -> Act:
 def _num_candidates(trial: Trial) -> int:
     n = trial.budget_samples // SEARCH_SAMPLES
     if n < 2:
-        raise BudgetTooSmall(f"a search needs at least 2 candidates of {SEARCH_SAMPLES} samples; "
-                             f"the budget is {trial.budget_samples}")
+        raise BudgetTooSmall(
+            f"a search needs at least 2 candidates of {SEARCH_SAMPLES} samples; the budget is {trial.budget_samples}"
+        )
     return n
 
 

@@ -5,6 +5,7 @@ done, and records a crashed run in ``failed/`` without stopping the others. The 
 score's references (the hand-designed and the best static schedule) are computed once per task
 and kept in ``references/``.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,10 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
 
     def curve(act) -> dict:
         result = evaluate_act(task, act, task.curve_samples, evaluator)
-        return {"scores": normalised_scores(result, refs, task.curve_samples),
-                **{k: v for k, v in result.items() if k.endswith("_fd")}}
+        return {
+            "scores": normalised_scores(result, refs, task.curve_samples),
+            **{k: v for k, v in result.items() if k.endswith("_fd")},
+        }
 
     torch.manual_seed(seed)  # for libraries that draw from torch's global RNG
     trial = Trial(task, seed, curve)
@@ -68,19 +71,31 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
     final = evaluate_act(task, act, task.eval_samples, evaluator)
     last = {"samples": task.budget_samples, "samples_used": trial.samples_used, **curve(act)}
     data = {
-        "algo": algo, "task": task.name, "seed": seed, "env_id": task.env_id, "num_steps": task.num_steps,
-        "budget_samples": task.budget_samples, "samples_used": trial.samples_used,
-        "train_seconds": seconds, "samples_per_second": trial.samples_used / seconds,
-        "eval_samples": task.eval_samples, "eval_seed": task.eval_seed,
-        "scores": normalised_scores(final, refs, task.eval_samples), "final": final,
-        "curve": [*trial.curve, last], "torch_threads": torch.get_num_threads(),
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "algo": algo,
+        "task": task.name,
+        "seed": seed,
+        "env_id": task.env_id,
+        "num_steps": task.num_steps,
+        "budget_samples": task.budget_samples,
+        "samples_used": trial.samples_used,
+        "train_seconds": seconds,
+        "samples_per_second": trial.samples_used / seconds,
+        "eval_samples": task.eval_samples,
+        "eval_seed": task.eval_seed,
+        "scores": normalised_scores(final, refs, task.eval_samples),
+        "final": final,
+        "curve": [*trial.curve, last],
+        "torch_threads": torch.get_num_threads(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
     }
     write_json(run_path(results, algo, task.name, seed), data)
     return data
 
 
-def run_campaign(algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int], results: Path = DEFAULT_RESULTS) -> int:
+def run_campaign(
+    algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int], results: Path = DEFAULT_RESULTS
+) -> int:
     """Every (algo, task, seed) not yet done; returns how many failed."""
     chosen = [get_task(t) for t in tasks]
     missing = missing_packages(list(algos))  # every name and package is checked before the first run starts
@@ -103,14 +118,24 @@ def run_campaign(algos: Sequence[str], tasks: Sequence[str], seeds: Sequence[int
             raise type(error)(f"{algo} on {task.name}: {error}") from error
         except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
             failed += 1
-            write_json(results / "failed" / f"{task.name}-{algo}-seed{seed}.json",
-                       {"algo": algo, "task": task.name, "seed": seed, "error": repr(error),
-                        "traceback": traceback.format_exc()})
+            write_json(
+                results / "failed" / f"{task.name}-{algo}-seed{seed}.json",
+                {
+                    "algo": algo,
+                    "task": task.name,
+                    "seed": seed,
+                    "error": repr(error),
+                    "traceback": traceback.format_exc(),
+                },
+            )
             print(f"{label}: FAILED ({error!r}); recorded in {results / 'failed'}", flush=True)
             continue
         failed_record = results / "failed" / f"{task.name}-{algo}-seed{seed}.json"
         failed_record.unlink(missing_ok=True)
         s = data["scores"]
-        print(f"{label}: score {s['mean']:.3f} (classifier {s['classifier']:.3f}, encoder {s['encoder']:.3f}, "
-              f"pixels {s['pixels']:.3f}) in {data['train_seconds']:.0f} s", flush=True)
+        print(
+            f"{label}: score {s['mean']:.3f} (classifier {s['classifier']:.3f}, encoder {s['encoder']:.3f}, "
+            f"pixels {s['pixels']:.3f}) in {data['train_seconds']:.0f} s",
+            flush=True,
+        )
     return failed

@@ -4,6 +4,7 @@ Scores are normalised per task (0 = hand-designed schedule, 1 = best static sche
 feature space; the headline is their mean over spaces. An algorithm enters the aggregates with
 the seeds it has finished on every task of the suite; the rest is listed as incomplete.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,14 @@ def aggregates(matrices: dict[str, np.ndarray]) -> tuple[dict, dict]:
     rly, metrics = require_rliable()
 
     def fn(x: np.ndarray) -> np.ndarray:
-        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
-                         metrics.aggregate_optimality_gap(x, 1.0)])
+        return np.array(
+            [
+                metrics.aggregate_iqm(x),
+                metrics.aggregate_median(x),
+                metrics.aggregate_mean(x),
+                metrics.aggregate_optimality_gap(x, 1.0),
+            ]
+        )
 
     return rly.get_interval_estimates(matrices, fn, reps=REPS, random_state=np.random.RandomState(0))
 
@@ -74,12 +81,19 @@ def aggregates(matrices: dict[str, np.ndarray]) -> tuple[dict, dict]:
 def improvement_over(matrices: dict[str, np.ndarray], baseline: str) -> tuple[dict, dict]:
     """P(algorithm > baseline) per algorithm, with its interval (rliable's paired bootstrap)."""
     rly, metrics = require_rliable()
-    pairs = {f"{algo},{baseline}": (m, matrices[baseline]) for algo, m in matrices.items()
-             if algo != baseline and len(m) == len(matrices[baseline])}
+    pairs = {
+        f"{algo},{baseline}": (m, matrices[baseline])
+        for algo, m in matrices.items()
+        if algo != baseline and len(m) == len(matrices[baseline])
+    }
     if not pairs:
         return {}, {}
-    return rly.get_interval_estimates(pairs, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]),
-                                      reps=REPS, random_state=np.random.RandomState(0))
+    return rly.get_interval_estimates(
+        pairs,
+        lambda x, y: np.array([metrics.probability_of_improvement(x, y)]),
+        reps=REPS,
+        random_state=np.random.RandomState(0),
+    )
 
 
 def curves(runs: list[dict], algos: list[str], tasks: list[str]) -> dict[str, np.ndarray]:
@@ -89,7 +103,9 @@ def curves(runs: list[dict], algos: list[str], tasks: list[str]) -> dict[str, np
         per_task = {t: {r["seed"]: r for r in runs if r["algo"] == algo and r["task"] == t} for t in tasks}
         seeds = complete_seeds(runs, algo, tasks)
         if seeds and all(len(per_task[t][s]["curve"]) == len(CURVE_FRACTIONS) for t in tasks for s in seeds):
-            out[algo] = np.array([[[p["scores"]["mean"] for p in per_task[t][s]["curve"]] for t in tasks] for s in seeds])
+            out[algo] = np.array(
+                [[[p["scores"]["mean"] for p in per_task[t][s]["curve"]] for t in tasks] for s in seeds]
+            )
     return out
 
 
@@ -108,14 +124,16 @@ def versus(runs: list[dict], algo: str, baseline: str, task: str) -> str:
     if not all(scores.values()):
         return "-"
     rng = np.random.RandomState(0)
-    spaces = {space: Interval(*seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng))
-              for space in SPACES}  # score differences: positive = algo better
+    spaces = {
+        space: Interval(*seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng))
+        for space in SPACES
+    }  # score differences: positive = algo better
     d, low, high = seed_difference(*(np.array([s["mean"] for s in scores[a]]) for a in (algo, baseline)), rng)
     return f"{d:+.2f} [{low:+.2f}, {high:+.2f}]: {space_verdict(spaces, algo, baseline)}"
 
 
 def space_verdict(spaces: dict[str, Interval], a: str, b: str) -> str:
-    """"a beats b" only when every space's interval lies above 0; "level" when none excludes 0; else "mixed"."""
+    """ "a beats b" only when every space's interval lies above 0; "level" when none excludes 0; else "mixed"."""
     signs = {space: interval.sign for space, interval in spaces.items()}
     if all(v > 0 for v in signs.values()):
         return f"{a} beats {b} in every space"
@@ -123,8 +141,11 @@ def space_verdict(spaces: dict[str, Interval], a: str, b: str) -> str:
         return f"{b} beats {a} in every space"
     if not any(signs.values()):
         return "level in every space"
-    parts = [f"{name} better in {', '.join(s for s, v in signs.items() if v == side)}"
-             for side, name in ((1, a), (-1, b)) if side in signs.values()]
+    parts = [
+        f"{name} better in {', '.join(s for s, v in signs.items() if v == side)}"
+        for side, name in ((1, a), (-1, b))
+        if side in signs.values()
+    ]
     level = [s for s, v in signs.items() if v == 0]
     return "mixed: " + "; ".join(parts + ([f"level in {', '.join(level)}"] if level else []))
 
@@ -146,10 +167,14 @@ def write_report(results: Path) -> Path:
     if not runs:
         raise FileNotFoundError(f"no finished runs under {results / 'runs'}; start with adagen bench run")
     tasks = [t for t in TASKS if any(r["task"] == t for r in runs)]
-    lines = ["# AdaGen-Bench leaderboard", "",
-             f"Tasks: {', '.join(tasks)}. Score per task: 0 = hand-designed schedule, 1 = best static schedule, "
-             "from FD on the task's evaluation seed; headline = mean over the feature spaces. "
-             f"Aggregates over runs x tasks with 95 % stratified-bootstrap intervals ({REPS} resamples, rliable).", ""]
+    lines = [
+        "# AdaGen-Bench leaderboard",
+        "",
+        f"Tasks: {', '.join(tasks)}. Score per task: 0 = hand-designed schedule, 1 = best static schedule, "
+        "from FD on the task's evaluation seed; headline = mean over the feature spaces. "
+        f"Aggregates over runs x tasks with 95 % stratified-bootstrap intervals ({REPS} resamples, rliable).",
+        "",
+    ]
     matrices, incomplete = score_matrices(runs, "mean", tasks)
     if not matrices:
         raise ValueError("no algorithm has finished a seed on every task yet; nothing to aggregate")
@@ -160,8 +185,10 @@ def write_report(results: Path) -> Path:
     for r in runs:
         if r["algo"] in aggregated and r["task"] in tasks and r["seed"] in aggregated[r["algo"]]:
             cost[r["algo"]].append((r["train_seconds"], r["samples_per_second"]))
-    lines += ["| algorithm | runs | IQM | median | mean | optimality gap | P(> our PPO) | train s (median) | samples/s |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| algorithm | runs | IQM | median | mean | optimality gap | P(> our PPO) | train s (median) | samples/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     p_points, p_intervals = improvement_over(matrices, BASELINE) if BASELINE in matrices else ({}, {})
     for algo in order:
         p, ci = points[algo], intervals[algo]
@@ -169,48 +196,78 @@ def write_report(results: Path) -> Path:
         prob = fmt(p_points[key][0], p_intervals[key][:, 0]) if key in p_points else "-"
         seconds = np.median([c[0] for c in cost[algo]])
         rate = np.median([c[1] for c in cost[algo]])
-        lines.append(f"| {algo} | {len(matrices[algo])} x {len(tasks)} | " + " | ".join(
-            fmt(p[i], ci[:, i]) for i in range(4)) + f" | {prob} | {seconds:.0f} | {rate:.0f} |")
-    lines += ["", "IQM per feature space:", "", "| algorithm | " + " | ".join(SPACES) + " |",
-              "|---|" + "---|" * len(SPACES)]
+        lines.append(
+            f"| {algo} | {len(matrices[algo])} x {len(tasks)} | "
+            + " | ".join(fmt(p[i], ci[:, i]) for i in range(4))
+            + f" | {prob} | {seconds:.0f} | {rate:.0f} |"
+        )
+    lines += [
+        "",
+        "IQM per feature space:",
+        "",
+        "| algorithm | " + " | ".join(SPACES) + " |",
+        "|---|" + "---|" * len(SPACES),
+    ]
     per_space = {}
     for space in SPACES:
         m, _ = score_matrices(runs, space, tasks)
         per_space[space] = aggregates(m)
     for algo in order:
-        lines.append(f"| {algo} | " + " | ".join(
-            fmt(per_space[s][0][algo][0], per_space[s][1][algo][:, 0]) for s in SPACES) + " |")
-    lines += ["", "Mean score per task (over seeds), headline view:", "", "| algorithm | " + " | ".join(tasks) + " |",
-              "|---|" + "---|" * len(tasks)]
+        lines.append(
+            f"| {algo} | "
+            + " | ".join(fmt(per_space[s][0][algo][0], per_space[s][1][algo][:, 0]) for s in SPACES)
+            + " |"
+        )
+    lines += [
+        "",
+        "Mean score per task (over seeds), headline view:",
+        "",
+        "| algorithm | " + " | ".join(tasks) + " |",
+        "|---|" + "---|" * len(tasks),
+    ]
     for algo in order:
         lines.append(f"| {algo} | " + " | ".join(f"{v:.2f}" for v in matrices[algo].mean(axis=0)) + " |")
     for baseline in TUNED_STATIC:
         if baseline not in matrices:
             continue
-        lines += ["", f"Against {baseline} at equal cost, per task: the headline score difference (mean over training "
-                  "seeds) with a 95 % bootstrap interval over seeds, and the verdict over the feature spaces "
-                  "(\"beats\" only when the interval excludes 0 in every space). With 3 seeds a side only large "
-                  "gaps show.", "", "| algorithm | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+        lines += [
+            "",
+            f"Against {baseline} at equal cost, per task: the headline score difference (mean over training "
+            "seeds) with a 95 % bootstrap interval over seeds, and the verdict over the feature spaces "
+            '("beats" only when the interval excludes 0 in every space). With 3 seeds a side only large '
+            "gaps show.",
+            "",
+            "| algorithm | " + " | ".join(tasks) + " |",
+            "|---|" + "---|" * len(tasks),
+        ]
         for algo in order:
             if algo not in BLACK_BOX:
                 lines.append(f"| {algo} | " + " | ".join(versus(runs, algo, baseline, t) for t in tasks) + " |")
     if min(len(m) for m in matrices.values()) < 2:
-        lines += ["", "With one finished seed per task an interval collapses to its point estimate (the bootstrap "
-                  "resamples runs within each task): these rows are not yet a ranking with confidence."]
+        lines += [
+            "",
+            "With one finished seed per task an interval collapses to its point estimate (the bootstrap "
+            "resamples runs within each task): these rows are not yet a ranking with confidence.",
+        ]
     if incomplete:
-        lines += ["", "Not aggregated yet (no seed finished on every task): " +
-                  "; ".join(f"{a} ({why})" for a, why in sorted(incomplete.items()))]
+        lines += [
+            "",
+            "Not aggregated yet (no seed finished on every task): "
+            + "; ".join(f"{a} ({why})" for a, why in sorted(incomplete.items())),
+        ]
 
     # plots: aggregate intervals, performance profiles, probability of improvement, sample efficiency
-    fig, _ = plot_utils.plot_interval_estimates(points, intervals, ["IQM", "Median", "Mean", "Optimality gap"],
-                                                algorithms=order, xlabel="normalised score")
+    fig, _ = plot_utils.plot_interval_estimates(
+        points, intervals, ["IQM", "Median", "Mean", "Optimality gap"], algorithms=order, xlabel="normalised score"
+    )
     fig.savefig(results / "aggregates.png", bbox_inches="tight")
     plt.close(fig)
     taus = np.linspace(-1, 2, 61)
     profiles, profile_cis = rly.create_performance_profile(matrices, taus, reps=REPS)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax,
-                                         xlabel=r"normalised score $\tau$", colors=None)
+    plot_utils.plot_performance_profiles(
+        profiles, taus, performance_profile_cis=profile_cis, ax=ax, xlabel=r"normalised score $\tau$", colors=None
+    )
     ax.legend(fontsize=7, loc="lower left")  # rliable labels each line with its algorithm
     fig.savefig(results / "performance_profiles.png", bbox_inches="tight")
     plt.close(fig)
@@ -220,14 +277,22 @@ def write_report(results: Path) -> Path:
         c_points, c_intervals = rly.get_interval_estimates(curve_scores, iqm, reps=REPS)
         budget = TASKS[tasks[0]].budget_samples
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        plot_utils.plot_sample_efficiency_curve(np.array(CURVE_FRACTIONS) * budget, c_points, c_intervals,
-                                                algorithms=list(curve_scores), xlabel="generated samples",
-                                                ylabel="IQM normalised score", ax=ax)
+        plot_utils.plot_sample_efficiency_curve(
+            np.array(CURVE_FRACTIONS) * budget,
+            c_points,
+            c_intervals,
+            algorithms=list(curve_scores),
+            xlabel="generated samples",
+            ylabel="IQM normalised score",
+            ax=ax,
+        )
         ax.legend(fontsize=7)
         fig.savefig(results / "sample_efficiency.png", bbox_inches="tight")
         plt.close(fig)
-        lines += ["", f"Sample efficiency (IQM, {TASKS[tasks[0]].curve_samples}-sample evaluations): "
-                  "`sample_efficiency.png`."]
+        lines += [
+            "",
+            f"Sample efficiency (IQM, {TASKS[tasks[0]].curve_samples}-sample evaluations): `sample_efficiency.png`.",
+        ]
     lines += ["", "Plots: `aggregates.png` (IQM, median, mean, optimality gap), `performance_profiles.png`."]
     path = results / "leaderboard.md"
     path.write_text("\n".join(lines) + "\n")

@@ -1,13 +1,14 @@
 """The AdaGen-Bench suite: named tasks, each fixing its env, its budget and its evaluation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import EpisodeSpec
+from adagen_env.evaluation.seeds import REPORT_SEEDS
 from adagen_env.paradigms import get_paradigm
 from adagen_env.rewards import AdversarialScorer
-from adagen_env.evaluation.seeds import REPORT_SEEDS
 
 CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # where along the budget the sample-efficiency curve is scored
 

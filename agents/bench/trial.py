@@ -6,6 +6,7 @@ observations -> a batch of actions). The trial counts every sample it generates,
 env's reward or through ``trial.search_fd``, and scores the current policy along the way when
 the algorithm calls ``trial.checkpoint`` (the sample-efficiency curve).
 """
+
 from __future__ import annotations
 
 import time
@@ -17,10 +18,10 @@ from adagen_agents.bench.tasks import CURVE_FRACTIONS, Task
 from adagen_env.data.datasets import load_digits
 from adagen_env.evaluation.generators import Act, evaluate_generator, policy_generator, static_generator
 from adagen_env.evaluation.metrics import SPACES, Evaluator
+from adagen_env.evaluation.seeds import SEARCH_SEEDS
 from adagen_env.paradigms import best_static_schedule, make_process
 from adagen_env.processes.base import Process
 from adagen_env.rewards import AdversarialScorer
-from adagen_env.evaluation.seeds import SEARCH_SEEDS
 
 
 class SetupError(ValueError):
@@ -94,8 +95,14 @@ class Trial:
             self._search_evaluator = Evaluator(reference=load_digits("train"), spaces=("classifier",))
         self.searched += num_samples
         generate = policy_generator(self.process, act, self.task.spec)
-        result = evaluate_generator(generate, self._search_evaluator, self.process.num_classes, num_samples,
-                                    seed=SEARCH_SEEDS.start + self.seed, progress=False)
+        result = evaluate_generator(
+            generate,
+            self._search_evaluator,
+            self.process.num_classes,
+            num_samples,
+            seed=SEARCH_SEEDS.start + self.seed,
+            progress=False,
+        )
         return result["classifier_fd"]
 
 
@@ -107,7 +114,9 @@ def evaluate_act(task: Task, act: Act | None, num_samples: int, evaluator: Evalu
     on ``num_samples`` samples of the task's evaluation seed."""
     process = get_process(task)
     generate = static_generator(process, task.num_steps) if act is None else policy_generator(process, act, task.spec)
-    return evaluate_generator(generate, evaluator, process.num_classes, num_samples, seed=task.eval_seed, progress=False)
+    return evaluate_generator(
+        generate, evaluator, process.num_classes, num_samples, seed=task.eval_seed, progress=False
+    )
 
 
 _PROCESSES: dict[str, Process] = {}

@@ -1,4 +1,5 @@
 """``adagen actions``: the parameters a policy chooses against the step, per sample and per class."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,12 @@ def run(args: argparse.Namespace) -> None:
     labels = balanced_labels(args.samples, process.num_classes)
     _, values = record_actions(process, act, labels, args.seed, spec)
     best = target.best_static(spec.num_steps)
-    path = plot_actions(values, labels, process, f"{target.name}, {spec.num_steps} steps", args.out,
-                        None if best is None else best[1])
+    path = plot_actions(
+        values, labels, process, f"{target.name}, {spec.num_steps} steps", args.out, None if best is None else best[1]
+    )
     for name, spread in action_spread(values, labels, process).items():
-        print(f"{name}: spread over samples {spread['over_samples']:.3g}, within a class {spread['within_class']:.3g} "
-              f"(std at a step, mean over steps)")
+        print(
+            f"{name}: spread over samples {spread['over_samples']:.3g}, within a class {spread['within_class']:.3g} "
+            f"(std at a step, mean over steps)"
+        )
     print(f"wrote {path}")

@@ -1,4 +1,5 @@
 """``adagen bench``: list the suite, run a resumable campaign, or write the leaderboard."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,13 +17,33 @@ def run(args: argparse.Namespace) -> None:
     from adagen_agents.bench.tasks import TASKS
 
     if args.bench_command == "list":
-        print(format_table([{"task": t.name, "env": t.env_id, "steps": t.num_steps, "NFE": t.nfe,
-                             "budget samples": t.budget_samples, "budget env steps": t.budget_env_steps,
-                             "eval": f"{t.eval_samples} samples, seed {t.eval_seed}"} for t in TASKS.values()],
-                           ("task", "env", "steps", "NFE", "budget samples", "budget env steps", "eval")))
+        print(
+            format_table(
+                [
+                    {
+                        "task": t.name,
+                        "env": t.env_id,
+                        "steps": t.num_steps,
+                        "NFE": t.nfe,
+                        "budget samples": t.budget_samples,
+                        "budget env steps": t.budget_env_steps,
+                        "eval": f"{t.eval_samples} samples, seed {t.eval_seed}",
+                    }
+                    for t in TASKS.values()
+                ],
+                ("task", "env", "steps", "NFE", "budget samples", "budget env steps", "eval"),
+            )
+        )
         print()
-        print(format_table([{"algorithm": name, "what": one_line((fn.__doc__ or "").strip().split("\n")[0])}
-                            for name, fn in ALGORITHMS.items()], ("algorithm", "what")))
+        print(
+            format_table(
+                [
+                    {"algorithm": name, "what": one_line((fn.__doc__ or "").strip().split("\n")[0])}
+                    for name, fn in ALGORITHMS.items()
+                ],
+                ("algorithm", "what"),
+            )
+        )
         return
     results = Path(args.results)
     if args.bench_command == "report":

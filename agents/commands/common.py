@@ -1,4 +1,5 @@
 """What several commands share: flag checks, the sampling overrides, and how a comparison is shown."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> Non
 
 def sampling_overrides(args: argparse.Namespace) -> dict:
     """The sampling knobs given on the command line (``--steps``, ``--tradeoff``, ``--refine``, ``--autocast``)."""
-    return {name: getattr(args, name) for name, f in KNOBS.items()
-            if f.metadata["sampling"] and getattr(args, name, None) is not None}
+    return {
+        name: getattr(args, name)
+        for name, f in KNOBS.items()
+        if f.metadata["sampling"] and getattr(args, name, None) is not None
+    }
 
 
 def static_spec(args: argparse.Namespace) -> EpisodeSpec:

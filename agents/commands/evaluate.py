@@ -4,12 +4,13 @@ A policy is sampled with the episode spec it was trained in (its card), changed 
 sampling flags given (``--steps``, ``--tradeoff``, ``--refine``, ``--autocast``), and compared
 with the hand-designed and best static schedules at the same steps and refinement.
 """
+
 from __future__ import annotations
 
 import argparse
-from functools import lru_cache
+from functools import cache
 
-from adagen_agents.commands.common import at_least, learned_name, say_refinement, sampling_overrides, show, static_spec
+from adagen_agents.commands.common import at_least, learned_name, sampling_overrides, say_refinement, show, static_spec
 from adagen_agents.files import check_writable_file
 from adagen_agents.target import make_target
 from adagen_env.evaluation.experiment import run_experiment
@@ -37,16 +38,26 @@ def run(args: argparse.Namespace) -> None:
         title = f"{target.paradigm.env_id}, {spec.num_steps} steps"
     say_refinement(process, spec)
     if target.generator is not None:
-        print(f"feature spaces: {', '.join(target.evaluator.spaces)}" + (
-            "" if target.features else " (no --features: train networks on your images with adagen features)"))
+        print(
+            f"feature spaces: {', '.join(target.evaluator.spaces)}"
+            + ("" if target.features else " (no --features: train networks on your images with adagen features)")
+        )
     seeds = range(args.seed, args.seed + args.seeds)
-    report = run_experiment(generators, target.evaluator, process.num_classes, args.samples, seeds, title=title,
-                            nfe={name: spec.nfe(process) for name in generators}, real=target.real_train_images)
+    report = run_experiment(
+        generators,
+        target.evaluator,
+        process.num_classes,
+        args.samples,
+        seeds,
+        title=title,
+        nfe={name: spec.nfe(process) for name in generators},
+        real=target.real_train_images,
+    )
     report.notes["spec"] = spec.to_dict()  # the episode the policy (or the static schedules) ran in
     show(report, args.json)
 
 
-@lru_cache(maxsize=None)
+@cache
 def schedule_names(paradigm_name: str) -> tuple[str, ...]:
     """The named static schedules of a paradigm (its process's ``named_schedules``)."""
     return tuple(get_paradigm(paradigm_name).make_process("cpu").named_schedules)

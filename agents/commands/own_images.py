@@ -1,5 +1,6 @@
 """``adagen generator`` and ``adagen features``: a generator and the evaluation's feature networks
 trained on your own images (a folder or an ``.npz``), for ``--generator`` and ``--features``."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,13 @@ from pathlib import Path
 
 from adagen_agents.commands.common import RESULTS_DIR, at_least
 from adagen_agents.files import check_writable_file
-from adagen_env.data.user_data import HELDOUT_FRACTION, data_source, save_features, save_generator, train_feature_networks
+from adagen_env.data.user_data import (
+    HELDOUT_FRACTION,
+    data_source,
+    save_features,
+    save_generator,
+    train_feature_networks,
+)
 from adagen_env.runtime.devices import check_device
 
 
@@ -21,19 +28,29 @@ def run_generator(args: argparse.Namespace) -> None:
 
     at_least(args, 1, "train_steps")
     source = data_source(args.data, _channels(args))
-    out = Path(args.out) if args.out else Path(RESULTS_DIR) / "generators" / f"{args.paradigm}-{Path(source.path).stem}.pt"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(RESULTS_DIR) / "generators" / f"{args.paradigm}-{Path(source.path).stem}.pt"
+    )
     check_writable_file(out, "--out")
     train = source.load("train")
     c, (h, w) = train.channels, train.image_shape
-    print(f"{len(train)} training images of {c}x{h}x{w}, {train.num_classes} classes (held out: "
-          f"{HELDOUT_FRACTION:.0%}); training a {args.paradigm} generator for {args.train_steps} steps")
+    print(
+        f"{len(train)} training images of {c}x{h}x{w}, {train.num_classes} classes (held out: "
+        f"{HELDOUT_FRACTION:.0%}); training a {args.paradigm} generator for {args.train_steps} steps"
+    )
     # it predicts the clean image: our MLP cannot pass many pixels through to a noise or velocity output
-    model, taken = train_denoiser(args.paradigm, train, args.train_steps, args.seed, device=check_device(args.device),
-                                  target="clean")
+    model, taken = train_denoiser(
+        args.paradigm, train, args.train_steps, args.seed, device=check_device(args.device), target="clean"
+    )
     save_generator(model, out, args.paradigm, source, taken)
     if taken < args.train_steps:
-        print(f"adagen generator: interrupted after {taken} of {args.train_steps} steps; wrote the generator so far to {out}",
-              file=sys.stderr)
+        print(
+            f"adagen generator: interrupted after {taken} of {args.train_steps} steps; "
+            f"wrote the generator so far to {out}",
+            file=sys.stderr,
+        )
         raise SystemExit(130)
     print(f"wrote {out}; next: adagen train --generator {out}")
 

@@ -1,11 +1,12 @@
 """``adagen sample``: a grid of samples of one class, with a static schedule or a policy, as a PNG."""
+
 from __future__ import annotations
 
 import argparse
 
 import torch
 
-from adagen_agents.commands.common import at_least, say_refinement, sampling_overrides, static_spec
+from adagen_agents.commands.common import at_least, sampling_overrides, say_refinement, static_spec
 from adagen_agents.files import check_writable_file
 from adagen_agents.target import make_target
 from adagen_env.data.images import save_grid

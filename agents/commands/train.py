@@ -6,6 +6,7 @@ the flags, and the flags they override are listed. The final comparison (the pol
 hand-designed and best static schedules on an evaluation seed) is printed and written beside
 the TensorBoard logs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,9 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"torchrun runs our PPO (--algo ppo) only, not {args.algo}")
     if args.algo == "ppo" and not args.resume and config.episodes_per_update % (num_envs * ranks):
         per_rank = f" x {ranks} torchrun processes" if ranks > 1 else ""
-        raise ValueError(f"--episodes-per-update {config.episodes_per_update} must be a multiple of "
-                         f"--num-envs {num_envs}{per_rank}")
+        raise ValueError(
+            f"--episodes-per-update {config.episodes_per_update} must be a multiple of --num-envs {num_envs}{per_rank}"
+        )
     distributed.init_from_launcher(args.device)
     target = make_target(args.env, args.device, args.generator, args.data, args.features)
     spec = target.resolve(spec.replace(reward=target.reward(spec.reward)))
@@ -62,8 +64,10 @@ def run(args: argparse.Namespace) -> None:
     env = ScheduleVectorEnv(num_envs, target.process, spec=spec)
     card = PolicyCard.of(env.core, args.algo, target.paradigm.env_id, target.generator_ref)
     reward = card.spec.to_dict()["reward"]
-    name = (f"{target.name}-{args.algo}-{reward}{'-tradeoff' if spec.tradeoff is not None else ''}-"
-            f"{spec.num_steps}steps-seed{config.seed}")
+    name = (
+        f"{target.name}-{args.algo}-{reward}{'-tradeoff' if spec.tradeoff is not None else ''}-"
+        f"{spec.num_steps}steps-seed{config.seed}"
+    )
     suffix = ".pt" if args.algo == "ppo" else ".zip"
     out = Path(args.out) if args.out else Path(RESULTS_DIR) / "policies" / (name + suffix)
     out = out.with_suffix(".zip") if args.algo != "ppo" else out
@@ -76,11 +80,32 @@ def run(args: argparse.Namespace) -> None:
     capped = ""
     if args.algo == "ppo":
         updates = DEFAULT_UPDATES if args.updates is None else args.updates
-        logger = PPOLogger(env, logdir, updates, done, args.eval_every, args.eval_samples,
-                           watchdog=SlowdownWatchdog(switch=args.threads == "auto"), evaluator=evaluator) if main_rank else None
+        logger = (
+            PPOLogger(
+                env,
+                logdir,
+                updates,
+                done,
+                args.eval_every,
+                args.eval_samples,
+                watchdog=SlowdownWatchdog(switch=args.threads == "auto"),
+                evaluator=evaluator,
+            )
+            if main_rank
+            else None
+        )
         try:
-            result = train_ppo(env, config, out=out, updates=updates, minutes=args.minutes, resume=args.resume,
-                               card=card, checkpoint_every=args.checkpoint_every, on_update=logger)
+            result = train_ppo(
+                env,
+                config,
+                out=out,
+                updates=updates,
+                minutes=args.minutes,
+                resume=args.resume,
+                card=card,
+                checkpoint_every=args.checkpoint_every,
+                on_update=logger,
+            )
         finally:
             if logger is not None:
                 logger.close()
@@ -89,18 +114,32 @@ def run(args: argparse.Namespace) -> None:
             return
         print(f"saved {out} ({agent.updates} updates, {agent.episodes} episodes, {agent.seconds:.0f} s of training)")
         if result.stopped_by_time:
-            capped = (f"*** stopped by the time cap after {agent.updates} of {updates} updates "
-                      f"(--minutes {args.minutes:g}: {agent.seconds:.0f} s of training); "
-                      f"continue with --resume {out} and a larger --minutes ***")
+            capped = (
+                f"*** stopped by the time cap after {agent.updates} of {updates} updates "
+                f"(--minutes {args.minutes:g}: {agent.seconds:.0f} s of training); "
+                f"continue with --resume {out} and a larger --minutes ***"
+            )
             print(capped)
             print(f"adagen train: {capped}", file=sys.stderr)
         elif not result.finished:
-            raise ValueError(f"only {agent.updates} of {updates} updates ran; the policy is unfinished, so no "
-                             f"comparison (continue with --resume {out})")
+            raise ValueError(
+                f"only {agent.updates} of {updates} updates ran; the policy is unfinished, so no "
+                f"comparison (continue with --resume {out})"
+            )
     else:
-        out = train_sb3(env, card, out=out, timesteps=args.timesteps or DEFAULT_TIMESTEPS, logdir=logdir,
-                        seed=config.seed, resume=args.resume, episodes_per_update=config.episodes_per_update,
-                        checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples, evaluator=evaluator)
+        out = train_sb3(
+            env,
+            card,
+            out=out,
+            timesteps=args.timesteps or DEFAULT_TIMESTEPS,
+            logdir=logdir,
+            seed=config.seed,
+            resume=args.resume,
+            episodes_per_update=config.episodes_per_update,
+            checkpoint_every=args.checkpoint_every,
+            eval_samples=args.eval_samples,
+            evaluator=evaluator,
+        )
         print(f"saved {out}")
     print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
     act, card = target.policy(str(out))
@@ -110,9 +149,16 @@ def run(args: argparse.Namespace) -> None:
         policy_spec = card.sampling_spec(tradeoff=value)
         policies[learned_name(card, policy_spec)] = (act, policy_spec)
     generators = target.comparison(policies, card.sampling_spec())
-    report = run_experiment(generators, target.evaluator, target.process.num_classes, args.final_samples,
-                            REPORT_SEEDS[:1], title=f"{name}: final comparison", real=target.real_train_images,
-                            nfe={key: card.spec.nfe(target.process) for key in generators})
+    report = run_experiment(
+        generators,
+        target.evaluator,
+        target.process.num_classes,
+        args.final_samples,
+        REPORT_SEEDS[:1],
+        title=f"{name}: final comparison",
+        real=target.real_train_images,
+        nfe={key: card.spec.nfe(target.process) for key in generators},
+    )
     report.notes["card"] = card.to_dict()
     show(report, logdir / "comparison.json")
     if capped:
@@ -187,7 +233,10 @@ def check_flags(args: argparse.Namespace) -> None:
         if args.timesteps is not None:
             raise ValueError("--timesteps is for SB3 algorithms (--algo sb3-ppo, ...); our PPO trains for --updates")
     else:
-        ppo_only = [flag(n) for n in (*PPO_FIELDS, "updates", "minutes")
-                    if n not in SHARED_WITH_SB3 and getattr(args, n) is not None]
+        ppo_only = [
+            flag(n)
+            for n in (*PPO_FIELDS, "updates", "minutes")
+            if n not in SHARED_WITH_SB3 and getattr(args, n) is not None
+        ]
         if ppo_only:
             raise ValueError(f"{', '.join(ppo_only)}: options of our PPO (--algo ppo), not of {args.algo}")
