@@ -35,7 +35,7 @@ def read_best_static(path: Path = BEST_STATIC_FILE) -> dict[str, dict[int, dict[
 
 def write_best_static(name: str, picks: dict[int, dict[str, Any]], path: Path = BEST_STATIC_FILE) -> None:
     """Record the grid search's picks for paradigm ``name`` (merged with the step counts it already has)."""
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text()) if path.exists() else {"picks": {}}
     merged = {**{int(k): v for k, v in data["picks"].get(name, {}).items()}, **picks}
     data["picks"][name] = {str(steps): merged[steps] for steps in sorted(merged)}
     atomic_write_json(path, data)

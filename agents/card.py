@@ -52,7 +52,10 @@ class PolicyCard:
     def of(
         cls, core: ScheduleCore, algo: str, env: str | None = None, generator: GeneratorRef | None = None
     ) -> PolicyCard:
-        """The card of a policy trained on ``core``: its resolved spec and batch size."""
+        """The card of a policy trained on ``core``: its resolved spec and batch size; ``env`` defaults
+        to the core's registered env, if it was built from one by name."""
+        if env is None and core.paradigm is not None:
+            env = core.paradigm.env_id
         return cls(env, algo, core.spec, core.num_envs, generator)
 
     @property

@@ -79,8 +79,14 @@ class Target:
         return SCORERS[name](device=self.process.device, real=self.real_train_images)
 
     def resolve(self, spec: EpisodeSpec) -> EpisodeSpec:
-        """``spec`` in plain values for this target (``smoothing="method"``, ``baseline="best-static"``)."""
-        return spec.resolve(self.process, self.paradigm if self.generator is None else None)
+        """``spec`` in plain values for this target (``smoothing="method"``: the paradigm's factor;
+        ``baseline="best-static"``: the grid search's pick, which exists for the shipped generators only)."""
+        if self.generator is not None and spec.baseline == "best-static":
+            raise ValueError(
+                "--baseline best-static is the grid search's pick for a shipped generator; no grid "
+                "search has run on yours (give a named schedule, or leave --baseline out)"
+            )
+        return spec.resolve(self.process, self.paradigm)
 
     def best_static(self, num_steps: int) -> tuple[dict, torch.Tensor] | None:
         """The grid search's best static schedule; searched for the shipped generators only."""

@@ -20,6 +20,7 @@ Variants: ``pixel`` (the adversarial reward as shipped), ``projected`` (its disc
 the frozen projection features, :mod:`adagen_env.models.projection_features`), ``smoothing``
 (the pixel reward with the method's action smoothing of the paradigm).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,13 @@ from adagen_agents.loading import load_policy
 from adagen_agents.ppo import PPOConfig
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation.comparison import compare_images
-from adagen_env.evaluation.generators import Generate, evaluate_generator, generate_balanced, policy_generator, static_generator
+from adagen_env.evaluation.generators import (
+    Generate,
+    evaluate_generator,
+    generate_balanced,
+    policy_generator,
+    static_generator,
+)
 from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator
 from adagen_env.evaluation.seeds import REPORT_SEEDS
 from adagen_env.paradigms import get_paradigm
@@ -76,16 +83,36 @@ def run(args: argparse.Namespace) -> None:
         provenance = Provenance()
         settings = VARIANTS[variant]
         env = ScheduleVectorEnv(NUM_ENVS, process=paradigm.name, num_steps=steps, **settings)
-        result, policy = train_policy(env, paradigm.env_id, PPOConfig(seed=seed), FOLDER / f"{out.stem}.pt", args.updates)
+        result, policy = train_policy(
+            env, paradigm.env_id, PPOConfig(seed=seed), FOLDER / f"{out.stem}.pt", args.updates
+        )
         process = env.core.process
-        metrics = evaluate_generator(policy_generate(policy, process, paradigm.name), evaluator, process.num_classes,
-                                     DEFAULT_NUM_SAMPLES, SEED, progress=False)
-        write(out, {
-            "process": paradigm.name, "variant": variant, **settings, "smoothing": env.core.spec.smoothing,
-            "steps": steps, "updates": result.agent.updates, "episodes": result.agent.episodes,
-            "train_seconds": result.agent.seconds, "seed": seed, "eval_seed": SEED, "samples": DEFAULT_NUM_SAMPLES,
-            "metrics": metrics,
-        }, provenance)
+        metrics = evaluate_generator(
+            policy_generate(policy, process, paradigm.name),
+            evaluator,
+            process.num_classes,
+            DEFAULT_NUM_SAMPLES,
+            SEED,
+            progress=False,
+        )
+        write(
+            out,
+            {
+                "process": paradigm.name,
+                "variant": variant,
+                **settings,
+                "smoothing": env.core.spec.smoothing,
+                "steps": steps,
+                "updates": result.agent.updates,
+                "episodes": result.agent.episodes,
+                "train_seconds": result.agent.seconds,
+                "seed": seed,
+                "eval_seed": SEED,
+                "samples": DEFAULT_NUM_SAMPLES,
+                "metrics": metrics,
+            },
+            provenance,
+        )
         print(f"{out.name}: FD " + ", ".join(f"{s} {metrics[f'{s}_fd']:.3f}" for s in SPACES), flush=True)
 
 
@@ -100,42 +127,71 @@ def report(args: argparse.Namespace) -> None:
             continue
         seeds = sorted(set.intersection(*({r["seed"] for r in group} for group in runs.values())))
         process = get_paradigm(process_name).make_process()
-        hand_images, labels = generate_balanced(static_generator(process, steps), process.num_classes,
-                                                DEFAULT_NUM_SAMPLES, SEED)
+        hand_images, labels = generate_balanced(
+            static_generator(process, steps), process.num_classes, DEFAULT_NUM_SAMPLES, SEED
+        )
         hand = evaluator.evaluate(hand_images, labels)
-        rows.append({"process": process_name, "variant": "hand-designed", "seeds": "-", "per_seed_classifier_fd": "-",
-                     **{f"{s}_fd": hand[f"{s}_fd"] for s in SPACES}})
+        rows.append(
+            {
+                "process": process_name,
+                "variant": "hand-designed",
+                "seeds": "-",
+                "per_seed_classifier_fd": "-",
+                **{f"{s}_fd": hand[f"{s}_fd"] for s in SPACES},
+            }
+        )
         # sample i of every policy shares its label and noise; the policies of one training seed pair up
         images = {"hand-designed": hand_images.repeat(len(seeds), 1, 1, 1)}
         for variant, group in runs.items():
             group = [r for r in group if r["seed"] in seeds]  # paired comparisons need the same seeds everywhere
-            rows.append({"process": process_name, "variant": variant, "seeds": len(group),
-                         **{f"{s}_fd": statistics.mean(r["metrics"][f"{s}_fd"] for r in group) for s in SPACES},
-                         "per_seed_classifier_fd": " ".join(f"{r['metrics']['classifier_fd']:.2f}" for r in group)})
+            rows.append(
+                {
+                    "process": process_name,
+                    "variant": variant,
+                    "seeds": len(group),
+                    **{f"{s}_fd": statistics.mean(r["metrics"][f"{s}_fd"] for r in group) for s in SPACES},
+                    "per_seed_classifier_fd": " ".join(f"{r['metrics']['classifier_fd']:.2f}" for r in group),
+                }
+            )
             images[variant] = torch.cat([run_images(process, process_name, variant, seed) for seed in seeds])
         variants = [v for v in images if v != "hand-designed"]
-        pairs = [(v, "pixel") for v in variants if v != "pixel" and "pixel" in images] + [(v, "hand-designed") for v in variants]
+        pairs = [(v, "pixel") for v in variants if v != "pixel" and "pixel" in images] + [
+            (v, "hand-designed") for v in variants
+        ]
         for a, b in pairs:  # images in hand, one set per training seed: compared as they are
-            comparisons.append((process_name, seeds, compare_images(evaluator, images[a], images[b], a, b, sets=len(seeds))))
+            comparisons.append(
+                (process_name, seeds, compare_images(evaluator, images[a], images[b], a, b, sets=len(seeds)))
+            )
     columns = ("process", "variant", "seeds", *(f"{s}_fd" for s in SPACES), "per_seed_classifier_fd")
     table = format_table(rows, columns)
-    lines = [f"- {process}, {c.a} vs {c.b}: {c.sentence()} (FD: "
-             + ", ".join(f"{s.space} {s.fd}" for s in c.spaces) + ")" for process, _, c in comparisons]
-    text = ("```\n" + table + "\n```\n\nFD on 2,000 class-balanced samples of evaluation seed "
-            f"{SEED}, mean over training seeds; every variant trained with our PPO's defaults for the same updates. "
-            "Paired comparisons (A - B, every space, all training seeds pooled: FD by a bootstrap over samples, "
-            "precision and recall by a t interval over the sets of each seed):\n\n" + "\n".join(lines) + "\n")
+    lines = [
+        f"- {process}, {c.a} vs {c.b}: {c.sentence()} (FD: " + ", ".join(f"{s.space} {s.fd}" for s in c.spaces) + ")"
+        for process, _, c in comparisons
+    ]
+    text = (
+        "```\n" + table + "\n```\n\nFD on 2,000 class-balanced samples of evaluation seed "
+        f"{SEED}, mean over training seeds; every variant trained with our PPO's defaults for the same updates. "
+        "Paired comparisons (A - B, every space, all training seeds pooled: FD by a bootstrap over samples, "
+        "precision and recall by a t interval over the sets of each seed):\n\n" + "\n".join(lines) + "\n"
+    )
     print(text)
-    write(RESULTS / "ablations.json", {"rows": rows, "comparisons": [{"process": process, "seeds": seeds, **c.to_dict()}
-                                                                     for process, seeds, c in comparisons]},
-          provenance, text)
+    write(
+        RESULTS / "ablations.json",
+        {
+            "rows": rows,
+            "comparisons": [{"process": process, "seeds": seeds, **c.to_dict()} for process, seeds, c in comparisons],
+        },
+        provenance,
+        text,
+    )
 
 
 def run_images(process: Process, process_name: str, variant: str, seed: int) -> torch.Tensor:
     """The samples a run was scored on, made again from its exported policy."""
     policy = exported(FOLDER / f"{run_path(process_name, variant, seed).stem}.pt")
-    return generate_balanced(policy_generate(policy, process, process_name), process.num_classes, DEFAULT_NUM_SAMPLES,
-                             SEED)[0]
+    return generate_balanced(
+        policy_generate(policy, process, process_name), process.num_classes, DEFAULT_NUM_SAMPLES, SEED
+    )[0]
 
 
 def main() -> None:

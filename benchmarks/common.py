@@ -8,6 +8,7 @@ benchmark writes goes through :func:`write` or :func:`write_reports` (the librar
 The library is imported inside the functions that need it: ``benchmarks.contention`` imports this
 module in a parent process (and its busy processes) that must not load torch.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,14 +47,20 @@ def write(path: str | Path, data: dict[str, Any], provenance: Provenance, markdo
     return written
 
 
-def write_reports(path: str | Path, reports: list[Report], provenance: Provenance, preface: str = "",
-                  data: dict[str, Any] | None = None) -> list[Path]:
+def write_reports(
+    path: str | Path,
+    reports: list[Report],
+    provenance: Provenance,
+    preface: str = "",
+    data: dict[str, Any] | None = None,
+) -> list[Path]:
     """A benchmark's experiments: ``data`` and every report as JSON, and ``preface`` (a heading and the
     benchmark's own summary) followed by every report's Markdown page, one level down, beside it."""
     pages = [preface.rstrip()] if preface else []
     pages += ["#" + report.markdown() for report in reports]  # each page starts with "# title"
-    return write(path, {**(data or {}), "reports": [report.to_dict() for report in reports]}, provenance,
-                 "\n\n".join(pages))
+    return write(
+        path, {**(data or {}), "reports": [report.to_dict() for report in reports]}, provenance, "\n\n".join(pages)
+    )
 
 
 def said(comparison: dict[str, Any] | str) -> str:
@@ -78,8 +85,9 @@ def exported(checkpoint: Path) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}-policy.pt")
 
 
-def train_policy(env: ScheduleVectorEnv, env_id: str, config: PPOConfig, checkpoint: Path, updates: int,
-                 **train: Any) -> tuple[TrainResult, Path]:
+def train_policy(
+    env: ScheduleVectorEnv, env_id: str, config: PPOConfig, checkpoint: Path, updates: int, **train: Any
+) -> tuple[TrainResult, Path]:
     """Train our PPO (``train_ppo``, the loop of ``adagen train``) with the card of ``env`` under ``env_id``,
     then export the policy beside the checkpoint; ``train``: more of ``train_ppo``'s keywords."""
     from adagen_agents.card import PolicyCard

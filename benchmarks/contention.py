@@ -30,6 +30,7 @@ the run it belonged to.
 The hog processes stop by themselves at a deadline and are terminated (then killed) when each
 configuration ends, on errors and on Ctrl-C or SIGTERM too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,7 +75,7 @@ class Hog:
         self.k, self.max_s = k, max_s
         self.procs: list = []
 
-    def __enter__(self) -> "Hog":
+    def __enter__(self) -> Hog:
         ctx = mp.get_context("fork")
         deadline = time.monotonic() + self.max_s
         try:
@@ -110,8 +111,8 @@ def worker(threads: int | None, updates: int, budget_s: float) -> dict:
 
     if threads is not None:
         torch.set_num_threads(threads)
-    from adagen_env.envs import ScheduleVectorEnv
     from adagen_agents.ppo import PPO, PPOConfig
+    from adagen_env.envs import ScheduleVectorEnv
 
     def cpu() -> float:
         t = os.times()
@@ -148,8 +149,16 @@ def run_config(setting: str, hogs: int, args: argparse.Namespace) -> dict:
         env.pop(var, None)
     if "OMP_WAIT_POLICY" not in spec["env"]:
         env.pop("OMP_WAIT_POLICY", None)
-    cmd = [sys.executable, "-m", "benchmarks.contention", "--worker", "--updates", str(args.updates),
-           "--budget-s", str(args.budget_s)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.contention",
+        "--worker",
+        "--updates",
+        str(args.updates),
+        "--budget-s",
+        str(args.budget_s),
+    ]
     if spec["threads"] is not None:
         cmd += ["--threads", str(spec["threads"])]
     load_before = os.getloadavg()
@@ -170,10 +179,18 @@ def run_config(setting: str, hogs: int, args: argparse.Namespace) -> dict:
     stat1, times1, window = cpu_stat(), os.times(), time.perf_counter() - wall0
     ours = sum(times1[i] - times0[i] for i in range(4))  # user, system, children's user, children's system
     busy = stat1["busy"] - stat0["busy"]
-    return {"setting": setting, "hogs": hogs, "load_before": load_before, "load_at_start": load_at_start,
-            "wall_s": wall_s, "busy_cores": busy / window, "ours_cores": ours / window,
-            "other_cores": max(0.0, busy - ours) / window, "steal_cores": (stat1["steal"] - stat0["steal"]) / window,
-            **result}
+    return {
+        "setting": setting,
+        "hogs": hogs,
+        "load_before": load_before,
+        "load_at_start": load_at_start,
+        "wall_s": wall_s,
+        "busy_cores": busy / window,
+        "ours_cores": ours / window,
+        "other_cores": max(0.0, busy - ours) / window,
+        "steal_cores": (stat1["steal"] - stat0["steal"]) / window,
+        **result,
+    }
 
 
 def cpu_stat() -> dict:
@@ -191,16 +208,33 @@ def cpu_stat() -> dict:
 def fmt_row(r: dict, base: float) -> dict:
     load = lambda v: "/".join(f"{x:.2f}" for x in v)  # noqa: E731
     if "update_s" not in r:
-        return {"setting": r["setting"], "hogs": r["hogs"], "threads": "-", "s_per_update": r["error"], "n": 0,
-                "vs_base": "-", "min_s": "-", "max_s": "-", "cpu_per_wall": "-", "load_before": load(r["load_before"]),
-                "load_at_start": load(r["load_at_start"]), **extra(r)}
+        return {
+            "setting": r["setting"],
+            "hogs": r["hogs"],
+            "threads": "-",
+            "s_per_update": r["error"],
+            "n": 0,
+            "vs_base": "-",
+            "min_s": "-",
+            "max_s": "-",
+            "cpu_per_wall": "-",
+            "load_before": load(r["load_before"]),
+            "load_at_start": load(r["load_at_start"]),
+            **extra(r),
+        }
     med = statistics.median(r["update_s"])
     return {
-        "setting": r["setting"], "hogs": r["hogs"], "threads": r["torch_threads"],
-        "s_per_update": f"{med:.3f}", "n": len(r["update_s"]), "vs_base": f"{med / base:.2f}",
-        "min_s": f"{min(r['update_s']):.3f}", "max_s": f"{max(r['update_s']):.3f}",
+        "setting": r["setting"],
+        "hogs": r["hogs"],
+        "threads": r["torch_threads"],
+        "s_per_update": f"{med:.3f}",
+        "n": len(r["update_s"]),
+        "vs_base": f"{med / base:.2f}",
+        "min_s": f"{min(r['update_s']):.3f}",
+        "max_s": f"{max(r['update_s']):.3f}",
         "cpu_per_wall": f"{sum(r['update_cpu_s']) / sum(r['update_s']):.2f}",
-        "load_before": load(r["load_before"]), "load_at_start": load(r["load_at_start"]),
+        "load_before": load(r["load_before"]),
+        "load_at_start": load(r["load_at_start"]),
         **extra(r),
     }
 
@@ -222,11 +256,16 @@ def format_table(rows: list[dict]) -> str:
 
 
 def machine() -> dict:
-    info = {"cpu_count": os.cpu_count(), "sched_getaffinity": len(os.sched_getaffinity(0)),
-            "python": sys.version.split()[0]}
-    probe = ("import torch, json; print(json.dumps({'torch': torch.__version__, 'get_num_threads': torch.get_num_threads(),"
-             " 'get_num_interop_threads': torch.get_num_interop_threads(),"
-             " 'backend': [l.strip() for l in torch.__config__.parallel_info().splitlines() if 'backend' in l]}))")
+    info = {
+        "cpu_count": os.cpu_count(),
+        "sched_getaffinity": len(os.sched_getaffinity(0)),
+        "python": sys.version.split()[0],
+    }
+    probe = (
+        "import torch, json; print(json.dumps({'torch': torch.__version__, 'get_num_threads': torch.get_num_threads(),"
+        " 'get_num_interop_threads': torch.get_num_interop_threads(),"
+        " 'backend': [l.strip() for l in torch.__config__.parallel_info().splitlines() if 'backend' in l]}))"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     info.update(json.loads(out.stdout))
@@ -242,8 +281,12 @@ def main() -> None:
     parser.add_argument("--hogs", type=int, nargs="+", default=[0, 1, 2], help="busy processes beside the workload")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--updates", type=int, default=3, help="timed updates per configuration (median reported)")
-    parser.add_argument("--budget-s", type=float, default=45.0,
-                        help="no further timed update starts after this many seconds in a configuration (at least one runs)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=45.0,
+        help="no further timed update starts after this many seconds in a configuration (at least one runs)",
+    )
     parser.add_argument("--timeout-s", type=float, default=150.0, help="a configuration's worker is killed after this")
     parser.add_argument("--output", type=Path, default=RESULTS / "contention.json")
     parser.add_argument("--append", action="store_true", help="add this run to the runs already in --output")
@@ -267,19 +310,29 @@ def main() -> None:
         r = run_config(setting, hogs, args)
         records.append(r)
         med = statistics.median(r["update_s"]) if "update_s" in r else float("nan")
-        print(f"  {setting:9s} hogs={hogs}: {med:.3f} s/update (n={len(r.get('update_s', []))}, "
-              f"load before {r['load_before'][0]:.2f}, wall {r['wall_s']:.0f} s)", flush=True)
+        print(
+            f"  {setting:9s} hogs={hogs}: {med:.3f} s/update (n={len(r.get('update_s', []))}, "
+            f"load before {r['load_before'][0]:.2f}, wall {r['wall_s']:.0f} s)",
+            flush=True,
+        )
     base = statistics.median(records[0]["update_s"]) if "update_s" in records[0] else float("nan")
     rows = [fmt_row(r, base) for r in records]
     print()
     print(format_table(rows))
-    print(f"\nvs_base: median s/update over default threads without a hog, first row ({base:.3f} s); "
-          f"the last row repeats it. total {time.time() - started:.0f} s")
+    print(
+        f"\nvs_base: median s/update over default threads without a hog, first row ({base:.3f} s); "
+        f"the last row repeats it. total {time.time() - started:.0f} s"
+    )
 
-    run = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-           "total_s": time.time() - started, "args": {k: v for k, v in vars(args).items()
-                                                        if k not in ("worker", "threads", "output", "append")},
-           "machine": info, "baseline_s": base, "rows": rows, "records": records}
+    run = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "total_s": time.time() - started,
+        "args": {k: v for k, v in vars(args).items() if k not in ("worker", "threads", "output", "append")},
+        "machine": info,
+        "baseline_s": base,
+        "rows": rows,
+        "records": records,
+    }
     runs = []
     if args.append and args.output.exists():
         before = json.loads(args.output.read_text())

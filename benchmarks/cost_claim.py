@@ -11,6 +11,7 @@ committed). All are sampled with the same labels and noise seeds on the evaluati
 FD, precision and recall with 95 % intervals, a ``Verdict``); "matches" the bar means an FD
 level with it or better in every space. Results: ``results/cost_claim.md``, ``results/cost_claim.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,34 +57,65 @@ def main() -> None:
             raise SystemExit(f"{env_id}: one model call per step only (N steps = N calls); Heun takes two")
         for steps in args.steps:
             bar = f"hand-designed, {3 * steps} steps"
-            generators = {bar: target.static(None, EpisodeSpec(num_steps=3 * steps, reward=None)),
-                          **candidates(target, steps)}
+            generators = {
+                bar: target.static(None, EpisodeSpec(num_steps=3 * steps, reward=None)),
+                **candidates(target, steps),
+            }
             others = [name for name in generators if name != bar]
-            report = run_experiment(generators, target.evaluator, process.num_classes, args.samples, REPORT_SEEDS,
-                                    title=f"{target.paradigm.name}, N = {steps}: every schedule at N against the "
-                                          f"hand-designed one at 3N",
-                                    nfe={name: 3 * steps if name == bar else steps for name in generators},
-                                    pairs=[(name, bar) for name in others], floor=False)
+            report = run_experiment(
+                generators,
+                target.evaluator,
+                process.num_classes,
+                args.samples,
+                REPORT_SEEDS,
+                title=f"{target.paradigm.name}, N = {steps}: every schedule at N against the hand-designed one at 3N",
+                nfe={name: 3 * steps if name == bar else steps for name in generators},
+                pairs=[(name, bar) for name in others],
+                floor=False,
+            )
             reports.append(report)
             for name, c in report.contenders.items():
-                rows.append({"process": target.paradigm.name, "N": steps, "schedule": name,
-                             **{f"{s}_fd": c.mean[f"{s}_fd"] for s in report.spaces},
-                             **{f"classifier_{m}": c.mean[f"classifier_{m}"] for m in ("precision", "recall")}})
+                rows.append(
+                    {
+                        "process": target.paradigm.name,
+                        "N": steps,
+                        "schedule": name,
+                        **{f"{s}_fd": c.mean[f"{s}_fd"] for s in report.spaces},
+                        **{f"classifier_{m}": c.mean[f"classifier_{m}"] for m in ("precision", "recall")},
+                    }
+                )
             for name in others:  # matches the bar: its FD level or better in every space
                 comparison = report.comparison(name, bar)
                 if not comparison.spaces_where(Verdict.WORSE):
                     matches.append(f"{target.paradigm.name}, N = {steps}, {name}")
-    table = format_table(rows, ("process", "N", "schedule", *(f"{s}_fd" for s in reports[0].spaces),
-                                "classifier_precision", "classifier_recall"))
-    summary = (f"# Learned at N vs hand-designed at 3N\n\n{args.samples} samples on each evaluation seed "
-               f"{list(REPORT_SEEDS)}; FD means over the seeds.\n\n```\n{table}\n```\n\nMatch the bar (FD level or "
-               f"better than the hand-designed schedule at 3N in every space): "
-               + ("; ".join(matches) if matches else "none") + ".")
+    table = format_table(
+        rows,
+        (
+            "process",
+            "N",
+            "schedule",
+            *(f"{s}_fd" for s in reports[0].spaces),
+            "classifier_precision",
+            "classifier_recall",
+        ),
+    )
+    summary = (
+        f"# Learned at N vs hand-designed at 3N\n\n{args.samples} samples on each evaluation seed "
+        f"{list(REPORT_SEEDS)}; FD means over the seeds.\n\n```\n{table}\n```\n\nMatch the bar (FD level or "
+        f"better than the hand-designed schedule at 3N in every space): "
+        + ("; ".join(matches) if matches else "none")
+        + "."
+    )
     print(summary)
     for report in reports:
         print("\n".join(f"{c.a} vs {c.b}: {c.sentence()}" for c in report.comparisons))
-    write_reports(RESULTS / "cost_claim.json", reports, provenance, summary,
-                  {"seeds": list(REPORT_SEEDS), "samples": args.samples, "rows": rows, "matches_bar": matches})
+    write_reports(
+        RESULTS / "cost_claim.json",
+        reports,
+        provenance,
+        summary,
+        {"seeds": list(REPORT_SEEDS), "samples": args.samples, "rows": rows, "matches_bar": matches},
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ share of the time is closer to a real one's. Needs the ``diffusers`` extra.
 
     python -m benchmarks.diffusers_overhead [--batch 8] [--steps 20] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,6 +28,7 @@ from adagen_env.processes.sampling import sample
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
 from benchmarks.common import RESULTS, write
+
 # DiT configs: (layers, heads, head width, latent size); learned sigma and 1000 classes + null as DiT-XL-2-256
 MODELS = {"tiny": (2, 2, 8, 8), "small": (4, 6, 64, 16)}
 GUIDANCE_SCALE = 4.0  # DiTPipeline's default
@@ -38,12 +40,22 @@ def dit_pipeline(size: str, scheduler: str):
     layers, heads, width, latent = MODELS[size]
     torch.manual_seed(0)
     transformer = diffusers.DiTTransformer2DModel(
-        num_attention_heads=heads, attention_head_dim=width, in_channels=4, out_channels=8, num_layers=layers,
-        sample_size=latent, patch_size=2, num_embeds_ada_norm=1000,
+        num_attention_heads=heads,
+        attention_head_dim=width,
+        in_channels=4,
+        out_channels=8,
+        num_layers=layers,
+        sample_size=latent,
+        patch_size=2,
+        num_embeds_ada_norm=1000,
     ).eval()
     vae = diffusers.AutoencoderKL(
-        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=2 * latent,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=2 * latent,
     ).eval()
     pipe = diffusers.DiTPipeline(transformer, vae, getattr(diffusers, scheduler)())
     pipe.set_progress_bar_config(disable=True)
@@ -89,7 +101,11 @@ def main() -> None:
         for scheduler in args.schedulers:
             pipe = dit_pipeline(size, scheduler)
             env = gym.make_vec(
-                "AdaGen/Diffusers-v0", num_envs=args.batch, pipeline=pipe, num_steps=args.steps, guidance_scale=GUIDANCE_SCALE
+                "AdaGen/Diffusers-v0",
+                num_envs=args.batch,
+                pipeline=pipe,
+                num_steps=args.steps,
+                guidance_scale=GUIDANCE_SCALE,
             )
             process = env.unwrapped.core.process
             time_pipeline(pipe, labels, args.steps, 0), time_env(env, labels, args.steps, 0)  # warm-up
@@ -115,10 +131,15 @@ def main() -> None:
             print(format_table(rows[-1:], tuple(rows[-1])), flush=True)
     print()
     print(format_table(rows, tuple(rows[0])))
-    print(f"\ntorch threads: {torch.get_num_threads()}; medians over {args.repeats} alternating repeats; "
-          f"the load average is in the results' provenance")
-    write(RESULTS / "diffusers_overhead.json", {"args": vars(args), "threads": torch.get_num_threads(), "rows": rows},
-          provenance)
+    print(
+        f"\ntorch threads: {torch.get_num_threads()}; medians over {args.repeats} alternating repeats; "
+        f"the load average is in the results' provenance"
+    )
+    write(
+        RESULTS / "diffusers_overhead.json",
+        {"args": vars(args), "threads": torch.get_num_threads(), "rows": rows},
+        provenance,
+    )
 
 
 if __name__ == "__main__":

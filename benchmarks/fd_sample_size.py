@@ -9,6 +9,7 @@ reference. FD's estimate is biased upwards by roughly c / N, so a line fitted to
 1 / N gives its slope c and its intercept FD-infinity (Chong and Forsyth, 2020), the value
 at infinitely many samples. Results: ``results/fd_sample_size.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ from benchmarks.common import RESULTS, write
 def fd_by_size(evaluator: Evaluator, images: torch.Tensor, sizes: list[int]) -> dict[int, dict[str, float]]:
     """FD in every space of the first N images, for every N in ``sizes`` (features computed once per space)."""
     features = {space: evaluator.space_features(images, space) for space in SPACES}
-    return {n: {space: frechet_distance(evaluator.reference_features_in(space), features[space][:n]) for space in SPACES}
-            for n in sizes}
+    return {
+        n: {space: frechet_distance(evaluator.reference_features_in(space), features[space][:n]) for space in SPACES}
+        for n in sizes
+    }
 
 
 def fd_infinity(by_size: dict[int, dict[str, float]], space: str) -> tuple[float, float]:
@@ -56,24 +59,41 @@ def main() -> None:
     paradigm = get_paradigm(args.env)
     process = paradigm.make_process()
     evaluator = Evaluator()
-    images, _ = generate_balanced(static_generator(process, args.steps), process.num_classes, sizes[-1],
-                                  REPORT_SEEDS[0], progress=True)
+    images, _ = generate_balanced(
+        static_generator(process, args.steps), process.num_classes, sizes[-1], REPORT_SEEDS[0], progress=True
+    )
     real = load_digits("train").to_float()
     real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))]
-    sets = {"hand-designed": fd_by_size(evaluator, images, sizes),
-            "real (train split)": fd_by_size(evaluator, real, [n for n in sizes if n <= len(real)] + [len(real)])}
+    sets = {
+        "hand-designed": fd_by_size(evaluator, images, sizes),
+        "real (train split)": fd_by_size(evaluator, real, [n for n in sizes if n <= len(real)] + [len(real)]),
+    }
 
     rows = []
     for name, by_size in sets.items():
         for space in SPACES:
             intercept, slope = fd_infinity(by_size, space)
-            rows.append({"set": name, "space": space, **{f"N={n}": s[space] for n, s in by_size.items()},
-                         "fd_infinity": intercept, "slope_c": slope})
-    columns = ("set", "space", *sorted({k for r in rows for k in r if k.startswith("N=")}, key=lambda k: int(k[2:])),
-               "fd_infinity", "slope_c")
+            rows.append(
+                {
+                    "set": name,
+                    "space": space,
+                    **{f"N={n}": s[space] for n, s in by_size.items()},
+                    "fd_infinity": intercept,
+                    "slope_c": slope,
+                }
+            )
+    columns = (
+        "set",
+        "space",
+        *sorted({k for r in rows for k in r if k.startswith("N=")}, key=lambda k: int(k[2:])),
+        "fd_infinity",
+        "slope_c",
+    )
     print(format_table([{c: r.get(c, "-") for c in columns} for r in rows], columns))
-    print(f"\n{paradigm.env_id}, {args.steps} steps, hand-designed, evaluation seed {REPORT_SEEDS[0]}; FD of the first N "
-          f"samples against the 500 held-out images; fd_infinity and slope_c: the line FD = fd_infinity + slope_c / N")
+    print(
+        f"\n{paradigm.env_id}, {args.steps} steps, hand-designed, evaluation seed {REPORT_SEEDS[0]}; FD of the first N "
+        f"samples against the 500 held-out images; fd_infinity and slope_c: the line FD = fd_infinity + slope_c / N"
+    )
     write(RESULTS / "fd_sample_size.json", {"args": vars(args), "env": paradigm.env_id, "rows": rows}, provenance)
 
 

@@ -11,6 +11,7 @@ the evaluation seeds beside its starting point and the hand-designed schedule at
 paired, in every feature space (``run_experiment``). Results: ``results/from_best_static.md`` and
 ``.json``; the policy is written under ``results/from_best_static/`` (not committed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,30 +42,59 @@ def main() -> None:
     best = best_static_schedule(paradigm.name, process, args.steps)
     if best is None:
         raise SystemExit(f"no best static schedule of {paradigm.name} at {args.steps} steps")
-    env = ScheduleVectorEnv(num_envs=256, process=process, num_steps=args.steps, reward="adversarial",
-                            smoothing=paradigm.smoothing, baseline=best[1])
+    env = ScheduleVectorEnv(
+        num_envs=256,
+        process=process,
+        num_steps=args.steps,
+        reward="adversarial",
+        smoothing=paradigm.smoothing,
+        baseline=best[1],
+    )
     name = f"{paradigm.name}-{args.steps}steps-seed{args.seed}"
-    result, _ = train_policy(env, paradigm.env_id, PPOConfig(seed=args.seed, **RESULTS_CONFIG),
-                             RESULTS / "from_best_static" / f"{name}.pt", args.updates)
+    result, _ = train_policy(
+        env,
+        paradigm.env_id,
+        PPOConfig(seed=args.seed, **RESULTS_CONFIG),
+        RESULTS / "from_best_static" / f"{name}.pt",
+        args.updates,
+    )
     bar = f"hand-designed, {3 * args.steps} steps"
     generators = {
         "learned from best static": policy_generator(process, result.agent.predict, env.core.spec.for_sampling()),
         "best static": static_generator(process, args.steps, best[1]),
         bar: static_generator(process, 3 * args.steps),
     }
-    report = run_experiment(generators, Evaluator(), process.num_classes, args.samples, REPORT_SEEDS,
-                            title="On the evaluation seeds", nfe={name: process.nfe(3 * args.steps if name == bar
-                                                                                    else args.steps)
-                                                                  for name in generators})
+    report = run_experiment(
+        generators,
+        Evaluator(),
+        process.num_classes,
+        args.samples,
+        REPORT_SEEDS,
+        title="On the evaluation seeds",
+        nfe={name: process.nfe(3 * args.steps if name == bar else args.steps) for name in generators},
+    )
     print(report.table())
     trained = result.agent.seconds
-    preface = (f"# Learning from the best static schedule: {paradigm.name}, {args.steps} steps\n\n"
-               f"PPO seed {args.seed}, {args.updates} updates of {RESULTS_CONFIG['episodes_per_update']} samples, "
-               f"smoothing {paradigm.smoothing:g}, {trained:.0f} s of training, around the best static schedule "
-               f"{best[0]}.")
-    write_reports(RESULTS / "from_best_static.json", [report], provenance, preface,
-                  {"env": args.env, "steps": args.steps, "updates": args.updates, "seed": args.seed,
-                   "train_seconds": trained, "best_static": best[0]})
+    preface = (
+        f"# Learning from the best static schedule: {paradigm.name}, {args.steps} steps\n\n"
+        f"PPO seed {args.seed}, {args.updates} updates of {RESULTS_CONFIG['episodes_per_update']} samples, "
+        f"smoothing {paradigm.smoothing:g}, {trained:.0f} s of training, around the best static schedule "
+        f"{best[0]}."
+    )
+    write_reports(
+        RESULTS / "from_best_static.json",
+        [report],
+        provenance,
+        preface,
+        {
+            "env": args.env,
+            "steps": args.steps,
+            "updates": args.updates,
+            "seed": args.seed,
+            "train_seconds": trained,
+            "best_static": best[0],
+        },
+    )
 
 
 if __name__ == "__main__":

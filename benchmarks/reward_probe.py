@@ -16,6 +16,7 @@ reward has not reached the reward's optimum (an optimisation gap); one with a wo
 *higher* reward shows that the reward prefers what FD does not (a reward gap).
 Results: ``results/reward_probe/<process>-<steps>steps.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,13 +88,22 @@ def main() -> None:
         row["reward_mean"] = statistics.mean(rewards)
         row["reward_std"] = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
 
-    print(format_table(rows, ("schedule", *SPACE_FDS, *(f"reward_d{seed}" for seed in range(args.seeds)), "reward_mean", "reward_std")))
-    print(f"\n*_fd: {args.samples} test samples (evaluation seed {TEST_SEED}) vs the held-out images, in every feature "
-          f"space; reward_dK: mean reward of the same test "
-          f"samples under discriminator K, trained {args.updates} updates on an equal mix of all rows")
-    write(RESULTS / "reward_probe" / f"{process_name}-{args.steps}steps.json",
-          {"args": vars(args), "process": process_name, "train_seed": TRAIN_SEED, "test_seed": TEST_SEED, "rows": rows},
-          provenance)
+    print(
+        format_table(
+            rows,
+            ("schedule", *SPACE_FDS, *(f"reward_d{seed}" for seed in range(args.seeds)), "reward_mean", "reward_std"),
+        )
+    )
+    print(
+        f"\n*_fd: {args.samples} test samples (evaluation seed {TEST_SEED}) vs the held-out images, in every feature "
+        f"space; reward_dK: mean reward of the same test "
+        f"samples under discriminator K, trained {args.updates} updates on an equal mix of all rows"
+    )
+    write(
+        RESULTS / "reward_probe" / f"{process_name}-{args.steps}steps.json",
+        {"args": vars(args), "process": process_name, "train_seed": TRAIN_SEED, "test_seed": TEST_SEED, "rows": rows},
+        provenance,
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ size, from stated assumptions (``MODEL`` below; no GPU was measured).
     python -m benchmarks.scaling [--updates 5] [--episodes 256] [--skip-rllib]
     python -m benchmarks.scaling model      # only the model, from the assumptions
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,7 @@ import torch
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
 from benchmarks.common import RESULTS, write
+
 PROCESS, ENV_ID, NUM_STEPS = "maskgit-digits", "AdaGen/MaskGIT-Digits-v0", 8
 WARMUP = 1  # updates / iterations not timed (first-call costs)
 
@@ -66,16 +68,32 @@ def model_update_time(gpus: int, m: dict = MODEL) -> dict:
     flops_per_sample = m["generator_gflops_per_forward"] * 1e9 * m["forwards_per_sample"]
     rollout = per_gpu * flops_per_sample / (m["gpu_tflops_sustained"] * 1e12)
     epochs = 5  # full-batch passes, however many gradient steps they are cut into
-    learn = epochs * per_gpu * m["decisions_per_sample"] * m["ppo_learn_flops_per_step_sample"] / (
-        m["gpu_tflops_sustained"] * 1e12)
+    learn = (
+        epochs
+        * per_gpu
+        * m["decisions_per_sample"]
+        * m["ppo_learn_flops_per_step_sample"]
+        / (m["gpu_tflops_sustained"] * 1e12)
+    )
     key = str(gpus)
     bandwidth, latency = m["bus_bandwidth_gb_s"][key], m["allreduce_step_latency_us"][key]
-    comm = m["ppo_gradient_steps_per_update"] * ring_allreduce_seconds(4 * m["policy_and_value_params"], gpus, bandwidth, latency)
+    comm = m["ppo_gradient_steps_per_update"] * ring_allreduce_seconds(
+        4 * m["policy_and_value_params"], gpus, bandwidth, latency
+    )
     comm += m["discriminator_steps_per_update"] * ring_allreduce_seconds(
-        4 * m["discriminator_trainable_params"], gpus, bandwidth, latency)
+        4 * m["discriminator_trainable_params"], gpus, bandwidth, latency
+    )
     total = rollout + learn + comm
-    return {"gpus": gpus, "gradient_steps": m["ppo_gradient_steps_per_update"], "samples_per_gpu": per_gpu, "rollout_s": rollout, "learn_s": learn, "allreduce_s": comm,
-            "update_s": total, "efficiency": (rollout + learn) / total}
+    return {
+        "gpus": gpus,
+        "gradient_steps": m["ppo_gradient_steps_per_update"],
+        "samples_per_gpu": per_gpu,
+        "rollout_s": rollout,
+        "learn_s": learn,
+        "allreduce_s": comm,
+        "update_s": total,
+        "efficiency": (rollout + learn) / total,
+    }
 
 
 def model_table() -> list[dict]:
@@ -90,11 +108,12 @@ def model_table() -> list[dict]:
 
 # --- torchrun ------------------------------------------------------------------------------------
 
+
 def torchrun_worker(args: argparse.Namespace) -> None:
     """One rank: time rollouts and updates of our PPO, then the gradient all-reduce alone."""
     from adagen_agents.ppo import PPO, PPOConfig
-    from adagen_env.runtime import distributed
     from adagen_env.envs import ScheduleVectorEnv
+    from adagen_env.runtime import distributed
 
     torch.set_num_threads(1)
     distributed.init_from_launcher()
@@ -123,11 +142,20 @@ def torchrun_worker(args: argparse.Namespace) -> None:
             allreduce.append(time.perf_counter() - start)
         steps = agent.config.epochs * agent.config.minibatches
         if distributed.rank() == 0:
-            Path(args.out).write_text(json.dumps({
-                "world_size": world, "num_envs_per_rank": args.num_envs, "episodes_per_update": args.episodes,
-                "rollout_s": rollout, "learn_s": learn, "gradient_numel": grads.numel(),
-                "allreduce_s": statistics.median(allreduce), "gradient_steps_per_update": steps,
-            }))
+            Path(args.out).write_text(
+                json.dumps(
+                    {
+                        "world_size": world,
+                        "num_envs_per_rank": args.num_envs,
+                        "episodes_per_update": args.episodes,
+                        "rollout_s": rollout,
+                        "learn_s": learn,
+                        "gradient_numel": grads.numel(),
+                        "allreduce_s": statistics.median(allreduce),
+                        "gradient_steps_per_update": steps,
+                    }
+                )
+            )
     finally:
         distributed.leave()
 
@@ -141,21 +169,47 @@ def run_torchrun(ranks: int, setting: str, args: argparse.Namespace) -> dict:
     epochs, minibatches = PPO_SETTINGS[setting]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
-                   "-m", "benchmarks.scaling", "torchrun-worker", "--updates", str(args.updates),
-                   "--episodes", str(args.episodes), "--num-envs", str(args.num_envs), "--out", str(out),
-                   "--epochs", str(epochs), "--minibatches", str(minibatches)]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={ranks}",
+            "-m",
+            "benchmarks.scaling",
+            "torchrun-worker",
+            "--updates",
+            str(args.updates),
+            "--episodes",
+            str(args.episodes),
+            "--num-envs",
+            str(args.num_envs),
+            "--out",
+            str(out),
+            "--epochs",
+            str(epochs),
+            "--minibatches",
+            str(minibatches),
+        ]
         subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         result = json.loads(out.read_text())
     update = [r + u for r, u in zip(result["rollout_s"], result["learn_s"])]
-    return {"engine": setting, "workers": ranks, "update_s": statistics.median(update),
-            "rollout_s": statistics.median(result["rollout_s"]), "learn_s": statistics.median(result["learn_s"]),
-            "samples_per_s": args.episodes / statistics.median(update), "updates_timed": len(update),
-            "allreduce_ms": 1e3 * result["allreduce_s"], "gradient_numel": result["gradient_numel"],
-            "gradient_steps_per_update": result["gradient_steps_per_update"]}
+    return {
+        "engine": setting,
+        "workers": ranks,
+        "update_s": statistics.median(update),
+        "rollout_s": statistics.median(result["rollout_s"]),
+        "learn_s": statistics.median(result["learn_s"]),
+        "samples_per_s": args.episodes / statistics.median(update),
+        "updates_timed": len(update),
+        "allreduce_ms": 1e3 * result["allreduce_s"],
+        "gradient_numel": result["gradient_numel"],
+        "gradient_steps_per_update": result["gradient_steps_per_update"],
+    }
 
 
 # --- RLlib ---------------------------------------------------------------------------------------
+
 
 def run_rllib(runners: int, args: argparse.Namespace) -> dict:
     """``algo.train()`` iterations of the RLlib recipe with ``runners`` env runners (own Ray instance)."""
@@ -180,15 +234,22 @@ def run_rllib(runners: int, args: argparse.Namespace) -> dict:
     finally:
         ray.shutdown()
     update = statistics.median(times)
-    return {"engine": "rllib", "workers": runners, "update_s": update, "samples_per_s": sum(episodes) / sum(times),
-            "updates_timed": len(times)}
+    return {
+        "engine": "rllib",
+        "workers": runners,
+        "update_s": update,
+        "samples_per_s": sum(episodes) / sum(times),
+        "updates_timed": len(times),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="all", choices=("all", "model", "torchrun-worker"))
     parser.add_argument("--updates", type=int, default=5, help="timed updates per case, after one untimed (default: 5)")
-    parser.add_argument("--episodes", type=int, default=256, help="episodes (samples) per update, all workers together (default: 256)")
+    parser.add_argument(
+        "--episodes", type=int, default=256, help="episodes (samples) per update, all workers together (default: 256)"
+    )
     parser.add_argument("--num-envs", type=int, default=64, help="samples generated together per worker (default: 64)")
     parser.add_argument("--skip-rllib", action="store_true", help="measure torchrun only")
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -202,8 +263,22 @@ def main() -> None:
 
     model = model_table()
     print("Model: update time of PPO at the reference method's scale (assumptions in MODEL, none measured)")
-    print(format_table(model, ("gpus", "gradient_steps", "samples_per_gpu", "rollout_s", "learn_s", "allreduce_s", "update_s",
-                               "efficiency", "speedup_vs_1_gpu")))
+    print(
+        format_table(
+            model,
+            (
+                "gpus",
+                "gradient_steps",
+                "samples_per_gpu",
+                "rollout_s",
+                "learn_s",
+                "allreduce_s",
+                "update_s",
+                "efficiency",
+                "speedup_vs_1_gpu",
+            ),
+        )
+    )
     if args.what == "model":
         return
 
@@ -228,12 +303,24 @@ def main() -> None:
         r["speedup"] = base["update_s"] / r["update_s"]
     columns = ("engine", "workers", "samples_per_s", "update_s", "speedup", "rollout_s", "learn_s", "allreduce_ms")
     print(format_table([{k: r.get(k, "") for k in columns} for r in rows], columns))
-    write(RESULTS / "scaling.json", {
-        "settings": {"env": ENV_ID, "num_steps": NUM_STEPS, "episodes_per_update": args.episodes,
-                     "num_envs_per_worker": args.num_envs, "updates_timed": args.updates, "torch_threads": 1,
-                     "cores": os.cpu_count()},
-        "measured": rows, "model_assumptions": MODEL, "model": model,
-    }, provenance)
+    write(
+        RESULTS / "scaling.json",
+        {
+            "settings": {
+                "env": ENV_ID,
+                "num_steps": NUM_STEPS,
+                "episodes_per_update": args.episodes,
+                "num_envs_per_worker": args.num_envs,
+                "updates_timed": args.updates,
+                "torch_threads": 1,
+                "cores": os.cpu_count(),
+            },
+            "measured": rows,
+            "model_assumptions": MODEL,
+            "model": model,
+        },
+        provenance,
+    )
 
 
 if __name__ == "__main__":

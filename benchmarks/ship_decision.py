@@ -12,6 +12,7 @@ step count it ships if its verdict against the hand-designed schedule is. Writes
 ``results/ship_decision/<candidate file>.json`` and ``.md``; the numbers to report afterwards
 come from the evaluation seeds (``adagen eval --policy shipped --seeds 3``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,18 +44,34 @@ def main() -> None:
         paths["shipped"] = paradigm.shipped_policy_path(steps)
     spec = card.sampling_spec()
     generators = target.comparison(load_policies(target, paths), spec)  # + hand-designed, best static
-    report = run_experiment(generators, target.evaluator, process.num_classes, args.samples, PICK_SEEDS,
-                            title=f"Ship decision: {Path(args.candidate).name} ({paradigm.name}, {steps} steps)",
-                            nfe={name: spec.nfe(process) for name in generators})
+    report = run_experiment(
+        generators,
+        target.evaluator,
+        process.num_classes,
+        args.samples,
+        PICK_SEEDS,
+        title=f"Ship decision: {Path(args.candidate).name} ({paradigm.name}, {steps} steps)",
+        nfe={name: spec.nfe(process) for name in generators},
+    )
     bar = "shipped" if incumbent is not None else "hand-designed"
     ships = report.verdict("candidate", bar) == Verdict.BETTER
     print(report.table())
-    print(f"decision: {'ship it' if ships else 'keep what ships'} (the bar: candidate vs {bar} is "
-          f"{Verdict.BETTER.value} on tuning seeds {list(PICK_SEEDS)}; it is {report.verdict('candidate', bar).value})")
-    decision = {"candidate": Path(args.candidate).name, "process": paradigm.name, "steps": steps, "incumbent": incumbent,
-                "bar": bar, "ships": ships}
-    preface = (f"# Ship decision: {decision['candidate']}\n\n**{'Ship it' if ships else 'Keep what ships'}**: candidate "
-               f"vs {bar} is {report.verdict('candidate', bar).value} on the tuning seeds (ships only if better).")
+    print(
+        f"decision: {'ship it' if ships else 'keep what ships'} (the bar: candidate vs {bar} is "
+        f"{Verdict.BETTER.value} on tuning seeds {list(PICK_SEEDS)}; it is {report.verdict('candidate', bar).value})"
+    )
+    decision = {
+        "candidate": Path(args.candidate).name,
+        "process": paradigm.name,
+        "steps": steps,
+        "incumbent": incumbent,
+        "bar": bar,
+        "ships": ships,
+    }
+    preface = (
+        f"# Ship decision: {decision['candidate']}\n\n**{'Ship it' if ships else 'Keep what ships'}**: candidate "
+        f"vs {bar} is {report.verdict('candidate', bar).value} on the tuning seeds (ships only if better)."
+    )
     write_reports(RESULTS / "ship_decision" / Path(args.candidate).stem, [report], provenance, preface, decision)
 
 

@@ -19,6 +19,7 @@ and the picks to the registry's data file ``adagen_env/data/best_static.json``
 picks go to ``best_static.json`` in that folder instead (a copy of the registry's, updated), so a
 smoke run leaves the package alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,61 +87,123 @@ def main() -> None:
     hand_designed = process.named_schedules["hand-designed"]  # the defaults of static_schedule
 
     floor = noise_floor(evaluator)
-    rows, best = [], {}
+    # the step counts of earlier runs are kept, as the registry's data file keeps their picks
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    rows = [r for r in earlier.get("rows", []) if r["steps"] not in args.steps]
+    best = {int(steps): b for steps, b in earlier.get("best", {}).items() if int(steps) not in args.steps}
     for steps in args.steps:
         process.check_num_steps(steps)
         for config in tqdm(configs, desc=f"screening {steps} steps"):
             key = config_key(steps, config)
             if screened.get(key, {}).get("samples") != args.screen_samples:
                 generate = static_generator(process, steps, process.static_schedule(steps, **config))
-                result = evaluate_generator(generate, evaluator, process.num_classes, args.screen_samples, SCREEN_SEED,
-                                            progress=False)
+                result = evaluate_generator(
+                    generate, evaluator, process.num_classes, args.screen_samples, SCREEN_SEED, progress=False
+                )
                 screened[key] = {"config": config, "fd": result["fd"], "samples": args.screen_samples}
                 write_results(screen_path, screened, provenance)  # quietly: after every grid point
         ranked = sorted((screened[config_key(steps, c)] for c in configs), key=lambda r: r["fd"])
-        configs_by_name = {"hand-designed": hand_designed,
-                           **{f"grid #{i + 1}": r["config"] for i, r in enumerate(ranked[: args.top])}}
-        generators = {name: static_generator(process, steps, None if name == "hand-designed" else
-                                             process.static_schedule(steps, **config))
-                      for name, config in configs_by_name.items()}
+        configs_by_name = {
+            "hand-designed": hand_designed,
+            **{f"grid #{i + 1}": r["config"] for i, r in enumerate(ranked[: args.top])},
+        }
+        generators = {
+            name: static_generator(
+                process, steps, None if name == "hand-designed" else process.static_schedule(steps, **config)
+            )
+            for name, config in configs_by_name.items()
+        }
         # the pick sees the tuning seeds only; then every candidate is scored on the evaluation seeds
-        tuning = run_experiment(generators, evaluator, process.num_classes, args.samples, PICK_SEEDS, pairs=[],
-                                floor=False)
+        tuning = run_experiment(
+            generators, evaluator, process.num_classes, args.samples, PICK_SEEDS, pairs=[], floor=False
+        )
         tuning_fd = {name: [run["fd"] for run in c.per_seed] for name, c in tuning.contenders.items()}
-        picked = min((name for name in generators if name != "hand-designed"),
-                     key=lambda name: statistics.mean(tuning_fd[name]))
-        report = run_experiment(generators, evaluator, process.num_classes, args.samples, REPORT_SEEDS,
-                                title=f"{paradigm.env_id}, {steps} steps", nfe={n: process.nfe(steps) for n in generators},
-                                pairs=[(picked, "hand-designed")], floor=False)
-        step_rows = {name: row(name, steps, configs_by_name[name], tuning_fd[name], report.contenders[name].per_seed)
-                     for name in generators}
+        picked = min(
+            (name for name in generators if name != "hand-designed"), key=lambda name: statistics.mean(tuning_fd[name])
+        )
+        report = run_experiment(
+            generators,
+            evaluator,
+            process.num_classes,
+            args.samples,
+            REPORT_SEEDS,
+            title=f"{paradigm.env_id}, {steps} steps",
+            nfe={n: process.nfe(steps) for n in generators},
+            pairs=[(picked, "hand-designed")],
+            floor=False,
+        )
+        step_rows = {
+            name: row(name, steps, configs_by_name[name], tuning_fd[name], report.contenders[name].per_seed)
+            for name in generators
+        }
         rows += step_rows.values()
         hand, best_row = step_rows["hand-designed"], step_rows[picked]
-        best[steps] = {"hand_designed": hand, "best_static": best_row, "best_vs_hand_fd_ratio": best_row["fd"] / hand["fd"],
-                       "nfe": process.nfe(steps), "best_vs_hand": report.comparison(picked, "hand-designed").to_dict()}
+        best[steps] = {
+            "hand_designed": hand,
+            "best_static": best_row,
+            "best_vs_hand_fd_ratio": best_row["fd"] / hand["fd"],
+            "nfe": process.nfe(steps),
+            "best_vs_hand": report.comparison(picked, "hand-designed").to_dict(),
+            "best_vs_hand_verdict": report.verdict(picked, "hand-designed").value,  # what docs/generate.py shows
+        }
         write_best_static(process_name, {steps: best_row["config"]}, picks_file())
         print(f"{steps} steps: picked {picked} {best_row['config']}; {said(best[steps]['best_vs_hand'])}", flush=True)
         # after every step count: an interruption keeps them
-        write(out, {"args": vars(args), "seeds": {"screen": SCREEN_SEED, "pick": list(PICK_SEEDS),
-                                                  "report": list(REPORT_SEEDS)},
-                    "process": process_name, "grid": grid, "rows": rows, "best": best, "noise_floor": floor}, provenance)
+        write(
+            out,
+            {
+                "args": vars(args),
+                "seeds": {"screen": SCREEN_SEED, "pick": list(PICK_SEEDS), "report": list(REPORT_SEEDS)},
+                "process": process_name,
+                "grid": grid,
+                "rows": rows,
+                "best": best,
+                "noise_floor": floor,
+            },
+            provenance,
+        )
 
     table = [{k: v for k, v in r.items() if k != "config"} | {"config": _short(r["config"])} for r in rows]
-    print(format_table(table, ("steps", "schedule", "tuning_fd", "fd", "fd_std", "encoder_fd", "pixels_fd",
-                               "precision", "recall", "accuracy", "config")))
+    print(
+        format_table(
+            table,
+            (
+                "steps",
+                "schedule",
+                "tuning_fd",
+                "fd",
+                "fd_std",
+                "encoder_fd",
+                "pixels_fd",
+                "precision",
+                "recall",
+                "accuracy",
+                "config",
+            ),
+        )
+    )
     for steps, b in best.items():
-        print(f"{steps} steps: best static / hand-designed FD = {b['best_vs_hand_fd_ratio']:.3f}; {said(b['best_vs_hand'])}")
-    print(f"noise floor (real train vs held-out): FD {floor['fd']:.3f}; {args.samples} samples per evaluation; "
-          f"tuning_fd: mean over tuning seeds {list(PICK_SEEDS)}; the rest: mean (std) over evaluation seeds "
-          f"{list(REPORT_SEEDS)}; picks recorded in {picks_file()}")
+        ratio = b["best_vs_hand_fd_ratio"]
+        print(f"{steps} steps: best static / hand-designed FD = {ratio:.3f}; {said(b['best_vs_hand'])}")
+    print(
+        f"noise floor (real train vs held-out): FD {floor['fd']:.3f}; {args.samples} samples per evaluation; "
+        f"tuning_fd: mean over tuning seeds {list(PICK_SEEDS)}; the rest: mean (std) over evaluation seeds "
+        f"{list(REPORT_SEEDS)}; picks recorded in {picks_file()}"
+    )
 
 
 def row(name: str, steps: int, config: dict, tuning_fd: list[float], runs: list[dict[str, float]]) -> dict[str, Any]:
     """One candidate's row: its tuning FD (PICK_SEEDS) and every metric's mean and std over REPORT_SEEDS."""
     means, stds = mean_std(runs)
-    return {"schedule": name, "steps": steps, "config": config,
-            "tuning_fd": statistics.mean(tuning_fd), "tuning_fd_per_seed": tuning_fd,
-            **means, **{f"{k}_std": v for k, v in stds.items() if k.endswith(("fd", "kid", "precision", "recall"))}}
+    return {
+        "schedule": name,
+        "steps": steps,
+        "config": config,
+        "tuning_fd": statistics.mean(tuning_fd),
+        "tuning_fd_per_seed": tuning_fd,
+        **means,
+        **{f"{k}_std": v for k, v in stds.items() if k.endswith(("fd", "kid", "precision", "recall"))},
+    }
 
 
 def _short(config: dict) -> str:

@@ -7,6 +7,7 @@ adversarial reward adds a discriminator update every 256 finished samples on top
 
     python -m benchmarks.throughput [--batch-sizes 64 256] [--steps 8] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,11 @@ def main() -> None:
             }
         )
     print(format_table(rows, tuple(rows[0])))
-    print(f"\ntorch threads: {torch.get_num_threads()}; medians over {args.repeats} repeats ({args.sync_repeats} for sync)")
-    write(RESULTS / "throughput.json", {"args": vars(args), "threads": torch.get_num_threads(), "rows": rows}, provenance)
+    repeats = f"{args.repeats} repeats ({args.sync_repeats} for sync)"
+    print(f"\ntorch threads: {torch.get_num_threads()}; medians over {repeats}")
+    write(
+        RESULTS / "throughput.json", {"args": vars(args), "threads": torch.get_num_threads(), "rows": rows}, provenance
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ default here) and ``--threads auto``:
 
 Results: ``results/train_beside_hog.json``; ratios are to ``--threads 2`` idle in the same repeat.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,16 +30,41 @@ from adagen_env.runtime.provenance import Provenance
 from benchmarks.common import RESULTS, write
 from benchmarks.contention import Hog
 
-COMMON = ["--steps", "8", "--num-envs", "64", "--episodes-per-update", "128", "--eval-every", "0",
-          "--final-samples", "100", "--checkpoint-every", "0"]
+COMMON = [
+    "--steps",
+    "8",
+    "--num-envs",
+    "64",
+    "--episodes-per-update",
+    "128",
+    "--eval-every",
+    "0",
+    "--final-samples",
+    "100",
+    "--checkpoint-every",
+    "0",
+]
 SAVED = re.compile(r"saved \S+ \((\d+) updates, \d+ episodes, (\d+) s of training\)")
 
 
 def train(threads: str, updates: int, hog_after: float | None, hog_max_s: float) -> dict:
     """One `adagen train` run; a hog starts ``hog_after`` seconds in (0: before it; None: never)."""
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "adagen_agents.cli", "train", "--threads", threads, "--updates", str(updates),
-                   *COMMON, "--out", f"{tmp}/p.pt", "--logdir", f"{tmp}/runs"]
+        command = [
+            sys.executable,
+            "-m",
+            "adagen_agents.cli",
+            "train",
+            "--threads",
+            threads,
+            "--updates",
+            str(updates),
+            *COMMON,
+            "--out",
+            f"{tmp}/p.pt",
+            "--logdir",
+            f"{tmp}/runs",
+        ]
         hog = Hog(1 if hog_after is not None else 0, hog_max_s)
         load = os.getloadavg()[0]
         start = time.monotonic()
@@ -59,20 +85,36 @@ def train(threads: str, updates: int, hog_after: float | None, hog_max_s: float)
     if found is None:
         raise RuntimeError(f"adagen train printed no 'saved' line:\n{output[-2000:]}")
     notes = [line for line in output.splitlines() if line.startswith(("torch threads", "adagen train:"))]
-    return {"threads": threads, "updates": int(found.group(1)), "train_seconds": int(found.group(2)),
-            "wall_seconds": round(wall, 1), "load_before": load, "notes": notes}
+    return {
+        "threads": threads,
+        "updates": int(found.group(1)),
+        "train_seconds": int(found.group(2)),
+        "wall_seconds": round(wall, 1),
+        "load_before": load,
+        "notes": notes,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--updates", type=int, default=4, help="updates of the idle and hog runs (default: %(default)s)")
-    parser.add_argument("--midrun-updates", type=int, default=10, help="updates of the hog-midrun runs (default: %(default)s)")
-    parser.add_argument("--hog-after", type=float, default=9.0, help="seconds before the midrun hog starts (default: %(default)s)")
+    parser.add_argument(
+        "--updates", type=int, default=4, help="updates of the idle and hog runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--midrun-updates", type=int, default=10, help="updates of the hog-midrun runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hog-after", type=float, default=9.0, help="seconds before the midrun hog starts (default: %(default)s)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="repeats of the whole table (default: %(default)s)")
     args = parser.parse_args()
     provenance = Provenance()
 
-    scenarios = {"idle": (None, args.updates), "hog": (0.0, args.updates), "hog-midrun": (args.hog_after, args.midrun_updates)}
+    scenarios = {
+        "idle": (None, args.updates),
+        "hog": (0.0, args.updates),
+        "hog-midrun": (args.hog_after, args.midrun_updates),
+    }
     rows = []
     for repeat in range(args.repeats):
         baseline = None
@@ -84,10 +126,15 @@ def main() -> None:
                 row["seconds_per_update"] = row["train_seconds"] / row["updates"]
                 row["vs_idle_2_threads"] = row["seconds_per_update"] / baseline
                 rows.append(row)
-                print(f"repeat {repeat} {scenario:10s} --threads {threads:4s}: {row['train_seconds']:4d} s for "
-                      f"{row['updates']} updates ({row['vs_idle_2_threads']:.1f}x idle), load {row['load_before']:.2f}; "
-                      + " | ".join(row["notes"]), flush=True)
-    write(RESULTS / "train_beside_hog.json", {"args": vars(args), "cpu_count": os.cpu_count(), "rows": rows}, provenance)
+                print(
+                    f"repeat {repeat} {scenario:10s} --threads {threads:4s}: {row['train_seconds']:4d} s for "
+                    f"{row['updates']} updates ({row['vs_idle_2_threads']:.1f}x idle), load {row['load_before']:.2f}; "
+                    + " | ".join(row["notes"]),
+                    flush=True,
+                )
+    write(
+        RESULTS / "train_beside_hog.json", {"args": vars(args), "cpu_count": os.cpu_count(), "rows": rows}, provenance
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ the benchmark's ``ppo-tuned``; the campaign's evaluation seed is never looked at
 
 Resumable: each (candidate, seed) is one JSON under ``results/tune_ppo/``; the table covers all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,16 @@ def run(name: str, seed: int, refs: dict, evaluator: Evaluator) -> dict:
     act = our_ppo(name, **CANDIDATES[name])(trial)
     seconds = time.perf_counter() - start
     result = evaluate_act(TASK, act, TASK.eval_samples, evaluator)
-    data = {"candidate": name, "overrides": CANDIDATES[name], "seed": seed, "eval_seed": TASK.eval_seed,
-            "train_seconds": seconds, "samples_used": trial.samples_used,
-            "scores": normalised_scores(result, refs, TASK.eval_samples),
-            "final": {k: v for k, v in result.items() if k.endswith("_fd")}}
+    data = {
+        "candidate": name,
+        "overrides": CANDIDATES[name],
+        "seed": seed,
+        "eval_seed": TASK.eval_seed,
+        "train_seconds": seconds,
+        "samples_used": trial.samples_used,
+        "scores": normalised_scores(result, refs, TASK.eval_samples),
+        "final": {k: v for k, v in result.items() if k.endswith("_fd")},
+    }
     write(path, data, provenance)  # the provenance holds the threads and the load before and after
     return data
 
@@ -78,16 +85,24 @@ def main() -> None:
     for seed in args.seeds:
         for name in args.candidates:
             data = run(name, seed, refs, evaluator)
-            print(f"{name}, seed {seed}: score {data['scores']['mean']:.3f} in {data['train_seconds']:.0f} s", flush=True)
+            print(
+                f"{name}, seed {seed}: score {data['scores']['mean']:.3f} in {data['train_seconds']:.0f} s", flush=True
+            )
     rows = []
     done = [json.loads(p.read_text()) for p in sorted(FOLDER.glob("*-seed*.json"))]
     for name in CANDIDATES:
         runs = [d for d in done if d["candidate"] == name]
         if runs:
-            mean = lambda key: sum(d["scores"][key] for d in runs) / len(runs)  # noqa: E731
-            rows.append({"candidate": name, "seeds": len(runs), "score": f"{mean('mean'):.3f}",
-                         **{s: f"{mean(s):.3f}" for s in SPACES},
-                         "train s": f"{sum(d['train_seconds'] for d in runs) / len(runs):.0f}"})
+            mean = {key: sum(d["scores"][key] for d in runs) / len(runs) for key in ("mean", *SPACES)}
+            rows.append(
+                {
+                    "candidate": name,
+                    "seeds": len(runs),
+                    "score": f"{mean['mean']:.3f}",
+                    **{s: f"{mean[s]:.3f}" for s in SPACES},
+                    "train s": f"{sum(d['train_seconds'] for d in runs) / len(runs):.0f}",
+                }
+            )
     print(format_table(rows, ["candidate", "seeds", "score", *SPACES, "train s"]))
 
 

@@ -68,7 +68,7 @@ def test_the_report_writes_json_and_markdown_with_provenance(report, tmp_path):
     )
     assert Report.from_dict(data).verdict("real", "dimmed") == Verdict.BETTER
     page = written[1].read_text()
-    assert page.startswith("# real vs dimmed") and "**real vs dimmed: better**" in page and "commit" in page
+    assert page.startswith("# real vs dimmed") and "**real vs dimmed** (better)" in page and "commit" in page
 
 
 def test_pairs_are_chosen_and_checked():

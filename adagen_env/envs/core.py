@@ -64,7 +64,8 @@ class ScheduleCore:
     ):
         num_envs = check_int("num_envs", num_envs, 1)
         spec = EpisodeSpec.build(spec)
-        paradigm = get_paradigm(process) if isinstance(process, str) else None
+        # the registered paradigm of a process given by name (None for a process object of your own)
+        self.paradigm = paradigm = get_paradigm(process) if isinstance(process, str) else None
         if isinstance(process, str):
             self.process = make_process(process, device, spec.autocast)  # checks the device
         else:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 
 from adagen_env.data.datasets import ImageDataset
 from adagen_env.evaluation.comparison import Comparison, Interval, Verdict, compare_features, t_interval
-from adagen_env.evaluation.generators import Generate, generate_balanced
+from adagen_env.evaluation.generators import Generate, generate_and_score
 from adagen_env.evaluation.metrics import Evaluator, noise_floor
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.results import write_results
@@ -154,7 +153,7 @@ class Report:
             ]
             for c in self.comparisons:
                 lines += [
-                    f"- **{c.a} vs {c.b}: {c.verdict.value}**. {c.sentence()}.",
+                    f"- **{c.a} vs {c.b}** ({c.verdict.value}): {c.sentence()}.",
                     "",
                     "  | space | FD | precision | recall |",
                     "  |---|---|---|---|",
@@ -235,14 +234,8 @@ def run_experiment(
     for name, generate in generators.items():
         runs, kept = [], []
         for seed in seeds:
-            start = time.perf_counter()
-            images, labels = generate_balanced(generate, num_classes, samples, seed)
-            seconds = time.perf_counter() - start
-            feats = evaluator.all_features(images)
-            if evaluator.classifier is not None and "classifier" not in feats:
-                feats["classifier"] = evaluator.space_features(images, "classifier")
-            result = evaluator.evaluate_features(feats, labels)
-            runs.append({**result, "seconds": seconds, "samples_per_second": samples / seconds})
+            result, feats = generate_and_score(generate, evaluator, num_classes, samples, seed)
+            runs.append(result)
             kept.append(feats)
             log(
                 f"{name}, seed {seed}: FD "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from tqdm import tqdm
@@ -68,44 +68,36 @@ def evaluate_generator(
     batch_size: int = 500,
     progress: bool = True,
 ) -> dict[str, float]:
-    """FD, precision, recall (every feature space of ``evaluator``), class accuracy, wall time and
-    samples per second of ``generate``.
+    """FD, KID, precision, recall (every feature space of ``evaluator``), class accuracy, wall time
+    and samples per second of ``generate`` on one seed.
 
     Chunk ``i`` is generated with seed ``seed * 1_000_003 + i``, so results do not depend on the
-    machine, and different seeds give disjoint noise.
+    machine, and different seeds give disjoint noise. Comparing generators on several seeds is
+    :func:`adagen_env.evaluation.experiment.run_experiment`'s work.
     """
-    return generate_and_evaluate(generate, evaluator, num_classes, num_samples, seed, batch_size, progress)[0]
+    return generate_and_score(generate, evaluator, num_classes, num_samples, seed, batch_size, progress)[0]
 
 
-def generate_and_evaluate(
+def generate_and_score(
     generate: Generate,
     evaluator: Evaluator,
     num_classes: int,
     num_samples: int = DEFAULT_NUM_SAMPLES,
     seed: int = 0,
     batch_size: int = 500,
-    progress: bool = True,
-) -> tuple[dict[str, float], torch.Tensor]:
-    """``evaluate_generator``'s result and the images it scored, for paired comparisons."""
+    progress: bool = False,
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """``evaluate_generator``'s scores and the features it scored, by space: sample i of two generators
+    scored on the same seed shares its label and noise, so their features pair up."""
     if num_samples < 2:
         raise ValueError(f"num_samples must be at least 2 for a Frechet distance, got {num_samples}")
     start = time.perf_counter()
     images, labels = generate_balanced(generate, num_classes, num_samples, seed, batch_size, progress)
     seconds = time.perf_counter() - start
-    result = evaluator.evaluate(images, labels)
+    features = evaluator.all_features(images)
+    result = evaluator.evaluate_features(features, labels)
     result.update(seconds=seconds, samples_per_second=num_samples / seconds)
-    return result, images
-
-
-def evaluate_on_seeds(
-    generate: Generate, evaluator: Evaluator, num_classes: int, num_samples: int, seeds: Sequence[int]
-) -> tuple[list[dict[str, float]], torch.Tensor]:
-    """One ``generate_and_evaluate`` per seed, and all their images in seed order: sample i of two
-    generators evaluated on the same seeds shares its label and noise, so the two sets are paired."""
-    results, images = zip(
-        *(generate_and_evaluate(generate, evaluator, num_classes, num_samples, seed, progress=False) for seed in seeds)
-    )
-    return list(results), torch.cat(images)
+    return result, features
 
 
 def generate_balanced(

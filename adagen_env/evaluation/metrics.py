@@ -325,14 +325,15 @@ class Evaluator:
         self._check_images(images)
         if labels is not None and labels.shape != (len(images),):
             raise ValueError(f"expected labels of shape ({len(images)},), got {tuple(labels.shape)}")
-        features = self.all_features(images)
-        if labels is not None and self.classifier is not None and "classifier" not in features:
-            features["classifier"] = self.space_features(images, "classifier")  # for the accuracy only
-        return self.evaluate_features(features, labels)
+        return self.evaluate_features(self.all_features(images), labels)
 
     def all_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The features of ``images`` in every space of the evaluator, by space."""
-        return {space: self.space_features(images, space) for space in self.spaces}
+        """The features of ``images`` in every space of the evaluator, by space (and the classifier's,
+        for the class accuracy, when the evaluator has a classifier outside its spaces)."""
+        features = {space: self.space_features(images, space) for space in self.spaces}
+        if self.classifier is not None and "classifier" not in features:
+            features["classifier"] = self.space_features(images, "classifier")
+        return features
 
     def evaluate_features(
         self, features: dict[str, torch.Tensor], labels: torch.Tensor | None = None

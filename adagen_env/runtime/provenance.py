@@ -56,6 +56,19 @@ def load_average() -> list[float] | None:
         return None
 
 
+def command_line() -> str | None:
+    """The command as it was typed, as far as Python knows it (``python -m benchmarks.x --flag``), with the
+    interpreter by its name only; the script's name for an installed command (``adagen eval ...``)."""
+    argv = list(getattr(sys, "orig_argv", []) or sys.argv)
+    if not argv:
+        return None
+    if Path(argv[0]).name.startswith("python") and len(argv) > 1 and argv[1] == "-m":
+        return " ".join(["python", *argv[1:]])
+    if Path(argv[0]).name.startswith("python") and len(argv) > 1:
+        argv = argv[1:]
+    return " ".join([Path(argv[0]).name, *argv[1:]])
+
+
 @dataclass
 class Provenance:
     """Started when the work starts, finished when it is written: the load on both sides and the wall time."""
@@ -76,6 +89,6 @@ class Provenance:
             "load_average_before": self.load_before,
             "load_average_after": load_average(),
             "wall_seconds": round(time.perf_counter() - self.started, 2),
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+            "command": command_line(),
             "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
