@@ -4,8 +4,9 @@ Each engine is measured against its own 1-worker baseline in the same run, with 
 batch per update (strong scaling), one torch thread per process, on the MaskGIT env with the
 adversarial reward:
 
-- torchrun: our PPO under ``torchrun --nproc_per_node 1`` and ``2`` (gloo), with its CPU default
-  of 10 epochs x 64 minibatches (640 gradient all-reduces per update) and with the method's 5
+- torchrun: our PPO under ``torchrun --nproc_per_node 1`` and ``2`` (gloo), with 10 epochs x 64
+  minibatches (640 gradient all-reduces per update; our default before AdaGen-Bench's tuning
+  halved the minibatches) and with the method's 5
   full-batch epochs (5). Each rank times its rollouts and its updates; rank 0 also times an
   all-reduce of the gradient vector (actor and critic) on its own: what one exchange costs.
 - RLlib: PPO from ``adagen_agents.rllib`` with 1 and 2 env runners sharing one discriminator
@@ -98,7 +99,7 @@ def model_update_time(gpus: int, m: dict = MODEL) -> dict:
 
 def model_table() -> list[dict]:
     one = model_update_time(1, {**MODEL, "bus_bandwidth_gb_s": {"1": 1.0}, "allreduce_step_latency_us": {"1": 0.0}})
-    # and with our CPU default of 10 epochs x 64 minibatches: 640 gradient all-reduces per update
+    # and with 10 epochs x 64 minibatches (the committed runs' setting): 640 gradient all-reduces per update
     minibatched = {**MODEL, "ppo_gradient_steps_per_update": 640}
     rows = [one, *(model_update_time(n) for n in (8, 64, 512)), *(model_update_time(n, minibatched) for n in (64, 512))]
     for r in rows:
@@ -160,7 +161,7 @@ def torchrun_worker(args: argparse.Namespace) -> None:
         distributed.leave()
 
 
-# (epochs, minibatches) of our PPO: its CPU default, and the method's full-batch epochs (docs/method.md)
+# (epochs, minibatches) of our PPO: many small steps (our default before tuning), and the method's full-batch epochs
 PPO_SETTINGS = {"torchrun 10x64": (10, 64), "torchrun 5x1": (5, 1)}
 
 

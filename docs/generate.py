@@ -11,6 +11,7 @@ the JSON files under ``benchmarks/results/``. CI runs ``--check`` (through the t
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -29,6 +30,16 @@ def page(source: str, text: str) -> str:
 
 
 # ---------------------------------------------------------------------- reference
+
+
+def describe(space) -> str:
+    """A space in a few words: ``Discrete(10)``, or a Box's shape and the range of its bounds."""
+    import numpy as np
+
+    if not hasattr(space, "low"):
+        return f"`{space}`"
+    low, high = float(np.min(space.low)), float(np.max(space.high))
+    return f"`Box{space.shape}` {space.dtype}, in [{low:.3g}, {high:.3g}]"
 
 
 def environments() -> str:
@@ -59,9 +70,12 @@ def environments() -> str:
         space = ScheduleCore(process, 1, EpisodeSpec(reward=None)).observation_space()
         layout = flat_layout(space)
         rows = [
-            f"| `{key}` | `{sub}` | {layout[key].start}-{layout[key].stop - 1} |" for key, sub in space.spaces.items()
+            f"| `{key}` | {describe(sub)} | {layout[key].start}-{layout[key].stop - 1} |"
+            for key, sub in space.spaces.items()
         ]
-        doc = (type(process).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        cls = type(process)  # its own docstring, else its module's
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or inspect.getmodule(cls).__doc__ or "")
+        doc = doc.split("\n\n")[0].replace("\n", " ")
         details += [
             f"## `{p.env_id}`",
             "",
@@ -144,7 +158,8 @@ def cli() -> str:
 def provenance_line(data: dict) -> str:
     record = data.get("provenance")
     if not record:
-        return "_Provenance: not recorded (written before results files carried it)._"
+        return ("_Provenance: not recorded (written before results files carried it); its verdicts were made by FD "
+                "alone, the rule before precision and recall joined it._")
     dirty = " with uncommitted changes" if record.get("dirty") else ""
     return (
         f"_Provenance: commit `{(record.get('commit') or 'unknown')[:12]}`{dirty}, torch "

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from adagen_agents import cli
-from adagen_agents.bench import algorithms, campaign, tasks
+from adagen_agents.bench import algorithms, tasks
 from adagen_agents.bench.algorithms import ALGORITHMS, register, sb3
 from adagen_agents.bench.campaign import run_campaign, run_one
 from adagen_agents.bench.tasks import Task
 from adagen_agents.bench.trial import BudgetTooSmall, Trial, normalised_scores
 from adagen_agents.sb3_algorithms import SB3Algorithm
 from adagen_env.evaluation.metrics import SPACES, Evaluator
+from adagen_env.runtime.files import atomic_write_json
 
 # the cheapest generator (flow, Heun, 3 steps = 6 NFE), a budget of 1,024 samples
 TINY = Task(
@@ -184,7 +185,7 @@ def test_report_writes_the_leaderboard_and_plots(tmp_path):
                 curve = [
                     {"samples": n, "scores": {"mean": level * f}} for n, f in ((1, 0.25), (2, 0.5), (3, 0.75), (4, 1))
                 ]
-                campaign.write_json(
+                atomic_write_json(
                     tmp_path / "runs" / task / f"{algo}-seed{seed}.json",
                     {
                         "algo": algo,

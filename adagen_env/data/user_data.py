@@ -26,6 +26,7 @@ from adagen_env.models.denoiser import Denoiser
 from adagen_env.models.encoder import DigitAutoencoder, EncoderConfig
 from adagen_env.processes import DiffusionProcess, FlowProcess
 from adagen_env.processes.continuous import ContinuousProcess
+from adagen_env.runtime.files import atomic_save
 from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_classifier import train_classifier
 from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
@@ -131,8 +132,8 @@ def save_features(
     image_shape: tuple[int, int, int],
     info: dict,
 ) -> None:
-    """The evaluation's networks for one kind of image, in one file."""
-    torch.save(
+    """The evaluation's networks for one kind of image, in one file (written atomically)."""
+    atomic_save(
         {
             "image_shape": list(image_shape),
             "classifier": None

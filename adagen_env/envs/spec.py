@@ -77,11 +77,6 @@ def _parse_refine(text: str) -> Refinement:
         raise ValueError(f"expected STEPS or STEPS:FRACTION, got {text!r}") from None
 
 
-def _parse_reward(text: str) -> str:
-    _check_reward(text)
-    return text
-
-
 def _parse_choice(check: Callable[[str], Any]) -> Callable[[str], str]:
     """A flag's parser for a word the knob's own ``check`` accepts."""
 
@@ -116,11 +111,12 @@ class EpisodeSpec:
     reward: Any = _knob(
         "adversarial",
         "reward of the finished samples: adversarial (a discriminator trained online against real "
-        "images), adversarial-projected, or classifier and batch-fd, which use the metric's networks and exist to "
-        "show reward hacking; None: no reward (every reward 0), for sampling; or a scorer object "
+        "images), adversarial-projected, fidelity (the trade-off's class probability from a network no metric uses), "
+        "or classifier and batch-fd, which use the metric's networks and exist to show reward hacking; None: no "
+        "reward (every reward 0), for sampling; or a scorer object "
         "(default: adversarial)",
         "NAME",
-        parse=_parse_reward,
+        parse=_parse_choice(lambda name: _check_reward(name)),
     )
     smoothing: float | str = _knob(
         0.0,

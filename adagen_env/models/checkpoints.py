@@ -10,11 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adagen_env.runtime.files import atomic_save
+
 
 def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None) -> None:
     """``model`` must have a dataclass ``config`` that its constructor takes; ``metadata`` (plain
     types) says what the file is, for example ``{"paradigm": "flow"}`` for a generator."""
-    torch.save({"config": asdict(model.config), "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
+    atomic_save({"config": asdict(model.config), "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
 
 
 def read_metadata(path: str | Path) -> dict:

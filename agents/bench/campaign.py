@@ -9,7 +9,6 @@ and kept in ``references/``.
 from __future__ import annotations
 
 import json
-import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -21,16 +20,11 @@ from adagen_agents.bench.algorithms import get_algorithm, missing_packages
 from adagen_agents.bench.tasks import Task, get_task
 from adagen_agents.bench.trial import SetupError, Trial, evaluate_act, normalised_scores, reference_results
 from adagen_env.evaluation.metrics import Evaluator
+from adagen_env.runtime.files import atomic_write_json
+from adagen_env.runtime.provenance import Provenance
+from adagen_env.runtime.results import write_results
 
-DEFAULT_RESULTS = Path("benchmarks/results/bench")
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write through a temporary file, so that an interrupted write never leaves a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+DEFAULT_RESULTS = Path("adagen-results/bench")
 
 
 def run_path(results: Path, algo: str, task: str, seed: int) -> Path:
@@ -43,8 +37,9 @@ def references(task: Task, results: Path, evaluator: Evaluator) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     print(f"references for {task.name}: the hand-designed and the best static schedule ...", flush=True)
+    provenance = Provenance()
     data = {"task": task.name, "eval_seed": task.eval_seed, **reference_results(task, evaluator)}
-    write_json(path, data)
+    write_results(path, data, provenance)
     return data
 
 
@@ -62,7 +57,7 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
 
     torch.manual_seed(seed)  # for libraries that draw from torch's global RNG
     trial = Trial(task, seed, curve)
-    load_before = os.getloadavg()  # the machine is shared: every timing notes the load beside it
+    provenance = Provenance()  # the machine is shared: every timing notes the load beside it
     start = time.perf_counter()
     act = algorithm(trial)
     seconds = time.perf_counter() - start - trial.evaluation_seconds
@@ -85,11 +80,8 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
         "scores": normalised_scores(final, refs, task.eval_samples),
         "final": final,
         "curve": [*trial.curve, last],
-        "torch_threads": torch.get_num_threads(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
     }
-    write_json(run_path(results, algo, task.name, seed), data)
+    write_results(run_path(results, algo, task.name, seed), data, provenance)
     return data
 
 
@@ -118,7 +110,7 @@ def run_campaign(
             raise type(error)(f"{algo} on {task.name}: {error}") from error
         except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
             failed += 1
-            write_json(
+            atomic_write_json(
                 results / "failed" / f"{task.name}-{algo}-seed{seed}.json",
                 {
                     "algo": algo,
