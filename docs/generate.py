@@ -158,8 +158,10 @@ def cli() -> str:
 def provenance_line(data: dict) -> str:
     record = data.get("provenance")
     if not record:
-        return ("_Provenance: not recorded (written before results files carried it); its verdicts were made by FD "
-                "alone, the rule before precision and recall joined it._")
+        return (
+            "_Provenance: not recorded (written before results files carried it); its verdicts were made by FD "
+            "alone, the rule before precision and recall joined it._"
+        )
     dirty = " with uncommitted changes" if record.get("dirty") else ""
     return (
         f"_Provenance: commit `{(record.get('commit') or 'unknown')[:12]}`{dirty}, torch "
