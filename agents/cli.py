@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ from adagen_env.evaluation.seeds import EVALUATION_SEEDS, REPORT_SEEDS
 from adagen_env.paradigms import PARADIGMS
 from adagen_env.runtime import distributed
 from adagen_env.runtime.devices import check_device
+from adagen_env.runtime.signals import Terminated
 from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
 from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
@@ -230,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N" if str(f.type) == "int" else "X",
             help=f"{f.metadata['help']} (default: {f.default})",
         )
+    overwrite(p)
     p.set_defaults(func=train.run)
 
     # ------------------------------------------------------------------ eval
@@ -272,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write the report to this JSON file, and its Markdown page beside it (default: none)",
     )
+    overwrite(p)
     p.set_defaults(func=evaluate.run)
 
     # ------------------------------------------------------------------ bench
@@ -317,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/actions.png", help="the PNG to write (default: %(default)s)")
+    overwrite(p)
     p.set_defaults(func=actions.run)
 
     # ------------------------------------------------------------------ sample
@@ -339,16 +345,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/samples.png", help="the PNG to write (default: %(default)s)")
+    overwrite(p)
     p.set_defaults(func=sample.run)
 
     # ------------------------------------------------------------------ your own images
     p = add("generator", "train a small diffusion or flow generator on your images (a folder or .npz), for --generator")
-    p.add_argument("--paradigm", choices=sorted(GENERATOR_PROCESSES), required=True, help="what it learns (required)")
-    data_flags(p)
-    p.add_argument("--train-steps", type=int, default=TRAIN_STEPS, help="optimiser steps (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    p.add_argument("--paradigm", choices=sorted(GENERATOR_PROCESSES), help="what it learns (required, unless --resume)")
+    data_flags(p, required=False)
+    p.add_argument("--train-steps", type=int, help=f"optimiser steps (default: {TRAIN_STEPS})")
+    p.add_argument("--seed", type=int, help="training seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    p.add_argument("--out", help=f"the generator file to write (default: {RESULTS_DIR}/generators/PARADIGM-DATA.pt)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=500,
+        help=(
+            "steps between checkpoints into --out, which then also holds the state to resume from; 0: only when "
+            "stopped (default: %(default)s)"
+        ),
+    )
+    p.add_argument(
+        "--out",
+        help=f"the generator file to write (default: {RESULTS_DIR}/generators/PARADIGM-DATA.pt, or the --resume file)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="PATH",
+        help=(
+            "continue the unfinished run of this generator file (written when a run is stopped or checkpoints); "
+            "its paradigm, data, steps and seed win over the flags (default: start afresh)"
+        ),
+    )
+    overwrite(p)
     p.set_defaults(func=own_images.run_generator)
 
     p = add("features", "train the evaluation's feature networks on your images, for --features")
@@ -358,19 +386,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--encoder-steps", type=int, default=ENCODER_STEPS, help="autoencoder steps (default: %(default)s)")
     p.add_argument("--out", help=f"the features file to write (default: {RESULTS_DIR}/features/DATA.pt)")
+    overwrite(p)
     p.set_defaults(func=own_images.run_features)
     return parser
 
 
-def data_flags(p: argparse.ArgumentParser) -> None:
+def overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=("replace an existing output file; without it an existing one is refused before any work (default: off)"),
+    )
+
+
+def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "--data",
-        required=True,
+        required=required,
         metavar="PATH",
         help=(
             "a folder of images (class sub-folders give the labels; no sub-folders: one class) or an .npz; "
             f"one size, at least {MIN_SIZE}x{MIN_SIZE}; a fixed {100 * HELDOUT_FRACTION:.0f} %% is held out for "
-            "evaluation (required)"
+            "evaluation " + ("(required)" if required else "(required, unless --resume: then where its images are now)")
         ),
     )
     p.add_argument(
@@ -381,11 +418,19 @@ def data_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the command; problems end it with one line (exit 1), Ctrl-C with status 130."""
+    """Run the command; problems end it with one line (exit 1), Ctrl-C with status 130 and SIGTERM
+    with 143, both after saving what the command has done so far."""
     args = build_parser().parse_args(argv)
     prefix = f"adagen {args.command}"
     code: int | str = 0
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if getattr(args, "num_steps", None) is not None and args.num_steps < 1:
             raise ValueError(f"--steps must be at least 1, got {args.num_steps}")
@@ -396,9 +441,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as e:
         if distributed.rank() == 0:  # under torchrun every rank stops; one says so
             print(f"\n{prefix}: {one_line(str(e)) or 'interrupted'}", file=sys.stderr)
-        code = 130
+        code = 128 + signal.SIGTERM if isinstance(e, Terminated) or isinstance(e.__context__, Terminated) else 130
     except SystemExit as e:
         code = e.code if e.code is not None else 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if distributed.leave():
         # under torchrun, skip the interpreter's teardown: gloo's threads can abort the process there
         # after every file is written (torch destroys process groups only by reference counting)

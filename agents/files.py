@@ -56,7 +56,7 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": irrelevant to the user
             return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001: unpickling, zip, EOF and key errors all mean "cannot read this file"
+    except Exception as e:  # noqa: BLE001 - unpickling, zip, EOF and key errors all mean "cannot read this file"
         text = str(e)
         unsafe = re.search(
             r"\bGLOBAL ([\w.]+)", text
@@ -80,6 +80,51 @@ def check_writable_file(path: str | Path, flag: str) -> Path:
         raise ValueError(f"{flag} {path} is a directory; give a file path")
     _probe_folder(path.parent, flag, path)
     return path
+
+
+def check_output(
+    path: str | Path,
+    flag: str,
+    inputs: dict[str, str | Path | None],
+    overwrite: bool = False,
+    resumed: str | Path | None = None,
+    suffixes: tuple[str, ...] = (),
+    beside: tuple[str, ...] = (),
+    resumable: bool = False,
+) -> Path:
+    """An output file checked before any work: writable; of a kind the command writes (``suffixes``);
+    not one of the command's ``inputs`` (by flag) nor inside an input folder; and not an existing
+    file (nor one of the files written ``beside`` it, by suffix) unless ``overwrite``, or unless it
+    is the file being ``resumed`` (a ``resumable`` command says so). ``ValueError`` (one line) otherwise."""
+    path = check_writable_file(path, flag)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{flag} {path}: the file it writes is {' or '.join(suffixes)}; give a path ending so")
+    for input_flag, value in inputs.items():
+        if value is None:
+            continue
+        source = Path(value)
+        if same_file(path, source) or any(same_file(path.with_suffix(s), source) for s in beside):
+            raise ValueError(
+                f"{flag} {path} is this command's {input_flag}: writing it would destroy that input; "
+                "choose another path"
+            )
+        if source.is_dir() and path.resolve().is_relative_to(source.resolve()):
+            raise ValueError(f"{flag} {path} is inside {input_flag} {source}; write it elsewhere")
+    if resumed is not None and same_file(path, resumed):
+        return path
+    for existing in (path, *(path.with_suffix(s) for s in beside)):
+        if existing.exists() and not overwrite:
+            also = f", or --resume {path} to continue it" if resumable else ""
+            raise ValueError(f"{flag} {path}: {existing} exists; give --overwrite to replace it{also}")
+    return path
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file (links and relative paths resolved)."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
 def check_writable_folder(path: str | Path, flag: str) -> Path:

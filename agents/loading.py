@@ -129,7 +129,7 @@ def load_sb3_model(path: str | Path, algo: str, **kwargs: Any):
         return cls.load(path, **kwargs)
     except FileNotFoundError:
         raise
-    except Exception as e:  # noqa: BLE001: zip, unpickling and SB3's own errors all mean "cannot read this file"
+    except Exception as e:  # noqa: BLE001 - zip, unpickling and SB3's own errors all mean "cannot read this file"
         raise ValueError(
             f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'}); "
             f"{SB3_UNSAFE}"

@@ -100,6 +100,10 @@ class OutOfTime(Exception):
     """Raised inside a rollout or an update when ``learn``'s time budget is spent."""
 
 
+class Diverged(ValueError):
+    """An update gave a non-finite loss or weights (a learning rate too large, say); it was undone."""
+
+
 class PPO:
     """``PPO(env).learn(n)`` trains; ``save``/``load`` keep everything needed to resume exactly.
 
@@ -229,6 +233,12 @@ class PPO:
                 surrogate = torch.min(ratio * advantage, ratio.clamp(1 - c.clip, 1 + c.clip) * advantage)
                 policy_loss = -surrogate.mean()
                 value_loss = nn.functional.mse_loss(value, normalised[idx])
+                # one process stops at the first bad loss; ranks, whose losses differ, at the weights (below)
+                if self.world_size == 1 and not (torch.isfinite(policy_loss) and torch.isfinite(value_loss)):
+                    raise Diverged(
+                        f"update {self.updates + 1} diverged: policy loss {policy_loss.item():.3g}, "
+                        f"value loss {value_loss.item():.3g} (a learning rate too large?)"
+                    )
                 self.optimizer.zero_grad(set_to_none=True)
                 (policy_loss + c.value_coef * value_loss).backward()
                 distributed.average_gradients(parameters)
@@ -237,6 +247,8 @@ class PPO:
                 policy_losses.append(policy_loss.item())
                 value_losses.append(value_loss.item())
                 clip_fractions.append(((ratio - 1).abs() > c.clip).float().mean().item())
+        if not all(torch.isfinite(p).all() for p in parameters):
+            raise Diverged(f"update {self.updates + 1} diverged: non-finite weights (a learning rate too large?)")
         self.updates += 1
         losses = torch.tensor(
             [np.mean(policy_losses), np.mean(value_losses), np.mean(clip_fractions)], dtype=torch.float64
@@ -285,10 +297,10 @@ class PPO:
             try:
                 batch = self.collect()
                 stats = self.update(batch)
-            except (OutOfTime, KeyboardInterrupt) as stop:
+            except (OutOfTime, KeyboardInterrupt, Diverged) as stop:
                 self._restore(before)  # a checkpoint saved now resumes exactly
                 self.seconds += self.clock() - start
-                if isinstance(stop, KeyboardInterrupt):
+                if isinstance(stop, (KeyboardInterrupt, Diverged)):
                     raise
                 self.stopped_by_time = True
                 break

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from adagen_agents.card import PolicyCard
 from adagen_agents.loading import load_sb3_model, read_sb3_card, sb3_act, sb3_card_path
-from adagen_agents.ppo import PPO, PPOConfig
+from adagen_agents.ppo import PPO, Diverged, PPOConfig
 from adagen_agents.sb3_algorithms import get_sb3_algorithm
 from adagen_agents.threads import SlowdownWatchdog
 from adagen_env.data.images import image_grid
@@ -77,10 +77,9 @@ def train_ppo(
     agent = PPO.load(resume, env) if resume is not None else PPO(env, config)
 
     def callback(agent: PPO, stats: dict[str, float]) -> bool | None:
-        result = on_update(agent, stats) if on_update is not None else None
         if checkpoint_every and agent.updates % checkpoint_every == 0:
-            agent.save(out, card)
-        return result
+            agent.save(out, card)  # before on_update's evaluation: a failure there loses no training
+        return on_update(agent, stats) if on_update is not None else None
 
     try:
         if agent.updates < updates:
@@ -90,6 +89,9 @@ def train_ppo(
         raise Interrupted(
             f"interrupted after {agent.updates} of {updates} updates; saved {out} (continue with --resume {out})"
         ) from None
+    except Diverged as error:  # the diverging update was undone: what is saved is the last good one
+        agent.save(out, card)
+        raise Diverged(f"{error}; kept the last good checkpoint, {agent.updates} updates, in {out}") from None
     agent.save(out, card)
     return TrainResult(agent, out, updates, agent.stopped_by_time)
 

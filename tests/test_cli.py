@@ -63,7 +63,7 @@ def test_sample_writes_a_grid(tmp_path):
         (["eval", "--schedule", "nonsense"], "unknown schedule 'nonsense' for AdaGen/MaskGIT-Digits-v0"),
         (["eval", "--env", "AdaGen/Nope-v0"], "unknown environment"),
         (["eval", "--steps", "0"], "--steps must be at least 1"),
-        (["eval", "--samples", "1"], "--samples must be at least 2"),
+        (["eval", "--samples", "3"], "--samples must be at least 4"),
         (["eval", "--device", "cuda:99"], "cuda:99"),
         (["eval", "--device", "gpu please"], "not a torch device"),
         (["sample", "--label", "12"], "--label must be in 0..9"),
@@ -101,7 +101,8 @@ def test_every_option_has_help_that_shows_its_default():
             if action.dest == "help":
                 continue
             assert action.help, f"{command} {action.option_strings} has no help"
-            assert "(default: " in action.help or action.required, f"{command} {action.option_strings}: {action.help}"
+            stated = "(default: " in action.help or "(required" in action.help
+            assert stated or action.required, f"{command} {action.option_strings}: {action.help}"
         parser.format_help()  # a stray % in a help text fails only here
 
 

@@ -263,8 +263,8 @@ def test_sizes_from_8_to_32_grey_or_rgb_through_generator_env_render_and_evaluat
     folder = write_coloured_digits(tmp_path / "data", size=size, classes=2, per_class=20)
     source = DataSource(str(folder), channels)
     train = source.load("train")
-    model, taken = train_denoiser("diffusion", train, steps=3, batch_size=16, target="clean")
-    save_generator(model, tmp_path / "g.pt", "diffusion", source, taken)
+    model = train_denoiser("diffusion", train, steps=3, batch_size=16, target="clean")
+    save_generator(model, tmp_path / "g.pt", "diffusion", source, 3)
     process = read_generator(tmp_path / "g.pt").process()
     assert (process.image_channels, *process.image_shape) == (channels, size, size)
 
@@ -304,7 +304,7 @@ def test_a_generator_of_your_images_learns_them(tmp_path):
     from adagen_env.training.train_denoiser import train_denoiser
 
     data = load_images(coloured_digits(tmp_path, per_class=60), channels=3, levels=256)
-    model, _ = train_denoiser("flow", data, steps=300, batch_size=64, target="clean")
+    model = train_denoiser("flow", data, steps=300, batch_size=64, target="clean")
     process = FlowProcess(model)
     images = sample(process, torch.arange(60) % 3, num_steps=6)
     real = data.to_float()

@@ -13,14 +13,16 @@ Both files hold plain types and tensors only (read with ``weights_only=True``).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from adagen_env.data.datasets import ImageDataset, Split, load_images
 from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS, Evaluator
-from adagen_env.models.checkpoints import read_metadata, save_model
+from adagen_env.models.checkpoints import read_config, read_metadata, read_training, save_model
 from adagen_env.models.classifier import DigitClassifier
 from adagen_env.models.denoiser import Denoiser
 from adagen_env.models.encoder import DigitAutoencoder, EncoderConfig
@@ -75,20 +77,32 @@ def data_source(
 # ---------------------------------------------------------------------- generator files
 
 
-def save_generator(model: Denoiser, path: str | Path, paradigm: str, source: DataSource, steps: int) -> None:
-    save_model(model, path, {"paradigm": paradigm, "data": asdict(source), "steps": steps})
+def save_generator(
+    model: Denoiser, path: str | Path, paradigm: str, source: DataSource, steps: int, training: dict | None = None
+) -> None:
+    """A generator file: the model (an exponential moving average of its weights), what it was trained on,
+    the steps taken, and, while the run is unfinished, the ``training`` state it resumes from."""
+    save_model(model, path, {"paradigm": paradigm, "data": asdict(source), "steps": steps}, training)
 
 
 @dataclass(frozen=True)
 class GeneratorFile:
-    """A generator file of ``adagen generator``: its paradigm and the data it was trained on."""
+    """A generator file of ``adagen generator``: its paradigm, the data it was trained on, the steps
+    it took, and the training state of an unfinished run (``None`` once it finished)."""
 
     path: str
     paradigm: str
     source: DataSource
+    steps: int | None = None
+    training: dict | None = None
 
     def process(self, device: str | torch.device = "cpu", solver: str | None = None) -> ContinuousProcess:
         return GENERATOR_PROCESSES[self.paradigm].from_checkpoint(self.path, device, solver)
+
+    @cached_property
+    def sha256(self) -> str:
+        """The file's content hash: what a policy trained for this generator records and checks."""
+        return hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
 
 
 def read_generator(path: str | Path, data: str | Path | None = None) -> GeneratorFile:
@@ -110,7 +124,25 @@ def read_generator(path: str | Path, data: str | Path | None = None) -> Generato
         source = DataSource(str(Path(data).resolve()), source.channels, source.heldout_fraction, source.split_seed)
     if not Path(source.path).exists():
         raise FileNotFoundError(f"{path} was trained on {source.path}, which is not there any more; pass --data")
-    return GeneratorFile(str(path), paradigm, source)
+    check_generator_fits(path, source)
+    return GeneratorFile(str(path), paradigm, source, metadata.get("steps"), read_training(path))
+
+
+def check_generator_fits(path: str | Path, source: DataSource) -> None:
+    """The images at ``source`` must be of the generator's kind: its classes, size and channels (one line otherwise)."""
+    config = read_config(path)
+    data = load_images(source.path, "all", LEVELS, source.heldout_fraction, source.split_seed, source.channels)
+    made, found = tuple(config["image_shape"]), (data.channels, *data.image_shape)
+    if made != found:
+        raise ValueError(
+            f"{path} makes {'x'.join(map(str, made))} images, but {source.path} holds "
+            f"{'x'.join(map(str, found))} ones (channels x height x width); pass the data it was trained on"
+        )
+    if config["num_classes"] != data.num_classes:
+        raise ValueError(
+            f"{path} generates {config['num_classes']} classes, but {source.path} holds "
+            f"{data.num_classes}; pass the data it was trained on"
+        )
 
 
 # ---------------------------------------------------------------------- feature networks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
@@ -13,10 +14,12 @@ from torch import nn
 from adagen_env.runtime.files import atomic_save
 
 
-def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None) -> None:
+def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None, training: dict | None = None) -> None:
     """``model`` must have a dataclass ``config`` that its constructor takes; ``metadata`` (plain
-    types) says what the file is, for example ``{"paradigm": "flow"}`` for a generator."""
-    atomic_save({"config": asdict(model.config), "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
+    types) says what the file is, for example ``{"paradigm": "flow"}`` for a generator. ``training``:
+    the state a run resumes from, kept in the file while the run is unfinished."""
+    contents = {"config": asdict(model.config), "state_dict": model.state_dict(), "metadata": metadata or {}}
+    atomic_save({**contents, **({"training": training} if training is not None else {})}, path)
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -24,9 +27,27 @@ def read_metadata(path: str | Path) -> dict:
     return dict(_read(str(path)).get("metadata", {}))
 
 
-@cache
+def read_config(path: str | Path) -> dict:
+    """The ``config`` a weights file was saved with."""
+    return dict(_read(str(path))["config"])
+
+
+def read_training(path: str | Path) -> dict | None:
+    """The state an unfinished training run resumes from (``None`` for a finished file)."""
+    return _read(str(path)).get("training")
+
+
 def _read(path: str) -> dict:
-    """A weights file's contents, read once (``weights_only``: a file never runs code)."""
+    """A weights file's contents, read once per version of the file (``weights_only``: it never runs code)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        stat = None
+    return _read_version(path, None if stat is None else (stat.st_mtime_ns, stat.st_size))
+
+
+@cache
+def _read_version(path: str, version: tuple[int, int] | None) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -10,6 +10,8 @@ unconditional model to use. The shipped weights are an exponential moving averag
 import argparse
 import copy
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.models.checkpoints import save_model
 from adagen_env.models.denoiser import Denoiser, DenoiserConfig, weights_path
 from adagen_env.processes import diffusion, flow
+from adagen_env.runtime.signals import StopRequest
 from adagen_env.training.loop import fit
 
 SEED = 0
@@ -52,10 +55,17 @@ def train_denoiser(
     batch_size: int = BATCH_SIZE,
     device: str | torch.device = "cpu",
     target: str = "native",
-) -> tuple[Denoiser, int]:
-    """A denoiser for ``paradigm`` ("diffusion" or "flow") trained on ``data`` (any size, grey or RGB),
-    and the steps it took: the exponential moving average of its weights, frozen. Shows a progress
-    bar; Ctrl-C stops it early with the weights so far (the steps say how far it got)."""
+    resume: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[Denoiser, dict[str, Any]], None] | None = None,
+    checkpoint_every: int = 0,
+) -> Denoiser:
+    """A denoiser for ``paradigm`` ("diffusion" or "flow") trained on ``data`` (any size, grey or RGB):
+    the exponential moving average of its weights, frozen. Shows a progress bar.
+
+    Every ``checkpoint_every`` steps (0: never), and when Ctrl-C or SIGTERM stops the run (between
+    two steps; the ``KeyboardInterrupt`` is raised again after), ``on_checkpoint(ema, training)``
+    gets the average so far and the state the run resumes from exactly (``resume=training``).
+    """
     if paradigm not in PARADIGMS:
         raise ValueError(f"paradigm must be one of {sorted(PARADIGMS)}, not {paradigm!r}")
     torch.manual_seed(seed)
@@ -64,38 +74,62 @@ def train_denoiser(
     config = DenoiserConfig(image_shape=(data.channels, *data.image_shape), num_classes=data.num_classes, target=target)
     model = Denoiser(config)
     ema = copy.deepcopy(model).requires_grad_(False)
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        ema.load_state_dict(resume["ema"])
+        generator.set_state(resume["generator"])
     model.to(device), ema.to(device)
 
-    taken = 0
-
     def batch_loss() -> torch.Tensor:
-        nonlocal taken
-        taken += 1
         idx = torch.randint(len(images), (batch_size,), generator=generator)
         y = torch.where(torch.rand(batch_size, generator=generator) < CLASS_DROPOUT, config.null_class, labels[idx])
         inputs, t, wanted = training_pair(paradigm, images[idx], generator, target)
         prediction, _ = model(inputs.to(device), t.to(device), y.to(device))
         return F.mse_loss(prediction, wanted.to(device))
 
-    try:
-        # short runs average over their last tenth or so (1 - 10 / steps), long ones as the shipped weights
-        ema_decay = min(EMA_DECAY, max(0.0, 1 - 10 / steps))
-        fit(
-            model,
-            batch_loss,
-            steps,
-            LEARNING_RATE,
-            WEIGHT_DECAY,
-            min(WARMUP_STEPS, max(1, steps // 10)),
-            paradigm,
-            ema,
-            ema_decay,
-        )
-    except KeyboardInterrupt:
-        taken -= 1  # the step in progress did not finish
-        if taken < 1:
+    latest: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    def checkpoint() -> None:
+        training = {
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "generator": generator.get_state(),
+            "fit": latest["state"](),
+            "steps": steps,
+            "seed": seed,
+            "batch_size": batch_size,
+        }
+        on_checkpoint(copy.deepcopy(ema).eval().cpu(), training)
+
+    def on_step(step: int, state: Callable[[], dict[str, Any]]) -> None:
+        latest["state"] = state
+        if on_checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < steps:
+            checkpoint()
+
+    # short runs average over their last tenth or so (1 - 10 / steps), long ones as the shipped weights
+    ema_decay = min(EMA_DECAY, max(0.0, 1 - 10 / steps))
+    warmup = min(WARMUP_STEPS, max(1, steps // 10))
+    with StopRequest() as stop:
+        try:
+            fit(
+                model,
+                batch_loss,
+                steps,
+                LEARNING_RATE,
+                WEIGHT_DECAY,
+                warmup,
+                paradigm,
+                ema,
+                ema_decay,
+                resume=None if resume is None else resume["fit"],
+                on_step=on_step,
+                stop=stop,
+            )
+        except KeyboardInterrupt:
+            if on_checkpoint is not None and "state" in latest:
+                checkpoint()
             raise
-    return ema.eval().cpu(), taken
+    return ema.eval().cpu()
 
 
 def main() -> None:
@@ -106,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or weights_path(PARADIGMS[args.paradigm])
     start = time.time()
-    model, _ = train_denoiser(args.paradigm, load_digits("train"), args.steps)
+    model = train_denoiser(args.paradigm, load_digits("train"), args.steps)
     save_model(model, out, {"paradigm": args.paradigm})
     print(f"wrote {out} after {args.steps} steps in {time.time() - start:.0f} s")
 

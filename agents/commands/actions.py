@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
-from adagen_agents.commands.common import at_least, sampling_overrides
-from adagen_agents.files import check_writable_file
+from adagen_agents.commands.common import at_least, check_out, sampling_overrides
 from adagen_agents.target import make_target
 from adagen_env.evaluation.adaptivity import record_actions
 from adagen_env.evaluation.generators import balanced_labels
@@ -15,9 +14,14 @@ from adagen_env.evaluation.generators import balanced_labels
 def run(args: argparse.Namespace) -> None:
     at_least(args, 2, "samples")
     require_matplotlib()
-    check_writable_file(args.out, "--out")
+    check_out(args, suffixes=(".png",))
     target = make_target(args.env, args.device, args.generator, args.data)
     process = target.process
+    if args.samples < 2 * process.num_classes:
+        raise ValueError(
+            f"--samples must be at least {2 * process.num_classes} (two per class, for the spread "
+            f"within a class), got {args.samples}"
+        )
     act, card = target.policy(args.policy, args.num_steps)
     spec = card.sampling_spec(**sampling_overrides(args))
     labels = balanced_labels(args.samples, process.num_classes)

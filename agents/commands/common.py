@@ -7,12 +7,15 @@ from dataclasses import fields
 from pathlib import Path
 
 from adagen_agents.card import PolicyCard
+from adagen_agents.files import check_output
 from adagen_agents.ppo import PPOConfig
 from adagen_env.envs.spec import KNOBS, EpisodeSpec
 from adagen_env.evaluation.experiment import Report
+from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS
 from adagen_env.processes.base import Process
 from adagen_env.processes.refinement import refinement_nfe
 
+MIN_SCORED = NEAREST_NEIGHBOURS + 1  # the fewest samples precision and recall (k-NN) can score
 RESULTS_DIR = "adagen-results"  # where installed commands write when not told where
 PPO_FIELDS = {f.name: f for f in fields(PPOConfig)}
 
@@ -21,6 +24,31 @@ def flag(name: str) -> str:
     """The command-line flag of a spec or config field: its own ``flag`` or ``--field-name``."""
     own = KNOBS[name].metadata["flag"] if name in KNOBS else None
     return own or "--" + name.replace("_", "-")
+
+
+INPUT_FLAGS = ("policy", "generator", "data", "features")  # the files a command reads (--resume: continued in place)
+
+
+def check_out(
+    args: argparse.Namespace,
+    name: str = "out",
+    suffixes: tuple[str, ...] = (),
+    beside: tuple[str, ...] = (),
+    resumable: bool = False,
+) -> Path:
+    """The command's output ``--NAME``, checked before any work (:func:`adagen_agents.files.check_output`)
+    against the command's inputs and ``--overwrite``."""
+    inputs = {flag(n): getattr(args, n, None) for n in INPUT_FLAGS if getattr(args, n, None) not in (None, "shipped")}
+    return check_output(
+        getattr(args, name),
+        flag(name),
+        inputs,
+        getattr(args, "overwrite", False),
+        getattr(args, "resume", None),
+        suffixes,
+        beside,
+        resumable,
+    )
 
 
 def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> None:

@@ -10,18 +10,26 @@ from __future__ import annotations
 import argparse
 from functools import cache
 
-from adagen_agents.commands.common import at_least, learned_name, sampling_overrides, say_refinement, show, static_spec
-from adagen_agents.files import check_writable_file
+from adagen_agents.commands.common import (
+    MIN_SCORED,
+    at_least,
+    check_out,
+    learned_name,
+    sampling_overrides,
+    say_refinement,
+    show,
+    static_spec,
+)
 from adagen_agents.target import make_target
 from adagen_env.evaluation.experiment import run_experiment
 from adagen_env.paradigms import PARADIGMS, get_paradigm
 
 
 def run(args: argparse.Namespace) -> None:
-    at_least(args, 2, "samples")
+    at_least(args, MIN_SCORED, "samples")
     at_least(args, 1, "seeds")
     if args.json:
-        check_writable_file(args.json, "--json")
+        check_out(args, "json", suffixes=(".json",), beside=(".md",))
     if args.policy is None:
         spec = static_spec(args)  # a --tradeoff without --policy is refused here, before any work
     target = make_target(args.env, args.device, args.generator, args.data, args.features)

@@ -7,16 +7,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from adagen_agents.commands.common import RESULTS_DIR, at_least
-from adagen_agents.files import check_writable_file
+from adagen_agents.commands.common import RESULTS_DIR, at_least, check_out, flag
 from adagen_env.data.user_data import (
     HELDOUT_FRACTION,
     data_source,
+    read_generator,
     save_features,
     save_generator,
     train_feature_networks,
 )
 from adagen_env.runtime.devices import check_device
+from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
 
 
 def _channels(args: argparse.Namespace) -> int | None:
@@ -27,31 +28,66 @@ def run_generator(args: argparse.Namespace) -> None:
     from adagen_env.training.train_denoiser import train_denoiser
 
     at_least(args, 1, "train_steps")
-    source = data_source(args.data, _channels(args))
-    out = (
-        Path(args.out)
-        if args.out
-        else Path(RESULTS_DIR) / "generators" / f"{args.paradigm}-{Path(source.path).stem}.pt"
-    )
-    check_writable_file(out, "--out")
+    at_least(args, 0, "checkpoint_every")
+    resume = None
+    if args.resume is not None:  # the run's own settings win; the flags that differ are listed
+        resume = read_generator(args.resume, args.data)
+        if resume.training is None:
+            raise ValueError(f"--resume {args.resume}: a finished generator ({resume.steps} steps); nothing to resume")
+        ours = {"paradigm": resume.paradigm, "train_steps": resume.training["steps"], "seed": resume.training["seed"]}
+        ignored = [
+            f"{flag(k)} {getattr(args, k)} (checkpoint: {v})"
+            for k, v in ours.items()
+            if getattr(args, k) is not None and getattr(args, k) != v
+        ]
+        if ignored:
+            print(
+                f"adagen generator: resuming {args.resume}, whose settings win; ignoring {', '.join(ignored)}",
+                file=sys.stderr,
+            )
+        vars(args).update(ours)
+        source = resume.source
+    elif args.paradigm is None or args.data is None:
+        raise ValueError("give --paradigm and --data (or --resume a generator file of an unfinished run)")
+    else:
+        source = data_source(args.data, _channels(args))
+    args.train_steps = args.train_steps or TRAIN_STEPS
+    args.seed = args.seed or 0
+    stem = f"{args.paradigm}-{Path(source.path).stem}"
+    out = args.out = Path(args.out or args.resume or Path(RESULTS_DIR) / "generators" / f"{stem}.pt")
+    check_out(args, suffixes=(".pt",), resumable=True)
     train = source.load("train")
+    source.load("heldout")  # the split that evaluation needs is checked now, not after training
     c, (h, w) = train.channels, train.image_shape
     print(
         f"{len(train)} training images of {c}x{h}x{w}, {train.num_classes} classes (held out: "
         f"{HELDOUT_FRACTION:.0%}); training a {args.paradigm} generator for {args.train_steps} steps"
+        + ("" if resume is None else f", from step {resume.training['fit']['step']}")
     )
+
+    def checkpoint(model, training: dict) -> None:
+        save_generator(model, out, args.paradigm, source, training["fit"]["step"], training)
+
     # it predicts the clean image: our MLP cannot pass many pixels through to a noise or velocity output
-    model, taken = train_denoiser(
-        args.paradigm, train, args.train_steps, args.seed, device=check_device(args.device), target="clean"
-    )
-    save_generator(model, out, args.paradigm, source, taken)
-    if taken < args.train_steps:
-        print(
-            f"adagen generator: interrupted after {taken} of {args.train_steps} steps; "
-            f"wrote the generator so far to {out}",
-            file=sys.stderr,
+    try:
+        model = train_denoiser(
+            args.paradigm,
+            train,
+            args.train_steps,
+            args.seed,
+            device=check_device(args.device),
+            target="clean",
+            resume=None if resume is None else resume.training,
+            on_checkpoint=checkpoint,
+            checkpoint_every=args.checkpoint_every,
         )
-        raise SystemExit(130)
+    except KeyboardInterrupt as stop:
+        done = read_generator(out).steps if out.exists() else 0
+        saved = (
+            f"wrote the generator so far to {out} (continue with --resume {out})" if out.exists() else "nothing saved"
+        )
+        raise type(stop)(f"interrupted after {done} of {args.train_steps} steps; {saved}") from None
+    save_generator(model, out, args.paradigm, source, args.train_steps)
     print(f"wrote {out}; next: adagen train --generator {out}")
 
 
@@ -62,7 +98,8 @@ def run_features(args: argparse.Namespace) -> None:
     at_least(args, 1, "classifier_epochs", "encoder_steps")
     source = data_source(args.data, _channels(args))
     out = Path(args.out) if args.out else Path(RESULTS_DIR) / "features" / f"{Path(source.path).stem}.pt"
-    check_writable_file(out, "--out")
+    args.out = out
+    check_out(args, suffixes=(".pt",))
     train, heldout = source.load("train"), source.load("heldout")
     shape = (train.channels, *train.image_shape)
     what = "a classifier and an autoencoder" if train.num_classes > 1 else "an autoencoder (one class: no classifier)"

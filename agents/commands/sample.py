@@ -6,8 +6,7 @@ import argparse
 
 import torch
 
-from adagen_agents.commands.common import at_least, sampling_overrides, say_refinement, static_spec
-from adagen_agents.files import check_writable_file
+from adagen_agents.commands.common import at_least, check_out, sampling_overrides, say_refinement, static_spec
 from adagen_agents.target import make_target
 from adagen_env.data.images import save_grid
 from adagen_env.evaluation.generators import policy_generator
@@ -15,7 +14,7 @@ from adagen_env.evaluation.generators import policy_generator
 
 def run(args: argparse.Namespace) -> None:
     at_least(args, 1, "n")
-    check_writable_file(args.out, "--out")
+    check_out(args, suffixes=(".png",))
     if args.policy is None:
         spec = static_spec(args)
         if args.schedule == "all":

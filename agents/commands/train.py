@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from adagen_agents.card import PolicyCard
-from adagen_agents.commands.common import PPO_FIELDS, RESULTS_DIR, at_least, flag, learned_name, show
-from adagen_agents.files import check_writable_file, check_writable_folder
+from adagen_agents.commands.common import (
+    MIN_SCORED,
+    PPO_FIELDS,
+    RESULTS_DIR,
+    at_least,
+    check_out,
+    flag,
+    learned_name,
+    show,
+)
+from adagen_agents.files import check_writable_folder
 from adagen_agents.loading import read_checkpoint, read_sb3_card
 from adagen_agents.ppo import PPOConfig, check_world_size
 from adagen_agents.target import make_target
@@ -70,10 +79,10 @@ def run(args: argparse.Namespace) -> None:
     )
     suffix = ".pt" if args.algo == "ppo" else ".zip"
     out = Path(args.out) if args.out else Path(RESULTS_DIR) / "policies" / (name + suffix)
-    out = out.with_suffix(".zip") if args.algo != "ppo" else out
+    out = args.out = out.with_suffix(".zip") if args.algo != "ppo" else out  # SB3 saves a .zip whatever it is told
     logdir = Path(args.logdir or Path(RESULTS_DIR) / "runs" / name)
     if main_rank:
-        check_writable_file(out, "--out")
+        check_out(args, suffixes=(suffix,), beside=(".json",) if suffix == ".zip" else (), resumable=True)
         check_writable_folder(logdir, "--logdir")
     evaluator = target.evaluator if main_rank and (args.eval_every or args.algo != "ppo") else None
 
@@ -224,8 +233,8 @@ def _short(value: Any) -> str:
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    at_least(args, 1, "num_envs", "timesteps", "eval_samples")
-    at_least(args, 2, "final_samples")
+    at_least(args, 1, "num_envs", "timesteps")
+    at_least(args, MIN_SCORED, "eval_samples", "final_samples")  # refused now, not at the first evaluation
     at_least(args, 0, "updates", "checkpoint_every", "eval_every")
     if args.minutes is not None and not args.minutes > 0:
         raise ValueError(f"--minutes must be positive (leave it out for no cap), got {args.minutes}")
