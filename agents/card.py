@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 CARD_SCHEMA = 1
 CARD_KEYS = ("schema", "env", "algo", "spec", "num_envs", "generator")
-GENERATOR_KEYS = ("path", "data", "image_shape")
+GENERATOR_KEYS = ("path", "data", "image_shape", "sha256")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class GeneratorRef:
     path: str
     data: str
     image_shape: tuple[int, int, int]  # (C, H, W) of the images it makes
+    sha256: str | None = None  # the file's content hash (None in cards migrated from before it was kept)
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,15 @@ def _text(value: Any, name: str, source: str) -> str:
 def _generator(data: Any, source: str) -> GeneratorRef | None:
     if data is None:
         return None
-    if not isinstance(data, dict) or set(data) != set(GENERATOR_KEYS):
-        raise ValueError(f"{source}: damaged policy card (its generator needs exactly {', '.join(GENERATOR_KEYS)})")
+    if not isinstance(data, dict) or not set(GENERATOR_KEYS[:3]) <= set(data) <= set(GENERATOR_KEYS):
+        raise ValueError(f"{source}: damaged policy card (its generator has {', '.join(GENERATOR_KEYS)})")
     shape = data["image_shape"]
     if not (isinstance(shape, (list, tuple)) and len(shape) == 3 and all(isinstance(v, int) for v in shape)):
         raise ValueError(f"{source}: damaged policy card (generator image_shape must be 3 integers)")
+    sha256 = data.get("sha256")
     return GeneratorRef(
-        _text(data["path"], "generator path", source), _text(data["data"], "generator data", source), tuple(shape)
+        _text(data["path"], "generator path", source),
+        _text(data["data"], "generator data", source),
+        tuple(shape),
+        None if sha256 is None else _text(sha256, "generator sha256", source),
     )

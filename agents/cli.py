@@ -17,16 +17,18 @@ from typing import Any
 
 from adagen_agents.commands import actions, bench, evaluate, own_images, sample, train
 from adagen_agents.commands.common import PPO_FIELDS, RESULTS_DIR, flag
-from adagen_agents.files import one_line
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
 from adagen_agents.target import DEFAULT_ENV, GENERATOR_ENVS
 from adagen_env.data.user_data import GENERATOR_PROCESSES, HELDOUT_FRACTION, MIN_SIZE
+from adagen_env.envs.core import MAX_SEED
 from adagen_env.envs.spec import KNOBS
+from adagen_env.evaluation.generators import MAX_SEED as MAX_EVAL_SEED
 from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES
-from adagen_env.evaluation.seeds import EVALUATION_SEEDS, REPORT_SEEDS
+from adagen_env.evaluation.seeds import EVALUATION_SEEDS, REPORT_SEEDS, SEARCH_SEEDS
 from adagen_env.paradigms import PARADIGMS
 from adagen_env.runtime import distributed
 from adagen_env.runtime.devices import check_device
+from adagen_env.runtime.files import one_line
 from adagen_env.runtime.signals import Terminated
 from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
@@ -70,6 +72,21 @@ def add_knobs(p: argparse.ArgumentParser, sampling: bool) -> None:
             type=argument_type(meta["parse"] or str),
             **extra,
         )
+
+
+def seed_flag(maximum: int) -> Callable[[str], int]:
+    """``--seed``: an integer in 0..``maximum`` (what the random generators behind it take), in words otherwise."""
+
+    def seed(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if not 0 <= number <= maximum:
+            raise argparse.ArgumentTypeError(f"must be an integer in 0..{maximum:,}, got {value!r}")
+        return number
+
+    return seed
 
 
 def threads_flag(value: str) -> str | int:
@@ -229,11 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
             flag(name),
             *f.metadata["flags"],
             dest=name,
-            type={"int": int, "float": float}[str(f.type)],
+            type=seed_flag(MAX_SEED) if name == "seed" else {"int": int, "float": float}[str(f.type)],
             metavar="N" if str(f.type) == "int" else "X",
             help=f"{f.metadata['help']} (default: {f.default})",
         )
     overwrite(p)
+    trust_pickle(p)
     p.set_defaults(func=train.run)
 
     # ------------------------------------------------------------------ eval
@@ -263,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=DEFAULT_NUM_SAMPLES, help="samples per seed (default: %(default)s)")
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed_flag(MAX_EVAL_SEED),
         default=REPORT_SEEDS.start,
         help=(
             f"first noise seed; seeds {EVALUATION_SEEDS.start} to {EVALUATION_SEEDS.stop - 1} are evaluation seeds, "
@@ -277,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the report to this JSON file, and its Markdown page beside it (default: none)",
     )
     overwrite(p)
+    trust_pickle(p)
     p.set_defaults(func=evaluate.run)
 
     # ------------------------------------------------------------------ bench
@@ -294,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--algo", nargs="+", required=True, metavar="NAME", help="algorithms (adagen bench list), or all (required)"
     )
     b.add_argument("--task", nargs="+", default=["all"], metavar="NAME", help="tasks, or all (default: all)")
-    b.add_argument("--seed", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    b.add_argument(
+        "--seed",
+        nargs="+",
+        type=seed_flag(MAX_EVAL_SEED - SEARCH_SEEDS.stop),
+        default=[0, 1, 2],
+        help="training seeds (default: 0 1 2)",
+    )
     b.add_argument(
         "--threads",
         type=int,
@@ -320,9 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=(f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"),
     )
     p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed_flag(MAX_SEED), default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/actions.png", help="the PNG to write (default: %(default)s)")
     overwrite(p)
+    trust_pickle(p)
     p.set_defaults(func=actions.run)
 
     # ------------------------------------------------------------------ sample
@@ -343,9 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--label", type=int, required=True, help="the class to sample (required)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed_flag(MAX_SEED), default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/samples.png", help="the PNG to write (default: %(default)s)")
     overwrite(p)
+    trust_pickle(p)
     p.set_defaults(func=sample.run)
 
     # ------------------------------------------------------------------ your own images
@@ -353,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paradigm", choices=sorted(GENERATOR_PROCESSES), help="what it learns (required, unless --resume)")
     data_flags(p, required=False)
     p.add_argument("--train-steps", type=int, help=f"optimiser steps (default: {TRAIN_STEPS})")
-    p.add_argument("--seed", type=int, help="training seed (default: 0)")
+    p.add_argument("--seed", type=seed_flag(MAX_SEED), help="training seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument(
         "--checkpoint-every",
@@ -389,6 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
     overwrite(p)
     p.set_defaults(func=own_images.run_features)
     return parser
+
+
+def trust_pickle(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help=(
+            "load an SB3 .zip given to --policy or --resume: it is a pickle, which runs any code it holds when loaded; "
+            "give this only for files you trust (default: off, such a file is refused)"
+        ),
+    )
 
 
 def overwrite(p: argparse.ArgumentParser) -> None:

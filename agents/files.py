@@ -9,23 +9,14 @@ malicious file, or a file of another kind) is a one-line error that names the fi
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
-
-import torch
 
 # The kinds of .pt file this project writes, by the keys that identify them.
 GENERATOR_KEYS = frozenset({"config", "state_dict"})
 POLICY_KEYS = frozenset({"config", "actor", "card"})
 CHECKPOINT_KEYS = POLICY_KEYS | {"critic", "optimizer", "updates", "episodes", "seconds", "noise"}
-
-
-def one_line(message: str) -> str:
-    """The first line of ``message``, whitespace collapsed (error messages stay one line)."""
-    return " ".join(message.strip().splitlines()[0].split()) if message.strip() else message
 
 
 def describe(contents: Any) -> str:
@@ -41,36 +32,6 @@ def describe(contents: Any) -> str:
         return "it looks like generator weights (config and state_dict)"
     shown = ", ".join(sorted(map(str, keys))[:8]) or "none"
     return f"its keys are {shown}"
-
-
-def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)``; ``FileNotFoundError`` or a one-line ``ValueError`` naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no file at {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a .pt file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": irrelevant to the user
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unpickling, zip, EOF and key errors all mean "cannot read this file"
-        text = str(e)
-        unsafe = re.search(
-            r"\bGLOBAL ([\w.]+)", text
-        )  # "Unsupported global: GLOBAL x", "unsupported GLOBAL x whose module"
-        if unsafe:
-            raise ValueError(
-                f"{path}: refused to load: it asks to run Python code ({unsafe.group(1)}), and files of this "
-                "project hold only tensors and plain data; it is corrupt, malicious or not one of ours"
-            ) from e
-        if "central directory" in text or isinstance(e, EOFError):
-            raise ValueError(f"{path}: truncated or corrupt (not a complete torch file)") from e
-        detail = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
-        detail = detail.group(1) if detail else f"{type(e).__name__}: {one_line(text) or 'no details'}"
-        raise ValueError(f"{path}: not a readable torch file ({detail})") from e
 
 
 def check_writable_file(path: str | Path, flag: str) -> Path:

@@ -16,19 +16,16 @@ import gymnasium as gym
 import torch
 
 from adagen_agents.card import PolicyCard, card_from_legacy
-from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe, one_line, read_torch_file
+from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe
 from adagen_agents.policy import ScheduleNet
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS, get_sb3_algorithm
 from adagen_env.envs.core import flatten
 from adagen_env.evaluation.generators import Act
 from adagen_env.paradigms import PARADIGMS, get_paradigm
 from adagen_env.processes.base import Process
-from adagen_env.runtime.files import atomic_save
+from adagen_env.runtime.files import atomic_save, one_line, read_torch_file
 
-SB3_UNSAFE = (
-    "an SB3 .zip is a pickle by SB3's design and can run code when loaded, even when loading then fails; "
-    "load only .zip files you trust"
-)
+SB3_UNSAFE = "loading it unpickled it, so code in the file may have run"
 
 
 # ---------------------------------------------------------------------- our .pt files
@@ -122,18 +119,23 @@ def read_sb3_card(path: str | Path) -> PolicyCard:
     return card
 
 
-def load_sb3_model(path: str | Path, algo: str, **kwargs: Any):
-    """``algo``'s ``load(path)``, with a one-line ``ValueError`` for a file SB3 cannot read. SB3 files are pickles."""
+def load_sb3_model(path: str | Path, algo: str, trust_pickle: bool = False, **kwargs: Any):
+    """``algo``'s ``load(path)``. An SB3 ``.zip`` is a pickle by SB3's design: loading it runs whatever
+    code it holds, so it is refused unless ``trust_pickle``; a file SB3 then cannot read is one line
+    that says code may have run."""
+    if not trust_pickle:
+        raise ValueError(
+            f"{path} is an SB3 model, a pickle that runs any code it holds when loaded; load it only "
+            "if you trust where it came from (--trust-pickle, or trust_pickle=True)"
+        )
     cls = get_sb3_algorithm(algo).load_class()
     try:
         return cls.load(path, **kwargs)
     except FileNotFoundError:
         raise
     except Exception as e:  # noqa: BLE001 - zip, unpickling and SB3's own errors all mean "cannot read this file"
-        raise ValueError(
-            f"{path}: not a readable {algo} model ({type(e).__name__}: {one_line(str(e)) or 'no details'}); "
-            f"{SB3_UNSAFE}"
-        ) from e
+        detail = one_line(str(e)) or "no details"
+        raise ValueError(f"{path}: not a readable {algo} model ({type(e).__name__}: {detail}); {SB3_UNSAFE}") from e
 
 
 def sb3_act(model, flat_from: gym.spaces.Dict | None = None) -> Act:
@@ -185,13 +187,18 @@ def read_card(path: str | Path) -> PolicyCard:
 
 
 def load_policy(
-    path: str | Path, process: Process, process_name: str | None, num_steps: int | None = None
+    path: str | Path,
+    process: Process,
+    process_name: str | None,
+    num_steps: int | None = None,
+    trust_pickle: bool = False,
 ) -> tuple[Act, PolicyCard]:
     """A deterministic policy and its card; ``"shipped"`` is ours for the process (the one for
     ``num_steps`` if one ships, else the default).
 
     A ``.pt`` file cannot run code (``weights_only``); anything that is not a policy of ours is a
-    one-line ``ValueError`` naming the file. A ``.zip`` is loaded by SB3, which unpickles it.
+    one-line ``ValueError`` naming the file. A ``.zip`` is loaded by SB3, which unpickles it: only with
+    ``trust_pickle``.
     """
     if str(path) == "shipped":
         path = shipped_policy(process_name, num_steps)
@@ -201,7 +208,7 @@ def load_policy(
     if path.suffix == ".zip":
         card = read_sb3_card(path)
         _check_trained_on(path, card, process_name)
-        model = load_sb3_model(path, card.algo, device="cpu")
+        model = load_sb3_model(path, card.algo, trust_pickle, device="cpu")
         flat_from = None
         if card.spec.observation_mode == "flat":
             from adagen_env.envs.core import ScheduleCore

@@ -26,13 +26,12 @@ import torch
 from torch import nn
 
 from adagen_agents.card import PolicyCard
-from adagen_agents.files import one_line
 from adagen_agents.loading import read_checkpoint
 from adagen_agents.policy import ScheduleNet
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import spec_differences
 from adagen_env.runtime import distributed
-from adagen_env.runtime.files import atomic_save
+from adagen_env.runtime.files import atomic_save, one_line
 
 
 def _field(default: Any, help: str, flags: tuple[str, ...] = ()) -> Any:
@@ -88,6 +87,8 @@ class PPOConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.seed <= 2**63 - 1:
+            raise ValueError(f"PPOConfig.seed must be in 0..2**63-1, got {self.seed}")
         if self.value_coef < 0 or self.std_switch_update < 0:
             raise ValueError("PPOConfig.value_coef and std_switch_update must not be negative")
 

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from adagen_agents.card import GeneratorRef, PolicyCard
+from adagen_agents.files import same_file
 from adagen_agents.loading import load_policy, read_card, shipped_policy
 from adagen_env.data.datasets import ImageDataset
-from adagen_env.data.user_data import GENERATOR_PROCESSES, GeneratorFile, read_generator, user_evaluator
+from adagen_env.data.user_data import GENERATOR_PROCESSES, GeneratorFile, features_info, read_generator, user_evaluator
 from adagen_env.envs.spec import EpisodeSpec
 from adagen_env.evaluation.generators import Act, Generate, policy_generator, static_generator
 from adagen_env.evaluation.metrics import Evaluator
@@ -64,7 +65,9 @@ class Target:
         if self.generator is None:
             return None
         shape = (self.process.image_channels, *self.process.image_shape)
-        return GeneratorRef(str(Path(self.generator.path).resolve()), self.generator.source.path, shape)
+        return GeneratorRef(
+            str(Path(self.generator.path).resolve()), self.generator.source.path, shape, self.generator.sha256
+        )
 
     def reward(self, name: str) -> Any:
         """The reward ``name`` for this target: by name for the digits; a user's generator gets the
@@ -105,8 +108,13 @@ class Target:
                     f"{path} was trained for {list(card.generator.image_shape)} images, but "
                     f"{self.generator.path} makes {list(ours.image_shape)}"
                 )
+            if card.generator.sha256 is not None and card.generator.sha256 != ours.sha256:
+                raise ValueError(
+                    f"{path} was trained for another generator ({card.generator.path}, whose content "
+                    f"differs from {self.generator.path}'s); pass the generator it was trained for"
+                )
 
-    def policy(self, path: str, num_steps: int | None = None) -> tuple[Act, PolicyCard]:
+    def policy(self, path: str, num_steps: int | None = None, trust_pickle: bool = False) -> tuple[Act, PolicyCard]:
         """A policy for this target (``shipped``: the one for ``num_steps`` if one ships), refused if it
         was trained for another generator."""
         if self.generator is not None and path == "shipped":
@@ -114,7 +122,7 @@ class Target:
                 "--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy"
             )
         self.check_card(read_card(shipped_policy(self.paradigm.name, num_steps) if path == "shipped" else path), path)
-        return load_policy(path, self.process, self.paradigm.name, num_steps)
+        return load_policy(path, self.process, self.paradigm.name, num_steps, trust_pickle)
 
     # ------------------------------------------------------------------ generators
 
@@ -169,7 +177,13 @@ def make_target(
     process = file.process(device, getattr(paradigm.process, "keywords", {}).get("solver"))
     target = Target(paradigm, process, file, features)
     if features is not None:
-        _ = target.evaluator  # a features file of other images fails now, not after training
+        _ = target.evaluator  # a features file of other kinds of image fails now, not after training
+        trained_on = features_info(features).get("data")
+        if trained_on and Path(trained_on).exists() and not same_file(trained_on, file.source.path):
+            raise ValueError(
+                f"--features {features} was trained on {trained_on}, but the generator's images are "
+                f"{file.source.path}; train features on them (adagen features --data ...)"
+            )
     return target
 
 

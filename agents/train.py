@@ -26,7 +26,7 @@ from adagen_env.envs.spec import spec_differences
 from adagen_env.evaluation.generators import balanced_labels, evaluate_generator, policy_generator
 from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.evaluation.seeds import CURVE_SEED
-from adagen_env.runtime.files import atomic_write_json
+from adagen_env.runtime.files import atomic_write, atomic_write_json
 
 DEFAULT_UPDATES = (
     100  # PPO updates of `adagen train` (25,600 samples at the defaults); its whole run fits 5 minutes on 2 idle cores
@@ -176,9 +176,11 @@ def train_sb3(
     checkpoint_every: int = 10,
     eval_samples: int = 500,
     evaluator: Evaluator | None = None,
+    trust_pickle: bool = False,
 ) -> Path:
-    """Train (or resume) the SB3 algorithm ``card.algo`` on the batched env until ``timesteps`` steps
-    in all; returns the ``.zip``, with the ``card`` written beside it as ``.json`` after each save.
+    """Train (or resume: an SB3 ``.zip`` is a pickle, read only with ``trust_pickle``) the SB3 algorithm
+    ``card.algo`` on the batched env until ``timesteps`` steps in all; returns the ``.zip``, with the
+    ``card`` written beside it as ``.json`` after each save (the model is written atomically).
 
     Every ``checkpoint_every * episodes_per_update`` episodes: FD (``evaluator``'s, default the
     digits') and a sample grid in TensorBoard, and a checkpoint. Ctrl-C saves the model and raises
@@ -198,7 +200,9 @@ def train_sb3(
         differ = spec_differences(read_sb3_card(resume).spec, spec)
         if differ:
             raise ValueError(f"{resume} was trained in another episode: {differ} (its, this env's)")
-        model = load_sb3_model(resume, card.algo, env=vec_env, tensorboard_log=str(logdir), device=process.device)
+        model = load_sb3_model(
+            resume, card.algo, trust_pickle, env=vec_env, tensorboard_log=str(logdir), device=process.device
+        )
     else:
         kwargs = {}
         if algorithm.on_policy:  # whole episodes per rollout, as our PPO collects them
@@ -216,7 +220,7 @@ def train_sb3(
     flat_from = env.dict_observation_space if spec.observation_mode == "flat" else None
 
     def save() -> None:
-        model.save(out)
+        atomic_write(out, model.save)  # SB3 writes its zip into the file object it is given
         atomic_write_json(sb3_card_path(out), card.to_dict())  # after its model: a card never labels another
 
     class Logging(BaseCallback):

@@ -128,7 +128,7 @@ def test_train_with_an_sb3_algorithm(tmp_path, capsys):
         ]
     )
     assert (tmp_path / "sb3.zip").is_file() and (tmp_path / "sb3.json").is_file()
-    main(["eval", "--policy", str(tmp_path / "sb3.zip"), "--samples", "20"])
+    main(["eval", "--policy", str(tmp_path / "sb3.zip"), "--samples", "20", "--trust-pickle"])
     assert "learned (sb3-ppo)" in capsys.readouterr().out
 
 

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
+from adagen_env.runtime.memory import check_fits
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 DIGITS_PATH = Path(__file__).resolve().parent / "digits.npz"
+MAX_PIXELS = 1024 * 1024  # per image: the generators and feature networks here are small
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_LEVELS = 256  # images are stored as uint8
 Split = Literal["train", "heldout", "all"]
@@ -219,9 +222,21 @@ def _read_folder(folder: Path, levels: int, channels: int | None) -> tuple[np.nd
 
     def open_image(f: Path):
         try:
-            return Image.open(f)
+            im = Image.open(f)  # reads the header only: the size is known before any pixel is decoded
+        except Image.DecompressionBombError:
+            raise ValueError(f"{f}: an image of too many pixels (at most {MAX_PIXELS:,} are taken)") from None
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"cannot read image {f}: {e}") from e
+        if im.width * im.height > MAX_PIXELS:
+            im.close()
+            raise ValueError(
+                f"{f}: {im.width}x{im.height} pixels; images of at most {MAX_PIXELS:,} pixels are "
+                "taken (downscale them first)"
+            )
+        return im
+
+    with open_image(files[0][1]) as first:  # all images are one size: the first tells what the data set needs
+        _check_memory(folder, len(files), first.width * first.height * (channels or 3))
 
     if channels is None:
         channels = 1
@@ -247,6 +262,15 @@ def _read_folder(folder: Path, levels: int, channels: int | None) -> tuple[np.nd
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
+def _check_memory(source: Path, images: int, values_per_image: int) -> None:
+    """The data set as integer levels and once as float32 (``to_float``) must fit in the memory available."""
+    check_fits(
+        f"{source} ({images:,} images of {values_per_image:,} values)",
+        images * values_per_image * (8 + 4),
+        "use fewer or smaller images",
+    )
+
+
 def _read_npz(path: Path, levels: int, channels: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -260,6 +284,11 @@ def _read_npz(path: Path, levels: int, channels: int | None) -> tuple[np.ndarray
     if not (images.ndim == 3 or colour) or len(images) == 0:
         raise ValueError(
             f"'images' in {path} must be a non-empty (N, H, W) or (N, H, W, 3) array, got shape {images.shape}"
+        )
+    if images.shape[1] * images.shape[2] > MAX_PIXELS:
+        raise ValueError(
+            f"'images' in {path} are {images.shape[1]}x{images.shape[2]} pixels; images of at most "
+            f"{MAX_PIXELS:,} pixels are taken (downscale them first)"
         )
     if not _is_numeric(images) or not _is_whole(images) or images.min() < 0 or images.max() >= levels:
         raise ValueError(f"'images' in {path} must hold integer grey levels 0..{levels - 1} (per channel)")
@@ -297,7 +326,15 @@ def _npz_labels(path: Path, labels: np.ndarray | None, n: int) -> np.ndarray:
     bad = (labels != np.round(labels)) | (labels < 0)  # NaN != NaN, so NaN is caught too
     if bad.any():
         raise ValueError(f"'labels' in {path} must be non-negative integers, found {labels[bad][0]}")
-    return labels.astype(np.int64)
+    labels = labels.astype(np.int64)
+    missing = sorted(set(range(labels.max() + 1)) - set(labels.tolist())) if n else []
+    if missing:  # classes 0..C-1 with none empty: an empty class would be asked for and never seen
+        shown = ", ".join(map(str, missing[:8])) + (", ..." if len(missing) > 8 else "")
+        raise ValueError(
+            f"'labels' in {path} must be the classes 0..C-1 with none missing; no images of class "
+            f"{shown} (number the classes 0..{len(set(labels.tolist())) - 1} instead)"
+        )
+    return labels
 
 
 def _npz_heldout(path: Path, heldout: np.ndarray | None, n: int) -> np.ndarray | None:

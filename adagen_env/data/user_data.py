@@ -28,7 +28,7 @@ from adagen_env.models.denoiser import Denoiser
 from adagen_env.models.encoder import DigitAutoencoder, EncoderConfig
 from adagen_env.processes import DiffusionProcess, FlowProcess
 from adagen_env.processes.continuous import ContinuousProcess
-from adagen_env.runtime.files import atomic_save
+from adagen_env.runtime.files import atomic_save, read_torch_file
 from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_classifier import train_classifier
 from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
@@ -187,8 +187,8 @@ def load_features(path: str | Path) -> tuple[DigitClassifier | None, DigitAutoen
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no features file at {path}")
+    saved = read_torch_file(path)  # a file that asks to run code, or a broken one, is refused here
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
         encoder = DigitAutoencoder(EncoderConfig(**saved["encoder"]["config"]))
         encoder.load_state_dict(saved["encoder"]["state_dict"])
         classifier = None
@@ -205,6 +205,12 @@ def load_features(path: str | Path) -> tuple[DigitClassifier | None, DigitAutoen
         if network is not None:
             network.eval().requires_grad_(False)
     return classifier, encoder, image_shape
+
+
+def features_info(path: str | Path) -> dict:
+    """What a features file says about its training (``data``: the images it was trained on, and its scores)."""
+    saved = read_torch_file(path)
+    return dict(saved.get("info", {})) if isinstance(saved, dict) else {}
 
 
 def user_evaluator(

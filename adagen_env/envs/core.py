@@ -20,6 +20,13 @@ from adagen_env.processes.autocast import with_autocast
 from adagen_env.processes.base import Process
 from adagen_env.processes.schedules import by_name, inverse_activate, parameters_from_actions
 from adagen_env.rewards import Scorer, make_scorer
+from adagen_env.runtime.memory import check_fits, tensor_bytes
+
+MAX_SEED = 2**63 - 1  # what every random generator here takes
+MEMORY_PROBE_FROM = 1024  # batches from this size are checked against the memory available before they start
+# peak memory per sample over the state it keeps (measured over a reset and 2 steps: VAR 3-6x, MaskGIT 11x,
+# diffusion 13x)
+ACTIVATIONS = 12
 
 
 class ScheduleCore:
@@ -94,6 +101,12 @@ class ScheduleCore:
         baseline = spec.baseline_tensor()
         schedule = self.process.baseline(self.num_steps) if baseline is None else baseline
         self.baseline_pre = inverse_activate(self.process.parameters, schedule)
+        if num_envs >= MEMORY_PROBE_FROM:
+            check_fits(
+                f"num_envs={num_envs}",
+                num_envs * self.memory_per_sample(),
+                "lower num_envs (the samples one generator pass takes)",
+            )
         self.np_random = np.random.default_rng()
         self.generator = torch.Generator(self.process.device)
         self.seeded = False
@@ -102,6 +115,22 @@ class ScheduleCore:
         self.labels = None
         self.smoothed: torch.Tensor | None = None  # s_(t-1), when smoothing
         self.tradeoffs: torch.Tensor | None = None  # the episode's trade-off value per sample, when conditioned
+
+    def memory_per_sample(self) -> int:
+        """About the bytes a sample takes while the batch runs: ``ACTIVATIONS`` times the largest state the
+        process keeps per sample over an episode of two samples (the network's passes come on top of it)."""
+        generator = torch.Generator(self.process.device).manual_seed(0)
+        labels = torch.arange(2, device=self.process.device) % self.process.num_classes
+        with torch.no_grad():
+            state = self.process.reset(labels, generator)
+            largest = tensor_bytes(state)
+            for t in range(self.num_steps):
+                values = parameters_from_actions(
+                    self.process.parameters, self.baseline_pre[t], torch.zeros(2, self.num_parameters)
+                )
+                state = self.process.step(state, by_name(self.process.parameters, values), self.num_steps, generator)
+                largest = max(largest, tensor_bytes(state))
+        return ACTIVATIONS * largest // 2
 
     # ------------------------------------------------------------------ spaces
 
@@ -125,6 +154,10 @@ class ScheduleCore:
 
     def reset(self, labels: Any = None, seed: int | None = None) -> dict[str, torch.Tensor]:
         """Start a new batch (see the class doc); returns the first observation."""
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED
+        ):
+            raise ValueError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
         if seed is not None:
             self.np_random = np.random.default_rng(seed)
             self.generator.manual_seed(seed)

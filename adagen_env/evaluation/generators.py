@@ -15,6 +15,9 @@ from adagen_env.processes.base import Process
 from adagen_env.processes.refinement import Refinement, refinement_nfe
 from adagen_env.processes.sampling import sample
 
+CHUNK_SEEDS = 1_000_003  # chunk i of an evaluation on seed s draws noise seed s * CHUNK_SEEDS + i
+MAX_SEED = (2**63 - 1) // CHUNK_SEEDS - 1  # so that every chunk's noise seed fits torch's generators
+
 # A generator of images: (labels (B,), seed) -> images (B, 1, H, W).
 Generate = Callable[[torch.Tensor, int], torch.Tensor]
 # A deterministic policy: a batch of torch observations -> actions (B, P).
@@ -71,7 +74,7 @@ def evaluate_generator(
     """FD, KID, precision, recall (every feature space of ``evaluator``), class accuracy, wall time
     and samples per second of ``generate`` on one seed.
 
-    Chunk ``i`` is generated with seed ``seed * 1_000_003 + i``, so results do not depend on the
+    Chunk ``i`` is generated with seed ``seed * CHUNK_SEEDS + i``, so results do not depend on the
     machine, and different seeds give disjoint noise. Comparing generators on several seeds is
     :func:`adagen_env.evaluation.experiment.run_experiment`'s work.
     """
@@ -103,11 +106,16 @@ def generate_and_score(
 def generate_balanced(
     generate: Generate, num_classes: int, num_samples: int, seed: int = 0, batch_size: int = 500, progress: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-balanced images and their labels, in chunks; chunk ``i`` uses seed ``seed * 1_000_003 + i``."""
+    """Class-balanced images and their labels, in chunks; chunk ``i`` uses seed ``seed * CHUNK_SEEDS + i``."""
     labels = balanced_labels(num_samples, num_classes)
     chunks = labels.split(batch_size)
+    if not 0 <= seed <= MAX_SEED or len(chunks) > CHUNK_SEEDS:
+        raise ValueError(
+            f"an evaluation seed must be in 0..{MAX_SEED:,} (and at most {CHUNK_SEEDS:,} chunks of "
+            f"samples); got seed {seed} and {len(chunks):,} chunks"
+        )
     images = [
-        generate(chunk, seed * 1_000_003 + i)
+        generate(chunk, seed * CHUNK_SEEDS + i)
         for i, chunk in enumerate(tqdm(chunks, desc="sampling", disable=not progress, leave=False))
     ]
     return torch.cat(images), labels

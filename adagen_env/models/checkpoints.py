@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from adagen_env.runtime.files import atomic_save
+from adagen_env.runtime.files import atomic_save, read_torch_file
 
 
 def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None, training: dict | None = None) -> None:
@@ -48,14 +48,7 @@ def _read(path: str) -> dict:
 
 @cache
 def _read_version(path: str, version: tuple[int, int] | None) -> dict:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # unpickling, zip and EOF errors all mean the same to a user
-        raise ValueError(
-            f"{path}: not a readable generator weights file ({type(e).__name__}: {e})".splitlines()[0]
-        ) from e
+    checkpoint = read_torch_file(path)
     if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
         raise ValueError(f"{path}: not a generator weights file (expected 'config' and 'state_dict')")
     return checkpoint

@@ -11,6 +11,8 @@ def check_device(device: str | torch.device) -> torch.device:
         parsed = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"device {device!r} is not a torch device (try 'cpu' or 'cuda')") from e
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {str(device)!r} cannot run a generator here; use 'cpu', 'cuda' or 'mps'")
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(device)!r} asks for CUDA, but no CUDA GPU is available here; use 'cpu'")

@@ -8,6 +8,7 @@ the seeds it has finished on every task of the suite; the rest is listed as inco
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,7 +36,26 @@ def require_rliable():
 
 
 def load_runs(results: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/*.json"))]
+    """Every run file under ``results/runs``, checked: one that cannot be read, lacks a field the report
+    needs, or holds a score that is not a finite number is one line naming the file."""
+    return [read_run(p) for p in sorted((results / "runs").glob("*/*.json"))]
+
+
+def read_run(path: Path) -> dict:
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable run file ({error})") from None
+    fields = {"algo": str, "task": str, "seed": int, "scores": dict, "curve": list}
+    if not isinstance(run, dict) or any(not isinstance(run.get(k), t) for k, t in fields.items()):
+        raise ValueError(f"{path}: not a run file of adagen bench (it needs {', '.join(fields)})")
+    for view in VIEWS:
+        score = run["scores"].get(view)
+        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+            raise ValueError(
+                f"{path}: its {view} score is {score!r}, not a finite number; delete the file to run it again"
+            )
+    return run
 
 
 def complete_seeds(runs: list[dict], algo: str, tasks: list[str]) -> list[int]:

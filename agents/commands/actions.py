@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> None:
             f"--samples must be at least {2 * process.num_classes} (two per class, for the spread "
             f"within a class), got {args.samples}"
         )
-    act, card = target.policy(args.policy, args.num_steps)
+    act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)
     spec = card.sampling_spec(**sampling_overrides(args))
     labels = balanced_labels(args.samples, process.num_classes)
     _, values = record_actions(process, act, labels, args.seed, spec)

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from adagen_agents.commands.common import at_least
-from adagen_agents.files import check_writable_folder, one_line
+from adagen_agents.files import check_writable_folder
+from adagen_env.runtime.files import one_line
 from adagen_env.runtime.tables import format_table
 
 

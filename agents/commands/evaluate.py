@@ -22,12 +22,15 @@ from adagen_agents.commands.common import (
 )
 from adagen_agents.target import make_target
 from adagen_env.evaluation.experiment import run_experiment
+from adagen_env.evaluation.generators import MAX_SEED
 from adagen_env.paradigms import PARADIGMS, get_paradigm
 
 
 def run(args: argparse.Namespace) -> None:
     at_least(args, MIN_SCORED, "samples")
     at_least(args, 1, "seeds")
+    if args.seed + args.seeds - 1 > MAX_SEED:
+        raise ValueError(f"--seed {args.seed} with --seeds {args.seeds} goes past the last seed, {MAX_SEED:,}")
     if args.json:
         check_out(args, "json", suffixes=(".json",), beside=(".md",))
     if args.policy is None:
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     target = make_target(args.env, args.device, args.generator, args.data, args.features)
     process = target.process
     if args.policy:
-        act, card = target.policy(args.policy, args.num_steps)
+        act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)
         spec = card.sampling_spec(**sampling_overrides(args))
         generators = target.comparison({learned_name(card, spec): (act, spec)}, spec)
         title = f"{args.policy} ({card.env}, {spec.num_steps} steps)"

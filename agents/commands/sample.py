@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> None:
     if not 0 <= args.label < process.num_classes:
         raise ValueError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
     if args.policy:
-        act, card = target.policy(args.policy, args.num_steps)
+        act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)
         spec = card.sampling_spec(**sampling_overrides(args))
         generate = policy_generator(process, act, spec)
     else:

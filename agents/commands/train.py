@@ -148,10 +148,11 @@ def run(args: argparse.Namespace) -> None:
             checkpoint_every=args.checkpoint_every,
             eval_samples=args.eval_samples,
             evaluator=evaluator,
+            trust_pickle=args.trust_pickle,
         )
         print(f"saved {out}")
     print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
-    act, card = target.policy(str(out))
+    act, card = target.policy(str(out), trust_pickle=True)  # the file this run has just written
     values = (0.0, 1.0) if card.spec.tradeoff is not None else (None,)  # a trade-off policy at both ends of its knob
     policies = {}
     for value in values:
