@@ -14,6 +14,7 @@ import torch
 
 from adagen_env.processes.base import Process
 from adagen_env.processes.sampling import hand_designed_schedule
+from adagen_env.runtime.files import atomic_write
 
 MAX_LINES = 200  # sample lines drawn (more only darken the plot)
 
@@ -71,6 +72,6 @@ def plot_actions(
         ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=90)
+    atomic_write(out, lambda file: fig.savefig(file, dpi=90, format="png"))
     plt.close(fig)
     return out

@@ -34,6 +34,7 @@ from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
 from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
 
+PATH_FLAGS = ("policy", "generator", "data", "features", "resume", "out", "json", "logdir", "results")
 ENV_HELP = f"environment id, one of {', '.join(p.env_id for p in PARADIGMS.values())}"
 POLICY_SAFETY = (
     "A .pt file is read with torch.load(weights_only=True) and cannot run code; an SB3 .zip is a "
@@ -470,6 +471,9 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        for name in PATH_FLAGS:
+            if getattr(args, name, None) == "":
+                raise ValueError(f"--{name.replace('_', '-')} needs a path, got an empty one")
         if getattr(args, "num_steps", None) is not None and args.num_steps < 1:
             raise ValueError(f"--steps must be at least 1, got {args.num_steps}")
         check_device(getattr(args, "device", "cpu"))

@@ -58,8 +58,6 @@ def check_output(
     file (nor one of the files written ``beside`` it, by suffix) unless ``overwrite``, or unless it
     is the file being ``resumed`` (a ``resumable`` command says so). ``ValueError`` (one line) otherwise."""
     path = check_writable_file(path, flag)
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise ValueError(f"{flag} {path}: the file it writes is {' or '.join(suffixes)}; give a path ending so")
     for input_flag, value in inputs.items():
         if value is None:
             continue
@@ -71,6 +69,8 @@ def check_output(
             )
         if source.is_dir() and path.resolve().is_relative_to(source.resolve()):
             raise ValueError(f"{flag} {path} is inside {input_flag} {source}; write it elsewhere")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{flag} {path}: the file it writes is {' or '.join(suffixes)}; give a path ending so")
     if resumed is not None and same_file(path, resumed):
         return path
     for existing in (path, *(path.with_suffix(s) for s in beside)):

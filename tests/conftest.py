@@ -1,11 +1,20 @@
 """Shared fixtures for the environment and sampling tests."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 import adagen_env  # noqa: F401  (registers the environments)
 from adagen_env.processes import MaskGITProcess
+
+# property-based tests (tests/test_fuzz.py): a short profile by default and in CI, a long one on demand
+settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True)
+settings.register_profile("long", max_examples=1000, deadline=None)
+settings.register_profile("medium", max_examples=150, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from adagen_env.processes.base import to_rgb
+from adagen_env.runtime.files import atomic_write
 
 
 def image_grid(images: torch.Tensor, columns: int | None = None, scale: int = 8, padding: int = 2) -> np.ndarray:
@@ -31,8 +32,6 @@ def image_grid(images: torch.Tensor, columns: int | None = None, scale: int = 8,
 
 
 def save_grid(images: torch.Tensor, path: str | Path, columns: int | None = None, scale: int = 8) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     grid = image_grid(images, columns, scale)
-    Image.fromarray(grid[..., 0] if images.shape[1] == 1 else grid).save(path)  # grey images stay a grey PNG
-    return path
+    picture = Image.fromarray(grid[..., 0] if images.shape[1] == 1 else grid)  # grey images stay a grey PNG
+    return atomic_write(path, lambda file: picture.save(file, format="PNG"))

@@ -154,10 +154,7 @@ class ScheduleCore:
 
     def reset(self, labels: Any = None, seed: int | None = None) -> dict[str, torch.Tensor]:
         """Start a new batch (see the class doc); returns the first observation."""
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED
-        ):
-            raise ValueError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+        seed = check_seed(seed)
         if seed is not None:
             self.np_random = np.random.default_rng(seed)
             self.generator.manual_seed(seed)
@@ -271,6 +268,15 @@ class ScheduleCore:
             if not hasattr(self.scorer, "load_state_dict"):
                 raise ValueError("the checkpoint holds a scorer's state, but this env's reward has none to load")
             self.scorer.load_state_dict(state["scorer"])
+
+
+def check_seed(seed: Any) -> int | None:
+    """``None``, or an integer in 0..2**63-1 (what every random generator here takes); ``ValueError`` otherwise."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= MAX_SEED
+    ):
+        raise ValueError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+    return None if seed is None else int(seed)
 
 
 def check_scorer_fits(scorer: Scorer | None, process: Process, hint: str) -> None:

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from adagen_env.envs.core import ScheduleCore, core_np_random, flatten, observation_space, to_numpy
+from adagen_env.envs.core import ScheduleCore, check_seed, core_np_random, flatten, observation_space, to_numpy
 from adagen_env.envs.spec import EpisodeSpec, check_int
 from adagen_env.processes.base import Process
 
@@ -80,6 +80,7 @@ class ScheduleEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any] | np.ndarray, dict[str, Any]]:
+        seed = check_seed(seed)  # before Gymnasium's own check, which raises its own error type
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)

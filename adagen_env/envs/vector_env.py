@@ -9,7 +9,15 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from adagen_env.envs.core import ScheduleCore, core_np_random, flatten, observation_space, to_numpy
+from adagen_env.envs.core import (
+    MAX_SEED,
+    ScheduleCore,
+    check_seed,
+    core_np_random,
+    flatten,
+    observation_space,
+    to_numpy,
+)
 from adagen_env.envs.spec import EpisodeSpec, check_int
 from adagen_env.processes.base import Process
 
@@ -123,11 +131,11 @@ class ScheduleVectorEnv(VectorEnv):
     def _batch_seed(self, seed: int | list[int] | None) -> int | None:
         """One seed for the batch: an int as it is, a list of one int per sub-env mixed into one."""
         if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
-            return None if seed is None else int(seed)
+            return check_seed(seed)
         if isinstance(seed, list | tuple) and len(seed) == self.num_envs:
             if all(s is None for s in seed):
                 return None
-            if all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0 for s in seed):
+            if all(isinstance(s, int | np.integer) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seed):
                 return int(np.random.SeedSequence([int(s) for s in seed]).generate_state(1, np.uint64)[0] >> 2)
         raise ValueError(
             f"seed must be None, a non-negative int, or a list of {self.num_envs} non-negative ints "

@@ -34,8 +34,12 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        cause = next((e for e in (error, error.__context__, error.__cause__) if isinstance(e, OSError)), None)
+        if cause is not None and cause.strerror:  # a full disk, a size limit: one line, and the old file stands
+            kept = "the previous file is kept" if path.exists() else "nothing was written"
+            raise ValueError(f"cannot write {path} ({cause.strerror}); {kept}") from error
         raise
     return path
 

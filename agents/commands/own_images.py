@@ -104,7 +104,13 @@ def run_features(args: argparse.Namespace) -> None:
     shape = (train.channels, *train.image_shape)
     what = "a classifier and an autoencoder" if train.num_classes > 1 else "an autoencoder (one class: no classifier)"
     print(f"training {what} on {len(train)} images of {'x'.join(map(str, shape))}")
-    classifier, encoder = train_feature_networks(train, args.classifier_epochs, args.encoder_steps)
+    try:
+        classifier, encoder = train_feature_networks(train, args.classifier_epochs, args.encoder_steps)
+    except KeyboardInterrupt as stop:
+        raise type(stop)(
+            "interrupted; no features file written: networks trained part way would skew every "
+            "evaluation that used them (run it again)"
+        ) from None
     info = {"data": source.path, "reconstruction_mse_heldout": reconstruction_error(encoder, heldout.to_float())}
     if classifier is not None:
         info["accuracy_heldout"] = accuracy(classifier, heldout.to_float(), heldout.label_tensor())
