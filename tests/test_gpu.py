@@ -185,7 +185,20 @@ def test_cli_autocast_flag_and_a_bf16_policy_runs_without_it(tmp_path, capsys):
     assert "learned (ppo)" in capsys.readouterr().out
     for autocast in ("off", "bf16"):
         main(
-            ["sample", "--policy", str(policy), "--label", "1", "--n", "4", "--autocast", autocast, "--out", str(grid)]
+            [
+                "sample",
+                "--policy",
+                str(policy),
+                "--label",
+                "1",
+                "--n",
+                "4",
+                "--autocast",
+                autocast,
+                "--out",
+                str(grid),
+                "--overwrite",
+            ]
         )
         assert grid.is_file()
 
