@@ -18,15 +18,13 @@ from adagen_env.processes.refinement import refinement_nfe
 MIN_SCORED = NEAREST_NEIGHBOURS + 1  # the fewest samples precision and recall (k-NN) can score
 RESULTS_DIR = "adagen-results"  # where installed commands write when not told where
 PPO_FIELDS = {f.name: f for f in fields(PPOConfig)}
+INPUT_FLAGS = ("policy", "generator", "data", "features")  # the files a command reads (--resume: continued in place)
 
 
 def flag(name: str) -> str:
     """The command-line flag of a spec or config field: its own ``flag`` or ``--field-name``."""
     own = KNOBS[name].metadata["flag"] if name in KNOBS else None
     return own or "--" + name.replace("_", "-")
-
-
-INPUT_FLAGS = ("policy", "generator", "data", "features")  # the files a command reads (--resume: continued in place)
 
 
 def check_out(
