@@ -429,3 +429,27 @@ def test_an_sb3_zip_loads_only_with_trust_pickle(tmp_path):
         ["sample", "--label", "1", "--policy", str(out), "--trust-pickle", "--out", str(tmp_path / "s.png")]
     )
     assert "not a readable sb3-ppo model" in message and "code in the file may have run" in message
+
+
+def test_sigterm_in_any_command_ends_it_with_143_and_says_so(tmp_path, monkeypatch, capsys):
+    from adagen_env.runtime.signals import Terminated
+
+    def stopped(*args, **kwargs):
+        raise Terminated("stopped by SIGTERM")
+
+    monkeypatch.setattr("adagen_agents.bench.campaign.run_campaign", stopped)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "run", "--algo", "ppo", "--task", "maskgit-8", "--results", str(tmp_path)])
+    assert exit_info.value.code == 143 and "stopped by SIGTERM" in capsys.readouterr().err
+
+
+def test_a_stopped_features_run_writes_nothing_and_says_why(tmp_path, monkeypatch, capsys):
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("adagen_agents.commands.own_images.train_feature_networks", stopped)
+    out = tmp_path / "f.pt"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["features", "--data", str(npz_digits(tmp_path / "x.npz")), "--out", str(out)])
+    assert exit_info.value.code == 130 and not out.exists()
+    assert "no features file written: networks trained part way would skew" in capsys.readouterr().err
