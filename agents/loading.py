@@ -9,6 +9,7 @@ naming the file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from adagen_env.paradigms import PARADIGMS, get_paradigm
 from adagen_env.processes.base import Process
 from adagen_env.runtime.files import atomic_save, one_line, read_torch_file
 
+CardCheck = Callable[[PolicyCard], None]  # refuses a policy by its card before it is loaded
 SB3_UNSAFE = "loading it unpickled it, so code in the file may have run"
 
 
@@ -66,14 +68,19 @@ def _read_kind(path: str | Path, keys: frozenset[str], kind: str, hint: str) -> 
     return state
 
 
-def load_actor(path: str | Path, process: Process, process_name: str | None = None) -> tuple[ScheduleNet, PolicyCard]:
+def load_actor(
+    path: str | Path, process: Process, process_name: str | None = None, check: CardCheck | None = None
+) -> tuple[ScheduleNet, PolicyCard]:
     """The trained actor of a checkpoint or exported policy (eval mode, on the process's device) and its card.
 
-    With ``process_name``, a policy trained on another paradigm raises ``ValueError``; so does a
-    network that does not fit the process, and any file that is not a policy of ours.
+    ``check(card)`` may refuse the policy before its network is built. With ``process_name``, a
+    policy trained on another paradigm raises ``ValueError``; so does a network that does not fit
+    the process, and any file that is not a policy of ours.
     """
     state = read_policy(path)
     card = state["card"]
+    if check is not None:
+        check(card)
     _check_trained_on(path, card, process_name)
     actor = ScheduleNet(
         process.feature_dim,
@@ -192,13 +199,14 @@ def load_policy(
     process_name: str | None,
     num_steps: int | None = None,
     trust_pickle: bool = False,
+    check: CardCheck | None = None,
 ) -> tuple[Act, PolicyCard]:
     """A deterministic policy and its card; ``"shipped"`` is ours for the process (the one for
     ``num_steps`` if one ships, else the default).
 
     A ``.pt`` file cannot run code (``weights_only``); anything that is not a policy of ours is a
     one-line ``ValueError`` naming the file. A ``.zip`` is loaded by SB3, which unpickles it: only with
-    ``trust_pickle``.
+    ``trust_pickle``. ``check(card)`` may refuse the policy first, before any network or pickle loads.
     """
     if str(path) == "shipped":
         path = shipped_policy(process_name, num_steps)
@@ -207,6 +215,8 @@ def load_policy(
         raise FileNotFoundError(f"no policy file at {path}")
     if path.suffix == ".zip":
         card = read_sb3_card(path)
+        if check is not None:
+            check(card)  # before SB3 unpickles the model
         _check_trained_on(path, card, process_name)
         model = load_sb3_model(path, card.algo, trust_pickle, device="cpu")
         flat_from = None
@@ -215,7 +225,7 @@ def load_policy(
 
             flat_from = ScheduleCore(process, 1, card.sampling_spec()).observation_space()
         return sb3_act(model, flat_from), card
-    return load_actor(path, process, process_name)
+    return load_actor(path, process, process_name, check)
 
 
 def _check_trained_on(path: str | Path, card: PolicyCard, process_name: str | None) -> None:

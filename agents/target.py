@@ -17,7 +17,7 @@ import torch
 
 from adagen_agents.card import GeneratorRef, PolicyCard
 from adagen_agents.files import same_file
-from adagen_agents.loading import load_policy, read_card, shipped_policy
+from adagen_agents.loading import load_policy
 from adagen_env.data.datasets import ImageDataset
 from adagen_env.data.user_data import GENERATOR_PROCESSES, GeneratorFile, features_info, read_generator, user_evaluator
 from adagen_env.envs.spec import EpisodeSpec
@@ -121,8 +121,14 @@ class Target:
             raise ValueError(
                 "--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy"
             )
-        self.check_card(read_card(shipped_policy(self.paradigm.name, num_steps) if path == "shipped" else path), path)
-        return load_policy(path, self.process, self.paradigm.name, num_steps, trust_pickle)
+        return load_policy(
+            path,
+            self.process,
+            self.paradigm.name,
+            num_steps,
+            trust_pickle,
+            check=lambda card: self.check_card(card, path),
+        )
 
     # ------------------------------------------------------------------ generators
 
