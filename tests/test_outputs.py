@@ -41,6 +41,26 @@ def npz_digits(path, n: int = 40, classes: int = 2):
     return path
 
 
+def train_sb3_policy(out, tmp_path) -> None:
+    """A tiny SB3 PPO policy at ``out`` (a .zip, with its card beside it)."""
+    main(
+        [
+            "train",
+            *SMALL,
+            "--algo",
+            "sb3-ppo",
+            "--timesteps",
+            "32",
+            "--reward",
+            "classifier",
+            "--out",
+            str(out),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
+
+
 def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started")
@@ -88,22 +108,7 @@ def test_an_existing_out_needs_overwrite_or_resume(tmp_path, monkeypatch):
 
 def test_a_failing_sb3_run_leaves_the_old_runs_card_alone(tmp_path):
     out = tmp_path / "sb3.zip"
-    main(
-        [
-            "train",
-            *SMALL,
-            "--algo",
-            "sb3-ppo",
-            "--timesteps",
-            "32",
-            "--reward",
-            "classifier",
-            "--out",
-            str(out),
-            "--logdir",
-            str(tmp_path / "runs"),
-        ]
-    )
+    train_sb3_policy(out, tmp_path)
     card = (tmp_path / "sb3.json").read_text()
     message = error_of(
         [
@@ -407,22 +412,7 @@ def test_bench_report_names_a_malformed_or_nan_run_file(tmp_path):
 
 def test_an_sb3_zip_loads_only_with_trust_pickle(tmp_path):
     out = tmp_path / "sb3.zip"
-    main(
-        [
-            "train",
-            *SMALL,
-            "--algo",
-            "sb3-ppo",
-            "--timesteps",
-            "32",
-            "--reward",
-            "classifier",
-            "--out",
-            str(out),
-            "--logdir",
-            str(tmp_path / "runs"),
-        ]
-    )
+    train_sb3_policy(out, tmp_path)
     assert "a pickle that runs any code it holds when loaded" in error_of(["eval", "--policy", str(out)])
     out.write_bytes(b"PK not really a zip")
     message = error_of(

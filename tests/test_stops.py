@@ -37,7 +37,8 @@ def wait_for(path, proc: subprocess.Popen, seconds: float = 120) -> None:
     assert path.exists(), "nothing was written"
 
 
-def test_sigterm_stops_adagen_train_after_a_checkpoint_with_status_143(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_adagen_train_after_a_checkpoint_with_its_status(signum, status, tmp_path):
     out = tmp_path / "policy.pt"
     proc = start(
         [
@@ -69,9 +70,9 @@ def test_sigterm_stops_adagen_train_after_a_checkpoint_with_status_143(tmp_path)
         ]
     )
     wait_for(out, proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 143, output
+    assert proc.returncode == status, output
     assert "interrupted after" in output and "stopped by" not in output.split("interrupted")[0]
     assert "Traceback" not in output and torch.load(out, weights_only=True)["updates"] >= 1
 
