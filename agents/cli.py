@@ -198,9 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         type=threads_flag,
         help=(
-            "torch threads: a number, or auto: torch's default (one per core) while the machine is otherwise "
-            "idle at start, else 1; auto also drops to 1 thread when an update suddenly takes 3x longer than "
-            "the ones before it (another process competing for the CPU) (default: %(default)s)"
+            "torch threads: a number (fixed), or auto: torch's default (one per core) while the machine is "
+            "otherwise idle, else 1; auto checks the other processes' load at start and, with ppo, again every "
+            "10 s or more (after an update), switching when it changes, and drops to 1 thread when an update "
+            "suddenly takes 3x longer than the ones before it (default: %(default)s)"
         ),
     )
     p.add_argument(

@@ -19,7 +19,7 @@ from adagen_agents.card import PolicyCard
 from adagen_agents.loading import load_sb3_model, read_sb3_card, sb3_act, sb3_card_path
 from adagen_agents.ppo import PPO, Diverged, PPOConfig
 from adagen_agents.sb3_algorithms import get_sb3_algorithm
-from adagen_agents.threads import SlowdownWatchdog
+from adagen_agents.threads import ThreadWatchdog
 from adagen_env.data.images import image_grid
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import spec_differences
@@ -110,7 +110,7 @@ def eval_scalars(result: dict[str, float], evaluator: Evaluator) -> dict[str, fl
 
 class PPOLogger:
     """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, FD plus samples every
-    ``eval_every``, and a ``watchdog`` of the seconds per update (``adagen_agents.threads``)."""
+    ``eval_every``, and a ``watchdog`` of the torch threads, told each update's seconds (``adagen_agents.threads``)."""
 
     def __init__(
         self,
@@ -120,7 +120,7 @@ class PPOLogger:
         initial_updates: int = 0,
         eval_every: int = 10,
         eval_samples: int = 500,
-        watchdog: SlowdownWatchdog | None = None,
+        watchdog: ThreadWatchdog | None = None,
         evaluator: Evaluator | None = None,
     ):
         from torch.utils.tensorboard import SummaryWriter

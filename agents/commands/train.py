@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from adagen_agents.card import PolicyCard
 from adagen_agents.commands.common import (
     MIN_SCORED,
@@ -30,7 +32,7 @@ from adagen_agents.files import check_writable_folder
 from adagen_agents.loading import read_checkpoint, read_sb3_card
 from adagen_agents.ppo import PPOConfig, check_world_size
 from adagen_agents.target import make_target
-from adagen_agents.threads import SlowdownWatchdog, choose_threads
+from adagen_agents.threads import ThreadWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env.envs.spec import KNOBS, EpisodeSpec
 from adagen_env.evaluation.experiment import run_experiment
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> None:
     target = make_target(args.env, args.device, args.generator, args.data, args.features)
     spec = target.resolve(spec.replace(reward=target.reward(spec.reward)))
     main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
+    default_threads = torch.get_num_threads()  # torch's own count, which --threads auto may come back to
     threads = choose_threads(args.threads)  # every rank sets its threads
     if main_rank:
         print(threads)
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
                 done,
                 args.eval_every,
                 args.eval_samples,
-                watchdog=SlowdownWatchdog(switch=args.threads == "auto"),
+                watchdog=ThreadWatchdog(args.threads == "auto", default_threads),
                 evaluator=evaluator,
             )
             if main_rank
