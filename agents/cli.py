@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help=(
                 "with --generator: a file of adagen features, whose networks trained on your images give the "
-                "classifier (when there are classes) and encoder spaces (default: the pixel space only)"
+                "ensemble's feature spaces beside pixels (the classifiers' only when there are classes) (default: "
+                "the pixel space only)"
             ),
         )
 
@@ -411,9 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("features", "train the evaluation's feature networks on your images, for --features")
     data_flags(p)
     p.add_argument(
-        "--classifier-epochs", type=int, default=CLASSIFIER_EPOCHS, help="classifier epochs (default: %(default)s)"
+        "--classifier-epochs",
+        type=int,
+        default=CLASSIFIER_EPOCHS,
+        help="the CNN classifier's epochs; the MLP classifier's scale with them (default: %(default)s)",
     )
-    p.add_argument("--encoder-steps", type=int, default=ENCODER_STEPS, help="autoencoder steps (default: %(default)s)")
+    p.add_argument(
+        "--encoder-steps",
+        type=int,
+        default=ENCODER_STEPS,
+        help="the MLP autoencoder's steps; the conv autoencoder's and the contrastive encoder's scale with "
+        "them (default: %(default)s)",
+    )
     p.add_argument("--out", help=f"the features file to write (default: {RESULTS_DIR}/features/DATA.pt)")
     overwrite(p)
     p.set_defaults(func=own_images.run_features)

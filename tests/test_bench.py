@@ -13,7 +13,8 @@ from adagen_agents.bench.campaign import run_campaign, run_one
 from adagen_agents.bench.tasks import Task
 from adagen_agents.bench.trial import BudgetTooSmall, Trial, normalised_scores
 from adagen_agents.sb3_algorithms import SB3Algorithm
-from adagen_env.evaluation.metrics import SPACES, Evaluator
+from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES  # the leaderboard (v0) spaces
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.runtime.files import atomic_write_json
 
 # the cheapest generator (flow, Heun, 3 steps = 6 NFE), a budget of 1,024 samples
@@ -31,7 +32,7 @@ TINY = Task(
 
 @pytest.fixture(scope="module")
 def evaluator() -> Evaluator:
-    return Evaluator()
+    return Evaluator(spaces=SPACES)
 
 
 @pytest.fixture

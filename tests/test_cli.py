@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from adagen_agents.cli import build_parser, main
+from adagen_env.evaluation.metrics import SPACES
 
 
 def test_eval_prints_every_metric_and_writes_json(tmp_path, capsys):
@@ -35,7 +36,7 @@ def test_eval_prints_every_metric_and_writes_json(tmp_path, capsys):
     )
     (comparison,) = written["comparisons"]
     assert (comparison["a"], comparison["b"]) == ("hand-designed", "no-guidance")
-    assert [d["space"] for d in comparison["spaces"]] == ["classifier", "encoder", "pixels"]
+    assert [d["space"] for d in comparison["spaces"]] == list(SPACES)
     assert f"hand-designed vs no-guidance: {comparison['sentence']}" in printed
     assert written["provenance"]["command"] and (tmp_path / "eval.md").read_text().startswith("# AdaGen/MaskGIT")
 

@@ -1,6 +1,6 @@
-"""Paired comparisons of two generators: FD, precision and recall differences with intervals in every
-space, and a verdict, as data, that says "better" only where every space and both of precision and
-recall agree."""
+"""Paired comparisons of two generators: FD, KID, precision and recall differences with intervals in
+every space of the ensemble, and a verdict, as data, that says "better" only where every space
+agrees on FD and KID and neither precision nor recall falls anywhere."""
 
 import pytest
 import torch
@@ -36,17 +36,22 @@ def noisy(images: torch.Tensor, scale: float, seed: int = 0) -> torch.Tensor:
 def test_a_set_against_itself_is_level_with_zero_differences(evaluator, real):
     comparison = compare_images(evaluator, real, real, "a", "b")
     assert [s.space for s in comparison.spaces] == list(evaluator.spaces)
+    assert len(comparison.spaces) == 6  # five networks and pixels
     for s in comparison.spaces:
         assert s.fd == Interval(0.0, 0.0, 0.0) and s.precision.value == 0.0 and s.recall.value == 0.0
+        assert s.kid.value == 0.0
         assert s.verdict == Verdict.LEVEL
     assert comparison.verdict == Verdict.LEVEL
     assert comparison.sentence() == "a and b are level in every space"
+    assert comparison.agreement()["kid"] == {"better": 0.0, "worse": 0.0, "level": 1.0}
 
 
 def test_real_digits_beat_dimmed_digits_in_every_space(evaluator, real):
     comparison = compare_images(evaluator, real, 0.6 * real, "real", "dimmed")
     for s in comparison.spaces:
         assert s.fd.low <= s.fd.value <= s.fd.high < 0, s
+        assert s.kid.high < 0, s
+    assert comparison.agreement()["fd"]["better"] == comparison.agreement()["kid"]["better"] == 1.0
     assert comparison.verdict == Verdict.BETTER
     assert comparison.sentence().startswith("real beats dimmed in every space")
     assert compare_images(evaluator, 0.6 * real, real, "dimmed", "real").verdict == Verdict.WORSE
@@ -73,14 +78,15 @@ def intervals(*signs: int) -> list[Interval]:
     return [Interval(float(s), s - 0.5 if s else -1.0, s + 0.5 if s else 1.0) for s in signs]
 
 
-def comparison(fd: list[int], precision: list[int], recall: list[int]) -> Comparison:
+def comparison(fd: list[int], precision: list[int], recall: list[int], kid: list[int] | None = None) -> Comparison:
     spaces = ("classifier", "encoder", "pixels")
+    kids = [None] * 3 if kid is None else intervals(*kid)
     return Comparison(
         "learned",
         "static",
         tuple(
-            SpaceComparison(space, f, p, r)
-            for space, f, p, r in zip(spaces, intervals(*fd), intervals(*precision), intervals(*recall))
+            SpaceComparison(space, f, p, r, k)
+            for space, f, p, r, k in zip(spaces, intervals(*fd), intervals(*precision), intervals(*recall), kids)
         ),
     )
 
@@ -98,18 +104,44 @@ def comparison(fd: list[int], precision: list[int], recall: list[int]) -> Compar
     ],
 )
 def test_the_verdict_follows_the_house_rule(fd, precision, recall, expected):
-    assert comparison(fd, precision, recall).verdict == expected
+    assert comparison(fd, precision, recall).verdict == expected  # a comparison from before KID was paired
+    assert comparison(fd, precision, recall, kid=fd).verdict == expected  # KID agreeing with FD changes nothing
+
+
+@pytest.mark.parametrize(
+    "fd, kid, expected",
+    [
+        ([-1, -1, -1], [-1, -1, 0], Verdict.MIXED),  # FD lower everywhere, KID level in one space: no winner
+        ([-1, -1, -1], [-1, -1, 1], Verdict.MIXED),
+        ([1, 1, 1], [1, 0, 1], Verdict.MIXED),
+        ([0, 0, 0], [0, 0, -1], Verdict.MIXED),  # KID alone moved
+    ],
+)
+def test_fd_and_kid_must_agree_in_every_space(fd, kid, expected):
+    assert comparison(fd, [0, 0, 0], [0, 0, 0], kid).verdict == expected
+
+
+def test_the_agreement_counts_the_spaces_per_metric():
+    found = comparison([-1, -1, 1], [0, 0, -1], [1, 0, 0], kid=[-1, 0, 0])
+    agreement = found.agreement()
+    assert agreement["fd"] == {"better": 2 / 3, "worse": 1 / 3, "level": 0.0}
+    assert agreement["kid"] == {"better": 1 / 3, "worse": 0.0, "level": 2 / 3}
+    assert agreement["precision"]["worse"] == 1 / 3 and agreement["recall"]["better"] == 1 / 3
+    assert found.agreement_sentence() == "FD lower in 2/3 spaces (higher in 1/3); KID lower in 1/3 spaces"
+    assert "kid" not in comparison([-1, -1, 1], [0, 0, 0], [0, 0, 0]).agreement()
 
 
 def test_a_mixed_verdict_names_the_spaces_and_a_trade_gives_its_numbers():
     mixed = comparison([-1, 1, 0], [0, 0, 0], [0, 0, 0])
     assert mixed.sentence() == (
-        "mixed: learned better FD in classifier; static better FD in encoder; FD level in pixels"
+        "mixed: learned better FD in classifier; static better FD in encoder; FD level in pixels; "
+        "FD lower in 1/3 spaces (higher in 1/3)"
     )
-    trade = comparison([-1, -1, -1], [-1, 0, 0], [1, 0, 0])
+    trade = comparison([-1, -1, -1], [-1, 0, 0], [1, 0, 0], kid=[-1, -1, 0])
     assert trade.sentence() == (
         "learned trades fidelity for diversity against static "
-        "(classifier: precision -1 [-1.5, -0.5], recall +1 [+0.5, +1.5])"
+        "(classifier: precision -1 [-1.5, -0.5], recall +1 [+0.5, +1.5]; FD lower in 3/3 spaces; "
+        "KID lower in 2/3 spaces)"
     )
 
 
@@ -117,7 +149,11 @@ def test_a_comparison_round_trips_through_its_dict(evaluator, real):
     found = compare_images(evaluator, real, noisy(real, 0.2), "real", "noisy")
     data = found.to_dict()
     assert data["verdict"] == found.verdict.value and data["sentence"] == found.sentence()
+    assert data["agreement"] == found.agreement()
     assert Comparison.from_dict(data) == found
+    for space in data["spaces"]:  # a file written before KID was paired reads with no KID
+        del space["kid"]
+    assert all(s.kid is None for s in Comparison.from_dict(data).spaces)
 
 
 def test_student_t_quantiles_and_intervals():

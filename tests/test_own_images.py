@@ -17,7 +17,7 @@ from adagen_agents.cli import main
 from adagen_env.data.datasets import ImageDataset, load_digits, load_images
 from adagen_env.data.user_data import read_generator, user_evaluator
 from adagen_env.envs import ScheduleVectorEnv
-from adagen_env.evaluation.metrics import Evaluator
+from adagen_env.evaluation.metrics import NETWORK_SPACES, SPACES, Evaluator
 from adagen_env.processes import DiffusionProcess, FlowProcess
 from adagen_env.processes.sampling import sample
 from adagen_env.rewards import AdversarialScorer
@@ -121,7 +121,7 @@ def test_own_images_end_to_end(rgb_run, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert "feature spaces: classifier, encoder, pixels" in out
+    assert "feature spaces: classifier, encoder, mlp_classifier, conv_autoencoder, contrastive, pixels" in out
     result = json.loads((root / "eval.json").read_text())
     contenders = result["contenders"]
     assert [c["name"] for c in contenders] == ["learned (ppo)", "hand-designed"]  # no best static: not searched
@@ -183,8 +183,9 @@ def test_unlabelled_grey_images_train_a_diffusion_generator_and_label_free_featu
     assert sample(process, torch.zeros(3, dtype=torch.long), num_steps=3).shape == (3, 1, 12, 10)
     heldout = read_generator(tmp_path / "g.pt").source.load("heldout")
     evaluator = user_evaluator(heldout, tmp_path / "f.pt")
-    assert evaluator.spaces == ("encoder", "pixels")  # one class: no classifier
-    assert "one class: no classifier" in capsys.readouterr().out
+    # one class: no classifiers, the three label-free networks
+    assert evaluator.spaces == ("encoder", "conv_autoencoder", "contrastive", "pixels")
+    assert "one class: no classifiers" in capsys.readouterr().out
 
 
 def test_rgb_images_through_the_evaluator_and_the_discriminator(tmp_path):
@@ -281,12 +282,13 @@ def test_sizes_from_8_to_32_grey_or_rgb_through_generator_env_render_and_evaluat
     _, reward, terminated, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
     assert terminated and 0 < reward < 1
 
-    classifier, encoder = train_feature_networks(train, classifier_epochs=1, encoder_steps=2)
-    evaluator = Evaluator(source.load("heldout"), classifier=classifier, encoder=encoder)
+    networks = train_feature_networks(train, classifier_epochs=1, encoder_steps=2)
+    assert list(networks) == list(NETWORK_SPACES)  # two classes: the whole ensemble
+    evaluator = Evaluator(source.load("heldout"), networks=networks)
     images = sample(process, torch.arange(8) % 2, num_steps=2)
     assert images.shape == (8, channels, size, size)
     scores = evaluator.evaluate(images, torch.arange(8) % 2)
-    assert all(math.isfinite(scores[f"{space}_fd"]) for space in ("classifier", "encoder", "pixels"))
+    assert all(math.isfinite(scores[f"{space}_fd"]) for space in SPACES)
 
 
 @pytest.mark.parametrize("process_class", [DiffusionProcess, FlowProcess])

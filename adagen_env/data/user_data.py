@@ -4,9 +4,10 @@
 ``.npz``) of images and writes a generator file: the model plus what it was trained on (the
 paradigm, the data path, channels and the train/held-out split), so that ``adagen train``
 rewards with the same training images and ``adagen eval`` scores against held-out images the
-generator never saw. ``adagen features`` trains the evaluation's feature networks on the same
-training images: a classifier (when the data have two or more classes) and the label-free
-denoising autoencoder. Without a features file only the pixel space is used.
+generator never saw. ``adagen features`` trains the evaluation's ensemble of feature networks
+(:mod:`adagen_env.models.feature_networks`) on the same training images: the two classifiers
+(when the data have two or more classes) and the three label-free networks. Without a features
+file only the pixel space is used.
 
 Both files hold plain types and tensors only (read with ``weights_only=True``).
 """
@@ -19,13 +20,13 @@ from functools import cached_property
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from adagen_env.data.datasets import ImageDataset, Split, load_images
-from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS, Evaluator
+from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS, NETWORK_SPACES, Evaluator
 from adagen_env.models.checkpoints import read_config, read_metadata, read_training, save_model
-from adagen_env.models.classifier import DigitClassifier
 from adagen_env.models.denoiser import Denoiser
-from adagen_env.models.encoder import DigitAutoencoder, EncoderConfig
+from adagen_env.models.feature_networks import NETWORKS
 from adagen_env.processes import DiffusionProcess, FlowProcess
 from adagen_env.processes.continuous import ContinuousProcess
 from adagen_env.runtime.files import atomic_save, read_torch_file
@@ -33,6 +34,14 @@ from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_classifier import train_classifier
 from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
 from adagen_env.training.train_encoder import train_encoder
+from adagen_env.training.train_feature_networks import (
+    AUTOENCODER_STEPS,
+    CONTRASTIVE_STEPS,
+    MLP_EPOCHS,
+    train_contrastive,
+    train_conv_autoencoder,
+    train_mlp_classifier,
+)
 
 GENERATOR_PROCESSES: dict[str, type[ContinuousProcess]] = {"diffusion": DiffusionProcess, "flow": FlowProcess}
 LEVELS = 256  # continuous generators see the images' own 8-bit values
@@ -150,61 +159,81 @@ def check_generator_fits(path: str | Path, source: DataSource) -> None:
 
 def train_feature_networks(
     train: ImageDataset, classifier_epochs: int = CLASSIFIER_EPOCHS, encoder_steps: int = ENCODER_STEPS
-) -> tuple[DigitClassifier | None, DigitAutoencoder]:
-    """The evaluation's networks trained on ``train``: a classifier if it has two or more classes
-    (one class has nothing to classify: its spaces are then the label-free ones), and the autoencoder."""
-    classifier = train_classifier(train, classifier_epochs, log=False) if train.num_classes > 1 else None
-    return classifier, train_encoder(train, encoder_steps)
+) -> dict[str, nn.Module]:
+    """The evaluation's ensemble trained on ``train``, by space name: the two classifiers if it has
+    two or more classes (one class has nothing to classify), and the three label-free networks.
+    ``classifier_epochs`` sets the CNN classifier's epochs and ``encoder_steps`` the MLP
+    autoencoder's steps; the others' lengths scale with them from their own defaults."""
+
+    def scaled(value: int, default: int, own: int) -> int:
+        return max(1, round(own * value / default))
+
+    trainers = {
+        "classifier": lambda: train_classifier(train, classifier_epochs, log=False),
+        "encoder": lambda: train_encoder(train, encoder_steps),
+        "mlp_classifier": lambda: train_mlp_classifier(train, scaled(classifier_epochs, CLASSIFIER_EPOCHS, MLP_EPOCHS)),
+        "conv_autoencoder": lambda: train_conv_autoencoder(
+            train, scaled(encoder_steps, ENCODER_STEPS, AUTOENCODER_STEPS)
+        ),
+        "contrastive": lambda: train_contrastive(train, scaled(encoder_steps, ENCODER_STEPS, CONTRASTIVE_STEPS)),
+    }
+    return {
+        name: train_network()
+        for name, train_network in trainers.items()
+        if train.num_classes > 1 or not NETWORKS[name].needs_labels
+    }
 
 
 def save_features(
-    path: str | Path,
-    classifier: DigitClassifier | None,
-    encoder: DigitAutoencoder,
-    image_shape: tuple[int, int, int],
-    info: dict,
+    path: str | Path, networks: dict[str, nn.Module], image_shape: tuple[int, int, int], info: dict
 ) -> None:
-    """The evaluation's networks for one kind of image, in one file (written atomically)."""
+    """The evaluation's networks for one kind of image, by space name, in one file (written atomically)."""
     atomic_save(
         {
             "image_shape": list(image_shape),
-            "classifier": None
-            if classifier is None
-            else {
-                "num_classes": classifier.num_classes,
-                "channels": classifier.channels,
-                "state_dict": classifier.state_dict(),
+            "networks": {
+                name: {"config": NETWORKS[name].config(network), "state_dict": network.state_dict()}
+                for name, network in networks.items()
             },
-            "encoder": {"config": asdict(encoder.config), "state_dict": encoder.state_dict()},
             "info": info,
         },
         path,
     )
 
 
-def load_features(path: str | Path) -> tuple[DigitClassifier | None, DigitAutoencoder, tuple[int, int, int]]:
-    """The networks of a features file (frozen) and the (C, H, W) of the images they take."""
+def load_features(path: str | Path) -> tuple[dict[str, nn.Module], tuple[int, int, int]]:
+    """The networks of a features file by space name (frozen), and the (C, H, W) of the images they take.
+    Files of earlier versions, with a classifier and an encoder only, give those two."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no features file at {path}")
     saved = read_torch_file(path)  # a file that asks to run code, or a broken one, is refused here
     try:
-        encoder = DigitAutoencoder(EncoderConfig(**saved["encoder"]["config"]))
-        encoder.load_state_dict(saved["encoder"]["state_dict"])
-        classifier = None
-        if saved["classifier"] is not None:
-            c = saved["classifier"]
-            classifier = DigitClassifier(c["num_classes"], c["channels"])
-            classifier.load_state_dict(c["state_dict"])
+        if "networks" in saved:
+            stored = saved["networks"]
+        else:  # before the ensemble: {"classifier": {num_classes, channels, state_dict} | None, "encoder": {...}}
+            stored = {"encoder": saved["encoder"]}
+            if saved["classifier"] is not None:
+                c = saved["classifier"]
+                stored["classifier"] = {
+                    "config": {"num_classes": c["num_classes"], "channels": c["channels"]},
+                    "state_dict": c["state_dict"],
+                }
+        networks = {}
+        for name in NETWORK_SPACES:
+            if name in stored:
+                network = NETWORKS[name].build(dict(stored[name]["config"]))
+                network.load_state_dict(stored[name]["state_dict"])
+                networks[name] = network.eval().requires_grad_(False)
+        unknown = set(stored) - set(NETWORK_SPACES)
+        if unknown or not networks:
+            raise ValueError(f"unknown networks {sorted(unknown)}" if unknown else "no networks")
         image_shape = tuple(saved["image_shape"])
     except Exception as e:  # unpickling, missing keys, mismatched weights: all mean "not a features file"
         raise ValueError(
             f"{path}: not a features file of adagen features ({type(e).__name__}: {e})".splitlines()[0]
         ) from e
-    for network in (classifier, encoder):
-        if network is not None:
-            network.eval().requires_grad_(False)
-    return classifier, encoder, image_shape
+    return networks, image_shape
 
 
 def features_info(path: str | Path) -> dict:
@@ -219,22 +248,17 @@ def user_evaluator(
     """An evaluator of ``reference``'s kind of image: the features file's spaces and pixels, or pixels alone."""
     if features is None:
         return Evaluator(reference, device, spaces=("pixels",))
-    classifier, encoder, image_shape = load_features(features)
+    networks, image_shape = load_features(features)
     shape = (reference.channels, *reference.image_shape)
     if tuple(image_shape) != shape:
         raise ValueError(
             f"{features} was trained on {'x'.join(map(str, image_shape))} images, "
             f"but these are {'x'.join(map(str, shape))}"
         )
-    if classifier is not None and classifier.num_classes != reference.num_classes:
-        raise ValueError(
-            f"{features} knows {classifier.num_classes} classes, but the images have {reference.num_classes}"
-        )
-    spaces = ("classifier", "encoder", "pixels") if classifier is not None else ("encoder", "pixels")
-    return Evaluator(
-        reference,
-        device,
-        classifier=None if classifier is None else classifier.to(device),
-        spaces=spaces,
-        encoder=encoder.to(device),
-    )
+    for name, network in networks.items():
+        if NETWORKS[name].needs_labels and network.num_classes != reference.num_classes:
+            raise ValueError(
+                f"{features} knows {network.num_classes} classes, but the images have {reference.num_classes}"
+            )
+    spaces = (*networks, "pixels")
+    return Evaluator(reference, device, spaces=spaces, networks={k: v.to(device) for k, v in networks.items()})

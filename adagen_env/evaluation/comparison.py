@@ -6,15 +6,20 @@ B form a pair. In every feature space:
 - FD(A) - FD(B) with a percentile bootstrap interval over resampled pairs (the same indices for
   both sets). The reference images are fixed, so the interval leaves out their own sampling
   noise: it is a lower bound on the uncertainty against another reference set.
-- precision(A) - precision(B) and recall(A) - recall(B), paired set by set: both are scored on
-  sets of the reference's size (:func:`~adagen_env.evaluation.metrics.chunk_precision_recall`),
-  set j of A against set j of B, with a Student t interval over the sets.
+- KID(A) - KID(B), precision(A) - precision(B) and recall(A) - recall(B), paired set by set:
+  all three are scored on sets of the reference's size (KID: the unbiased MMD^2 of the whole set
+  against the whole reference; precision and recall:
+  :func:`~adagen_env.evaluation.metrics.chunk_precision_recall`), set j of A against set j of B,
+  with a Student t interval over the sets.
 
-The verdict (:class:`Verdict`) follows the house rule: A is ``BETTER`` only when its FD is lower
-beyond the interval in every space *and* neither its precision nor its recall is lower beyond
-its interval in any space. A that buys recall with precision ``TRADES_FIDELITY_FOR_DIVERSITY``
-(the reverse ``TRADES_DIVERSITY_FOR_FIDELITY``); nothing beyond an interval anywhere is ``LEVEL``;
-anything else is ``MIXED``.
+The verdict (:class:`Verdict`) follows the house rule, over the evaluator's ensemble of feature
+spaces: A is ``BETTER`` only when FD *and* KID are lower beyond their intervals in every space
+(the ensemble agrees: :meth:`Comparison.agreement` gives the share of spaces that do) *and* A is
+not dominated in precision and recall: neither is lower beyond its interval in any space. A that
+buys recall with precision ``TRADES_FIDELITY_FOR_DIVERSITY`` (the reverse
+``TRADES_DIVERSITY_FOR_FIDELITY``); nothing beyond an interval anywhere is ``LEVEL``; anything
+else is ``MIXED``. Comparisons read from files written before KID was paired have no KID
+interval (``kid`` is ``None``); their verdicts rest on FD, precision and recall as they were.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import torch
 
-from adagen_env.evaluation.metrics import Evaluator, chunk_precision_recall, frechet_distance
+from adagen_env.evaluation.metrics import Evaluator, chunk_kid, chunk_precision_recall, frechet_distance
 
 RESAMPLES = 200
 CONFIDENCE = 0.95
@@ -141,12 +146,13 @@ class Verdict(str, Enum):
 
 @dataclass(frozen=True)
 class SpaceComparison:
-    """A against B in one feature space: paired differences A - B (FD: lower is better)."""
+    """A against B in one feature space: paired differences A - B (FD and KID: lower is better)."""
 
     space: str
     fd: Interval
     precision: Interval
     recall: Interval
+    kid: Interval | None = None  # None: read from a file written before KID was paired
 
     @property
     def verdict(self) -> Verdict:
@@ -164,21 +170,51 @@ class Comparison:
 
     @property
     def verdict(self) -> Verdict:
-        fd = [s.fd.sign for s in self.spaces]
+        distance = [s.fd.sign for s in self.spaces] + [s.kid.sign for s in self.spaces if s.kid is not None]
         precision = [s.precision.sign for s in self.spaces]
         recall = [s.recall.sign for s in self.spaces]
         quality = precision + recall
-        if all(v < 0 for v in fd) and min(quality) >= 0:
+        if all(v < 0 for v in distance) and min(quality) >= 0:
             return Verdict.BETTER
-        if all(v > 0 for v in fd) and max(quality) <= 0:
+        if all(v > 0 for v in distance) and max(quality) <= 0:
             return Verdict.WORSE
         if min(precision) < 0 and max(recall) > 0 and max(precision) <= 0 and min(recall) >= 0:
             return Verdict.TRADES_FIDELITY_FOR_DIVERSITY
         if max(precision) > 0 and min(recall) < 0 and min(precision) >= 0 and max(recall) <= 0:
             return Verdict.TRADES_DIVERSITY_FOR_FIDELITY
-        if not any(fd) and not any(quality):
+        if not any(distance) and not any(quality):
             return Verdict.LEVEL
         return Verdict.MIXED
+
+    def agreement(self) -> dict[str, dict[str, float]]:
+        """For FD, KID, precision and recall: the share of spaces where A's is better, worse, or
+        level with B's beyond the interval (FD and KID: lower is better). KID is absent for
+        comparisons read from files written before it was paired."""
+        shares = {}
+        for metric, better_sign in (("fd", -1), ("kid", -1), ("precision", 1), ("recall", 1)):
+            signs = [getattr(s, metric).sign for s in self.spaces if getattr(s, metric) is not None]
+            if signs:
+                n = len(signs)
+                shares[metric] = {
+                    "better": sum(v == better_sign for v in signs) / n,
+                    "worse": sum(v == -better_sign for v in signs) / n,
+                    "level": sum(v == 0 for v in signs) / n,
+                }
+        return shares
+
+    def agreement_sentence(self) -> str:
+        """The agreement in words: "FD lower in 5/6 spaces (higher in 1/6); KID lower in ..."."""
+        n = len(self.spaces)
+        parts = []
+        for metric, (good, bad) in (("fd", ("lower", "higher")), ("kid", ("lower", "higher"))):
+            share = self.agreement().get(metric)
+            if share is None:
+                continue
+            better, worse = round(share["better"] * n), round(share["worse"] * n)
+            parts.append(
+                f"{metric.upper()} {good} in {better}/{n} spaces" + (f" ({bad} in {worse}/{n})" if worse else "")
+            )
+        return "; ".join(parts)
 
     def spaces_where(self, verdict: Verdict) -> list[str]:
         """The spaces whose FD says ``verdict`` (``BETTER``, ``WORSE`` or ``LEVEL``)."""
@@ -188,9 +224,13 @@ class Comparison:
         """The verdict in words, with the numbers behind it."""
         verdict, a, b = self.verdict, self.a, self.b
         if verdict == Verdict.BETTER:
-            return f"{a} beats {b} in every space (FD, precision and recall)"
+            return (
+                f"{a} beats {b} in every space ({self.agreement_sentence()}; precision and recall not lower anywhere)"
+            )
         if verdict == Verdict.WORSE:
-            return f"{b} beats {a} in every space (FD, precision and recall)"
+            return (
+                f"{b} beats {a} in every space ({self.agreement_sentence()}; precision and recall not higher anywhere)"
+            )
         if verdict == Verdict.LEVEL:
             return f"{a} and {b} are level in every space"
         if verdict in (Verdict.TRADES_FIDELITY_FOR_DIVERSITY, Verdict.TRADES_DIVERSITY_FOR_FIDELITY):
@@ -199,7 +239,7 @@ class Comparison:
                 for s in self.spaces
                 if s.precision.sign or s.recall.sign
             )
-            return f"{a} {verdict.value} against {b} ({moved})"
+            return f"{a} {verdict.value} against {b} ({moved}; {self.agreement_sentence()})"
         parts = [
             f"{name} better FD in {', '.join(spaces)}"
             for name, spaces in ((a, self.spaces_where(Verdict.BETTER)), (b, self.spaces_where(Verdict.WORSE)))
@@ -216,6 +256,7 @@ class Comparison:
         ]
         if moved:
             parts.append(f"{a} - {b}: " + ", ".join(moved))
+        parts.append(self.agreement_sentence())
         return f"mixed: {'; '.join(parts)}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,11 +265,12 @@ class Comparison:
             "b": self.b,
             "verdict": self.verdict.value,
             "sentence": self.sentence(),
+            "agreement": self.agreement(),
             "spaces": [
                 {
                     "space": s.space,
                     "verdict": s.verdict.value,
-                    **{m: asdict(getattr(s, m)) for m in ("fd", "precision", "recall")},
+                    **{m: asdict(getattr(s, m)) for m in ("fd", "kid", "precision", "recall") if getattr(s, m)},
                 }
                 for s in self.spaces
             ],
@@ -240,7 +282,11 @@ class Comparison:
             data["a"],
             data["b"],
             tuple(
-                SpaceComparison(s["space"], *(Interval(**s[m]) for m in ("fd", "precision", "recall")))
+                SpaceComparison(
+                    s["space"],
+                    *(Interval(**s[m]) for m in ("fd", "precision", "recall")),
+                    Interval(**s["kid"]) if "kid" in s else None,
+                )
                 for s in data["spaces"]
             ),
         )
@@ -262,16 +308,25 @@ def compare_features(
     spaces = []
     for space in evaluator.spaces:
         reference, radii = evaluator.reference_features_in(space), evaluator.reference_radii_in(space)
+        scaled = evaluator.kid_scale_in(space) * reference
         fd = paired_fd_interval(reference, a[space], b[space])
         chunks = []
         for run_a, run_b in zip(a[space].chunk(sets), b[space].chunk(sets)):
             pairs = zip(
                 chunk_precision_recall(reference, run_a, real_radii=radii),
                 chunk_precision_recall(reference, run_b, real_radii=radii),
+                chunk_kid(scaled, evaluator.kid_scale_in(space) * run_a.double()),
+                chunk_kid(scaled, evaluator.kid_scale_in(space) * run_b.double()),
             )
-            chunks += [(pa - pb, ra - rb) for (pa, ra), (pb, rb) in pairs]
+            chunks += [(pa - pb, ra - rb, ka - kb) for (pa, ra), (pb, rb), ka, kb in pairs]
         spaces.append(
-            SpaceComparison(space, fd, t_interval([p for p, _ in chunks]), t_interval([r for _, r in chunks]))
+            SpaceComparison(
+                space,
+                fd,
+                t_interval([c[0] for c in chunks]),
+                t_interval([c[1] for c in chunks]),
+                t_interval([c[2] for c in chunks]),
+            )
         )
     return Comparison(name_a, name_b, tuple(spaces))
 

@@ -1,11 +1,12 @@
-"""Sample-quality metrics in three feature spaces, against a fixed real reference.
+"""Sample-quality metrics in six feature spaces, against a fixed real reference.
 
 Frechet distance (FD, the FID formula), kernel distance (KID: unbiased MMD^2 with a cubic
 polynomial kernel), improved precision and recall (Kynkaenniemi et al., 2019) and label
 accuracy of class-conditional samples. One feature space can be gamed or be blind to a flaw,
-so every metric is reported in three that share nothing: the digit classifier's 64-d
-penultimate features, a denoising autoencoder's 32-d bottleneck (trained without labels),
-and the raw 64 pixels.
+and two networks of one architecture differing only in seed already disagree, so every metric
+is reported in an ensemble of five independently trained networks that differ in architecture
+and objective (:mod:`adagen_env.models.feature_networks`: a CNN and an MLP classifier, an MLP
+denoising and a convolutional autoencoder, a contrastive encoder), and in the raw pixels.
 
 We do not use torchmetrics, torch-fidelity or clean-fid: they are built around running
 Inception themselves on 3x299x299 uint8 images, which is meaningless for 8x8 digits, and
@@ -22,12 +23,13 @@ import torch
 from torch import nn
 
 from adagen_env.data.datasets import ImageDataset, load_digits
-from adagen_env.models.classifier import DigitClassifier, load_classifier
-from adagen_env.models.encoder import load_encoder
+from adagen_env.models.feature_networks import NETWORKS
 
 SHIPPED_IMAGE_SHAPE = (1, 8, 8)  # (C, H, W) of the digits the shipped feature networks know
 DEFAULT_NUM_SAMPLES = 2000  # generated images per evaluation, everywhere
-SPACES = ("classifier", "encoder", "pixels")  # feature spaces of Evaluator, in report order
+NETWORK_SPACES = tuple(NETWORKS)  # the learned feature spaces, in report order
+SPACES = (*NETWORK_SPACES, "pixels")  # every feature space of Evaluator, in report order
+CLASSIC_SPACES = ("classifier", "encoder", "pixels")  # the three spaces of results written before the ensemble
 SPACE_METRICS = ("fd", "kid", "kid_std", "precision", "recall")  # reported per space as f"{space}_{metric}"
 NEAREST_NEIGHBOURS = 3  # k of precision/recall
 KID_SUBSETS = 100
@@ -134,6 +136,20 @@ def chunk_precision_recall(
     return [_precision_recall(real, real_radii, chunk, k) for chunk in fake.split(m)[: len(fake) // m]]
 
 
+def chunk_kid(real: torch.Tensor, fake: torch.Tensor) -> list[float]:
+    """KID of every consecutive chunk of m = min(len(real), len(fake)) fake points against m real
+    ones, each the unbiased MMD^2 of the whole chunk (one subset of all its points): the sets of
+    :func:`chunk_precision_recall`, which pair up between generators sampled alike. Pass features
+    already scaled as the Evaluator scales them (:meth:`Evaluator.kid_scale_in`)."""
+    m = min(len(real), len(fake))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 points in each set, got {len(real)} and {len(fake)}")
+    real = real.double()
+    if m < len(real):
+        real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:m]]
+    return [kid(real, chunk, subsets=1, subset_size=m)[0] for chunk in fake.double().split(m)[: len(fake) // m]]
+
+
 def _polynomial_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """KID's kernel k(x, y) = (x.y / d + 1)^3 between the rows of a and b."""
     return (a @ b.T / a.shape[1] + 1) ** 3
@@ -213,15 +229,17 @@ class Evaluator:
 
     ``evaluate`` returns one flat dict of floats (so that results average, log and serialise as
     before): for every space in ``spaces``, ``f"{space}_{metric}"`` for the metrics in
-    SPACE_METRICS (``classifier_fd``, ``encoder_kid``, ``pixels_recall``, ...); ``accuracy``
+    SPACE_METRICS (``classifier_fd``, ``contrastive_kid``, ``pixels_recall``, ...); ``accuracy``
     and ``n``; and, when "classifier" is among ``spaces``, the original keys ``fd``,
-    ``precision`` and ``recall``, equal to ``classifier_fd`` and so on. Spaces: "classifier"
-    (the shipped classifier's 64-d penultimate features), "encoder" (the shipped autoencoder's
-    32-d bottleneck), "pixels" (the 64 raw pixel values). ``classifier`` and ``encoder`` replace
-    the shipped networks with any modules that have a ``features`` method (and, for the
-    classifier, a ``head`` for the accuracy). The shipped networks know 8x8 grey digits only: a
-    ``reference`` of other images (any size, grey or RGB) needs networks trained on them (see
-    ``adagen_env.data.user_data``), or only the spaces without one (``spaces=("pixels",)``).
+    ``precision`` and ``recall``, equal to ``classifier_fd`` and so on. Spaces (SPACES): the
+    five learned ones of :data:`~adagen_env.models.feature_networks.NETWORKS` ("classifier",
+    "encoder", "mlp_classifier", "conv_autoencoder", "contrastive") and "pixels" (the raw pixel
+    values). ``networks`` replaces shipped networks by space name with any modules that have a
+    ``features`` method (and, for "classifier", a ``head`` for the accuracy); ``classifier=``
+    and ``encoder=`` are short for ``networks={"classifier": ...}`` and so on. The shipped
+    networks know 8x8 grey digits only: a ``reference`` of other images (any size, grey or RGB)
+    needs networks trained on them (``adagen features``, ``adagen_env.data.user_data``), or only
+    the spaces without one (``spaces=("pixels",)``).
 
     KID uses ``kid_subsets`` subsets of ``kid_subset_size`` samples, capped at the sizes of both
     sets, on features divided by the reference's root-mean-square feature value. The cubic
@@ -237,15 +255,22 @@ class Evaluator:
         self,
         reference: ImageDataset | None = None,
         device: str | torch.device = "cpu",
-        classifier: DigitClassifier | None = None,
+        classifier: nn.Module | None = None,
         spaces: tuple[str, ...] = SPACES,
         encoder: nn.Module | None = None,
         kid_subsets: int = KID_SUBSETS,
         kid_subset_size: int = KID_SUBSET_SIZE,
+        networks: dict[str, nn.Module] | None = None,
     ) -> None:
         spaces = tuple(spaces)
         if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= set(SPACES):
             raise ValueError(f"spaces must be distinct names from {SPACES}, got {spaces}")
+        networks = dict(networks or {})
+        for space, network in (("classifier", classifier), ("encoder", encoder)):
+            if network is not None:
+                networks[space] = network
+        if not set(networks) <= set(NETWORK_SPACES):
+            raise ValueError(f"networks are named by space, one of {NETWORK_SPACES}; got {sorted(networks)}")
         if kid_subsets < 1 or kid_subset_size < 2:
             raise ValueError(f"need kid_subsets >= 1 and kid_subset_size >= 2, got {kid_subsets}, {kid_subset_size}")
         self.device = torch.device(device)
@@ -255,10 +280,10 @@ class Evaluator:
         if len(self.reference) <= NEAREST_NEIGHBOURS:
             raise ValueError(f"the reference needs more than {NEAREST_NEIGHBOURS} images, got {len(self.reference)}")
         self.image_shape = (self.reference.channels, *self.reference.image_shape)  # (C, H, W)
-        self.classifier = (
-            classifier if classifier is not None or "classifier" not in spaces else self._shipped("classifier")
-        )
-        self.encoder = encoder if encoder is not None or "encoder" not in spaces else self._shipped("encoder")
+        for space in spaces:
+            if space != "pixels" and space not in networks:
+                networks[space] = self._shipped(space)
+        self.networks = networks
         images = self.reference.to_float()
         self._references = {}
         for space in spaces:
@@ -269,15 +294,24 @@ class Evaluator:
         # classifier features of the reference, as callers have always read them (None without that space)
         self.reference_features = self._references["classifier"].features.float() if "classifier" in spaces else None
 
+    @property
+    def classifier(self) -> nn.Module | None:
+        """The classifier of the "classifier" space (and of the label accuracy), if the evaluator has one."""
+        return self.networks.get("classifier")
+
+    @property
+    def encoder(self) -> nn.Module | None:
+        return self.networks.get("encoder")
+
     def _shipped(self, space: str) -> nn.Module:
         """The shipped feature network of ``space``, where it fits the reference's images."""
         if self.image_shape != SHIPPED_IMAGE_SHAPE:
             c, h, w = self.image_shape
             raise ValueError(
-                f"the shipped {space} knows 8x8 grey digits, not {c}x{h}x{w} images; pass {space}= a network trained "
-                f"on your images (adagen features), or leave {space!r} out of spaces"
+                f"the shipped {space} network knows 8x8 grey digits, not {c}x{h}x{w} images; pass networks= "
+                f"trained on your images (adagen features), or leave {space!r} out of spaces"
             )
-        return load_classifier(self.device) if space == "classifier" else load_encoder(self.device)
+        return NETWORKS[space].load_shipped(self.device)
 
     def reference_features_in(self, space: str) -> torch.Tensor:
         """(N, F) float64 features of the reference images in ``space`` (one of ``self.spaces``)."""
@@ -306,12 +340,11 @@ class Evaluator:
         images = images.float()  # the networks' weights are float32
         if space == "pixels":
             return images.flatten(1).to(self.device)
-        if space not in ("classifier", "encoder"):
+        if space not in NETWORK_SPACES:
             raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
-        network = self.classifier if space == "classifier" else self.encoder
-        if network is None:  # a space outside ``spaces``: its shipped network, loaded when first asked for
-            network = self._shipped(space)
-            setattr(self, space, network)
+        if space not in self.networks:  # a space outside ``spaces``: its shipped network, loaded when first asked for
+            self.networks[space] = self._shipped(space)
+        network = self.networks[space]
         try:
             with torch.inference_mode():
                 return torch.cat([network.features(b.to(self.device)) for b in images.split(_BATCH_SIZE)])
@@ -371,6 +404,11 @@ class Evaluator:
             key: scores[f"classifier_{key}"] for key in ("fd", "precision", "recall") if "classifier" in self.spaces
         }
         return {**head, "accuracy": accuracy, "n": float(n), **scores}
+
+    def kid_scale_in(self, space: str) -> float:
+        """The factor KID multiplies ``space``'s features by (1 / the reference's RMS feature value)."""
+        self.reference_features_in(space)
+        return self._references[space].kid_scale
 
     def reference_radii_in(self, space: str) -> torch.Tensor:
         """The k-NN radii of the reference in ``space``, for :func:`chunk_precision_recall`."""

@@ -19,7 +19,7 @@ import torch
 from adagen_agents.bench.algorithms import get_algorithm, missing_packages
 from adagen_agents.bench.tasks import Task, get_task
 from adagen_agents.bench.trial import SetupError, Trial, evaluate_act, normalised_scores, reference_results
-from adagen_env.evaluation.metrics import Evaluator
+from adagen_env.evaluation.metrics import CLASSIC_SPACES, Evaluator
 from adagen_env.runtime.files import atomic_write_json
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.results import write_results
@@ -93,7 +93,7 @@ def run_campaign(
     missing = missing_packages(list(algos))  # every name and package is checked before the first run starts
     if missing:
         raise ImportError(f"these algorithms need {', '.join(missing)}, not installed: pip install -e '.[bench]'")
-    evaluator = Evaluator()
+    evaluator = Evaluator(spaces=CLASSIC_SPACES)  # the leaderboard (v0) scores in the three spaces it was built on
     failed = 0
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
     todo = [(a, t, s) for s in seeds for t in chosen for a in algos]

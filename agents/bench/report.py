@@ -16,7 +16,7 @@ import numpy as np
 
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
 from adagen_env.evaluation.comparison import Interval
-from adagen_env.evaluation.metrics import SPACES
+from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES  # the leaderboard's spaces (v0)
 
 REPS = 2000  # bootstrap resamples
 BASELINE = "ppo"  # probability of improvement is over our PPO

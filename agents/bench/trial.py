@@ -17,7 +17,8 @@ import torch
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, Task
 from adagen_env.data.datasets import load_digits
 from adagen_env.evaluation.generators import Act, evaluate_generator, policy_generator, static_generator
-from adagen_env.evaluation.metrics import SPACES, Evaluator
+from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES
+from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.evaluation.seeds import SEARCH_SEEDS
 from adagen_env.paradigms import best_static_schedule, make_process
 from adagen_env.processes.base import Process

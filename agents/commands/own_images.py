@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from adagen_agents.commands.common import RESULTS_DIR, at_least, check_out, flag
+from adagen_env.data.datasets import ImageDataset
 from adagen_env.data.user_data import (
     HELDOUT_FRACTION,
     data_source,
@@ -16,6 +17,7 @@ from adagen_env.data.user_data import (
     save_generator,
     train_feature_networks,
 )
+from adagen_env.models.feature_networks import NETWORKS
 from adagen_env.runtime.devices import check_device
 from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
 
@@ -91,10 +93,26 @@ def run_generator(args: argparse.Namespace) -> None:
     print(f"wrote {out}; next: adagen train --generator {out}")
 
 
-def run_features(args: argparse.Namespace) -> None:
+def network_scores(networks: dict, train: ImageDataset, heldout: ImageDataset) -> dict[str, float]:
+    """What each network learnt, on held-out images: classifiers' accuracy, the MLP autoencoder's
+    reconstruction error, and how much class structure the other label-free features hold."""
     from adagen_env.training.train_classifier import accuracy
     from adagen_env.training.train_encoder import reconstruction_error
+    from adagen_env.training.train_feature_networks import nearest_neighbour_accuracy
 
+    x, y = heldout.to_float(), heldout.label_tensor()
+    scores = {}
+    for name, network in networks.items():
+        if NETWORKS[name].needs_labels:
+            scores[f"{name}_accuracy_heldout"] = accuracy(network, x, y)
+        elif name == "encoder":
+            scores["reconstruction_mse_heldout"] = reconstruction_error(network, x)
+        elif train.num_classes > 1:
+            scores[f"{name}_nearest_neighbour_accuracy_heldout"] = nearest_neighbour_accuracy(network, train, heldout)
+    return scores
+
+
+def run_features(args: argparse.Namespace) -> None:
     at_least(args, 1, "classifier_epochs", "encoder_steps")
     source = data_source(args.data, _channels(args))
     out = Path(args.out) if args.out else Path(RESULTS_DIR) / "features" / f"{Path(source.path).stem}.pt"
@@ -102,18 +120,16 @@ def run_features(args: argparse.Namespace) -> None:
     check_out(args, suffixes=(".pt",))
     train, heldout = source.load("train"), source.load("heldout")
     shape = (train.channels, *train.image_shape)
-    what = "a classifier and an autoencoder" if train.num_classes > 1 else "an autoencoder (one class: no classifier)"
+    what = "five networks" if train.num_classes > 1 else "three label-free networks (one class: no classifiers)"
     print(f"training {what} on {len(train)} images of {'x'.join(map(str, shape))}")
     try:
-        classifier, encoder = train_feature_networks(train, args.classifier_epochs, args.encoder_steps)
+        networks = train_feature_networks(train, args.classifier_epochs, args.encoder_steps)
     except KeyboardInterrupt as stop:
         raise type(stop)(
             "interrupted; no features file written: networks trained part way would skew every "
             "evaluation that used them (run it again)"
         ) from None
-    info = {"data": source.path, "reconstruction_mse_heldout": reconstruction_error(encoder, heldout.to_float())}
-    if classifier is not None:
-        info["accuracy_heldout"] = accuracy(classifier, heldout.to_float(), heldout.label_tensor())
-    save_features(out, classifier, encoder, shape, info)
+    info = {"data": source.path, **network_scores(networks, train, heldout)}
+    save_features(out, networks, shape, info)
     print(", ".join(f"{key} {value:.4f}" for key, value in info.items() if key != "data"))
     print(f"wrote {out}; next: adagen eval --generator G --features {out}")
