@@ -26,7 +26,7 @@ from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.paradigms import PARADIGMS, Paradigm, best_static_schedule, get_paradigm
 from adagen_env.processes.autocast import with_autocast
 from adagen_env.processes.base import Process
-from adagen_env.rewards import SCORERS
+from adagen_env.rewards import make_scorer
 
 DEFAULT_ENV = "AdaGen/MaskGIT-Digits-v0"
 # the registered env a user's generator runs in when no env is named, by the generator's paradigm
@@ -70,16 +70,17 @@ class Target:
         )
 
     def reward(self, name: str) -> Any:
-        """The reward ``name`` for this target: by name for the digits; a user's generator gets the
-        adversarial reward with its own training images as the real side."""
-        if self.generator is None:
+        """The reward ``name`` for this target: by name for the digits; a user's generator gets an
+        adversarial reward (or the trajectory reward mixed with one) with its own training images as
+        the real side, or the trajectory reward, which needs no real images."""
+        if self.generator is None or name == "trajectory":
             return name
-        if not name.startswith("adversarial"):
+        if not name.startswith(("adversarial", "trajectory")):
             raise ValueError(
                 f"--reward {name} scores with networks of the shipped digits; with --generator use "
                 "--reward adversarial (its discriminator trains on your images)"
             )
-        return SCORERS[name](device=self.process.device, real=self.real_train_images)
+        return make_scorer(name, self.process.device, real=self.real_train_images)
 
     def resolve(self, spec: EpisodeSpec) -> EpisodeSpec:
         """``spec`` in plain values for this target (``smoothing="method"``: the paradigm's factor;

@@ -108,9 +108,20 @@ def eval_scalars(result: dict[str, float], evaluator: Evaluator) -> dict[str, fl
     return {key: result[key] for key in keys}
 
 
+def discriminator_line(updates: int, reward: float, stats: dict[str, float]) -> str:
+    """One line of the training log: the reward and the discriminator's overfitting diagnostics."""
+    nan = float("nan")
+    real, heldout, gap, rt = (stats.get(k, nan) for k in ("real_logit", "heldout_logit", "overfit_gap", "ada_rt"))
+    return (
+        f"update {updates}: reward {reward:.3f}; discriminator logit real (train) {real:.2f}, "
+        f"real (held-out) {heldout:.2f}, gap {gap:.2f}, r_t {rt:.2f}"
+    )
+
+
 class PPOLogger:
-    """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, FD plus samples every
-    ``eval_every``, and a ``watchdog`` of the torch threads, told each update's seconds (``adagen_agents.threads``)."""
+    """``on_update`` for ``train_ppo``: a progress bar, TensorBoard scalars, FD plus samples (and a line of
+    the discriminator's diagnostics, for a reward that has one) every ``eval_every``, and a ``watchdog``
+    of the torch threads, told each update's seconds (``adagen_agents.threads``)."""
 
     def __init__(
         self,
@@ -151,6 +162,9 @@ class PPOLogger:
             self.writer.add_scalar("eval/fd_vs_wall_seconds", fd, int(agent.seconds))
             log_samples(self.writer, "samples", generate(balanced_labels(50, process.num_classes), 0), agent.updates)
             postfix["fd"] = f"{fd:.2f}"
+            discriminator = getattr(core.scorer, "stats", {})
+            if discriminator:  # is it memorising its real images? (held-out logits fall behind the training ones)
+                self.progress.write(discriminator_line(agent.updates, stats["reward_mean"], discriminator))
         self.writer.add_scalar("train/torch_threads", torch.get_num_threads(), agent.updates)
         warning = self.watchdog(agent.updates, stats["seconds"]) if self.watchdog is not None else None
         if warning:

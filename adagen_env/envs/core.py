@@ -40,8 +40,10 @@ class ScheduleCore:
 
     ``reset(labels=None, seed=None)`` starts a batch: labels default to draws from
     ``np_random``; a seed restarts both ``np_random`` and the generator's noise, otherwise both go
-    on. ``step(actions)`` applies actions (num_envs, P) in [-1, 1] and returns the observation,
-    the reward (num_envs,), whether the episode ended, and the parameter values applied, by name.
+    on. A reward with ``draw_starts`` (the trajectory reward) supplies each episode's initial noise
+    instead: a start of its pool for each label, drawn through ``np_random``. ``step(actions)``
+    applies actions (num_envs, P) in [-1, 1] and returns the observation, the reward (num_envs,),
+    whether the episode ended, and the parameter values applied, by name.
     ``state_dict`` / ``load_state_dict`` carry the random state and the scorer's, for checkpoints.
 
     Where each knob acts (all here):
@@ -94,6 +96,12 @@ class ScheduleCore:
             (self.fidelity, "the trade-off's fidelity reward knows the shipped 8x8 grey digits only"),
         ):
             check_scorer_fits(scorer, self.process, what)
+        # a reward that fixes each episode's start (the trajectory reward's pool of noise with known
+        # solutions) prepares for the process here, draws the starts at every reset and gets them back
+        self.pooled = hasattr(self.scorer, "draw_starts")
+        if self.pooled:
+            self.scorer.prepare(self.process)
+        self.starts: torch.Tensor | None = None  # the episode's pool entries, when pooled
         self.num_envs, self.num_steps = num_envs, spec.num_steps
         self.num_parameters = len(self.process.parameters)
         # parameter values are computed on the CPU, as the plain sampler computes them, so that the
@@ -167,7 +175,11 @@ class ScheduleCore:
         if tradeoff is not None:
             drawn = self.np_random.random(self.num_envs) if tradeoff == "random" else np.full(self.num_envs, tradeoff)
             self.tradeoffs = torch.as_tensor(drawn, dtype=torch.float32, device=self.process.device)
-        self.state = self.process.reset(self.labels, self.generator)
+        if self.pooled:
+            self.starts, noise = self.scorer.draw_starts(self.labels, self.np_random)
+            self.state = self.process.reset(self.labels, self.generator, noise=noise)
+        else:
+            self.state = self.process.reset(self.labels, self.generator)
         self.t = 0
         self.smoothed = torch.zeros(self.num_envs, self.num_parameters)
         return self.observation()
@@ -205,7 +217,8 @@ class ScheduleCore:
         if terminated and self.scorer is not None:
             # on the process's device whatever the scorer returns (a scorer of your own may answer on the CPU)
             images = self.process.decode(self.state)
-            reward = self.scorer(images, self.labels).to(self.process.device, torch.float32)
+            starts = {"starts": self.starts} if self.pooled else {}
+            reward = self.scorer(images, self.labels, **starts).to(self.process.device, torch.float32)
             if self.fidelity is not None:
                 fidelity = self.fidelity(images, self.labels).to(self.process.device, torch.float32)
                 reward = (1 - self.tradeoffs) * reward + self.tradeoffs * fidelity

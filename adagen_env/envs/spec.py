@@ -111,7 +111,11 @@ class EpisodeSpec:
     reward: Any = _knob(
         "adversarial",
         "reward of the finished samples: adversarial (a discriminator trained online against real "
-        "images), adversarial-projected, fidelity (the trade-off's class probability from a network no metric uses), "
+        "images), adversarial-projected, the remedies against a memorising discriminator adversarial-diffaug, "
+        "adversarial-ada, adversarial-r1, adversarial-lecam, adversarial-replay, adversarial-ensemble, "
+        "adversarial-logd, adversarial-classnorm and adversarial-robust (docs/method.md), trajectory (diffusion and "
+        "flow: closeness to the 64-step solution from the same noise) and trajectory-adversarial (half each), "
+        "fidelity (the trade-off's class probability from a network no metric uses), "
         "or classifier and batch-fd, which use the metric's networks and exist to show reward hacking; None: no "
         "reward (every reward 0), for sampling; or a scorer object "
         "(default: adversarial)",

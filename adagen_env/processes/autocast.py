@@ -58,9 +58,10 @@ class AutocastProcess:
     def _autocast(self) -> torch.autocast:
         return torch.autocast(self.wrapped.device.type, dtype=self.autocast_dtype)
 
-    def reset(self, labels: torch.Tensor, generator: torch.Generator) -> Any:
+    def reset(self, labels: torch.Tensor, generator: torch.Generator, **options: Any) -> Any:
+        """The wrapped reset; ``options``: what its reset takes beyond these (a continuous process's ``noise``)."""
         with self._autocast():
-            return to_float32(self.wrapped.reset(labels, generator), self.autocast_dtype)
+            return to_float32(self.wrapped.reset(labels, generator, **options), self.autocast_dtype)
 
     def step(self, state: Any, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator) -> Any:
         with self._autocast():

@@ -150,8 +150,17 @@ class ContinuousProcess:
 
     # ------------------------------------------------------------------ model calls
 
-    def reset(self, labels: torch.Tensor, generator: torch.Generator) -> ContinuousState:
-        x = torch.randn(len(labels), self.num_pixels, generator=generator, device=self.device)
+    def reset(
+        self, labels: torch.Tensor, generator: torch.Generator, noise: torch.Tensor | None = None
+    ) -> ContinuousState:
+        """The start of the ODE: Gaussian noise from ``generator``, or the given ``noise`` (B, num_pixels)
+        (the trajectory reward's pool, whose many-step solutions it knows)."""
+        if noise is None:
+            x = torch.randn(len(labels), self.num_pixels, generator=generator, device=self.device)
+        elif tuple(noise.shape) != (len(labels), self.num_pixels):
+            raise ValueError(f"noise must have shape {(len(labels), self.num_pixels)}, got {tuple(noise.shape)}")
+        else:
+            x = noise.to(self.device, torch.float32)
         t = torch.full((len(labels),), self.t_start, dtype=torch.float64, device=self.device)
         return self._with_forward(ContinuousState(x, t, labels.to(self.device)))
 

@@ -24,13 +24,15 @@ def sample(
     num_steps: int | None = None,
     seed: int = 0,
     refine: Refinement | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate one image per label with ``schedule``, parameter values (T, P) or per sample (T, B, P).
 
     ``schedule=None`` runs the hand-designed schedule with ``num_steps`` steps (default: the process's own). The
     same ``seed`` gives the same images as the environment reset with that seed and stepped
     with zero actions. ``refine`` refines the finished batch with the same generator (``refinement_nfe``
-    more model calls per sample), checked before any work.
+    more model calls per sample), checked before any work. ``noise`` (diffusion and flow only) is the
+    initial noise instead of a draw from ``seed``.
     """
     if refine is not None:
         refinement_nfe(process, refine)
@@ -51,7 +53,7 @@ def sample(
     if not torch.isfinite(schedule).all():
         raise ValueError("the schedule holds NaN or infinite values")
     generator = torch.Generator(process.device).manual_seed(seed)
-    state = process.reset(labels, generator)
+    state = process.reset(labels, generator) if noise is None else process.reset(labels, generator, noise=noise)
     for values in schedule:
         state = process.step(state, by_name(process.parameters, values), len(schedule), generator)
     if refine is not None:

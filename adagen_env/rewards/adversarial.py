@@ -5,16 +5,28 @@ the reward moves with the policy and any agent gets it through the plain env API
 "Adversarial reward"). Finished samples are buffered; every ``update_every`` of them it takes
 ``steps`` Adam steps of the non-saturating logistic loss against class-matched real images of
 the *train* split (the held-out split stays reserved for evaluation), then clears the buffer.
+
+A discriminator trained on 1,297 real images can memorise them, and then its reward stops
+measuring what the policy's samples look like. ``stats`` holds the diagnostics of that (the
+held-out logit, the overfitting gap, ADA's r_t), and the constructor's options are the remedies
+of the GAN literature, each off by default (docs/method.md, "Discriminator overfitting"):
+augmentation of the discriminator's inputs (DiffAugment, or ADA's adaptive probability), the R1
+penalty, LeCam regularisation, a replay buffer of past fakes, a bootstrap ensemble, and the
+shaping of the logit into a reward. ``rewards.SCORERS`` names presets of them.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from adagen_env.data.datasets import ImageDataset, load_digits
 from adagen_env.models.discriminator import Discriminator, ProjectedDiscriminator
 from adagen_env.models.projection_features import load_projection_features
+from adagen_env.rewards.augment import augment as augmented
 from adagen_env.runtime.distributed import average_gradients
 
 UPDATE_EVERY = 256  # finished samples between discriminator updates
@@ -23,10 +35,20 @@ LR = 1e-4
 BETAS = (0.5, 0.999)
 BATCH_SIZE = 256  # fake (and as many real) images per step
 DISCRIMINATORS = ("pixel", "projected")  # on raw pixels, or heads on the frozen projection features
+AUGMENTS = (None, "diffaug", "ada")  # none; every augmentation always (DiffAugment); with ADA's adaptive probability
+SHAPINGS = ("prob", "logd", "class-norm")  # sigmoid; log sigmoid, clipped; sigmoid of the class-standardised logit
+ADA_TARGET = 0.6  # ADA raises p while E[sign(D(real))] is above this (Karras et al. 2020)
+# real images over which ADA's p can move from 0 to 1: ADA's 500k are for runs of millions of images, ours
+# see about 1,300 per update (5 steps of 256), 130k in a 100-update run, so p can cross its range in 20 updates
+ADA_IMAGES = 25_600
+LECAM_DECAY = 0.99  # decay of LeCam's moving averages of the real and fake logits (Tseng et al. 2021)
+REPLAY_CAPACITY = 4096  # past fakes the replay buffer keeps, newest last (first in, first out)
+LOGD_FLOOR = -10.0  # shaping="logd": log D is clipped from below here, so rewards lie in [-10, 0]
+CLASS_NORM_DECAY = 0.9  # shaping="class-norm": per-update decay of the per-class fake-logit mean and variance
 
 
 class AdversarialScorer:
-    """Per-sample reward in (0, 1) that trains its own discriminator on what it scores.
+    """Per-sample reward in (0, 1) (``shaping="logd"``: [-10, 0]) that trains its own discriminator on what it scores.
 
     ``discriminator="pixel"`` (the default) looks at the images themselves; ``"projected"``
     trains small heads on the feature maps of a frozen network that no metric uses
@@ -41,8 +63,33 @@ class AdversarialScorer:
     discriminators average their gradients, so they stay one discriminator trained on the
     samples of every rank (each rank's scorer updates after its own ``update_every`` samples).
 
-    ``stats`` holds the latest update's loss, mean real / fake logits and the number of updates,
-    for logging; ``state_dict`` / ``load_state_dict`` let a training checkpoint resume it exactly.
+    Remedies against a discriminator that memorises its real images, all off by default (the
+    plain scorer is as it always was, bit for bit):
+
+    - ``augment``: ``"diffaug"`` augments the real and the fake inputs of every training step
+      (:mod:`adagen_env.rewards.augment`); ``"ada"`` augments each image with probability p, raised
+      or lowered after each update as r_t is above or below ``ADA_TARGET``. Scoring sees the
+      images as they are.
+    - ``r1``: gamma of the R1 penalty gamma/2 E||grad_x D(x_real)||^2 (pixel discriminator only:
+      the projected one's frozen features run without gradients).
+    - ``lecam``: lambda of LeCam's E[relu(D(real) - a_fake)^2] + E[relu(a_real - D(fake))^2], the
+      a's moving averages of the logits (the authors' code's form).
+    - ``replay``: the share of each step's fakes drawn from the last ``REPLAY_CAPACITY`` fakes of
+      earlier updates.
+    - ``ensemble``: K discriminators from seeds ``seed``, ``seed + 1``, ...; each trains on its own
+      bootstrap resample of the update's fakes and its own real draws. The reward is the mean of
+      their probabilities.
+    - ``shaping``: the reward from the logits: ``"prob"`` sigmoid; ``"logd"`` log of it, clipped
+      below at ``LOGD_FLOOR``; ``"class-norm"`` the sigmoid of the logit standardised by a moving
+      per-class mean and standard deviation of the fake logits, updated after each update.
+
+    ``stats`` holds the latest update's loss, mean real / fake logits (the last step's batch), the
+    number of updates, and the overfitting diagnostics: ``heldout_logit``, the mean logit on
+    ``validation`` (real images it never trains on; default, with the digits' own train split as
+    ``real``, the held-out split; used for nothing else; NaN without), ``overfit_gap`` =
+    ``real_logit - heldout_logit``, ``ada_rt`` = E[sign(D(real))] over every real logit of the
+    update (ADA's r_t) and, with ``augment="ada"``, ``ada_p``. ``state_dict`` / ``load_state_dict``
+    let a training checkpoint resume it exactly.
     """
 
     min_batch_size = 1
@@ -58,6 +105,13 @@ class AdversarialScorer:
         batch_size: int = BATCH_SIZE,
         seed: int = 0,
         discriminator: str = "pixel",
+        validation: ImageDataset | None = None,
+        augment: str | None = None,
+        r1: float = 0.0,
+        lecam: float = 0.0,
+        replay: float = 0.0,
+        ensemble: int = 1,
+        shaping: str = "prob",
     ):
         if discriminator not in DISCRIMINATORS:
             raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, not {discriminator!r}")
@@ -65,7 +119,21 @@ class AdversarialScorer:
             raise ValueError(
                 f"update_every, steps and batch_size must be at least 1, got {update_every}, {steps}, {batch_size}"
             )
-        real = real if real is not None else load_digits("train")
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {AUGMENTS}, not {augment!r}")
+        if shaping not in SHAPINGS:
+            raise ValueError(f"shaping must be one of {SHAPINGS}, not {shaping!r}")
+        if not (r1 >= 0 and lecam >= 0 and 0 <= replay < 1):
+            raise ValueError(f"need r1 >= 0, lecam >= 0 and 0 <= replay < 1; got {r1}, {lecam}, {replay}")
+        if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+            raise ValueError(f"ensemble must be a whole number of discriminators, at least 1; got {ensemble!r}")
+        if r1 and discriminator == "projected":
+            raise ValueError(
+                "r1 needs gradients in the images; the projected discriminator's frozen features have none"
+            )
+        if real is None:  # the digits: their held-out split tells memorising from learning (never trained on)
+            real = load_digits("train")
+            validation = load_digits("heldout") if validation is None else validation
         # the constructor arguments, so that pickling can rebuild the scorer (see __getstate__)
         self.config = dict(
             device=str(device),
@@ -77,10 +145,18 @@ class AdversarialScorer:
             batch_size=batch_size,
             seed=seed,
             discriminator=discriminator,
+            validation=validation,
+            augment=augment,
+            r1=r1,
+            lecam=lecam,
+            replay=replay,
+            ensemble=ensemble,
+            shaping=shaping,
         )
         self.name = "adversarial" if discriminator == "pixel" else "adversarial-projected"  # as in SCORERS
         self.device = torch.device(device)
         self.update_every, self.steps, self.batch_size = update_every, steps, batch_size
+        self.augment, self.r1, self.lecam, self.replay, self.shaping = augment, r1, lecam, replay, shaping
         self.num_classes = real.num_classes
         self.image_shape = real.image_shape  # the env checks that its process makes images of this size
         self.image_channels = real.channels  # ... and of these channels
@@ -95,25 +171,60 @@ class AdversarialScorer:
         if (self.class_count == 0).any():
             missing = torch.nonzero(self.class_count == 0)[:, 0].tolist()
             raise ValueError(f"the real images hold no examples of classes {missing}; every class needs some")
+        if validation is not None and validation.to_float().shape[1:] != self.real_images.shape[1:]:
+            raise ValueError("the validation images must have the real images' size and channels")
+        self.validation = (
+            None
+            if validation is None
+            else (validation.to_float().to(self.device), validation.label_tensor().to(self.device))
+        )
 
         self.generator = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
-            torch.default_generator.manual_seed(seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
-            if discriminator == "pixel":
-                self.discriminator = Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
-            else:
-                features = load_projection_features(self.device)
-                self.discriminator = (
-                    ProjectedDiscriminator(features, self.num_classes, (real.channels, *real.image_shape))
-                    .to(self.device)
-                    .eval()
-                )
-        trainable = [p for p in self.discriminator.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=lr, betas=betas)
+        self.discriminators = [self._discriminator(seed + k, real) for k in range(ensemble)]
+        self.optimizers = [
+            torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=lr, betas=betas)
+            for d in self.discriminators
+        ]
         self.fake_images: list[torch.Tensor] = []
         self.fake_labels: list[torch.Tensor] = []
         nan = float("nan")  # no update yet
-        self.stats: dict[str, float] = {"loss": nan, "real_logit": nan, "fake_logit": nan, "updates": 0}
+        # remedies' state: ADA's probability, LeCam's (real, fake) logit averages per member, the replay
+        # buffer, the per-class fake-logit mean and variance per member (and how often each class was seen)
+        self.ada_p = 0.0
+        self.lecam_average = torch.full((ensemble, 2), nan)
+        self.replay_images = torch.empty(0, *self.real_images.shape[1:], device=self.device)
+        self.replay_labels = torch.empty(0, dtype=torch.long, device=self.device)
+        self.class_mean = torch.zeros(ensemble, self.num_classes, device=self.device)
+        self.class_var = torch.ones(ensemble, self.num_classes, device=self.device)
+        self.class_seen = torch.zeros(self.num_classes, dtype=torch.long)
+        self.stats: dict[str, float] = {
+            "loss": nan,
+            "real_logit": nan,
+            "fake_logit": nan,
+            "updates": 0,
+            "heldout_logit": nan,
+            "overfit_gap": nan,
+            "ada_rt": nan,
+            **({"ada_p": self.ada_p} if augment == "ada" else {}),
+        }
+
+    def _discriminator(self, seed: int, real: ImageDataset) -> nn.Module:
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
+            torch.default_generator.manual_seed(seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
+            if self.config["discriminator"] == "pixel":
+                return Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
+            features = load_projection_features(self.device)
+            shape = (real.channels, *real.image_shape)
+            return ProjectedDiscriminator(features, self.num_classes, shape).to(self.device).eval()
+
+    @property
+    def discriminator(self) -> nn.Module:
+        """The (first) discriminator."""
+        return self.discriminators[0]
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.optimizers[0]
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Score with the current discriminator, then buffer the samples (and train on them when due)."""
@@ -137,36 +248,129 @@ class AdversarialScorer:
         expected = (self.image_channels, *self.image_shape)
         if tuple(images.shape[-3:]) != expected:
             raise ValueError(f"expected images of shape (C, H, W) = {expected}, got {tuple(images.shape[-3:])}")
-        logits = self.discriminator(images.detach().to(self.device), labels.to(self.device))
-        return torch.sigmoid(logits).to(images.device)
+        labels = labels.to(self.device)
+        logits = self.logits(images.detach().to(self.device), labels)
+        if self.shaping == "class-norm":
+            logits = (logits - self.class_mean[:, labels]) / self.class_var[:, labels].sqrt().clamp(min=1e-3)
+        if self.shaping == "logd":  # log of the members' mean probability, in log space for precision
+            rewards = (torch.logsumexp(F.logsigmoid(logits), 0) - math.log(len(logits))).clamp(min=LOGD_FLOOR)
+        else:
+            rewards = torch.sigmoid(logits).mean(0)
+        return rewards.to(images.device)
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Every member's logits (ensemble, B) of images on this scorer's device."""
+        return torch.stack([d(images, labels) for d in self.discriminators])
 
     def update(self) -> None:
         """``steps`` discriminator steps on the buffered fakes vs class-matched reals; clears the buffer."""
         fake_images, fake_labels = torch.cat(self.fake_images), torch.cat(self.fake_labels)
         self.fake_images, self.fake_labels = [], []
         n = min(self.batch_size, len(fake_images))
-        self.discriminator.train()
+        for d in self.discriminators:
+            d.train()
         with torch.enable_grad():  # the env may step under no_grad (our PPO's rollouts do)
-            self._train_steps(fake_images, fake_labels, n)
-        self.discriminator.eval()
-
-    def _train_steps(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, n: int) -> None:
-        for _ in range(self.steps):
-            pick = torch.randperm(len(fake_images), generator=self.generator)[:n].to(self.device)
-            fakes, labels = fake_images[pick], fake_labels[pick]
-            logits = self.discriminator(torch.cat([self.sample_real(labels), fakes]), torch.cat([labels, labels]))
-            real_logits, fake_logits = logits[:n], logits[n:]
-            loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-            self.optimizer.zero_grad()
-            loss.backward()
-            average_gradients(self.discriminator.parameters())  # under torchrun: every rank's samples count
-            self.optimizer.step()
+            stats = self._train_steps(fake_images, fake_labels, n)
+        for d in self.discriminators:
+            d.eval()  # before the held-out logit: a forward pass in training mode moves spectral norm's estimate
+        heldout = self.heldout_logit()
         self.stats = {
-            "loss": loss.item(),
-            "real_logit": real_logits.mean().item(),
-            "fake_logit": fake_logits.mean().item(),
+            **stats,
             "updates": self.stats["updates"] + 1,
+            "heldout_logit": heldout,
+            "overfit_gap": stats["real_logit"] - heldout,
+            **({"ada_p": self.ada_p} if self.augment == "ada" else {}),
         }
+        if self.replay:
+            self.replay_images = torch.cat([self.replay_images, fake_images])[-REPLAY_CAPACITY:]
+            self.replay_labels = torch.cat([self.replay_labels, fake_labels])[-REPLAY_CAPACITY:]
+        if self.shaping == "class-norm":
+            self._update_class_stats(self.logits(fake_images, fake_labels), fake_labels)
+
+    def _train_steps(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, n: int) -> dict[str, float]:
+        """Every member's steps (and ADA's adjustment of p); the update's loss, logits and r_t."""
+        losses, real_means, fake_means, signs = [], [], [], []
+        for k, (discriminator, optimizer) in enumerate(zip(self.discriminators, self.optimizers)):
+            images, labels_k = fake_images, fake_labels
+            if len(self.discriminators) > 1:  # each member's own bootstrap resample of the update's fakes
+                resample = torch.randint(len(fake_images), (len(fake_images),), generator=self.generator)
+                images, labels_k = fake_images[resample.to(self.device)], fake_labels[resample.to(self.device)]
+            for _ in range(self.steps):
+                fakes, labels = self.draw_fakes(images, labels_k, n)
+                reals = self.sample_real(labels)
+                if self.augment is not None:
+                    probability = 1.0 if self.augment == "diffaug" else self.ada_p
+                    reals, fakes = (
+                        augmented(reals, probability, self.generator),
+                        augmented(fakes, probability, self.generator),
+                    )
+                if self.r1:
+                    reals = reals.detach().requires_grad_(True)
+                logits = discriminator(torch.cat([reals, fakes]), torch.cat([labels, labels]))
+                real_logits, fake_logits = logits[:n], logits[n:]
+                loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+                if self.r1:
+                    loss = loss + self.r1_penalty(real_logits, reals)
+                if self.lecam:
+                    loss = loss + self.lecam * self.lecam_penalty(k, real_logits, fake_logits)
+                optimizer.zero_grad()
+                loss.backward()
+                average_gradients(discriminator.parameters())  # under torchrun: every rank's samples count
+                optimizer.step()
+                signs.append(torch.sign(real_logits.detach()))
+            losses.append(loss.item())
+            real_means.append(real_logits.mean().item())
+            fake_means.append(fake_logits.mean().item())
+        rt = torch.cat(signs).mean().item()
+        if self.augment == "ada":  # ADA: more augmentation while the discriminator is too sure of the reals
+            step = self.steps * n / ADA_IMAGES
+            self.ada_p = min(max(self.ada_p + (step if rt > ADA_TARGET else -step), 0.0), 1.0)
+        return {
+            "loss": sum(losses) / len(losses),
+            "real_logit": sum(real_means) / len(real_means),
+            "fake_logit": sum(fake_means) / len(fake_means),
+            "ada_rt": rt,
+        }
+
+    def draw_fakes(self, images: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` of the update's fakes, without replacement; with ``replay``, that share of them from the buffer."""
+        replayed = round(self.replay * n) if len(self.replay_labels) else 0
+        pick = torch.randperm(len(images), generator=self.generator)[: n - replayed].to(self.device)
+        if not replayed:
+            return images[pick], labels[pick]
+        old = torch.randint(len(self.replay_labels), (replayed,), generator=self.generator).to(self.device)
+        return torch.cat([images[pick], self.replay_images[old]]), torch.cat([labels[pick], self.replay_labels[old]])
+
+    def r1_penalty(self, real_logits: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+        """gamma/2 E||grad_x D(x)||^2 over the real inputs as the discriminator saw them (Mescheder et al. 2018)."""
+        (grad,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)
+        return self.r1 / 2 * grad.pow(2).flatten(1).sum(1).mean()
+
+    def lecam_penalty(self, member: int, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """LeCam's regulariser against member's moving averages of the logits, which it then updates."""
+        average = self.lecam_average[member]
+        current = torch.stack([real_logits.detach().mean(), fake_logits.detach().mean()]).cpu()
+        average.copy_(torch.where(average.isnan(), current, LECAM_DECAY * average + (1 - LECAM_DECAY) * current))
+        a_real, a_fake = average.tolist()
+        return F.relu(real_logits - a_fake).pow(2).mean() + F.relu(a_real - fake_logits).pow(2).mean()
+
+    def _update_class_stats(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Move each seen class's fake-logit mean and variance (per member) toward this update's."""
+        for c in labels.unique().tolist():
+            mine = logits[:, labels == c]
+            decay = CLASS_NORM_DECAY if self.class_seen[c] else 0.0  # the first update sets them
+            var = mine.var(dim=1, unbiased=False) if mine.shape[1] > 1 else self.class_var[:, c]
+            self.class_mean[:, c] = decay * self.class_mean[:, c] + (1 - decay) * mine.mean(dim=1)
+            self.class_var[:, c] = decay * self.class_var[:, c] + (1 - decay) * var
+            self.class_seen[c] += 1
+
+    @torch.no_grad()
+    def heldout_logit(self) -> float:
+        """The mean logit (over the members) on the validation images; NaN without them."""
+        if self.validation is None:
+            return float("nan")
+        return self.logits(*self.validation).mean().item()
 
     def sample_real(self, labels: torch.Tensor) -> torch.Tensor:
         """One random real training image of each asked class: the real side sees the fakes' class mix."""
@@ -176,7 +380,8 @@ class AdversarialScorer:
         return self.real_images[index.to(self.device)]
 
     def state_dict(self) -> dict:
-        """Everything a training checkpoint needs to resume exactly: weights, optimizer, RNG, buffer, stats."""
+        """Everything a training checkpoint needs to resume exactly: weights, optimizer, RNG, buffer, stats,
+        and the remedies' state (the other ensemble members, ADA's p, LeCam's averages, replay, class stats)."""
         empty = torch.empty(0, dtype=torch.long, device=self.device)
         return {
             "discriminator": self.discriminator.state_dict(),
@@ -185,25 +390,53 @@ class AdversarialScorer:
             "fake_images": torch.cat(self.fake_images) if self.fake_images else empty.float(),
             "fake_labels": torch.cat(self.fake_labels) if self.fake_labels else empty,
             "stats": dict(self.stats),
+            "members": [
+                {"discriminator": d.state_dict(), "optimizer": o.state_dict()}
+                for d, o in zip(self.discriminators[1:], self.optimizers[1:])
+            ],
+            "ada_p": self.ada_p,
+            "lecam_average": self.lecam_average.clone(),
+            "replay_images": self.replay_images,
+            "replay_labels": self.replay_labels,
+            "class_mean": self.class_mean.clone(),
+            "class_var": self.class_var.clone(),
+            "class_seen": self.class_seen.clone(),
         }
 
     def load_state_dict(self, state: dict) -> None:
+        members = state.get("members", [])  # checkpoints from before the remedies hold one discriminator
+        if len(members) != len(self.discriminators) - 1:
+            raise ValueError(
+                f"the checkpoint holds {len(members) + 1} discriminators, this scorer {len(self.discriminators)}"
+            )
         self.discriminator.load_state_dict(state["discriminator"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for d, o, member in zip(self.discriminators[1:], self.optimizers[1:], members):
+            d.load_state_dict(member["discriminator"])
+            o.load_state_dict(member["optimizer"])
         self.generator.set_state(state["generator"])
         has_fakes = len(state["fake_labels"]) > 0
         self.fake_images = [state["fake_images"].to(self.device)] if has_fakes else []
         self.fake_labels = [state["fake_labels"].to(self.device)] if has_fakes else []
         self.stats = dict(state["stats"])
+        if "ada_p" in state:
+            self.ada_p = state["ada_p"]
+            self.lecam_average = state["lecam_average"].clone()
+            self.replay_images = state["replay_images"].to(self.device)
+            self.replay_labels = state["replay_labels"].to(self.device)
+            self.class_mean = state["class_mean"].to(self.device)
+            self.class_var = state["class_var"].to(self.device)
+            self.class_seen = state["class_seen"].clone()
 
     # spectral-normed (parametrized) modules only serialise through state_dict, so pickling
     # (the single env gets pickled) rebuilds the scorer from its arguments and its state
     def __getstate__(self) -> dict:
-        return {"config": self.config, "state": self.state_dict()}
+        return {"config": self.config, "state": self.state_dict(), "name": self.name}
 
     def __setstate__(self, saved: dict) -> None:
         self.__init__(**saved["config"])
         self.load_state_dict(saved["state"])
+        self.name = saved.get("name", self.name)  # a preset's name, as make_scorer gave it
 
 
 class ScoringOnly:

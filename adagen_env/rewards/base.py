@@ -15,3 +15,7 @@ class Scorer(Protocol):
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] (C = 1 for grey, 3 for RGB) and labels (B,) -> one reward per sample (B,)."""
+
+    # Optional, for a reward that fixes each episode's start (the trajectory reward): the env core calls
+    # prepare(process) once when it is made, draw_starts(labels, np_random) -> (starts (B,), initial noise)
+    # at every reset, and passes the starts back when it scores: scorer(images, labels, starts=starts).
