@@ -14,6 +14,13 @@ images) says whether the reward tracks quality. The learned schedule then meets 
 and the best static schedule in ``run_experiment`` on ``--samples`` samples of each of the tuning
 seeds SEEDS (never the evaluation seeds: this benchmark steers which remedy to use).
 
+The same question over the static grid: the run's final discriminator (frozen) scores every
+static schedule of the paradigm's grid, each sampled on ``--grid-samples`` samples of the tuning
+seed GRID_SEED, and the signed Spearman correlation of that mean reward with each space's metrics
+over the grid is stored as ``grid_agreement`` (adversarial rewards only: the trajectory reward
+scores starts from its own pool, not arbitrary samples). The grid's scores are computed once per
+task and cached in ``results/reward_remedies/<task>-grid.json``.
+
 Each run writes ``results/reward_remedies/<task>-<reward>-seed<S>.json`` (training time, the
 discriminator's final diagnostics, the checkpoints, the agreement, the report with its verdicts);
 a run whose file exists is skipped, so an interrupted campaign resumes. The summary of every run
@@ -24,6 +31,7 @@ written beside the runs, not committed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 
@@ -33,7 +41,7 @@ from adagen_agents.ppo import PPO, PPOConfig
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.evaluation.agreement import reward_agreement
 from adagen_env.evaluation.experiment import run_experiment
-from adagen_env.evaluation.generators import evaluate_generator, policy_generator, static_generator
+from adagen_env.evaluation.generators import balanced_labels, evaluate_generator, policy_generator, static_generator
 from adagen_env.evaluation.metrics import SPACE_METRICS, Evaluator
 from adagen_env.evaluation.seeds import CURVE_SEED, EVALUATION_SEEDS, TUNING_SEEDS
 from adagen_env.paradigms import best_static_schedule, get_paradigm
@@ -48,6 +56,8 @@ ODE_REWARDS = ("trajectory", "trajectory-adversarial")  # diffusion and flow onl
 REWARDS = tuple(n for n in SCORERS if n.startswith("adversarial") and n != "adversarial-projected") + ODE_REWARDS
 SEEDS = range(50_000, 50_003)  # tuning seeds no other choice uses (adagen_env/evaluation/seeds.py)
 assert all(s in TUNING_SEEDS and s not in EVALUATION_SEEDS for s in SEEDS)
+GRID_SEED = 50_100  # the static grid's samples for the grid agreement (a tuning seed)
+assert GRID_SEED in TUNING_SEEDS and GRID_SEED not in EVALUATION_SEEDS
 NUM_ENVS = 256
 DEFAULT_UPDATES = 20  # about 1 minute of training for diffusion and flow on one core, 2 for MaskGIT
 DIAGNOSTICS = ("real_logit", "heldout_logit", "overfit_gap", "ada_rt", "ada_p")
@@ -55,6 +65,46 @@ DIAGNOSTICS = ("real_logit", "heldout_logit", "overfit_gap", "ada_rt", "ada_p")
 
 def run_path(task: str, reward: str, seed: int):
     return FOLDER / f"{task}-{reward}-seed{seed}.json"
+
+
+def grid_scores(task: str, args: argparse.Namespace, evaluator: Evaluator) -> list[dict]:
+    """Every static schedule of the task's grid: its config and its scores on GRID_SEED (cached per task)."""
+    path = FOLDER / f"{task}-grid.json"
+    if path.exists():
+        return json.loads(path.read_text())["schedules"]
+    process_name, steps = TASKS[task]
+    paradigm = get_paradigm(process_name)
+    process = paradigm.make_process()
+    schedules = []
+    for values in itertools.product(*paradigm.grid.values()):
+        config = dict(zip(paradigm.grid, values))
+        generate = static_generator(process, steps, process.static_schedule(steps, **config))
+        scores = evaluate_generator(
+            generate, evaluator, process.num_classes, args.grid_samples, GRID_SEED, progress=False
+        )
+        schedules.append({"config": config, "scores": scores})
+    write(path, {"task": task, "seed": GRID_SEED, "samples": args.grid_samples, "schedules": schedules}, Provenance())
+    return schedules
+
+
+_GRID_IMAGES: dict[str, list[torch.Tensor]] = {}  # task: each grid schedule's samples, made once per process
+
+
+@torch.no_grad()
+def grid_agreement(task: str, scorer, args: argparse.Namespace, evaluator: Evaluator) -> dict[str, float]:
+    """Signed Spearman correlation over the static grid between the frozen final discriminator's mean
+    reward and each space's metrics."""
+    process_name, steps = TASKS[task]
+    schedules = grid_scores(task, args, evaluator)
+    process = get_paradigm(process_name).make_process()
+    labels = balanced_labels(args.grid_samples, process.num_classes)
+    if task not in _GRID_IMAGES:
+        _GRID_IMAGES[task] = [
+            static_generator(process, steps, process.static_schedule(steps, **s["config"]))(labels, GRID_SEED)
+            for s in schedules
+        ]
+    rewards = [scorer.score(images, labels).double().mean().item() for images in _GRID_IMAGES[task]]
+    return reward_agreement(rewards, [s["scores"] for s in schedules], evaluator.spaces)
 
 
 def train_and_compare(task: str, reward: str, args: argparse.Namespace, evaluator: Evaluator) -> dict:
@@ -107,6 +157,8 @@ def train_and_compare(task: str, reward: str, args: argparse.Namespace, evaluato
     agreement = reward_agreement(
         [c["reward"] for c in checkpoints], [c["scores"] for c in checkpoints], evaluator.spaces
     )
+    scorer = env.core.scorer
+    on_grid = grid_agreement(task, scorer, args, evaluator) if reward not in ODE_REWARDS else None
     return {
         "task": task,
         "process": process_name,
@@ -123,6 +175,8 @@ def train_and_compare(task: str, reward: str, args: argparse.Namespace, evaluato
         "curve_seed": CURVE_SEED,
         "curve_samples": args.curve_samples,
         "agreement": agreement,
+        "grid_agreement": on_grid,
+        "grid_seed": GRID_SEED,
         "learned": {
             k: v
             for k, v in report.contenders["learned"].mean.items()
@@ -153,6 +207,9 @@ def summary_rows(spaces: tuple[str, ...]) -> list[dict]:
                         "vs hand": run["verdicts"].get("hand-designed", "-"),
                         "vs best": run["verdicts"].get("best static", "-"),
                         "rho(reward, -fd)": " ".join(f"{run['agreement'][f'{s}_fd']:+.1f}" for s in spaces),
+                        "grid rho(reward, -fd)": " ".join(f"{run['grid_agreement'][f'{s}_fd']:+.1f}" for s in spaces)
+                        if run.get("grid_agreement")
+                        else "-",
                     }
                 )
     return rows
@@ -168,6 +225,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=4, help="scored checkpoints (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=2000, help="samples per tuning seed (default: %(default)s)")
     parser.add_argument("--curve-samples", type=int, default=500, help="per checkpoint (default: %(default)s)")
+    parser.add_argument("--grid-samples", type=int, default=500, help="per static schedule (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="PPO and discriminator seed (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     args = parser.parse_args()
@@ -194,7 +252,9 @@ def main() -> None:
         f"mean over tuning seeds {SEEDS.start}-{SEEDS.stop - 1}; verdicts paired against the hand-designed and best "
         "static schedules in every space; gap and r_t the discriminator's last overfitting gap (train minus held-out "
         "logit) and E[sign(D(real))]; rho: Spearman correlation over the checkpoints between the training reward and "
-        f"minus FD, per space ({', '.join(evaluator.spaces)}), +1 when the reward ranks them as FD does."
+        f"minus FD, per space ({', '.join(evaluator.spaces)}), +1 when the reward ranks them as FD does; grid rho: the "
+        f"same over the static grid, scored by the final discriminator on {args.grid_samples} samples of "
+        f"seed {GRID_SEED}."
     )
     print(table + "\n\n" + note)
     write(RESULTS / "reward_remedies.json", {"rows": rows}, Provenance(), "```\n" + table + "\n```\n\n" + note)
