@@ -23,6 +23,7 @@ from adagen_agents.threads import ThreadWatchdog
 from adagen_env.data.images import image_grid
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import spec_differences
+from adagen_env.evaluation.agreement import reward_agreement
 from adagen_env.evaluation.generators import balanced_labels, evaluate_generator, policy_generator
 from adagen_env.evaluation.metrics import Evaluator
 from adagen_env.evaluation.seeds import CURVE_SEED
@@ -142,6 +143,10 @@ class PPOLogger:
             evaluator = Evaluator(device=env.core.process.device)
         self.evaluator = evaluator
         self.progress = tqdm(total=total_updates, initial=min(initial_updates, total_updates), desc="ppo updates")
+        # the reward's agreement with the evaluation: mean training reward since the last eval, and its scores
+        self.rewards_since_eval: list[float] = []
+        self.eval_rewards: list[float] = []
+        self.eval_scores: list[dict[str, float]] = []
 
     def __call__(self, agent: PPO, stats: dict[str, float]) -> None:
         core, process = self.env.core, self.env.core.process
@@ -151,6 +156,7 @@ class PPOLogger:
             self.writer.add_scalar(f"discriminator/{key}", value, agent.updates)
         self.writer.add_scalar("train/wall_seconds", agent.seconds, agent.updates)
         postfix = {"reward": f"{stats['reward_mean']:.3f}"}
+        self.rewards_since_eval.append(stats["reward_mean"])
         if self.eval_every and agent.updates % self.eval_every == 0:
             generate = policy_generator(process, agent.predict, core.spec.for_sampling())
             result = evaluate_generator(
@@ -165,12 +171,30 @@ class PPOLogger:
             discriminator = getattr(core.scorer, "stats", {})
             if discriminator:  # is it memorising its real images? (held-out logits fall behind the training ones)
                 self.progress.write(discriminator_line(agent.updates, stats["reward_mean"], discriminator))
+            self.log_agreement(agent.updates, result)
         self.writer.add_scalar("train/torch_threads", torch.get_num_threads(), agent.updates)
         warning = self.watchdog(agent.updates, stats["seconds"]) if self.watchdog is not None else None
         if warning:
             self.progress.write(f"adagen train: {warning}")
         self.progress.update(1)
         self.progress.set_postfix(postfix)
+
+    def log_agreement(self, updates: int, result: dict[str, float]) -> None:
+        """Does more reward mean better images? Over this run's evals so far, the signed Spearman
+        correlation between the mean training reward before each eval and each space's FD, KID,
+        precision and recall (+1: agrees), in TensorBoard under ``agreement/`` and, for FD, in the log."""
+        self.eval_rewards.append(sum(self.rewards_since_eval) / len(self.rewards_since_eval))
+        self.eval_scores.append(result)
+        self.rewards_since_eval = []
+        if len(self.eval_rewards) < 3:
+            return
+        agreement = reward_agreement(self.eval_rewards, self.eval_scores, self.evaluator.spaces)
+        for key, value in agreement.items():
+            self.writer.add_scalar(f"agreement/{key}", value, updates)
+        fd = ", ".join(f"{space} {agreement[f'{space}_fd']:+.1f}" for space in self.evaluator.spaces)
+        self.progress.write(
+            f"update {updates}: reward vs -FD rank correlation over {len(self.eval_rewards)} evals: {fd}"
+        )
 
     def close(self) -> None:
         self.progress.close()

@@ -48,7 +48,7 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
             "train",
             *SMALL,
             "--updates",
-            "2",
+            "3",
             "--eval-every",
             "1",
             "--lr",
@@ -59,10 +59,13 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
             str(logdir),
         ]
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "learned (ppo)" in printed and "hand-designed" in printed and "time cap" not in printed
+    # from the third eval on, the reward's rank agreement with each space's FD is in the log
+    assert "update 3: reward vs -FD rank correlation over 3 evals: classifier " in captured.out
     state = checkpoint(out)
-    assert state["updates"] == 2 and state["config"]["learning_rate"] == 1e-3  # --lr: alias of --learning-rate
+    assert state["updates"] == 3 and state["config"]["learning_rate"] == 1e-3  # --lr: alias of --learning-rate
     assert state["card"]["num_envs"] == 16
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(logdir))
 
@@ -72,7 +75,7 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
             "train",
             *SMALL,
             "--updates",
-            "3",
+            "4",
             "--resume",
             str(out),
             "--out",
@@ -94,7 +97,7 @@ def test_train_logs_checkpoints_resumes_and_evaluates(tmp_path, capsys):
         and "--reward classifier (checkpoint: adversarial)" in ignored
     )
     state = checkpoint(out)
-    assert state["updates"] == 3 and state["config"]["learning_rate"] == 1e-3
+    assert state["updates"] == 4 and state["config"]["learning_rate"] == 1e-3
     assert state["card"]["spec"]["reward"] == "adversarial"
 
     main(["eval", "--policy", str(out), "--samples", "20"])
