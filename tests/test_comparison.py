@@ -121,6 +121,11 @@ def test_fd_and_kid_must_agree_in_every_space(fd, kid, expected):
     assert comparison(fd, [0, 0, 0], [0, 0, 0], kid).verdict == expected
 
 
+def test_a_mixed_verdict_names_the_spaces_where_kid_does_not_agree():
+    sentence = comparison([-1, -1, -1], [0, 0, 0], [0, 0, 0], kid=[-1, 1, 0]).sentence()
+    assert "learned's KID higher in encoder; learned's KID level in pixels" in sentence
+
+
 def test_the_agreement_counts_the_spaces_per_metric():
     found = comparison([-1, -1, 1], [0, 0, -1], [1, 0, 0], kid=[-1, 0, 0])
     agreement = found.agreement()

@@ -248,6 +248,11 @@ class Comparison:
         level = self.spaces_where(Verdict.LEVEL)
         if level:
             parts.append(f"FD level in {', '.join(level)}")
+        if all(s.kid is not None for s in self.spaces):  # where KID does not side with A
+            for word, sign in (("higher", 1), ("level", 0)):
+                spaces = [s.space for s in self.spaces if s.kid.sign == sign]
+                if spaces:
+                    parts.append(f"{a}'s KID {word} in {', '.join(spaces)}")
         moved = [
             f"{s.space} {name} {d}"
             for s in self.spaces
