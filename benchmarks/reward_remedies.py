@@ -187,6 +187,19 @@ def train_and_compare(task: str, reward: str, args: argparse.Namespace, evaluato
     }
 
 
+def versus(run: dict, b: str) -> str:
+    """The verdict against ``b`` with its agreement: spaces with lower FD and KID, mean precision and recall change."""
+    comparisons = [c for c in run["report"]["comparisons"] if c["b"] == b]
+    if not comparisons:
+        return "-"
+    c = comparisons[0]
+    n = len(c["spaces"])
+    share = {m: round(c["agreement"][m]["better"] * n) for m in ("fd", "kid")}
+    dp = statistics.mean(s["precision"]["value"] for s in c["spaces"])
+    dr = statistics.mean(s["recall"]["value"] for s in c["spaces"])
+    return f"{c['verdict']} (FD {share['fd']}/{n}, KID {share['kid']}/{n}, dP {dp:+.3f}, dR {dr:+.3f})"
+
+
 def summary_rows(spaces: tuple[str, ...]) -> list[dict]:
     """One row per run on file, in task and reward order."""
     rows = []
@@ -195,6 +208,7 @@ def summary_rows(spaces: tuple[str, ...]) -> list[dict]:
             for path in sorted(FOLDER.glob(f"{task}-{reward}-seed*.json")):
                 run = json.loads(path.read_text())
                 d = run["discriminator"]
+                grid = run.get("grid_agreement")
                 rows.append(
                     {
                         "task": task,
@@ -203,13 +217,10 @@ def summary_rows(spaces: tuple[str, ...]) -> list[dict]:
                         "train_s": f"{run['train_seconds']:.0f}",
                         "gap": f"{d['overfit_gap']:.2f}" if "overfit_gap" in d else "-",
                         "r_t": f"{d['ada_rt']:.2f}" if "ada_rt" in d else "-",
-                        f"{spaces[0]}_fd": f"{run['learned'][f'{spaces[0]}_fd']:.3f}",
-                        "vs hand": run["verdicts"].get("hand-designed", "-"),
-                        "vs best": run["verdicts"].get("best static", "-"),
-                        "rho(reward, -fd)": " ".join(f"{run['agreement'][f'{s}_fd']:+.1f}" for s in spaces),
-                        "grid rho(reward, -fd)": " ".join(f"{run['grid_agreement'][f'{s}_fd']:+.1f}" for s in spaces)
-                        if run.get("grid_agreement")
-                        else "-",
+                        "vs hand": versus(run, "hand-designed"),
+                        "vs best static": versus(run, "best static"),
+                        "rho ckpt (FD)": " ".join(f"{run['agreement'][f'{s}_fd']:+.1f}" for s in spaces),
+                        "rho grid (FD)": " ".join(f"{grid[f'{s}_fd']:+.1f}" for s in spaces) if grid else "-",
                     }
                 )
     return rows
@@ -248,16 +259,22 @@ def main() -> None:
         return
     table = format_table(rows, list(rows[0]))
     note = (
-        f"Each run: our PPO for the run's updates on one thread; {evaluator.spaces[0]}_fd is the learned schedule's "
-        f"mean over tuning seeds {SEEDS.start}-{SEEDS.stop - 1}; verdicts paired against the hand-designed and best "
-        "static schedules in every space; gap and r_t the discriminator's last overfitting gap (train minus held-out "
-        "logit) and E[sign(D(real))]; rho: Spearman correlation over the checkpoints between the training reward and "
-        f"minus FD, per space ({', '.join(evaluator.spaces)}), +1 when the reward ranks them as FD does; grid rho: the "
-        f"same over the static grid, scored by the final discriminator on {args.grid_samples} samples of "
-        f"seed {GRID_SEED}."
+        f"Each run: our PPO for {args.updates} updates on one thread. Verdicts of the learned schedule, paired "
+        f"against the hand-designed and best static schedules on tuning seeds {SEEDS.start}-{SEEDS.stop - 1} "
+        "in every space, with the number of spaces where its FD and KID are lower beyond their intervals and "
+        "its mean precision and recall change over the spaces (dP, dR). gap and r_t: the discriminator's last "
+        "overfitting gap (train minus held-out logit) and E[sign(D(real))]. rho ckpt: Spearman correlation over "
+        "the checkpoints between the training reward and minus FD, per space "
+        f"({', '.join(evaluator.spaces)}), +1 when the reward ranks them as FD does; rho grid: the same over "
+        f"the static grid, scored by the final discriminator on {args.grid_samples} samples of seed {GRID_SEED}."
     )
     print(table + "\n\n" + note)
-    write(RESULTS / "reward_remedies.json", {"rows": rows}, Provenance(), "```\n" + table + "\n```\n\n" + note)
+    columns = list(rows[0])
+    markdown = "\n".join(
+        ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        + ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    )
+    write(RESULTS / "reward_remedies.json", {"rows": rows, "note": note}, Provenance(), markdown + "\n\n" + note)
 
 
 if __name__ == "__main__":

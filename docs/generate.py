@@ -278,6 +278,7 @@ BENCHMARK_PAGES = {  # results pages the benchmarks write themselves, embedded a
     "Inference-time refinement": "refinement.md",
     "Reward and smoothing ablations": "ablations.md",
     "Adaptivity": "adaptivity.md",
+    "Reward remedies and the reward's agreement with the evaluation": "reward_remedies.md",
 }
 
 
