@@ -8,6 +8,7 @@ beside the hand-designed and the best static schedule. Used by ``adagen actions`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from adagen_env.processes.sampling import hand_designed_schedule
 from adagen_env.runtime.files import atomic_write
 
 MAX_LINES = 200  # sample lines drawn (more only darken the plot)
+MAX_LEGEND_CLASSES = 20  # more class means than this get no legend (it would not fit)
 
 
 def require_matplotlib() -> None:
@@ -46,9 +48,11 @@ def plot_actions(
     title: str,
     out: str | Path,
     best_static: torch.Tensor | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
-    """One panel per step parameter: up to ``MAX_LINES`` samples (grey), each class's mean (colour),
-    the hand-designed schedule (dashed) and ``best_static`` (T, P) if given (dotted); writes ``out``."""
+    """One panel per step parameter under ``title``: up to ``MAX_LINES`` samples (grey), each class's
+    mean (colour, named in the legend by ``class_names``, default "class 0", ...), the hand-designed
+    schedule (dashed) and ``best_static`` (T, P) if given (dotted); writes ``out``."""
     require_matplotlib()
     import matplotlib
 
@@ -57,20 +61,27 @@ def plot_actions(
 
     steps = len(values)
     names = [p.name for p in process.parameters]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    classes = list(class_names) if class_names is not None else [f"class {c}" for c in range(process.num_classes)]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names) + 1.2, 3.8), squeeze=False)
     x = torch.arange(1, steps + 1)
     hand = hand_designed_schedule(process, steps, 1)[:, 0]
+    means = []
     for i, (ax, name) in enumerate(zip(axes[0], names)):
         ax.plot(x, values[:, :MAX_LINES, i], color="grey", alpha=0.08, linewidth=0.8)
-        for c in range(process.num_classes):
-            if (labels == c).any():
-                ax.plot(x, values[:, labels == c, i].mean(dim=1), linewidth=1, alpha=0.8)
-        ax.plot(x, hand[:, i], "k--", linewidth=2, label="hand-designed")
+        means = [
+            ax.plot(x, values[:, labels == c, i].mean(dim=1), linewidth=1, alpha=0.8, label=classes[c])[0]
+            for c in range(process.num_classes)
+            if (labels == c).any()
+        ]
+        static = ax.plot(x, hand[:, i], "k--", linewidth=2, label="hand-designed")
         if best_static is not None:
-            ax.plot(x, best_static[:, i], "r:", linewidth=2, label="best static")
-        ax.set(title=f"{title}: {name}", xlabel="step")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+            static += ax.plot(x, best_static[:, i], "r:", linewidth=2, label="best static")
+        ax.legend(handles=static, fontsize=7)
+        ax.set(title=name, xlabel="step")
+    fig.suptitle(title, fontsize=10)
+    if len(means) <= MAX_LEGEND_CLASSES:  # one legend for the panels: the colours are the classes everywhere
+        fig.legend(handles=means, loc="center right", fontsize=7, title="class means")
+    fig.tight_layout(rect=(0, 0, 1 - 1.2 / fig.get_figwidth(), 1))
     out = Path(out)
     atomic_write(out, lambda file: fig.savefig(file, dpi=90, format="png"))
     plt.close(fig)

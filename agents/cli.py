@@ -36,6 +36,10 @@ from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
 
 PATH_FLAGS = ("policy", "generator", "data", "features", "resume", "out", "json", "logdir", "results")
 ENV_HELP = f"environment id, one of {', '.join(p.env_id for p in PARADIGMS.values())}"
+RESUMED_OUT = (
+    "with --resume DIR/NAME.pt: DIR/NAME-resumed.pt (then NAME-resumed-2.pt, ...), and the resumed file stays "
+    "as it is; --out naming the resumed file continues it in place"
+)
 POLICY_SAFETY = (
     "A .pt file is read with torch.load(weights_only=True) and cannot run code; an SB3 .zip is a "
     "pickle by SB3's design and can run code when loaded: use only .zip files you trust."
@@ -97,6 +101,20 @@ def threads_flag(value: str) -> str | int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be auto or a positive integer, got {value!r}")
     return int(value)
+
+
+def threads_option(p: argparse.ArgumentParser, when: str = "auto checks the other processes' load at start") -> None:
+    """``--threads`` of a command that trains (:func:`adagen_agents.threads.choose_threads`); ``when``
+    says when ``auto`` looks at the machine's load."""
+    p.add_argument(
+        "--threads",
+        default="auto",
+        type=threads_flag,
+        help=(
+            "torch threads: a number (fixed), or auto: torch's default (one per core) while the machine is "
+            f"otherwise idle, else 1; {when} (default: %(default)s)"
+        ),
+    )
 
 
 class Parser(argparse.ArgumentParser):
@@ -194,16 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
             "ppo (default: no cap)"
         ),
     )
-    p.add_argument(
-        "--threads",
-        default="auto",
-        type=threads_flag,
-        help=(
-            "torch threads: a number (fixed), or auto: torch's default (one per core) while the machine is "
-            "otherwise idle, else 1; auto checks the other processes' load at start and, with ppo, again every "
-            "10 s or more (after an update), switching when it changes, and drops to 1 thread when an update "
-            "suddenly takes 3x longer than the ones before it (default: %(default)s)"
-        ),
+    threads_option(
+        p,
+        "auto checks the other processes' load at start and, with ppo, again every 10 s or more (after an "
+        "update), switching when it changes, and drops to 1 thread when an update suddenly takes 3x longer "
+        "than the ones before it",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -229,7 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--logdir", help=f"TensorBoard folder, which also gets the final comparison (default: {RESULTS_DIR}/runs/NAME)"
     )
-    p.add_argument("--out", help=f"checkpoint path (default: {RESULTS_DIR}/policies/NAME.pt, or .zip for SB3)")
+    p.add_argument(
+        "--out",
+        help=f"checkpoint path (default: {RESULTS_DIR}/policies/NAME.pt, or .zip for SB3; {RESUMED_OUT})",
+    )
     p.add_argument(
         "--resume",
         metavar="PATH",
@@ -370,7 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=(f"sample with a trained policy instead: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (default: none)"),
     )
-    p.add_argument("--label", type=int, required=True, help="the class to sample (required)")
+    p.add_argument(
+        "--label",
+        required=True,
+        metavar="CLASS",
+        help=(
+            "the class to sample: its name (with --generator, a class sub-folder of your images; a name wins "
+            "over a number) or its number (required)"
+        ),
+    )
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seed", type=seed_flag(MAX_SEED), default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/samples.png", help="the PNG to write (default: %(default)s)")
@@ -385,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-steps", type=int, help=f"optimiser steps (default: {TRAIN_STEPS})")
     p.add_argument("--seed", type=seed_flag(MAX_SEED), help="training seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    threads_option(p)
     p.add_argument(
         "--checkpoint-every",
         type=int,
@@ -396,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        help=f"the generator file to write (default: {RESULTS_DIR}/generators/PARADIGM-DATA.pt, or the --resume file)",
+        help=f"the generator file to write (default: {RESULTS_DIR}/generators/PARADIGM-DATA.pt; {RESUMED_OUT})",
     )
     p.add_argument(
         "--resume",
@@ -424,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the MLP autoencoder's steps; the conv autoencoder's and the contrastive encoder's scale with "
         "them (default: %(default)s)",
     )
+    threads_option(p)
     p.add_argument("--out", help=f"the features file to write (default: {RESULTS_DIR}/features/DATA.pt)")
     overwrite(p)
     p.set_defaults(func=own_images.run_features)

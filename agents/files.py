@@ -9,6 +9,7 @@ malicious file, or a file of another kind) is a one-line error that names the fi
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,20 @@ def check_output(
             also = f", or --resume {path} to continue it" if resumable else ""
             raise ValueError(f"{flag} {path}: {existing} exists; give --overwrite to replace it{also}")
     return path
+
+
+def resumed_path(resumed: str | Path) -> Path:
+    """Where a resumed run writes when no ``--out`` is given: beside the file it resumes, as
+    ``STEM-resumed``, then ``STEM-resumed-2`` when that one is resumed, and so on. The resumed file
+    stays as it was, so a run continued with other settings (or stopped again) loses nothing;
+    ``--out`` naming the resumed file itself continues it in place."""
+    resumed = Path(resumed)
+    counted = re.fullmatch(r"(.*)-resumed(?:-(\d+))?", resumed.stem)
+    if counted is None:
+        stem = f"{resumed.stem}-resumed"
+    else:
+        stem = f"{counted.group(1)}-resumed-{int(counted.group(2) or 1) + 1}"
+    return resumed.with_name(stem + resumed.suffix)
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

@@ -83,9 +83,10 @@ def other_processes_cores(seconds: float = 0.5) -> float | None:
     return None if after is None else other_cores_between(before, after)
 
 
-def choose_threads(threads: str | int) -> str:
+def choose_threads(threads: str | int, watched: bool = True) -> str:
     """Set torch's intra-op threads from ``--threads`` (``auto`` or a positive integer); returns a
-    one-line description of the choice for the user."""
+    one-line description of the choice for the user. ``watched``: a :class:`ThreadWatchdog` keeps
+    switching while PPO trains; otherwise (``adagen generator``, ``adagen features``) the choice stands."""
     if threads != "auto":
         torch.set_num_threads(int(threads))
         return f"torch threads: {int(threads)} (--threads)"
@@ -95,15 +96,17 @@ def choose_threads(threads: str | int) -> str:
     other = other_processes_cores()
     if other is not None and other >= BUSY_CORES:
         torch.set_num_threads(1)
+        back = f"PPO goes back to {default} once they stop, " if watched else ""
         return (
             f"torch threads: 1 (other processes keep {other:.1f} of {os.cpu_count()} cores busy, and "
-            f"{default} threads would wait on each other; PPO goes back to {default} once they stop, "
-            f"--threads {default} fixes it)"
+            f"{default} threads would wait on each other; {back}--threads {default} fixes it)"
         )
-    return (
-        f"torch threads: {default} (the machine looks idle; PPO drops to 1 while other processes keep it "
-        "busy or an update slows down)"
+    later = (
+        "PPO drops to 1 while other processes keep it busy or an update slows down"
+        if watched
+        else "checked at start only, --threads 1 fixes it"
     )
+    return f"torch threads: {default} (the machine looks idle; {later})"
 
 
 class ThreadWatchdog:

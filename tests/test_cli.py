@@ -67,7 +67,8 @@ def test_sample_writes_a_grid(tmp_path):
         (["eval", "--samples", "3"], "--samples must be at least 4"),
         (["eval", "--device", "cuda:99"], "cuda:99"),
         (["eval", "--device", "gpu please"], "not a torch device"),
-        (["sample", "--label", "12"], "--label must be in 0..9"),
+        (["sample", "--label", "12"], "--label must be a class name or a number in 0..9, got '12'; classes: 0..9"),
+        (["sample", "--label", "-1"], "--label must be a class name or a number in 0..9, got '-1'"),
         (["sample", "--label", "1", "--n", "0"], "--n must be at least 1"),
         (["sample", "--label", "1", "--schedule", "all"], "--schedule all is for adagen eval"),
         (

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adagen_env.data.datasets import ImageDataset, load_digits, load_images
+from adagen_env.data.datasets import ImageDataset, load_digits, load_images, read_class_names
 
 
 def test_digit_split_sizes_and_balance():
@@ -54,8 +54,9 @@ def test_load_folder_with_class_subfolders(tmp_path):
         (tmp_path / name).mkdir()
         for i in range(5):
             _write_png(tmp_path / name / f"{i}.png", np.full((6, 7), value))
-    data = load_images(tmp_path, levels=17)
+    data = load_images(tmp_path, "all", levels=17)
     assert len(data) == 10 and data.image_shape == (6, 7) and data.num_classes == 2
+    assert data.class_names == ("a", "b")
     assert data.labels.tolist() == [0] * 5 + [1] * 5
     assert data.images[data.labels == 0].max() == 0 and data.images[data.labels == 1].min() == 16
     train, heldout = load_images(tmp_path, "train"), load_images(tmp_path, "heldout")
@@ -72,7 +73,7 @@ def test_load_npz_keeps_stored_split(tmp_path):
     images = np.arange(4 * 3 * 3).reshape(4, 3, 3) % 17
     path = tmp_path / "mine.npz"
     np.savez(path, images=images, labels=np.array([0, 1, 2, 1]), heldout=np.array([False, True, False, False]))
-    everything, heldout = load_images(path), load_images(path, "heldout")
+    everything, heldout = load_images(path, "all"), load_images(path, "heldout")
     assert np.array_equal(everything.images, images) and everything.num_classes == 3
     assert heldout.labels.tolist() == [1] and np.array_equal(heldout.images[0], images[1])
 
@@ -80,7 +81,7 @@ def test_load_npz_keeps_stored_split(tmp_path):
 def test_load_npz_without_labels_gets_label_zero(tmp_path):
     path = tmp_path / "mine.npz"
     np.savez(path, images=np.zeros((10, 2, 2), dtype=np.uint8))
-    data = load_images(path)
+    data = load_images(path, "all")
     assert data.labels.tolist() == [0] * 10 and data.num_classes == 1
 
 
@@ -117,7 +118,10 @@ def test_npz_without_images(tmp_path):
 def test_npz_grey_levels_out_of_range(tmp_path):
     path = tmp_path / "bad.npz"
     np.savez(path, images=np.full((2, 2, 2), 17))
-    with pytest.raises(ValueError, match="grey levels"):
+    with pytest.raises(ValueError, match=r"grey levels 0\.\.16"):
+        load_images(path, levels=17)
+    np.savez(path, images=np.full((2, 2, 2), 256))
+    with pytest.raises(ValueError, match=r"grey levels 0\.\.255"):  # the default: 8-bit values
         load_images(path)
 
 
@@ -225,13 +229,13 @@ def test_float_images_outside_unit_range_are_rejected(tmp_path, values):
 )
 def test_8_bit_modes_still_convert_to_grey(tmp_path, make):
     make().save(tmp_path / "x.png")
-    assert load_images(tmp_path, levels=17).images.tolist() == [[[16, 16]]]
+    assert load_images(tmp_path, levels=17, channels=1).images.tolist() == [[[16, 16]]]
 
 
 def test_mode_without_grey_conversion_is_rejected(tmp_path):
     Image.new("LAB", (2, 2)).save(tmp_path / "lab.tif")
     with pytest.raises(ValueError, match=r"cannot convert image .*lab\.tif \(mode 'LAB'\) to grey"):
-        load_images(tmp_path)
+        load_images(tmp_path, channels=1)
 
 
 # --- levels ---
@@ -287,7 +291,7 @@ def test_npz_labels_must_be_one_dimensional(tmp_path):
 
 
 def test_npz_integer_valued_float_labels_load(tmp_path):
-    data = load_images(_npz(tmp_path, labels=np.array([0.0, 2.0, 1.0])))
+    data = load_images(_npz(tmp_path, labels=np.array([0.0, 2.0, 1.0])), "all")
     assert data.labels.tolist() == [0, 2, 1] and data.labels.dtype == np.int64 and data.num_classes == 3
 
 
@@ -344,3 +348,55 @@ def test_npy_file_named_npz(tmp_path):
         np.save(f, np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match=r"cannot read .*array\.npz"):
         load_images(path)
+
+
+# --- the defaults and the class names ---
+
+
+def test_load_images_defaults_are_what_the_commands_train_on(tmp_path):
+    from adagen_env.data.user_data import data_source
+
+    for k, name in enumerate(("red", "grey")):
+        (tmp_path / name).mkdir()
+        for i in range(5):
+            Image.new("RGB", (8, 8), (200, 100 + k, 100 + i)).save(tmp_path / name / f"{i}.png")
+    python, commands = load_images(tmp_path), data_source(tmp_path).load("train")
+    assert (python.levels, python.channels, len(python)) == (256, 3, 8)  # 8-bit RGB, the training split
+    assert np.array_equal(python.images, commands.images) and np.array_equal(python.labels, commands.labels)
+    assert load_digits().levels == 17  # the digits keep their 17 levels
+
+
+def test_class_names_of_a_folder_an_npz_and_the_digits(tmp_path):
+    folder = tmp_path / "photos"
+    for name in ("fox", "china", "empty"):
+        (folder / name).mkdir(parents=True)
+    for name in ("fox", "china"):
+        _write_png(folder / name / "a.png", np.zeros((4, 4)))
+    assert load_images(folder, "all").class_names == read_class_names(folder) == ("china", "fox")  # sorted
+    (folder / "fox" / "a.png").write_bytes(b"not a png")  # the names need no image decoded
+    assert read_class_names(folder) == ("china", "fox")
+    (tmp_path / "one").mkdir()
+    _write_png(tmp_path / "one" / "a.png", np.zeros((4, 4)))
+    assert read_class_names(tmp_path / "one") == ("one",)  # no sub-folders: one class, named after the folder
+
+    named = _npz(tmp_path, labels=np.array([0, 1, 1]), class_names=np.array(["cat", "dog"]))
+    assert load_images(named, "all").class_names == read_class_names(named) == ("cat", "dog")
+    assert load_images(_npz(tmp_path, labels=np.array([0, 2, 1])), "all").class_names == ("0", "1", "2")
+    assert load_digits("heldout").class_names == tuple("0123456789")
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (np.array(["cat"]), "must name the 2 classes, one each; got 1 names"),
+        (np.array(["cat", "cat"]), "must be distinct, non-empty strings"),
+        (np.array(["cat", " "]), "must be distinct, non-empty strings"),
+        (np.array([1, 2]), "must be a 1-D array of strings"),
+    ],
+    ids=["count", "duplicate", "blank", "numbers"],
+)
+def test_npz_class_names_are_one_distinct_string_per_class(tmp_path, names, message):
+    path = _npz(tmp_path, labels=np.array([0, 1, 1]), class_names=names)
+    for read in (load_images, read_class_names):
+        with pytest.raises(ValueError, match=rf"'class_names' in .*mine\.npz {message}"):
+            read(path)

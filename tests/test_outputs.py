@@ -94,14 +94,19 @@ def test_a_generator_is_not_overwritten_by_the_policy_trained_on_it(tmp_path, mo
     assert "is this command's --generator" in message and (tmp_path / "g.pt").read_bytes() == before
 
 
-def test_an_existing_out_needs_overwrite_or_resume(tmp_path, monkeypatch):
+def test_an_existing_out_needs_overwrite_or_resume(tmp_path, capsys):
     out = tmp_path / "policy.pt"
     main(["train", *SMALL, "--updates", "2", "--out", str(out), "--logdir", str(tmp_path / "runs")])
     before = out.read_bytes()
     message = error_of(["train", *SMALL, "--updates", "1", "--out", str(out), "--logdir", str(tmp_path / "runs")])
     assert "exists; give --overwrite to replace it, or --resume" in message and out.read_bytes() == before
+    main(["train", *SMALL, "--updates", "3", "--resume", str(out), "--logdir", str(tmp_path / "r")])
+    resumed = tmp_path / "policy-resumed.pt"  # without --out: a new file; the resumed one stays as it was
+    assert f"resuming {out} into {resumed} ({out} stays as it is)" in capsys.readouterr().out
+    assert torch.load(resumed, weights_only=True)["updates"] == 3 and out.read_bytes() == before
     main(["train", *SMALL, "--updates", "3", "--resume", str(out), "--out", str(out), "--logdir", str(tmp_path / "r")])
-    assert torch.load(out, weights_only=True)["updates"] == 3  # resumed in place
+    assert torch.load(out, weights_only=True)["updates"] == 3  # --out naming it: resumed in place
+    assert f"resuming {out} in place (--out names it)" in capsys.readouterr().out
     main(["train", *SMALL, "--updates", "1", "--out", str(out), "--overwrite", "--logdir", str(tmp_path / "runs")])
     assert torch.load(out, weights_only=True)["updates"] == 1
 
@@ -297,6 +302,46 @@ def test_adagen_generator_resumes_its_own_file(tmp_path):
     finished = read_generator(out)
     assert finished.steps == 6 and finished.training is None  # a finished file holds no training state
     assert "a finished generator (6 steps); nothing to resume" in error_of(["generator", "--resume", str(out)])
+
+
+def test_a_resumed_generator_run_writes_a_new_file_and_keeps_the_stopped_one(tmp_path, monkeypatch, capsys):
+    from adagen_env.runtime import signals
+
+    original = signals.StopRequest.check
+    checks = {"n": 0}
+
+    def stop_at_the_third_step(self):  # as if Ctrl-C landed during step 3
+        checks["n"] += 1
+        if checks["n"] == 3:
+            self.signum = 2
+        original(self)
+
+    data, out = npz_digits(tmp_path / "x.npz"), tmp_path / "g.pt"
+    monkeypatch.setattr(signals.StopRequest, "check", stop_at_the_third_step)
+    with pytest.raises(SystemExit):
+        main(["generator", "--paradigm", "flow", "--data", str(data), "--train-steps", "6", "--out", str(out)])
+    monkeypatch.setattr(signals.StopRequest, "check", original)
+    stopped = out.read_bytes()
+    assert read_generator(out).steps == 3
+
+    main(["generator", "--resume", str(out)])
+    resumed = tmp_path / "g-resumed.pt"
+    assert f"resuming {out} into {resumed} ({out} stays as it is)" in capsys.readouterr().out
+    assert read_generator(resumed).steps == 6 and read_generator(resumed).training is None
+    assert out.read_bytes() == stopped  # still resumable, as it was
+    message = error_of(["generator", "--resume", str(out)])  # once more: the new file is not replaced silently
+    assert f"{resumed} exists; give --overwrite to replace it" in message
+    main(["generator", "--resume", str(out), "--out", str(out)])
+    assert read_generator(out).steps == 6 and "resuming" in capsys.readouterr().out
+
+
+def test_resumed_files_are_named_by_how_often_they_were_resumed():
+    from adagen_agents.files import resumed_path
+
+    assert resumed_path("runs/p.pt").as_posix() == "runs/p-resumed.pt"
+    assert resumed_path("runs/p-resumed.pt").as_posix() == "runs/p-resumed-2.pt"
+    assert resumed_path("p-resumed-2.zip").as_posix() == "p-resumed-3.zip"
+    assert resumed_path("p-resumed-x.pt").as_posix() == "p-resumed-x-resumed.pt"
 
 
 # ---------------------------------------------------------------------- inputs checked against each other

@@ -93,11 +93,11 @@ def rgb_run(tmp_path_factory):
 
 
 def test_a_folder_of_rgb_images_loads_channels_first(tmp_path):
-    data = load_images(coloured_digits(tmp_path, per_class=5), channels=None, levels=256)
+    data = load_images(coloured_digits(tmp_path, per_class=5), "all")  # RGB, as the images are
     assert data.channels == 3 and data.image_shape == (16, 16) and data.num_classes == 3
     images = data.to_float()
     assert images.shape == (15, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
-    assert load_images(tmp_path).channels == 1  # the default stays grey
+    assert load_images(tmp_path, channels=1).channels == 1
     with pytest.raises(ValueError, match="take grey images"):
         data.tokens()
 
@@ -162,6 +162,40 @@ def test_without_features_only_the_pixel_space(rgb_run, capsys):
     assert "feature spaces: pixels (no --features" in out
 
 
+def test_a_class_is_sampled_by_its_folder_name_and_the_map_is_shown(rgb_run, capsys):
+    grid = rgb_run / "class2.png"
+    main(["sample", "--generator", str(rgb_run / "flow.pt"), "--label", "class2", "--n", "2", "--out", str(grid)])
+    assert "--label class2 is class 2; classes: 0 class0, 1 class1, 2 class2" in capsys.readouterr().out
+    assert grid.is_file()
+    with pytest.raises(SystemExit) as stop:
+        main(["sample", "--generator", str(rgb_run / "flow.pt"), "--label", "fox", "--out", str(rgb_run / "fox.png")])
+    assert stop.value.code == (
+        "adagen sample: --label must be a class name or a number in 0..2, got 'fox'; "
+        "classes: 0 class0, 1 class1, 2 class2"
+    )
+
+
+def test_the_actions_plot_names_the_generator_and_its_classes(rgb_run, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = {}
+    savefig = Figure.savefig
+
+    def keep(figure, *args, **kwargs):
+        drawn["title"] = figure._suptitle.get_text()
+        drawn["legends"] = [[t.get_text() for t in legend.get_texts()] for legend in figure.legends]
+        return savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    out = rgb_run / "actions.png"
+    main(
+        ["actions", "--generator", str(rgb_run / "flow.pt"), "--policy", str(rgb_run / "policy.pt")]
+        + ["--samples", "6", "--out", str(out)]
+    )
+    assert drawn["title"] == "policy.pt on flow.pt (AdaGen/Flow-Digits-v0), 3 steps"
+    assert drawn["legends"] == [["class0", "class1", "class2"]] and out.is_file()
+
+
 def test_unlabelled_grey_images_train_a_diffusion_generator_and_label_free_features(tmp_path, capsys):
     data = grey_blobs(tmp_path / "blobs")
     main(
@@ -177,7 +211,10 @@ def test_unlabelled_grey_images_train_a_diffusion_generator_and_label_free_featu
             str(tmp_path / "g.pt"),
         ]
     )
-    main(["features", "--data", str(data), "--encoder-steps", "20", "--out", str(tmp_path / "f.pt")])
+    assert "classes: 0 blobs" in capsys.readouterr().out  # one class, named after its folder
+    main(["features", "--data", str(data), "--encoder-steps", "20", "--threads", "1", "--out", str(tmp_path / "f.pt")])
+    printed = capsys.readouterr().out
+    assert "torch threads: 1 (--threads)" in printed and "classes: 0 blobs" in printed
     process = read_generator(tmp_path / "g.pt").process()
     assert isinstance(process, DiffusionProcess) and process.num_classes == 1
     assert sample(process, torch.zeros(3, dtype=torch.long), num_steps=3).shape == (3, 1, 12, 10)
@@ -185,7 +222,7 @@ def test_unlabelled_grey_images_train_a_diffusion_generator_and_label_free_featu
     evaluator = user_evaluator(heldout, tmp_path / "f.pt")
     # one class: no classifiers, the three label-free networks
     assert evaluator.spaces == ("encoder", "conv_autoencoder", "contrastive", "pixels")
-    assert "one class: no classifiers" in capsys.readouterr().out
+    assert "one class: no classifiers" in printed
 
 
 def test_rgb_images_through_the_evaluator_and_the_discriminator(tmp_path):

@@ -53,6 +53,14 @@ def test_an_explicit_thread_count_is_applied(two_threads):
     assert "3" in choose_threads("3") and torch.get_num_threads() == 3
 
 
+@pytest.mark.parametrize("others", [0.0, 1.0])
+def test_auto_promises_no_switching_where_no_watchdog_runs(two_threads, monkeypatch, others):
+    monkeypatch.setattr(threads, "other_processes_cores", lambda: others)
+    message = choose_threads("auto", watched=False)  # adagen generator and adagen features
+    assert "PPO" not in message and torch.get_num_threads() == (1 if others else 2)
+    assert ("--threads 2 fixes it" if others else "checked at start only") in message
+
+
 @pytest.mark.slow  # starts a busy process
 def test_auto_takes_one_thread_beside_a_busy_process(two_threads):
     hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])

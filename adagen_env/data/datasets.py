@@ -5,7 +5,8 @@ discrete generators), grey (N, H, W) or colour (N, H, W, 3); ``to_float`` maps t
 ``[0, 1]`` and channels-first for the continuous generators and the feature networks. The
 embedded data are scikit-learn's copy of the UCI "Optical Recognition of Handwritten Digits" set
 (Alpaydin and Kaynak, 1998; CC BY 4.0), 1,797 images, 10 classes, 17 grey levels, with a fixed
-stratified held-out split of 500 images (50 per class).
+stratified held-out split of 500 images (50 per class). Every data set names its classes
+(``class_names``): the digits "0" to "9", a folder's sub-folder names, an ``.npz``'s own.
 """
 
 from __future__ import annotations
@@ -26,20 +27,27 @@ DIGITS_PATH = Path(__file__).resolve().parent / "digits.npz"
 MAX_PIXELS = 1024 * 1024  # per image: the generators and feature networks here are small
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_LEVELS = 256  # images are stored as uint8
+DIGIT_LEVELS = 17  # the embedded digits' grey levels
+DIGIT_CLASS_NAMES = tuple(str(digit) for digit in range(10))
 Split = Literal["train", "heldout", "all"]
 
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """Grey or colour images with class labels and the split they belong to."""
+    """Grey or colour images with class labels and the split they belong to. ``class_names`` names
+    label i by its i-th entry (default: "0", "1", ...), so that a user can ask for a class by name."""
 
     images: np.ndarray  # uint8 (N, H, W) grey or (N, H, W, 3) colour, values in 0 .. levels-1
     labels: np.ndarray  # int64 (N,)
     levels: int
     num_classes: int
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_levels(self.levels)
+        names = tuple(self.class_names) or tuple(str(label) for label in range(self.num_classes))
+        _check_class_names(names, self.num_classes, "class_names")
+        object.__setattr__(self, "class_names", names)
         if len(self.images) == 0:
             raise ValueError("the data set holds no images")
         colour = self.images.ndim == 4 and self.images.shape[3] == 3
@@ -88,27 +96,34 @@ def load_digits(split: Split = "train") -> ImageDataset:
     """The embedded digits; ``split`` picks the fixed training or held-out part, or both."""
     with np.load(DIGITS_PATH) as f:
         images, labels, heldout = f["images"], f["labels"], f["heldout"]
-    return ImageDataset(*_select(images, labels, heldout, split), levels=17, num_classes=10)
+    return ImageDataset(
+        *_select(images, labels, heldout, split),
+        levels=DIGIT_LEVELS,
+        num_classes=10,
+        class_names=DIGIT_CLASS_NAMES,
+    )
 
 
 def load_images(
     path: str | Path,
-    split: Split = "all",
-    levels: int = 17,
+    split: Split = "train",
+    levels: int = MAX_LEVELS,
     heldout_fraction: float = 0.2,
     seed: int = 0,
-    channels: int | None = 1,
+    channels: int | None = None,
 ) -> ImageDataset:
-    """A user's images with the same API as :func:`load_digits`.
+    """A user's images with the same API as :func:`load_digits`; the defaults are what the
+    ``adagen`` commands train on: the training split, 8-bit values, grey or RGB as the images are.
 
     ``path`` is either an ``.npz`` with ``images`` (N, H, W) grey or (N, H, W, 3) colour levels
-    and optional ``labels`` and ``heldout`` arrays, or a folder of image files. In a folder,
-    images in sub-folders take the position of their sub-folder, in sorted order, as their label
-    (sub-folders without images are skipped); a folder without sub-folders is one class,
-    label 0. ``channels=1`` converts colour images to grey, ``3`` reads every image as RGB
-    (grey ones repeated into three channels), ``None`` picks 3 if any image is in colour
-    (for an ``.npz``: the array's own); values are quantised to ``levels``. Without a stored
-    split, a fixed ``heldout_fraction`` is drawn with ``seed``.
+    and optional ``labels``, ``heldout`` and ``class_names`` arrays, or a folder of image files.
+    In a folder, images in sub-folders take the position of their sub-folder, in sorted order, as
+    their label and its name as their class name (sub-folders without images are skipped); a
+    folder without sub-folders is one class, label 0, named after the folder. ``channels=1``
+    converts colour images to grey, ``3`` reads every image as RGB (grey ones repeated into three
+    channels), ``None`` picks 3 if any image is in colour (for an ``.npz``: the array's own);
+    values are quantised to ``levels`` (an ``.npz`` holds them already: its values must lie in
+    0..levels-1). Without a stored split, a fixed ``heldout_fraction`` is drawn with ``seed``.
 
     Folder images are scaled to grey by their mode's full range before quantising: 8-bit
     grey, colour and palette images by 255, 16-bit ones (modes ``I;16*`` and ``I``) by
@@ -125,17 +140,58 @@ def load_images(
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_dir():
         images, labels = _read_folder(path, levels, channels)
-        heldout = None
+        heldout, names = None, _folder_class_names(path)
     elif path.suffix == ".npz":
-        images, labels, heldout = _read_npz(path, levels, channels)
+        images, labels, heldout, stored_names = _read_npz(path, levels, channels)
+        names = _npz_class_names(path, stored_names, int(labels.max()) + 1)
     else:
         raise ValueError(f"{path} is neither a folder of images nor an .npz file")
     if heldout is None:
         heldout = np.zeros(len(images), dtype=bool)
         rng = np.random.default_rng(seed)
         heldout[rng.permutation(len(images))[: int(round(heldout_fraction * len(images)))]] = True
-    num_classes = int(labels.max()) + 1
-    return ImageDataset(*_select(images, labels, heldout, split), levels=levels, num_classes=num_classes)
+    return ImageDataset(
+        *_select(images, labels, heldout, split), levels=levels, num_classes=len(names), class_names=names
+    )
+
+
+def read_class_names(path: str | Path) -> tuple[str, ...]:
+    """The class names of a user's data set by label, without decoding an image (what a command
+    shows, and takes as ``--label``): a folder's class sub-folder names in sorted order (its own
+    name when it has no sub-folders), an ``.npz``'s ``class_names`` array, else "0", "1", ..."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder_class_names(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            names = f["class_names"] if "class_names" in f.files else None
+            labels = f["labels"] if "labels" in f.files else np.zeros(1, dtype=np.int64)
+    except Exception as e:  # a broken archive raises EOFError, BadZipFile, zlib.error, OSError, ...
+        raise ValueError(f"cannot read {path} as an .npz archive ({type(e).__name__}: {e})") from e
+    return _npz_class_names(path, names, int(labels.max()) + 1 if len(labels) else 1)
+
+
+def _folder_class_names(folder: Path) -> tuple[str, ...]:
+    return tuple(d.name for d in _class_folders(folder)) or (folder.resolve().name or "0",)
+
+
+def _npz_class_names(path: Path, names: np.ndarray | None, num_classes: int) -> tuple[str, ...]:
+    """An ``.npz``'s optional ``class_names``: one string per class; "0", "1", ... without it."""
+    if names is None:
+        return tuple(str(label) for label in range(num_classes))
+    if names.dtype.kind != "U" or names.ndim != 1:
+        raise ValueError(f"'class_names' in {path} must be a 1-D array of strings, got {names.dtype} {names.shape}")
+    named = tuple(str(name) for name in names)
+    _check_class_names(named, num_classes, f"'class_names' in {path}")
+    return named
+
+
+def _check_class_names(names: tuple[str, ...], num_classes: int, what: str) -> None:
+    """One distinct, non-empty name per class: a name must pick one class."""
+    if len(names) != num_classes:
+        raise ValueError(f"{what} must name the {num_classes} classes, one each; got {len(names)} names")
+    if not all(isinstance(name, str) and name.strip() for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"{what} must be distinct, non-empty strings; got {list(names)}")
 
 
 def _select(images: np.ndarray, labels: np.ndarray, heldout: np.ndarray, split: Split):
@@ -203,20 +259,26 @@ def _grey(im: Image, file: Path) -> tuple[np.ndarray, float]:
         raise ValueError(f"cannot convert image {file} (mode {im.mode!r}) to grey: {e}") from e
 
 
+def _image_files(folder: Path) -> list[Path]:
+    return [f for f in sorted(folder.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    """The sub-folders that hold images, sorted: their positions are the labels, their names the class names."""
+    return [d for d in sorted(folder.iterdir()) if d.is_dir() and _image_files(d)]
+
+
 def _read_folder(folder: Path, levels: int, channels: int | None) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
-    def image_files(d: Path) -> list[Path]:
-        return [f for f in sorted(d.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
-
-    top_level = image_files(folder)
-    class_dirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and image_files(d)]
+    top_level = _image_files(folder)
+    class_dirs = _class_folders(folder)
     if top_level and class_dirs:
         raise ValueError(
             f"{folder} holds both images and class sub-folders; put every image in a class sub-folder, "
             "or use no sub-folders (one class)"
         )
-    files = [(0, f) for f in top_level] + [(i, f) for i, d in enumerate(class_dirs) for f in image_files(d)]
+    files = [(0, f) for f in top_level] + [(i, f) for i, d in enumerate(class_dirs) for f in _image_files(d)]
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its sub-folders")
 
@@ -271,7 +333,10 @@ def _check_memory(source: Path, images: int, values_per_image: int) -> None:
     )
 
 
-def _read_npz(path: Path, levels: int, channels: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _read_npz(
+    path: Path, levels: int, channels: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """images, labels, the stored held-out mask and class names (``None`` where not stored)."""
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -299,7 +364,7 @@ def _read_npz(path: Path, levels: int, channels: int | None) -> tuple[np.ndarray
     n = len(images)
     labels = _npz_labels(path, arrays.get("labels"), n)
     heldout = _npz_heldout(path, arrays.get("heldout"), n)
-    return images.astype(np.uint8), labels, heldout
+    return images.astype(np.uint8), labels, heldout, arrays.get("class_names")
 
 
 def _is_numeric(array: np.ndarray) -> bool:

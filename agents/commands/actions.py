@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
-from adagen_agents.commands.common import at_least, check_out, sampling_overrides
+from adagen_agents.commands.common import at_least, check_out, class_names, sampling_overrides
 from adagen_agents.target import make_target
 from adagen_env.evaluation.adaptivity import record_actions
 from adagen_env.evaluation.generators import balanced_labels
@@ -27,9 +28,10 @@ def run(args: argparse.Namespace) -> None:
     labels = balanced_labels(args.samples, process.num_classes)
     _, values = record_actions(process, act, labels, args.seed, spec)
     best = target.best_static(spec.num_steps)
-    path = plot_actions(
-        values, labels, process, f"{target.name}, {spec.num_steps} steps", args.out, None if best is None else best[1]
-    )
+    generator = "shipped generator" if target.generator is None else Path(target.generator.path).name
+    title = f"{Path(args.policy).name} on {generator} ({target.paradigm.env_id}), {spec.num_steps} steps"
+    names = class_names(target)
+    path = plot_actions(values, labels, process, title, args.out, None if best is None else best[1], names)
     for name, spread in action_spread(values, labels, process).items():
         print(
             f"{name}: spread over samples {spread['over_samples']:.3g}, within a class {spread['within_class']:.3g} "

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adagen_agents.card import PolicyCard
-from adagen_agents.files import check_output
+from adagen_agents.files import check_output, resumed_path, same_file
 from adagen_agents.ppo import PPOConfig
+from adagen_env.data.datasets import DIGIT_CLASS_NAMES, read_class_names
 from adagen_env.envs.spec import KNOBS, EpisodeSpec
 from adagen_env.evaluation.experiment import Report
 from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS
 from adagen_env.processes.base import Process
 from adagen_env.processes.refinement import refinement_nfe
 
+if TYPE_CHECKING:
+    from adagen_agents.target import Target
+
 MIN_SCORED = NEAREST_NEIGHBOURS + 1  # the fewest samples precision and recall (k-NN) can score
 RESULTS_DIR = "adagen-results"  # where installed commands write when not told where
 PPO_FIELDS = {f.name: f for f in fields(PPOConfig)}
-INPUT_FLAGS = ("policy", "generator", "data", "features")  # the files a command reads (--resume: continued in place)
+INPUT_FLAGS = ("policy", "generator", "data", "features")  # the files a command reads (--resume: see resumable_out)
 
 
 def flag(name: str) -> str:
@@ -47,6 +53,22 @@ def check_out(
         beside,
         resumable,
     )
+
+
+def resumable_out(args: argparse.Namespace, default: Path) -> Path:
+    """``--out`` as given; else, when resuming, a new file beside the resumed one
+    (:func:`~adagen_agents.files.resumed_path`); else ``default``."""
+    if args.out:
+        return Path(args.out)
+    return resumed_path(args.resume) if args.resume else default
+
+
+def say_resume(resumed: str | Path, out: Path) -> None:
+    """One line on where a resumed run writes, before it starts: in place only when ``--out`` names the file."""
+    if same_file(out, resumed):
+        print(f"resuming {resumed} in place (--out names it): its checkpoints replace it")
+    else:
+        print(f"resuming {resumed} into {out} ({resumed} stays as it is)")
 
 
 def at_least(args: argparse.Namespace, minimum: int | float, *names: str) -> None:
@@ -84,6 +106,32 @@ def say_refinement(process: Process, spec: EpisodeSpec) -> None:
     if spec.refine is not None:
         extra, steps = refinement_nfe(process, spec.refine), spec.num_steps or process.default_num_steps
         print(f"refinement adds {extra} model calls per sample: {process.nfe(steps)} -> {process.nfe(steps) + extra}")
+
+
+def class_names(target: Target) -> tuple[str, ...]:
+    """The target's class names by label: the digits' "0" to "9", or those of the user's images
+    (their class sub-folders, sorted), read without decoding an image."""
+    return DIGIT_CLASS_NAMES if target.generator is None else read_class_names(target.generator.source.path)
+
+
+def classes_line(names: Sequence[str]) -> str:
+    """``classes: 0 china, 1 fox``: which number each class name is (``classes: 0..9`` where the
+    names are the numbers)."""
+    if tuple(names) == tuple(map(str, range(len(names)))):
+        return f"classes: 0..{len(names) - 1}" if len(names) > 1 else "classes: 0"
+    return "classes: " + ", ".join(f"{label} {name}" for label, name in enumerate(names))
+
+
+def class_label(value: str, names: Sequence[str], flag: str = "--label") -> int:
+    """A class given by name or by number: a name first (a class folder named "3" is that class,
+    whatever its number), then a number in 0..C-1; ``ValueError`` listing the classes otherwise."""
+    if value in names:
+        return list(names).index(value)
+    if value.isascii() and value.isdigit() and int(value) < len(names):
+        return int(value)
+    raise ValueError(
+        f"{flag} must be a class name or a number in 0..{len(names) - 1}, got {value!r}; {classes_line(names)}"
+    )
 
 
 def show(report: Report, json_path: str | Path | None = None) -> None:

@@ -7,7 +7,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from adagen_agents.commands.common import RESULTS_DIR, at_least, check_out, flag
+from adagen_agents.commands.common import (
+    RESULTS_DIR,
+    at_least,
+    check_out,
+    classes_line,
+    flag,
+    resumable_out,
+    say_resume,
+)
+from adagen_agents.threads import choose_threads
 from adagen_env.data.datasets import ImageDataset
 from adagen_env.data.user_data import (
     HELDOUT_FRACTION,
@@ -56,16 +65,20 @@ def run_generator(args: argparse.Namespace) -> None:
     args.train_steps = args.train_steps or TRAIN_STEPS
     args.seed = args.seed or 0
     stem = f"{args.paradigm}-{Path(source.path).stem}"
-    out = args.out = Path(args.out or args.resume or Path(RESULTS_DIR) / "generators" / f"{stem}.pt")
+    out = args.out = resumable_out(args, Path(RESULTS_DIR) / "generators" / f"{stem}.pt")
     check_out(args, suffixes=(".pt",), resumable=True)
     train = source.load("train")
     source.load("heldout")  # the split that evaluation needs is checked now, not after training
+    if resume is not None:
+        say_resume(args.resume, out)
+    print(choose_threads(args.threads, watched=False))
     c, (h, w) = train.channels, train.image_shape
     print(
         f"{len(train)} training images of {c}x{h}x{w}, {train.num_classes} classes (held out: "
         f"{HELDOUT_FRACTION:.0%}); training a {args.paradigm} generator for {args.train_steps} steps"
         + ("" if resume is None else f", from step {resume.training['fit']['step']}")
     )
+    print(classes_line(train.class_names))
 
     def checkpoint(model, training: dict) -> None:
         save_generator(model, out, args.paradigm, source, training["fit"]["step"], training)
@@ -119,9 +132,11 @@ def run_features(args: argparse.Namespace) -> None:
     args.out = out
     check_out(args, suffixes=(".pt",))
     train, heldout = source.load("train"), source.load("heldout")
+    print(choose_threads(args.threads, watched=False))
     shape = (train.channels, *train.image_shape)
     what = "five networks" if train.num_classes > 1 else "three label-free networks (one class: no classifiers)"
     print(f"training {what} on {len(train)} images of {'x'.join(map(str, shape))}")
+    print(classes_line(train.class_names))
     try:
         networks = train_feature_networks(train, args.classifier_epochs, args.encoder_steps)
     except KeyboardInterrupt as stop:

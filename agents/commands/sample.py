@@ -6,7 +6,16 @@ import argparse
 
 import torch
 
-from adagen_agents.commands.common import at_least, check_out, sampling_overrides, say_refinement, static_spec
+from adagen_agents.commands.common import (
+    at_least,
+    check_out,
+    class_label,
+    class_names,
+    classes_line,
+    sampling_overrides,
+    say_refinement,
+    static_spec,
+)
 from adagen_agents.target import make_target
 from adagen_env.data.images import save_grid
 from adagen_env.evaluation.generators import policy_generator
@@ -21,8 +30,10 @@ def run(args: argparse.Namespace) -> None:
             raise ValueError("--schedule all is for adagen eval; adagen sample takes one schedule")
     target = make_target(args.env, args.device, args.generator, args.data)
     process = target.process
-    if not 0 <= args.label < process.num_classes:
-        raise ValueError(f"--label must be in 0..{process.num_classes - 1}, got {args.label}")
+    names = class_names(target)
+    label = class_label(args.label, names)
+    if args.label != str(label):  # a name: say which class it is
+        print(f"--label {args.label} is class {label}; {classes_line(names)}")
     if args.policy:
         act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)
         spec = card.sampling_spec(**sampling_overrides(args))
@@ -31,5 +42,5 @@ def run(args: argparse.Namespace) -> None:
         spec = target.resolve(spec)
         generate = target.static(args.schedule, spec)
     say_refinement(process, spec)
-    path = save_grid(generate(torch.full((args.n,), args.label), args.seed), args.out)
+    path = save_grid(generate(torch.full((args.n,), label), args.seed), args.out)
     print(f"wrote {path}")

@@ -26,6 +26,8 @@ from adagen_agents.commands.common import (
     check_out,
     flag,
     learned_name,
+    resumable_out,
+    say_resume,
     show,
 )
 from adagen_agents.files import check_writable_folder
@@ -81,12 +83,14 @@ def run(args: argparse.Namespace) -> None:
         f"{spec.num_steps}steps-seed{config.seed}"
     )
     suffix = ".pt" if args.algo == "ppo" else ".zip"
-    out = Path(args.out) if args.out else Path(RESULTS_DIR) / "policies" / (name + suffix)
+    out = resumable_out(args, Path(RESULTS_DIR) / "policies" / (name + suffix))
     out = args.out = out.with_suffix(".zip") if args.algo != "ppo" else out  # SB3 saves a .zip whatever it is told
     logdir = Path(args.logdir or Path(RESULTS_DIR) / "runs" / name)
     if main_rank:
         check_out(args, suffixes=(suffix,), beside=(".json",) if suffix == ".zip" else (), resumable=True)
         check_writable_folder(logdir, "--logdir")
+        if args.resume:
+            say_resume(args.resume, out)
     evaluator = target.evaluator if main_rank and (args.eval_every or args.algo != "ppo") else None
 
     capped = ""
