@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from adagen_agents.bench.tasks import SUITES as BENCH_SUITES
+from adagen_agents.bench.tasks import get_task as get_bench_task
 from adagen_agents.commands import actions, bench, evaluate, own_images, sample, train
 from adagen_agents.commands.common import PPO_FIELDS, RESULTS_DIR, flag
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
@@ -326,18 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="{list,run,report}",
         help="list the tasks and algorithms, run a campaign, or report (required)",
     )
-    b_sub.add_parser("list", help="the tasks and the algorithms")
+    b_sub.add_parser("list", help="the suites' tasks and the algorithms")
     b = b_sub.add_parser("run", help="run every (algorithm, task, seed) not done yet (resumable)")
     b.add_argument(
-        "--algo", nargs="+", required=True, metavar="NAME", help="algorithms (adagen bench list), or all (required)"
+        "--algo",
+        nargs="+",
+        required=True,
+        metavar="NAME",
+        help="algorithms (adagen bench list), all, or module:function for one of your own, imported from the "
+        "current folder or PYTHONPATH (required)",
     )
-    b.add_argument("--task", nargs="+", default=["all"], metavar="NAME", help="tasks, or all (default: all)")
     b.add_argument(
+        "--task", nargs="+", default=["all"], metavar="NAME", help="tasks, or all: the suite's (default: all)"
+    )
+    seeds = b.add_mutually_exclusive_group()
+    seeds.add_argument(
         "--seed",
         nargs="+",
         type=seed_flag(MAX_EVAL_SEED - SEARCH_SEEDS.stop),
-        default=[0, 1, 2],
-        help="training seeds (default: 0 1 2)",
+        help="training seeds (default: the suite's, "
+        + ", ".join(f"{s.name} {s.seeds[0]} to {s.seeds[-1]}" for s in BENCH_SUITES.values())
+        + ")",
+    )
+    seeds.add_argument(
+        "--seeds", type=int, metavar="N", help="training seeds 0 to N-1, instead of --seed (default: --seed's)"
     )
     b.add_argument(
         "--threads",
@@ -345,11 +359,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="torch threads (default: %(default)s; run two campaigns side by side on a 2-core machine)",
     )
+    b.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of the generator, the agent and the evaluation: cpu, cuda, cuda:1 (default: %(default)s)",
+    )
     for command in (b, b_sub.add_parser("report", help="write leaderboard.md and the plots from the finished runs")):
         command.add_argument(
+            "--suite",
+            choices=list(BENCH_SUITES),
+            default="full",
+            help="the task suite: "
+            + "; ".join(
+                f"{s.name}: {', '.join(s.tasks)}, {get_bench_task(s.tasks[0]).budget_samples:,} samples each"
+                for s in BENCH_SUITES.values()
+            )
+            + " (default: %(default)s)",
+        )
+        command.add_argument(
             "--results",
-            default=f"{RESULTS_DIR}/bench",
-            help="folder of the per-run JSON files and the report (default: %(default)s)",
+            help="folder of the per-run JSON files and the report (default: "
+            + ", ".join(f"{RESULTS_DIR}/{s.results} for {s.name}" for s in BENCH_SUITES.values())
+            + ")",
         )
     p.set_defaults(func=bench.run)
 

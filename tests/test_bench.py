@@ -1,20 +1,32 @@
 """AdaGen-Bench: tasks, algorithms, budgets, resumable campaigns and the report, on a tiny task."""
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from adagen_agents import cli
-from adagen_agents.bench import algorithms, tasks
-from adagen_agents.bench.algorithms import ALGORITHMS, register, sb3
+from adagen_agents.bench import algorithms, hyperparams, report, tasks
+from adagen_agents.bench.algorithms import ALGORITHMS, register, sb3, sb3_model
 from adagen_agents.bench.campaign import run_campaign, run_one
+from adagen_agents.bench.hyperparams import sanctioned_config
 from adagen_agents.bench.tasks import Task
-from adagen_agents.bench.trial import BudgetTooSmall, Trial, normalised_scores
-from adagen_agents.sb3_algorithms import SB3Algorithm
+from adagen_agents.bench.trial import (
+    BudgetExceeded,
+    BudgetTooSmall,
+    SealedError,
+    SetupError,
+    Trial,
+    normalised_scores,
+)
+from adagen_agents.sb3_algorithms import SB3_ALGORITHMS, SB3Algorithm
 from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES  # the leaderboard (v0) spaces
 from adagen_env.evaluation.metrics import Evaluator
+from adagen_env.paradigms import best_static_schedule, make_process
+from adagen_env.processes.sampling import sample
 from adagen_env.runtime.files import atomic_write_json
 
 # the cheapest generator (flow, Heun, 3 steps = 6 NFE), a budget of 1,024 samples
@@ -72,7 +84,12 @@ def test_a_plugged_in_algorithm_is_scored_in_every_space_with_its_curve(tiny_sui
     saved = json.loads((tmp_path / "runs" / "tiny" / "toy-zero-seed0.json").read_text())
     assert saved["scores"] == data["scores"]
     references = json.loads((tmp_path / "references" / "tiny.json").read_text())
-    assert set(references) >= {"hand", "best_static"}
+    assert set(references) >= {"hand", "best_static", "noise"}
+    noise = references["noise"]  # the anchors on 3 evaluation seeds, the first the evaluation seed's own
+    assert noise["seeds"] == [100_000, 100_001, 100_002]
+    assert noise["hand"]["pixels_fd"][0] == references["hand"]["200"]["pixels_fd"]
+    assert len(set(noise["best_static"]["pixels_fd"])) == 3
+    assert saved["provenance"]["device"] == "cpu" and "commit" in saved["provenance"]
 
 
 def test_normalised_score_is_0_at_hand_designed_and_1_at_best_static():
@@ -172,9 +189,29 @@ def test_cli_names_the_choices_for_unknown_tasks_and_algorithms(tiny_suite, tmp_
     assert "maskgit-8" in out and "cma-es-per-class" in out and "98304" in out
 
 
-def test_report_writes_the_leaderboard_and_plots(tmp_path):
+def write_run(results, algo, task, seed, scores, commit="abc"):
+    curve = [
+        {"samples": n, "scores": {"mean": scores["mean"] * f}} for n, f in ((1, 0.25), (2, 0.5), (3, 0.75), (4, 1))
+    ]
+    atomic_write_json(
+        results / "runs" / task / f"{algo}-seed{seed}.json",
+        {
+            "algo": algo,
+            "task": task,
+            "seed": seed,
+            "scores": scores,
+            "curve": curve,
+            "train_seconds": 100.0,
+            "samples_per_second": 50.0,
+            "provenance": {"commit": commit, "dirty": False},
+        },
+    )
+
+
+def test_report_writes_the_leaderboard_tests_and_plots(tmp_path, monkeypatch):
     pytest.importorskip("rliable")
     pytest.importorskip("matplotlib")
+    monkeypatch.setattr(report, "REPS", 200)  # the bootstraps' resamples: fewer, for speed
     rng = np.random.default_rng(0)
     for algo, level in (("ppo", 0.5), ("cma-es", 1.0), ("half-done", 0.0)):
         for task in ("maskgit-8", "var-4"):
@@ -183,29 +220,256 @@ def test_report_writes_the_leaderboard_and_plots(tmp_path):
                     continue
                 scores = {s: level + 0.1 * rng.standard_normal() for s in SPACES}
                 scores["mean"] = sum(scores.values()) / 3
-                curve = [
-                    {"samples": n, "scores": {"mean": level * f}} for n, f in ((1, 0.25), (2, 0.5), (3, 0.75), (4, 1))
-                ]
-                atomic_write_json(
-                    tmp_path / "runs" / task / f"{algo}-seed{seed}.json",
-                    {
-                        "algo": algo,
-                        "task": task,
-                        "seed": seed,
-                        "scores": scores,
-                        "curve": curve,
-                        "train_seconds": 100.0,
-                        "samples_per_second": 50.0,
-                    },
-                )
+                write_run(tmp_path, algo, task, seed, scores, commit="abc" if seed < 2 else "def")
+    # maskgit-8's classifier denominator (0.5) is within 3 noise SDs (0.2); the other spaces' (4) are not
+    hand = {"classifier_fd": 10.5, "encoder_fd": 14.0, "pixels_fd": 14.0}
+    best = {"classifier_fd": 10.0, "encoder_fd": 10.0, "pixels_fd": 10.0}
+    draws = [-0.2, 0.0, 0.2]  # standard deviation 0.2
+    atomic_write_json(
+        tmp_path / "references" / "maskgit-8.json",
+        {
+            "hand": {"2000": hand},
+            "best_static": {"2000": best},
+            "noise": {
+                a: {k: [v + d for d in draws] for k, v in fd.items()}
+                for a, fd in (("hand", hand), ("best_static", best))
+            },
+        },
+    )
     cli.main(["bench", "report", "--results", str(tmp_path)])
     board = (tmp_path / "leaderboard.md").read_text()
     rows = [line for line in board.splitlines() if line.startswith("| cma-es") or line.startswith("| ppo")]
     assert rows[0].startswith("| cma-es |") and "3 x 2" in rows[0]  # sorted by IQM, best first
     assert "half-done (maskgit-8: 3 seeds, var-4: 0 seeds)" in board
-    # ppo (0.5 +- 0.1) against cma-es (1.0 +- 0.1) at equal cost: worse beyond the interval in every space
+    # ppo (0.5 +- 0.1) against cma-es (1.0 +- 0.1): worse beyond the bootstrap interval in every space, but
+    # with 3 seeds a side the exact permutation p is 2/20 = 0.1, Holm-corrected over the 2 comparisons to 0.2
     against = board[board.index("Against cma-es at equal cost") :]
-    row = next(line for line in against.splitlines() if line.startswith("| ppo |"))
-    assert row.count("cma-es beats ppo in every space") == 2
+    for task in ("maskgit-8", "var-4"):
+        row = next(line for line in against.splitlines() if line.startswith(f"| ppo | {task} | 3 vs 3 |"))
+        assert "cma-es beats ppo in every space" in row and "| 0.100 (0.200) | no |" in row
+    assert "2 comparisons" in board and "Comparisons that hold after the correction: 0 of 2." in board
+    assert "| maskgit-8 | classifier | 0.500 | 0.200 | 2.5 | within 3 SDs |" in board
+    assert "| maskgit-8 | encoder | 4.000 | 0.200 | 20.0 |  |" in board
+    assert "| var-4 | pixels | - | - | - | no references |" in board and "maskgit-8 † |" in board
+    assert "The runs come from 2 code states" in board and "abc: 10 runs; def: 5 runs" in board
+    curve_row = next(line for line in board.splitlines() if line.startswith("| ppo | 0.1"))  # 25 %: 0.5 x 0.25
+    assert curve_row.count("[") == 4  # the learning curve: the IQM at each quarter of the budget
     for plot in ("aggregates.png", "performance_profiles.png", "sample_efficiency.png"):
         assert (tmp_path / plot).stat().st_size > 0
+    first = board
+    cli.main(["bench", "report", "--results", str(tmp_path)])
+    assert (tmp_path / "leaderboard.md").read_text() == first  # every bootstrap and permutation is seeded
+
+
+# ------------------------------------------------------------------ v1: the seal, plug-ins, configurations, suites
+
+
+def test_the_trial_hands_out_neither_an_uncounted_generator_nor_the_evaluation():
+    scored = []
+    trial = Trial(TINY, 0, lambda point, used, act: scored.append(point))
+    for name, why in (("process", "generate through trial.env"), ("curve", "kept from the algorithm")):
+        with pytest.raises(SealedError, match=f"trial.{name} is sealed: .*{why}"):
+            getattr(trial, name)
+    # generating straight on the env's process, past the env's reward, is counted all the same
+    process = trial.env.core.process
+    sample(process, torch.arange(100) % 10, num_steps=TINY.num_steps, seed=0)
+    assert trial.samples_used == 100
+    env = trial.env
+    env.reset(seed=0)
+    for _ in range(TINY.num_steps):
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    assert trial.samples_used == 100 + TINY.num_envs
+    assert trial.checkpoint(lambda: None) is None and scored == []  # 132 samples: before the first curve point
+    with pytest.raises(BudgetExceeded, match="the budget of 3072 generation steps is spent"):
+        sample(process, torch.arange(1000) % 10, num_steps=TINY.num_steps, seed=0)
+    assert trial.samples_used <= TINY.budget_samples
+
+
+def test_a_run_that_reaches_for_uncounted_samples_or_the_evaluation_fails_clearly(
+    tiny_suite, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setattr(algorithms, "ALGORITHMS", dict(ALGORITHMS))
+
+    @register("peek")
+    def peek(trial):
+        return trial.curve  # the evaluation seed's scores, mid-run
+
+    @register("overspend")
+    def overspend(trial):  # the budget in samples straight from the generator, then more
+        sample(trial.env.core.process, torch.arange(2 * trial.budget_samples) % 10, num_steps=3, seed=0)
+
+    assert run_campaign(["peek", "overspend"], ["tiny"], [0], tmp_path) == 2
+    out = capsys.readouterr().out
+    assert "peek on tiny, seed 0: FAILED (SealedError('trial.curve is sealed" in out
+    assert "overspend on tiny, seed 0: FAILED (BudgetExceeded('the budget of 3072 generation steps" in out
+    assert not (tmp_path / "runs").exists()
+
+
+PLUGIN_ERRORS = {
+    "nope": "unknown algorithm 'nope'; the algorithms: ppo, .*; or module:function for one of your own",
+    "my_search:": "a plug-in is module:function",
+    "no_such_module_here:f": "no module 'no_such_module_here' in the current folder or on PYTHONPATH",
+    "bad_plugin:missing": r"bad_plugin \(.*bad_plugin.py\) has no 'missing'",
+    "bad_plugin:VALUE": "VALUE is a int, not a function of the trial",
+    "bad_plugin:two": "two must take one argument, the trial",
+    "broken_plugin:f": "importing broken_plugin raised ZeroDivisionError",
+}
+
+
+def docs_plugin() -> str:
+    """The plug-in of docs/bench.md as the reader copies it: the first Python block of its section."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "bench.md").read_text()
+    section = page[page.index("## Plug in your own algorithm") :]
+    return section[section.index("```python\n") + len("```python\n") :].split("```", 1)[0]
+
+
+@pytest.fixture
+def plugin_folder(tmp_path, monkeypatch):
+    """The current folder holds the docs' my_search.py and two broken plug-ins; imports are undone after."""
+    (tmp_path / "my_search.py").write_text(docs_plugin())
+    (tmp_path / "bad_plugin.py").write_text("VALUE = 3\n\n\ndef two(a, b):\n    pass\n")
+    (tmp_path / "broken_plugin.py").write_text("1 / 0\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in ("my_search", "bad_plugin", "broken_plugin"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("spec", list(PLUGIN_ERRORS))
+def test_a_bad_plugin_is_one_line_before_any_work(tiny_suite, plugin_folder, spec):
+    results = plugin_folder / "results"
+    with pytest.raises(SystemExit, match=PLUGIN_ERRORS[spec]):
+        cli.main(["bench", "run", "--algo", spec, "--task", "tiny", "--results", str(results)])
+    assert not (results / "runs").exists() and not (results / "references").exists()
+
+
+def test_the_docs_plugin_runs_as_written_and_is_in_the_report_with_its_curve(tiny_suite, plugin_folder, monkeypatch):
+    pytest.importorskip("rliable")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(report, "REPS", 200)
+    results = plugin_folder / "results"
+    cli.main(
+        [
+            "bench",
+            "run",
+            "--algo",
+            "my_search:best_constant",
+            "--task",
+            "tiny",
+            "--seed",
+            "0",
+            "--results",
+            str(results),
+        ]
+    )
+    run = json.loads((results / "runs" / "tiny" / "my_search.best_constant-seed0.json").read_text())
+    assert run["algo"] == "my_search:best_constant" and run["samples_used"] == TINY.budget_samples
+    assert [p["samples"] for p in run["curve"]] == [256, 512, 768, 1024]
+    cli.main(["bench", "report", "--results", str(results)])
+    board = (results / "leaderboard.md").read_text()
+    assert "| my_search:best_constant | 1 x 1 |" in board
+    curve = board[board.index("## Sample efficiency") :]
+    assert next(line for line in curve.splitlines() if line.startswith("| my_search:best_constant |")).count("[") == 4
+
+
+OFF_POLICY = ["sb3-sac", "sb3-td3", "sb3-ddpg", "tqc", "crossq"]
+
+
+def test_every_off_policy_algorithm_has_a_sanctioned_configuration_for_every_task():
+    pytest.importorskip("sb3_contrib")
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+    off_policy = [a.name for a in SB3_ALGORITHMS.values() if issubclass(a.load_class(), OffPolicyAlgorithm)]
+    assert off_policy == OFF_POLICY
+    for name in off_policy:
+        algorithm = SB3_ALGORITHMS[name]
+        for task in tasks.TASKS.values():
+            config = sanctioned_config(algorithm, task.env_id, 2)
+            assert config.file == f"{algorithm.class_name.lower()}.yml"
+            assert config.kwargs["gradient_steps"] == 8 and config.kwargs["learning_starts"] == 1024
+            assert config.kwargs["learning_starts"] < task.budget_env_steps
+
+
+@pytest.mark.parametrize("algo", OFF_POLICY)
+def test_the_bench_builds_each_off_policy_model_with_its_configuration(algo):
+    pytest.importorskip("sb3_contrib")
+    from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNoise
+
+    trial = Trial(TINY, 0)
+    model, budget = sb3_model(SB3_ALGORITHMS[algo], trial)
+    assert budget == TINY.budget_env_steps
+    assert (model.gradient_steps, model.learning_starts, model.batch_size) == (8, 1024, 256)
+    assert model.train_freq.frequency == 1
+    noise = model.action_noise
+    if algo in ("sb3-td3", "sb3-ddpg"):
+        noise = noise.base_noise if isinstance(noise, VectorizedActionNoise) else noise
+        assert isinstance(noise, NormalActionNoise) and np.allclose(noise._sigma, 0.1)
+    else:
+        assert noise is None
+    assert trial.config["file"] == f"{SB3_ALGORITHMS[algo].class_name.lower()}.yml"
+    assert trial.config["hyperparameters"]["gradient_steps"] == 8
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("n_timesteps: 1000", "n_timesteps is the bench's to set"),
+        ("gradient_steps: [1, 2]", "gradient_steps is \\[1, 2\\]; the files hold plain"),
+        ("warp_drive: 1", "'warp_drive' is not a hyperparameter of TD3"),
+        ("noise_type: pink", "noise_type 'pink'; the bench knows normal"),
+        ("noise_type: normal", "noise_std None; normal noise needs a standard deviation above 0"),
+        ("policy: CnnPolicy", "policy 'CnnPolicy'; the bench trains MlpPolicy"),
+    ],
+)
+def test_a_configuration_file_that_is_not_right_is_one_line(monkeypatch, tmp_path, entry, message):
+    (tmp_path / "td3.yml").write_text(f"AdaGen/Flow-Heun-Digits-v0:\n  {entry}\n")
+    monkeypatch.setattr(hyperparams, "ZOO", tmp_path)
+    with pytest.raises(SetupError, match=f"td3.yml: AdaGen/Flow-Heun-Digits-v0: {message}"):
+        sanctioned_config(SB3_ALGORITHMS["sb3-td3"], "AdaGen/Flow-Heun-Digits-v0", 2)
+    with pytest.raises(SetupError, match="has no entry for AdaGen/VAR-Digits-v0"):
+        sanctioned_config(SB3_ALGORITHMS["sb3-td3"], "AdaGen/VAR-Digits-v0", 2)
+
+
+def test_two_seeds_of_td3_on_a_toy_budget_differ(tiny_suite, tmp_path, evaluator):
+    toy = Task(
+        "toy", TINY.env_id, num_steps=3, nfe=6, budget_samples=512, num_envs=32, eval_samples=200, curve_samples=100
+    )
+    outcomes = [run_one("sb3-td3", toy, seed, tmp_path, evaluator) for seed in (0, 1)]
+    assert outcomes[0]["config"]["hyperparameters"]["noise_std"] == 0.1
+    finals = [tuple(o["final"][f"{s}_fd"] for s in SPACES) for o in outcomes]
+    assert finals[0] != finals[1]
+
+
+def test_the_lite_suite_covers_every_paradigm_with_10_seeds_and_fits_the_algorithms():
+    lite, full = tasks.SUITES["lite"], tasks.SUITES["full"]
+    assert full.tasks == ("maskgit-8", "var-4", "diffusion-6", "flow-heun-6") and full.seeds == (0, 1, 2)
+    assert len(lite.tasks) >= 4 and lite.seeds == tuple(range(10))
+    chosen = [tasks.TASKS[t] for t in lite.tasks]
+    assert len({t.process_name for t in chosen} - {"flow-heun-digits"}) >= 3  # MaskGIT, VAR, diffusion, flow
+    for task in chosen:
+        assert task.budget_samples < tasks.TASKS["maskgit-8"].budget_samples
+        assert task.budget_samples % 512 == 0  # whole updates of our PPO (512 and 256 episodes)
+        assert best_static_schedule(task.env_id, make_process(task.env_id), task.num_steps) is not None
+
+
+def test_cli_takes_the_suite_seeds_and_device_and_refuses_bad_ones(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr("adagen_agents.bench.campaign.run_campaign", lambda *args: calls.append(args) or 0)
+    monkeypatch.chdir(tmp_path)
+    cli.main(["bench", "run", "--algo", "ppo-tuned", "--suite", "lite"])
+    algos, chosen, seeds, results, device = calls[-1]
+    assert (algos, chosen, seeds) == (["ppo-tuned"], list(tasks.SUITES["lite"].tasks), list(range(10)))
+    assert (results, device) == (Path("adagen-results/bench-lite"), "cpu")
+    cli.main(["bench", "run", "--algo", "ppo", "--seeds", "12", "--task", "var-4"])
+    assert calls[-1][1:4] == (["var-4"], list(range(12)), Path("adagen-results/bench"))
+    for argv, message in (
+        (["--seeds", "0"], "--seeds must be at least 1, got 0"),
+        (["--device", "nope"], "device 'nope' is not a torch device"),
+        (["--device", "cuda:7"] if torch.cuda.is_available() else ["--device", "cuda"], "cuda"),
+    ):
+        with pytest.raises(SystemExit, match=message):
+            cli.main(["bench", "run", "--algo", "ppo", *argv])
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "run", "--algo", "ppo", "--seed", "0", "--seeds", "3"])  # one or the other
+    assert len(calls) == 2

@@ -26,11 +26,11 @@ SIGMA = 0.3  # spread of candidates around the hand-designed schedule, in action
 def static_act(actions: torch.Tensor, num_steps: int) -> Act:
     """Act with fixed actions: ``(T, P)`` one per step, or ``(C, T, P)`` one per class and step."""
 
-    def act(observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        step = (observation["progress"][:, 0] * num_steps).round().long().clamp(0, num_steps - 1)
+    def act(observation: dict[str, torch.Tensor]) -> torch.Tensor:  # on the CPU, where the actions are
+        step = (observation["progress"][:, 0].cpu() * num_steps).round().long().clamp(0, num_steps - 1)
         if actions.dim() == 2:
             return actions[step]
-        return actions[observation["label"].long(), step]
+        return actions[observation["label"].cpu().long(), step]
 
     return act
 

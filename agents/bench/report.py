@@ -1,19 +1,26 @@
-"""The leaderboard: rliable aggregates with 95 % stratified-bootstrap intervals, and the plots.
+"""The leaderboard: rliable aggregates with 95 % stratified-bootstrap intervals, per-task tests, and the plots.
 
 Scores are normalised per task (0 = hand-designed schedule, 1 = best static schedule) in each
 feature space; the headline is their mean over spaces. An algorithm enters the aggregates with
-the seeds it has finished on every task of the suite; the rest is listed as incomplete.
+the seeds it has finished on every task of the suite; the rest is listed as incomplete. Per task,
+every RL algorithm is compared with the tuned static baselines by a bootstrap interval, Welch's
+t-test and a permutation test, Holm-corrected over all the comparisons (:mod:`.stats`). Every
+bootstrap is seeded, so the report is the same from the same runs. A normalised score whose
+denominator lies within ``NOISE_SIGMAS`` of FD's noise is flagged.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from adagen_agents.bench.stats import ALPHA, EXACT_LIMIT, PERMUTATIONS, SEED, holm, permutation_p, welch_p
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
 from adagen_env.evaluation.comparison import Interval
 from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES  # the leaderboard's spaces (v0)
@@ -24,6 +31,25 @@ CURVE_ALGOS = 6  # the sample-efficiency plot shows the best this many by final 
 VIEWS = ("mean", *SPACES)  # the headline score, then each feature space
 TUNED_STATIC = ("cma-es", "cma-es-per-class")  # what an RL algorithm must beat at equal cost
 BLACK_BOX = ("random-search", *TUNED_STATIC)
+NOISE_SIGMAS = 3  # a denominator within this many standard deviations of one FD draw is flagged
+
+
+def seeded() -> np.random.RandomState:
+    """A fresh random state for one bootstrap: the same report from the same runs."""
+    return np.random.RandomState(SEED)
+
+
+def estimates(scores: dict, func: Callable[..., np.ndarray]) -> tuple[dict, dict]:
+    """rliable's point estimates and 95 % bootstrap intervals, seeded. rliable 1.2's stratified bootstrap
+    draws its indices from NumPy's global RNG whatever ``random_state`` says, so the call runs with that
+    RNG seeded, and restores it after."""
+    rly, _ = require_rliable()
+    state = np.random.get_state()
+    np.random.seed(SEED)
+    try:
+        return rly.get_interval_estimates(scores, func, reps=REPS, random_state=seeded())
+    finally:
+        np.random.set_state(state)
 
 
 def require_rliable():
@@ -83,7 +109,7 @@ def score_matrices(runs: list[dict], view: str, tasks: list[str]) -> tuple[dict[
 
 def aggregates(matrices: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """IQM, median, mean and optimality gap with their 95 % stratified-bootstrap intervals."""
-    rly, metrics = require_rliable()
+    _, metrics = require_rliable()
 
     def fn(x: np.ndarray) -> np.ndarray:
         return np.array(
@@ -95,12 +121,12 @@ def aggregates(matrices: dict[str, np.ndarray]) -> tuple[dict, dict]:
             ]
         )
 
-    return rly.get_interval_estimates(matrices, fn, reps=REPS, random_state=np.random.RandomState(0))
+    return estimates(matrices, fn)
 
 
 def improvement_over(matrices: dict[str, np.ndarray], baseline: str) -> tuple[dict, dict]:
     """P(algorithm > baseline) per algorithm, with its interval (rliable's paired bootstrap)."""
-    rly, metrics = require_rliable()
+    _, metrics = require_rliable()
     pairs = {
         f"{algo},{baseline}": (m, matrices[baseline])
         for algo, m in matrices.items()
@@ -108,12 +134,7 @@ def improvement_over(matrices: dict[str, np.ndarray], baseline: str) -> tuple[di
     }
     if not pairs:
         return {}, {}
-    return rly.get_interval_estimates(
-        pairs,
-        lambda x, y: np.array([metrics.probability_of_improvement(x, y)]),
-        reps=REPS,
-        random_state=np.random.RandomState(0),
-    )
+    return estimates(pairs, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]))
 
 
 def curves(runs: list[dict], algos: list[str], tasks: list[str]) -> dict[str, np.ndarray]:
@@ -137,19 +158,122 @@ def seed_difference(a: np.ndarray, b: np.ndarray, rng: np.random.RandomState) ->
     return float(a.mean() - b.mean()), float(low), float(high)
 
 
-def versus(runs: list[dict], algo: str, baseline: str, task: str) -> str:
-    """``algo`` against ``baseline`` on one task: the headline score difference with its interval,
-    and the verdict over the feature spaces ("beats" only when every space's interval agrees)."""
+@dataclass
+class TaskComparison:
+    """``algo`` against ``baseline`` on one task, over training seeds: the headline score difference
+    with its bootstrap interval, the verdict over the feature spaces, and both tests' p-values, raw
+    and Holm-corrected over every comparison of the report."""
+
+    algo: str
+    baseline: str
+    task: str
+    seeds: tuple[int, int]
+    difference: Interval
+    verdict: str
+    welch: float
+    permutation: float
+    exact: bool
+    welch_holm: float = math.nan
+    permutation_holm: float = math.nan
+
+    @property
+    def holds(self) -> bool:
+        """Both tests reject "no difference" after the correction."""
+        return self.welch_holm < ALPHA and self.permutation_holm < ALPHA
+
+
+def compare(runs: list[dict], algo: str, baseline: str, task: str) -> TaskComparison | None:
+    """``algo`` against ``baseline`` on one task (``None`` when either has no run there). The verdict over
+    the spaces says "beats" only when every space's bootstrap interval agrees."""
     scores = {a: [r["scores"] for r in runs if r["algo"] == a and r["task"] == task] for a in (algo, baseline)}
     if not all(scores.values()):
-        return "-"
-    rng = np.random.RandomState(0)
+        return None
+    rng = seeded()
     spaces = {
         space: Interval(*seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng))
         for space in SPACES
     }  # score differences: positive = algo better
-    d, low, high = seed_difference(*(np.array([s["mean"] for s in scores[a]]) for a in (algo, baseline)), rng)
-    return f"{d:+.2f} [{low:+.2f}, {high:+.2f}]: {space_verdict(spaces, algo, baseline)}"
+    mine, theirs = (np.array([s["mean"] for s in scores[a]]) for a in (algo, baseline))
+    permutation, exact = permutation_p(mine, theirs)
+    return TaskComparison(
+        algo,
+        baseline,
+        task,
+        (len(mine), len(theirs)),
+        Interval(*seed_difference(mine, theirs, rng)),
+        space_verdict(spaces, algo, baseline),
+        welch_p(mine, theirs),
+        permutation,
+        exact,
+    )
+
+
+def task_comparisons(
+    runs: list[dict], algos: list[str], baselines: list[str], tasks: list[str]
+) -> list[TaskComparison]:
+    """Every algorithm but the black-box ones against each baseline on each task, with each test's
+    p-values Holm-corrected over all of them."""
+    found = [compare(runs, a, b, t) for b in baselines for a in algos if a not in BLACK_BOX for t in tasks]
+    done = [c for c in found if c is not None]
+    for c, welch, permutation in zip(
+        done, holm([c.welch for c in done]), holm([c.permutation for c in done]), strict=True
+    ):
+        c.welch_holm, c.permutation_holm = welch, permutation
+    return done
+
+
+def p_text(p: float, corrected: float) -> str:
+    return "-" if math.isnan(p) else f"{p:.3f} ({corrected:.3f})"
+
+
+def denominators(results: Path, tasks: list[str]) -> list[dict]:
+    """Per task and space, the normalised score's denominator (FD of hand-designed - FD of best static on
+    the evaluation seed) against the noise of one FD draw: the standard deviation of the anchors' FD over
+    the task's noise seeds, pooled over the two anchors (``None`` for references written without it)."""
+    rows = []
+    for task in tasks:
+        path = results / "references" / f"{task}.json"
+        refs = json.loads(path.read_text()) if path.exists() else {}
+        noise = refs.get("noise")
+        for space in SPACES:
+            key, row = f"{space}_fd", {"task": task, "space": space, "denominator": None, "sigma": None}
+            if refs:
+                n = str(TASKS[task].eval_samples) if task in TASKS else next(iter(refs["hand"]))
+                row["denominator"] = refs["hand"][n][key] - refs["best_static"][n][key]
+            if noise is not None:
+                variances = [np.var(noise[anchor][key], ddof=1) for anchor in ("hand", "best_static")]
+                row["sigma"] = float(math.sqrt(sum(variances) / 2))
+            rows.append(row)
+    return rows
+
+
+def flagged(row: dict) -> bool:
+    return row["sigma"] is not None and row["denominator"] < NOISE_SIGMAS * row["sigma"]
+
+
+def denominator_cells(row: dict) -> str:
+    d, sd = row["denominator"], row["sigma"]
+    if d is None:
+        return "- | - | - | no references"
+    if sd is None:
+        return f"{d:.3f} | not measured | - | -"
+    ratio = d / sd if sd > 0 else math.inf
+    return f"{d:.3f} | {sd:.3f} | {ratio:.1f} | {f'within {NOISE_SIGMAS} SDs' if flagged(row) else ''}"
+
+
+def commits(runs: list[dict]) -> str:
+    """Which commit the runs come from, or that they come from several (or from before runs recorded one)."""
+    seen = Counter((r.get("provenance", {}).get("commit"), bool(r.get("provenance", {}).get("dirty"))) for r in runs)
+    if len(seen) == 1:
+        ((commit, dirty),) = seen
+        if commit is None:
+            return "The runs record no commit (written before run files held their provenance)."
+        return f"All runs come from commit {commit[:10]}{' with uncommitted changes' if dirty else ''}."
+    parts = [
+        f"{commit[:10] if commit else 'no commit recorded'}{' (dirty)' if dirty else ''}: {n} run{'s' if n > 1 else ''}"
+        for (commit, dirty), n in sorted(seen.items(), key=lambda item: -item[1])
+    ]
+    return f"The runs come from {len(seen)} code states, which may not score alike: {'; '.join(parts)}."
 
 
 def space_verdict(spaces: dict[str, Interval], a: str, b: str) -> str:
@@ -238,31 +362,80 @@ def write_report(results: Path) -> Path:
             + " | ".join(fmt(per_space[s][0][algo][0], per_space[s][1][algo][:, 0]) for s in SPACES)
             + " |"
         )
+    noise = denominators(results, tasks)
+    noisy = {row["task"] for row in noise if flagged(row)}
     lines += [
         "",
-        "Mean score per task (over seeds), headline view:",
+        "Mean score per task (over seeds), headline view"
+        + (f"; † a space's denominator is within {NOISE_SIGMAS} noise SDs (see below)" if noisy else "")
+        + ":",
         "",
-        "| algorithm | " + " | ".join(tasks) + " |",
+        "| algorithm | " + " | ".join(f"{t} †" if t in noisy else t for t in tasks) + " |",
         "|---|" + "---|" * len(tasks),
     ]
     for algo in order:
         lines.append(f"| {algo} | " + " | ".join(f"{v:.2f}" for v in matrices[algo].mean(axis=0)) + " |")
-    for baseline in TUNED_STATIC:
-        if baseline not in matrices:
-            continue
+    found = task_comparisons(runs, order, [b for b in TUNED_STATIC if b in matrices], tasks)
+    if found:
+        exact = sum(c.exact for c in found)
         lines += [
             "",
-            f"Against {baseline} at equal cost, per task: the headline score difference (mean over training "
-            "seeds) with a 95 % bootstrap interval over seeds, and the verdict over the feature spaces "
-            '("beats" only when the interval excludes 0 in every space). With 3 seeds a side only large '
-            "gaps show.",
+            "## Per-task comparisons",
             "",
-            "| algorithm | " + " | ".join(tasks) + " |",
-            "|---|" + "---|" * len(tasks),
+            f"Every RL algorithm against each tuned static baseline at equal cost, per task, on the headline score "
+            f"over training seeds: {len(found)} comparisons. The difference is mean minus mean with a 95 % "
+            'percentile bootstrap interval; the verdict over the feature spaces says "beats" only when every '
+            "space's bootstrap interval excludes 0. Beside it, two tests of no difference: Welch's t-test and a "
+            f"two-sided permutation test of the difference of means (exact over every split of the pooled seeds up "
+            f"to {EXACT_LIMIT:,} splits, else {PERMUTATIONS:,} random splits drawn with seed {SEED}; {exact} of the "
+            f"{len(found)} are exact). Each test's p-values are Holm-corrected over all {len(found)} comparisons "
+            f"(in brackets); a comparison holds when both corrected p-values are below {ALPHA}. With n seeds a side "
+            "the exact test's smallest p is 2 / C(2n, n): 0.1 at 3 seeds, so no comparison holds at 3 seeds.",
         ]
-        for algo in order:
-            if algo not in BLACK_BOX:
-                lines.append(f"| {algo} | " + " | ".join(versus(runs, algo, baseline, t) for t in tasks) + " |")
+        for baseline in TUNED_STATIC:
+            rows = [c for c in found if c.baseline == baseline]
+            if not rows:
+                continue
+            lines += [
+                "",
+                f"Against {baseline} at equal cost:",
+                "",
+                "| algorithm | task | seeds | difference [95 % bootstrap] | Welch p (Holm) | permutation p (Holm) "
+                "| holds | verdict over the spaces |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for c in rows:
+                d = c.difference
+                lines.append(
+                    f"| {c.algo} | {c.task} | {c.seeds[0]} vs {c.seeds[1]} "
+                    f"| {d.value:+.2f} [{d.low:+.2f}, {d.high:+.2f}] "
+                    f"| {p_text(c.welch, c.welch_holm)} | {p_text(c.permutation, c.permutation_holm)} "
+                    f"| {'yes' if c.holds else 'no'} | {c.verdict} |"
+                )
+        held = [c for c in found if c.holds]
+        lines += [
+            "",
+            f"Comparisons that hold after the correction: {len(held)} of {len(found)}"
+            + (
+                ": " + "; ".join(f"{c.algo} vs {c.baseline} on {c.task} ({c.difference.value:+.2f})" for c in held)
+                if held
+                else ""
+            )
+            + ".",
+        ]
+    lines += [
+        "",
+        "## Denominators against FD's noise",
+        "",
+        "A normalised score divides by the denominator FD(hand-designed) - FD(best static) on the evaluation seed, "
+        "so one FD draw's noise moves it by noise / denominator. The noise is the standard deviation of the two "
+        "anchors' FD over the task's noise seeds (the evaluation seed and the next ones), pooled over the anchors; "
+        f"a cell is flagged when the denominator is below {NOISE_SIGMAS} of them.",
+        "",
+        "| task | space | denominator | noise SD | denominator / SD | flag |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {row['task']} | {row['space']} | {denominator_cells(row)} |" for row in noise]
     if min(len(m) for m in matrices.values()) < 2:
         lines += [
             "",
@@ -283,7 +456,9 @@ def write_report(results: Path) -> Path:
     fig.savefig(results / "aggregates.png", bbox_inches="tight")
     plt.close(fig)
     taus = np.linspace(-1, 2, 61)
-    profiles, profile_cis = rly.create_performance_profile(matrices, taus, reps=REPS)
+    profiles, profile_cis = estimates(
+        matrices, lambda scores: rly.score_distributions(scores, taus)
+    )  # rliable's create_performance_profile, with a seeded bootstrap
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plot_utils.plot_performance_profiles(
         profiles, taus, performance_profile_cis=profile_cis, ax=ax, xlabel=r"normalised score $\tau$", colors=None
@@ -291,17 +466,18 @@ def write_report(results: Path) -> Path:
     ax.legend(fontsize=7, loc="lower left")  # rliable labels each line with its algorithm
     fig.savefig(results / "performance_profiles.png", bbox_inches="tight")
     plt.close(fig)
-    curve_scores = curves(runs, order[:CURVE_ALGOS], tasks)
+    curve_scores = curves(runs, order, tasks)
     if curve_scores:
         iqm = lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])])  # noqa: E731
-        c_points, c_intervals = rly.get_interval_estimates(curve_scores, iqm, reps=REPS)
+        c_points, c_intervals = estimates(curve_scores, iqm)
         budget = TASKS[tasks[0]].budget_samples
+        shown = [a for a in order if a in curve_scores][:CURVE_ALGOS]
         fig, ax = plt.subplots(figsize=(7, 4.5))
         plot_utils.plot_sample_efficiency_curve(
             np.array(CURVE_FRACTIONS) * budget,
-            c_points,
-            c_intervals,
-            algorithms=list(curve_scores),
+            {a: c_points[a] for a in shown},
+            {a: c_intervals[a] for a in shown},
+            algorithms=shown,
             xlabel="generated samples",
             ylabel="IQM normalised score",
             ax=ax,
@@ -311,9 +487,25 @@ def write_report(results: Path) -> Path:
         plt.close(fig)
         lines += [
             "",
-            f"Sample efficiency (IQM, {TASKS[tasks[0]].curve_samples}-sample evaluations): `sample_efficiency.png`.",
+            "## Sample efficiency",
+            "",
+            f"IQM of the headline score along the budget ({TASKS[tasks[0]].curve_samples}-sample evaluations), "
+            f"with 95 % bootstrap intervals; `sample_efficiency.png` plots the best {CURVE_ALGOS}.",
+            "",
+            "| algorithm | " + " | ".join(f"{f:.0%} of the budget" for f in CURVE_FRACTIONS) + " |",
+            "|---|" + "---|" * len(CURVE_FRACTIONS),
         ]
-    lines += ["", "Plots: `aggregates.png` (IQM, median, mean, optimality gap), `performance_profiles.png`."]
+        for algo in [a for a in order if a in curve_scores]:
+            lines.append(
+                f"| {algo} | "
+                + " | ".join(fmt(c_points[algo][i], c_intervals[algo][:, i]) for i in range(len(CURVE_FRACTIONS)))
+                + " |"
+            )
+    lines += [
+        "",
+        "Plots: `aggregates.png` (IQM, median, mean, optimality gap), `performance_profiles.png`.",
+        f"Bootstraps and permutations are seeded ({SEED}). {commits(runs)}",
+    ]
     path = results / "leaderboard.md"
     path.write_text("\n".join(lines) + "\n")
     return path

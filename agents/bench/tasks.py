@@ -8,9 +8,13 @@ from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import EpisodeSpec
 from adagen_env.evaluation.seeds import REPORT_SEEDS
 from adagen_env.paradigms import get_paradigm
+from adagen_env.processes.base import Process
 from adagen_env.rewards import AdversarialScorer
 
 CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # where along the budget the sample-efficiency curve is scored
+NOISE_SEEDS = 3  # evaluation seeds the references are scored on, from the task's own: the noise of one FD draw
+LITE_BUDGET = 2048  # a sixth of the full budget
+LITE_EVAL = {"eval_samples": 1000, "curve_samples": 250}
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ class Task:
         return self.budget_samples * self.num_steps
 
     @property
+    def noise_seeds(self) -> range:
+        """The evaluation seeds the references are scored on to measure FD's noise (the first is ``eval_seed``)."""
+        return range(self.eval_seed, self.eval_seed + NOISE_SEEDS)
+
+    @property
     def process_name(self) -> str:
         return get_paradigm(self.env_id).name
 
@@ -46,19 +55,48 @@ class Task:
         """The task's episode: its step count, flat observations, the adversarial reward."""
         return EpisodeSpec(num_steps=self.num_steps, observation_mode="flat")
 
-    def make_env(self, seed: int, reward: object | None = None) -> ScheduleVectorEnv:
-        """The task's native batched env, with a fresh adversarial reward seeded by ``seed``."""
-        reward = AdversarialScorer(seed=seed) if reward is None else reward
-        return ScheduleVectorEnv(self.num_envs, self.process_name, spec=self.spec.replace(reward=reward))
+    def make_env(
+        self, seed: int, reward: object | None = None, process: Process | None = None, device: str = "cpu"
+    ) -> ScheduleVectorEnv:
+        """The task's native batched env, with a fresh adversarial reward seeded by ``seed``, generating
+        with ``process`` (a trial's counting one) or else a fresh process on ``device``."""
+        reward = AdversarialScorer(seed=seed, device=device) if reward is None else reward
+        spec = self.spec.replace(reward=reward)
+        return ScheduleVectorEnv(self.num_envs, self.process_name if process is None else process, spec, device)
 
 
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        Task("maskgit-8", "AdaGen/MaskGIT-Digits-v0", num_steps=8, nfe=8, budget_samples=12_288),
-        Task("var-4", "AdaGen/VAR-Digits-v0", num_steps=4, nfe=4, budget_samples=12_288),
-        Task("diffusion-6", "AdaGen/Diffusion-Digits-v0", num_steps=6, nfe=6, budget_samples=12_288),
-        Task("flow-heun-6", "AdaGen/Flow-Heun-Digits-v0", num_steps=3, nfe=6, budget_samples=12_288),
+FULL = (
+    Task("maskgit-8", "AdaGen/MaskGIT-Digits-v0", num_steps=8, nfe=8, budget_samples=12_288),
+    Task("var-4", "AdaGen/VAR-Digits-v0", num_steps=4, nfe=4, budget_samples=12_288),
+    Task("diffusion-6", "AdaGen/Diffusion-Digits-v0", num_steps=6, nfe=6, budget_samples=12_288),
+    Task("flow-heun-6", "AdaGen/Flow-Heun-Digits-v0", num_steps=3, nfe=6, budget_samples=12_288),
+)
+# the lite suite: one task per paradigm at a sixth of the budget, scored on fewer samples, so that one
+# algorithm's 10 seeds fit in minutes; MaskGIT at 4 steps, its costliest generator at half the calls
+LITE = (
+    Task("maskgit-4-lite", "AdaGen/MaskGIT-Digits-v0", num_steps=4, nfe=4, budget_samples=LITE_BUDGET, **LITE_EVAL),
+    Task("var-4-lite", "AdaGen/VAR-Digits-v0", num_steps=4, nfe=4, budget_samples=LITE_BUDGET, **LITE_EVAL),
+    Task("diffusion-6-lite", "AdaGen/Diffusion-Digits-v0", num_steps=6, nfe=6, budget_samples=LITE_BUDGET, **LITE_EVAL),
+    Task("flow-heun-6-lite", "AdaGen/Flow-Heun-Digits-v0", num_steps=3, nfe=6, budget_samples=LITE_BUDGET, **LITE_EVAL),
+)
+TASKS: dict[str, Task] = {t.name: t for t in (*FULL, *LITE)}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named set of tasks with its default training seeds and results folder."""
+
+    name: str
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    results: str  # under adagen-results/ by default
+
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite("full", tuple(t.name for t in FULL), (0, 1, 2), "bench"),
+        Suite("lite", tuple(t.name for t in LITE), tuple(range(10)), "bench-lite"),
     )
 }
 
@@ -67,3 +105,9 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; the tasks: {', '.join(TASKS)}")
     return TASKS[name]
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; the suites: {', '.join(SUITES)}")
+    return SUITES[name]

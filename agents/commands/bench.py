@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from adagen_agents.commands.common import at_least
+from adagen_agents.commands.common import RESULTS_DIR, at_least
 from adagen_agents.files import check_writable_folder
 from adagen_env.runtime.files import one_line
 from adagen_env.runtime.tables import format_table
@@ -15,13 +15,15 @@ from adagen_env.runtime.tables import format_table
 
 def run(args: argparse.Namespace) -> None:
     from adagen_agents.bench.algorithms import ALGORITHMS
-    from adagen_agents.bench.tasks import TASKS
+    from adagen_agents.bench.tasks import SUITES, TASKS
 
     if args.bench_command == "list":
+        suite_of = {task: suite.name for suite in SUITES.values() for task in suite.tasks}
         print(
             format_table(
                 [
                     {
+                        "suite": suite_of.get(t.name, "-"),
                         "task": t.name,
                         "env": t.env_id,
                         "steps": t.num_steps,
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> None:
                     }
                     for t in TASKS.values()
                 ],
-                ("task", "env", "steps", "NFE", "budget samples", "budget env steps", "eval"),
+                ("suite", "task", "env", "steps", "NFE", "budget samples", "budget env steps", "eval"),
             )
         )
         print()
@@ -45,8 +47,12 @@ def run(args: argparse.Namespace) -> None:
                 ("algorithm", "what"),
             )
         )
+        print(
+            "\nOr your own: --algo module:function (a function of the trial, in the current folder or on PYTHONPATH)."
+        )
         return
-    results = Path(args.results)
+    suite = SUITES[args.suite]
+    results = Path(args.results or Path(RESULTS_DIR) / suite.results)
     if args.bench_command == "report":
         from adagen_agents.bench.report import write_report
 
@@ -56,10 +62,11 @@ def run(args: argparse.Namespace) -> None:
     from adagen_agents.bench.campaign import run_campaign
 
     algos = list(ALGORITHMS) if args.algo == ["all"] else args.algo
-    tasks = list(TASKS) if args.task == ["all"] else args.task
-    at_least(args, 1, "threads")
+    tasks = list(suite.tasks) if args.task == ["all"] else args.task
+    at_least(args, 1, "threads", "seeds")
+    seeds = list(range(args.seeds)) if args.seeds is not None else args.seed or list(suite.seeds)
     torch.set_num_threads(args.threads)
     check_writable_folder(results, "--results")
-    failed = run_campaign(algos, tasks, args.seed, results)
+    failed = run_campaign(algos, tasks, seeds, results, args.device)
     if failed:
         raise ValueError(f"{failed} run(s) failed; see {results / 'failed'} (the others are saved; rerun to retry)")
