@@ -8,6 +8,10 @@ eval``/``sample``/``actions`` and ``policy_generator`` sample it exactly as it w
 Reading is strict: a card of another schema version, or with keys this version does not know, is
 one clear ``ValueError`` line naming the file. Files written before cards existed (a free-form
 ``metadata`` dict) are read through :func:`card_from_legacy`, which knows their keys.
+
+A policy trained on a diffusers pipeline also records the pipeline (:class:`PipelineRef`) under
+the optional key ``pipeline``, written only for such policies: every other card is as schema 1
+always wrote it, and a card without the key reads as before.
 """
 
 from __future__ import annotations
@@ -23,8 +27,18 @@ if TYPE_CHECKING:
     from adagen_env.envs.core import ScheduleCore
 
 CARD_SCHEMA = 1
-CARD_KEYS = ("schema", "env", "algo", "spec", "num_envs", "generator")
+CARD_KEYS = ("schema", "env", "algo", "spec", "num_envs", "generator", "pipeline")
 GENERATOR_KEYS = ("path", "data", "image_shape", "sha256")
+PIPELINE_KEYS = (
+    "path",
+    "pipeline",
+    "config_sha256",
+    "guidance_scale",
+    "null_class",
+    "class_ids",
+    "class_names",
+    "data",
+)
 
 
 @dataclass(frozen=True)
@@ -38,26 +52,86 @@ class GeneratorRef:
 
 
 @dataclass(frozen=True)
+class PipelineRef:
+    """The diffusers pipeline a policy was trained on: what identifies it (``config_sha256``, a hash of
+    its model's, scheduler's and VAE's configs), the guidance scale and null class of its baseline, what
+    the policy's labels mean (``class_ids``: the model's class of each label; ``None``: an unconditional
+    model), and where it and the images of its reward were (``None``: a pipeline built in Python)."""
+
+    path: str | None
+    pipeline: str | None  # the pipeline's class name
+    config_sha256: str
+    guidance_scale: float
+    null_class: int | None
+    class_ids: tuple[int, ...] | None
+    class_names: tuple[str, ...] | None = None  # the names of the labels (the classes of the reward's images)
+    data: str | None = None
+
+    @classmethod
+    def of(cls, process: Any, class_names: tuple[str, ...] | None = None, data: str | None = None) -> PipelineRef:
+        """The reference of a :class:`~adagen_env.processes.DiffusersProcess`."""
+        return cls(
+            process.source,
+            process.pipeline_class,
+            process.config_sha256,
+            process.guidance_scale,
+            process.null_class,
+            process.class_ids,
+            None if class_names is None else tuple(class_names),
+            data,
+        )
+
+    def check(self, process: Any, source: str) -> None:
+        """Refuse a process that is not this pipeline as trained: another model, scheduler or VAE
+        config, guidance scale or class map (``ValueError``, one line naming ``source``)."""
+        trained = f"{source} was trained on the diffusers pipeline {self.path or self.pipeline}"
+        if getattr(process, "config_sha256", None) is None:
+            raise ValueError(f"{trained}; sample it with that pipeline (adagen --pipeline, or AdaGenPipeline)")
+        if process.config_sha256 != self.config_sha256:
+            raise ValueError(
+                f"{trained} (config sha256 {self.config_sha256[:12]}), but this one's model, scheduler or VAE "
+                f"config differs (sha256 {process.config_sha256[:12]}); pass the pipeline it was trained on"
+            )
+        ours = PipelineRef.of(process)
+        for name in ("guidance_scale", "null_class", "class_ids"):
+            if getattr(ours, name) != getattr(self, name):
+                raise ValueError(
+                    f"{trained} with {name} {_shown(getattr(self, name))}, but this process has "
+                    f"{_shown(getattr(ours, name))}"
+                )
+
+
+@dataclass(frozen=True)
 class PolicyCard:
     """``env``: the registered env id (``None``: a process of your own); ``algo``: ``ppo`` or an SB3
     algorithm's name; ``spec``: the resolved episode spec of training; ``num_envs``: samples per
-    batch while training; ``generator``: the user's generator it was trained for, if any."""
+    batch while training; ``generator``: the user's generator it was trained for, if any;
+    ``pipeline``: the diffusers pipeline it was trained on, if any."""
 
     env: str | None
     algo: str
     spec: EpisodeSpec
     num_envs: int | None = None
     generator: GeneratorRef | None = None
+    pipeline: PipelineRef | None = None
 
     @classmethod
     def of(
-        cls, core: ScheduleCore, algo: str, env: str | None = None, generator: GeneratorRef | None = None
+        cls,
+        core: ScheduleCore,
+        algo: str,
+        env: str | None = None,
+        generator: GeneratorRef | None = None,
+        pipeline: PipelineRef | None = None,
     ) -> PolicyCard:
         """The card of a policy trained on ``core``: its resolved spec and batch size; ``env`` defaults
-        to the core's registered env, if it was built from one by name."""
+        to the core's registered env, if it was built from one by name, and ``pipeline`` to the core's
+        diffusers pipeline, if it runs one."""
         if env is None and core.paradigm is not None:
             env = core.paradigm.env_id
-        return cls(env, algo, core.spec, core.num_envs, generator)
+        if pipeline is None and getattr(core.process, "config_sha256", None) is not None:
+            pipeline = PipelineRef.of(core.process)
+        return cls(env, algo, core.spec, core.num_envs, generator, pipeline)
 
     @property
     def process_name(self) -> str | None:
@@ -72,6 +146,14 @@ class PolicyCard:
         """The spec to sample this policy with (:meth:`EpisodeSpec.for_sampling`)."""
         return self.spec.for_sampling(**overrides)
 
+    def check_process(self, process: Any, source: str) -> None:
+        """Refuse a process of another diffusers pipeline than the one this policy was trained on, or a
+        pipeline's process for a policy of a registered env (one line naming ``source``)."""
+        if self.pipeline is not None:
+            self.pipeline.check(process, source)
+        elif self.env is not None and getattr(process, "config_sha256", None) is not None:
+            raise ValueError(f"{source} was trained on {self.env}, not on a diffusers pipeline")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``torch.save(weights_only)`` files and JSON."""
         generator = (
@@ -79,7 +161,7 @@ class PolicyCard:
             if self.generator is None
             else {**dataclasses.asdict(self.generator), "image_shape": list(self.generator.image_shape)}
         )
-        return {
+        data = {
             "schema": CARD_SCHEMA,
             "env": self.env,
             "algo": self.algo,
@@ -87,6 +169,13 @@ class PolicyCard:
             "num_envs": self.num_envs,
             "generator": generator,
         }
+        if self.pipeline is not None:  # written only when there is one: other cards stay readable by older adagens
+            data["pipeline"] = {
+                **dataclasses.asdict(self.pipeline),
+                "class_ids": _list(self.pipeline.class_ids),
+                "class_names": _list(self.pipeline.class_names),
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> PolicyCard:
@@ -114,6 +203,7 @@ class PolicyCard:
             spec=EpisodeSpec.from_dict(data["spec"], source),
             num_envs=data.get("num_envs"),
             generator=_generator(data.get("generator"), source),
+            pipeline=_pipeline(data.get("pipeline"), source),
         )
 
 
@@ -195,3 +285,42 @@ def _generator(data: Any, source: str) -> GeneratorRef | None:
         tuple(shape),
         None if sha256 is None else _text(sha256, "generator sha256", source),
     )
+
+
+def _pipeline(data: Any, source: str) -> PipelineRef | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) != set(PIPELINE_KEYS):
+        raise ValueError(f"{source}: damaged policy card (its pipeline has {', '.join(PIPELINE_KEYS)})")
+    ids, names = data["class_ids"], data["class_names"]
+    scale, null = data["guidance_scale"], data["null_class"]
+    if not (
+        isinstance(data["config_sha256"], str)
+        and isinstance(scale, (int, float))
+        and (null is None or isinstance(null, int))
+        and (ids is None or (isinstance(ids, list) and all(isinstance(i, int) for i in ids)))
+        and (names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names)))
+        and all(data[key] is None or isinstance(data[key], str) for key in ("path", "pipeline", "data"))
+    ):
+        raise ValueError(f"{source}: damaged policy card (its pipeline's values are of the wrong types)")
+    return PipelineRef(
+        data["path"],
+        data["pipeline"],
+        data["config_sha256"],
+        float(scale),
+        null,
+        None if ids is None else tuple(ids),
+        None if names is None else tuple(names),
+        data["data"],
+    )
+
+
+def _list(values: tuple | None) -> list | None:
+    return None if values is None else list(values)
+
+
+def _shown(value: Any) -> str:
+    """A value of a pipeline reference in a message: a long class map shortened."""
+    if isinstance(value, tuple) and len(value) > 8:
+        return f"[{', '.join(map(str, value[:8]))}, ... ({len(value)} classes)]"
+    return str(list(value) if isinstance(value, tuple) else value)

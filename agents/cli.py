@@ -36,7 +36,19 @@ from adagen_env.training.train_classifier import EPOCHS as CLASSIFIER_EPOCHS
 from adagen_env.training.train_denoiser import STEPS as TRAIN_STEPS
 from adagen_env.training.train_encoder import STEPS as ENCODER_STEPS
 
-PATH_FLAGS = ("policy", "generator", "data", "features", "resume", "out", "json", "logdir", "results")
+PATH_FLAGS = (
+    "policy",
+    "generator",
+    "data",
+    "features",
+    "pipeline",
+    "class_map",
+    "resume",
+    "out",
+    "json",
+    "logdir",
+    "results",
+)
 ENV_HELP = f"environment id, one of {', '.join(p.env_id for p in PARADIGMS.values())}"
 RESUMED_OUT = (
     "with --resume DIR/NAME.pt: DIR/NAME-resumed.pt (then NAME-resumed-2.pt, ...), and the resumed file stays "
@@ -171,7 +183,31 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--data",
             metavar="PATH",
-            help=("with --generator: its training images, if they moved (same split) (default: the path it recorded)"),
+            help=(
+                "with --generator: its training images, if they moved (same split) (default: the path it "
+                "recorded); with --pipeline (required there): your images, a folder (class sub-folders give the "
+                f"classes) or an .npz, of the pipeline's image size; {100 * HELDOUT_FRACTION:.0f} %% held out are "
+                "the evaluation's reference, the rest the reward's real images"
+            ),
+        )
+        p.add_argument(
+            "--pipeline",
+            metavar="DIR",
+            help=(
+                "a diffusers pipeline instead of a shipped generator: a save_pretrained folder, or a hub id "
+                "already in the local cache (nothing is downloaded), of a DiT or UNet2DModel pipeline; it runs at "
+                "--steps, else its policy's steps, else its own default (default: none)"
+            ),
+        )
+        p.add_argument(
+            "--class-map",
+            metavar="FILE",
+            help=(
+                "with --pipeline: a JSON file {class folder: model class id or label name} giving the model's "
+                "class of each of --data's classes (default: by name: a folder named as one of the pipeline's "
+                "labels, e.g. DiT's ImageNet id2label, or as a class id; a model without classes compares "
+                "with all of --data as one class)"
+            ),
         )
 
     def features(p: argparse.ArgumentParser) -> None:
@@ -422,8 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="CLASS",
         help=(
-            "the class to sample: its name (with --generator, a class sub-folder of your images; a name wins "
-            "over a number) or its number (required)"
+            "the class to sample: its name (with --generator or --pipeline, a class sub-folder of your images; "
+            "with --pipeline also the pipeline's label of a mapped class, e.g. 'red fox'; a name wins over a "
+            "number) or its number (required)"
         ),
     )
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")

@@ -74,14 +74,15 @@ def load_actor(
     """The trained actor of a checkpoint or exported policy (eval mode, on the process's device) and its card.
 
     ``check(card)`` may refuse the policy before its network is built. With ``process_name``, a
-    policy trained on another paradigm raises ``ValueError``; so does a network that does not fit
-    the process, and any file that is not a policy of ours.
+    policy trained on another paradigm raises ``ValueError``; so do a policy trained on another
+    diffusers pipeline (or class map, or guidance scale), a network that does not fit the process,
+    and any file that is not a policy of ours.
     """
     state = read_policy(path)
     card = state["card"]
     if check is not None:
         check(card)
-    _check_trained_on(path, card, process_name)
+    _check_trained_on(path, card, process, process_name)
     actor = ScheduleNet(
         process.feature_dim,
         process.num_classes,
@@ -217,7 +218,7 @@ def load_policy(
         card = read_sb3_card(path)
         if check is not None:
             check(card)  # before SB3 unpickles the model
-        _check_trained_on(path, card, process_name)
+        _check_trained_on(path, card, process, process_name)
         model = load_sb3_model(path, card.algo, trust_pickle, device="cpu")
         flat_from = None
         if card.spec.observation_mode == "flat":
@@ -228,6 +229,7 @@ def load_policy(
     return load_actor(path, process, process_name, check)
 
 
-def _check_trained_on(path: str | Path, card: PolicyCard, process_name: str | None) -> None:
+def _check_trained_on(path: str | Path, card: PolicyCard, process: Process, process_name: str | None) -> None:
     if process_name is not None and card.process_name is not None and card.process_name != process_name:
         raise ValueError(f"{path} was trained on {card.process_name}, not {process_name}; pass its --env {card.env}")
+    card.check_process(process, str(path))

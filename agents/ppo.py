@@ -405,7 +405,7 @@ class PPO:
     @classmethod
     def load(cls, path: str | Path, env: ScheduleVectorEnv) -> PPO:
         """Resume from a checkpoint of ``save``; ``ValueError`` (one line, naming the file) if it is not
-        one, or if ``env`` runs another episode than the one it was trained in."""
+        one, or if ``env`` runs another episode, or another diffusers pipeline, than the one it was trained in."""
         state = read_checkpoint(path)
         check_world_size(path, state, distributed.world_size())
         here = torch.device(env.core.process.device).type
@@ -414,6 +414,7 @@ class PPO:
                 f"{path} was trained on {state['device']}, but this env runs on {here}; resume it with "
                 f"--device {state['device']} (random states do not carry over between devices)"
             )
+        state["card"].check_process(env.core.process, str(path))  # another diffusers pipeline
         differ = spec_differences(state["card"].spec, env.core.spec)
         if differ:
             shown = ", ".join(f"{name} {theirs!r} (this env: {ours!r})" for name, (theirs, ours) in differ.items())

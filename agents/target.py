@@ -1,9 +1,10 @@
 """What a command generates with and scores against, and the generators it compares.
 
-A :class:`Target` is a registered paradigm's shipped generator and the embedded digits, or a
-user's generator file (``adagen generator``) and the images it was trained on. It builds the
-evaluator, the reward, the static schedules and the policies of that target, and refuses a
-policy trained for another one, before any work.
+A :class:`Target` is a registered paradigm's shipped generator and the embedded digits, a
+user's generator file (``adagen generator``) and the images it was trained on, or a diffusers
+pipeline and the user's images (:mod:`adagen_agents.pipelines`). It builds the evaluator, the
+reward, the static schedules and the policies of that target, and refuses a policy trained for
+another one, before any work.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from typing import Any
 
 import torch
 
-from adagen_agents.card import GeneratorRef, PolicyCard
+from adagen_agents.card import GeneratorRef, PipelineRef, PolicyCard
 from adagen_agents.files import same_file
 from adagen_agents.loading import load_policy
-from adagen_env.data.datasets import ImageDataset
-from adagen_env.data.user_data import GENERATOR_PROCESSES, GeneratorFile, features_info, read_generator, user_evaluator
+from adagen_agents.pipelines import ClassMap, PipelineSource, read_pipeline
+from adagen_env import DIFFUSERS_ENV_ID
+from adagen_env.data.datasets import ImageDataset, Split
+from adagen_env.data.user_data import (
+    GENERATOR_PROCESSES,
+    DataSource,
+    GeneratorFile,
+    features_info,
+    read_generator,
+    user_evaluator,
+)
+from adagen_env.envs.core import ScheduleCore
 from adagen_env.envs.spec import EpisodeSpec
 from adagen_env.evaluation.generators import Act, Generate, policy_generator, static_generator
 from adagen_env.evaluation.metrics import Evaluator
@@ -35,29 +46,63 @@ GENERATOR_ENVS = {"diffusion": "AdaGen/Diffusion-Digits-v0", "flow": "AdaGen/Flo
 
 @dataclass
 class Target:
-    """``process`` runs without autocast; a spec's ``autocast`` wraps it where it runs."""
+    """``process`` runs without autocast; a spec's ``autocast`` wraps it where it runs. ``paradigm`` is
+    ``None`` for a diffusers ``pipeline``."""
 
-    paradigm: Paradigm
+    paradigm: Paradigm | None
     process: Process
     generator: GeneratorFile | None = None
     features: str | None = None
+    pipeline: PipelineSource | None = None
+
+    @property
+    def source(self) -> DataSource | None:
+        """The user's images (a generator's training data, or a pipeline's ``--data``); ``None``: the digits."""
+        if self.pipeline is not None:
+            return self.pipeline.data
+        return None if self.generator is None else self.generator.source
+
+    def images(self, split: Split) -> ImageDataset | None:
+        """The user's images of ``split`` as the reward and the evaluation see them; ``None``: the digits."""
+        if self.pipeline is not None:
+            return self.pipeline.load(split)
+        return None if self.generator is None else self.generator.source.load(split)
 
     @cached_property
     def evaluator(self) -> Evaluator:
         """Built once per command: a user's folder is read and its reference features computed once."""
-        if self.generator is None:
+        if self.source is None:
             return Evaluator(device=self.process.device)
-        return user_evaluator(self.generator.source.load("heldout"), self.features, self.process.device)
+        return user_evaluator(self.images("heldout"), self.features, self.process.device)
 
     @cached_property
     def real_train_images(self) -> ImageDataset | None:
         """The training images (the reward's real side, the noise floor's other set); ``None``: the digits."""
-        return None if self.generator is None else self.generator.source.load("train")
+        return self.images("train")
 
     @property
     def name(self) -> str:
-        """The paradigm's name, or the user's generator file's stem."""
+        """The paradigm's name, the user's generator file's stem, or the pipeline's folder name."""
+        if self.pipeline is not None:
+            return Path(self.pipeline.path).name
         return self.paradigm.name if self.generator is None else Path(self.generator.path).stem
+
+    @property
+    def env_id(self) -> str:
+        """The env this target runs in: the paradigm's, or ``AdaGen/Diffusers-v0`` for a pipeline."""
+        return DIFFUSERS_ENV_ID if self.paradigm is None else self.paradigm.env_id
+
+    @property
+    def shipped(self) -> bool:
+        """Whether this is a shipped generator (whose best static schedules were searched, whose policies ship)."""
+        return self.generator is None and self.pipeline is None
+
+    @property
+    def flag(self) -> str | None:
+        """The flag that named this target's generator: ``--generator``, ``--pipeline``, or ``None`` (shipped)."""
+        if self.pipeline is not None:
+            return "--pipeline"
+        return None if self.generator is None else "--generator"
 
     @property
     def generator_ref(self) -> GeneratorRef | None:
@@ -69,15 +114,32 @@ class Target:
             str(Path(self.generator.path).resolve()), self.generator.source.path, shape, self.generator.sha256
         )
 
+    @property
+    def pipeline_ref(self) -> PipelineRef | None:
+        """What a policy card records of a diffusers pipeline."""
+        if self.pipeline is None:
+            return None
+        return PipelineRef.of(self.process, self.pipeline.class_names, self.pipeline.data.path)
+
+    def card(self, core: ScheduleCore, algo: str) -> PolicyCard:
+        """The card of a policy trained on ``core`` of this target."""
+        env = None if self.paradigm is None else self.paradigm.env_id
+        return PolicyCard.of(core, algo, env, self.generator_ref, self.pipeline_ref)
+
     def reward(self, name: str) -> Any:
-        """The reward ``name`` for this target: by name for the digits; a user's generator gets an
-        adversarial reward (or the trajectory reward mixed with one) with its own training images as
-        the real side, or the trajectory reward, which needs no real images."""
-        if self.generator is None or name == "trajectory":
+        """The reward ``name`` for this target: by name for the digits; a user's generator or a pipeline
+        gets an adversarial reward with the user's training images as the real side; a user's generator
+        may also take the trajectory reward (or it mixed with an adversarial one), which needs none."""
+        if self.shipped or (self.generator is not None and name == "trajectory"):
             return name
+        if name.startswith("trajectory") and self.pipeline is not None:
+            raise ValueError(
+                f"--reward {name} needs a 64-step solution of our own diffusion or flow generators; with "
+                "--pipeline use --reward adversarial (its discriminator trains on your images)"
+            )
         if not name.startswith(("adversarial", "trajectory")):
             raise ValueError(
-                f"--reward {name} scores with networks of the shipped digits; with --generator use "
+                f"--reward {name} scores with networks of the shipped digits; with {self.flag} use "
                 "--reward adversarial (its discriminator trains on your images)"
             )
         return make_scorer(name, self.process.device, real=self.real_train_images)
@@ -85,7 +147,7 @@ class Target:
     def resolve(self, spec: EpisodeSpec) -> EpisodeSpec:
         """``spec`` in plain values for this target (``smoothing="method"``: the paradigm's factor;
         ``baseline="best-static"``: the grid search's pick, which exists for the shipped generators only)."""
-        if self.generator is not None and spec.baseline == "best-static":
+        if not self.shipped and spec.baseline == "best-static":
             raise ValueError(
                 "--baseline best-static is the grid search's pick for a shipped generator; no grid "
                 "search has run on yours (give a named schedule, or leave --baseline out)"
@@ -94,10 +156,15 @@ class Target:
 
     def best_static(self, num_steps: int) -> tuple[dict, torch.Tensor] | None:
         """The grid search's best static schedule; searched for the shipped generators only."""
-        return None if self.generator is not None else best_static_schedule(self.paradigm.name, self.process, num_steps)
+        return best_static_schedule(self.paradigm.name, self.process, num_steps) if self.shipped else None
 
     def check_card(self, card: PolicyCard, path: str) -> None:
-        """Refuse a policy trained for another target (``ValueError``, one line)."""
+        """Refuse a policy trained for another target (``ValueError``, one line); a pipeline's policy
+        is checked against the process when it loads (:meth:`PolicyCard.check_process`)."""
+        if self.pipeline is None and card.pipeline is not None:
+            raise ValueError(f"{path} was trained on the diffusers pipeline {card.pipeline.path}; pass --pipeline")
+        if self.pipeline is not None and card.pipeline is None:
+            raise ValueError(f"{path} was not trained on a diffusers pipeline; leave out --pipeline")
         if self.generator is None and card.generator is not None:
             raise ValueError(f"{path} was trained for the generator {card.generator.path}; pass --generator")
         if self.generator is not None and card.generator is None:
@@ -118,14 +185,14 @@ class Target:
     def policy(self, path: str, num_steps: int | None = None, trust_pickle: bool = False) -> tuple[Act, PolicyCard]:
         """A policy for this target (``shipped``: the one for ``num_steps`` if one ships), refused if it
         was trained for another generator."""
-        if self.generator is not None and path == "shipped":
+        if not self.shipped and path == "shipped":
             raise ValueError(
-                "--policy shipped is a policy for a shipped generator; leave out --generator, or pass your policy"
+                f"--policy shipped is a policy for a shipped generator; leave out {self.flag}, or pass your policy"
             )
         return load_policy(
             path,
             self.process,
-            self.paradigm.name,
+            None if self.paradigm is None else self.paradigm.name,
             num_steps,
             trust_pickle,
             check=lambda card: self.check_card(card, path),
@@ -139,7 +206,7 @@ class Target:
         process = with_autocast(self.process, spec.autocast)
         num_steps = spec.num_steps or process.default_num_steps
         if isinstance(schedule, str):
-            schedule = named_schedule(process, self.paradigm, schedule, num_steps)
+            schedule = named_schedule(process, self.env_id, schedule, num_steps)
         return static_generator(process, num_steps, schedule, spec.refine)
 
     def comparison(self, policies: dict[str, tuple[Act, EpisodeSpec]], spec: EpisodeSpec) -> dict[str, Generate]:
@@ -161,9 +228,23 @@ def make_target(
     generator: str | None = None,
     data: str | None = None,
     features: str | None = None,
+    pipeline: str | None = None,
+    class_map: str | ClassMap | None = None,
+    num_steps: int | None = None,
 ) -> Target:
-    """The target of a command: ``env``'s shipped generator, or the user's ``generator`` file (with its
-    training ``data`` if they moved, and a ``features`` file); every file is checked here, before any work."""
+    """The target of a command: ``env``'s shipped generator, the user's ``generator`` file (with its
+    training ``data`` if they moved, and a ``features`` file), or a diffusers ``pipeline`` at
+    ``num_steps`` (default: its own) scored against ``data``, its classes mapped by ``class_map`` or
+    by name; every file is checked here, before any work."""
+    if pipeline is not None:
+        if generator is not None or env is not None:
+            raise ValueError(f"--pipeline is the generator; leave out {'--generator' if generator else '--env'}")
+        if data is None:
+            raise ValueError("--pipeline needs --data: your images, which its reward and evaluation compare with")
+        source, process = read_pipeline(pipeline, data, class_map, num_steps, device)
+        return _with_features(Target(None, process, features=features, pipeline=source), features)
+    if class_map is not None:
+        raise ValueError("--class-map goes with --pipeline")
     if generator is None:
         if data is not None or features is not None:
             given = "--data" if data is not None else "--features"
@@ -182,23 +263,26 @@ def make_target(
             f"--env {paradigm.env_id} does not run {file.paradigm} generators; leave out --env or pass one of {envs}"
         )
     process = file.process(device, getattr(paradigm.process, "keywords", {}).get("solver"))
-    target = Target(paradigm, process, file, features)
+    return _with_features(Target(paradigm, process, file, features), features)
+
+
+def _with_features(target: Target, features: str | None) -> Target:
+    """The target, its ``features`` file checked now (not after training): of its kind of image, and
+    trained on its images."""
     if features is not None:
-        _ = target.evaluator  # a features file of other kinds of image fails now, not after training
-        trained_on = features_info(features).get("data")
-        if trained_on and Path(trained_on).exists() and not same_file(trained_on, file.source.path):
+        _ = target.evaluator
+        trained_on, ours = features_info(features).get("data"), target.source.path
+        if trained_on and Path(trained_on).exists() and not same_file(trained_on, ours):
             raise ValueError(
                 f"--features {features} was trained on {trained_on}, but the generator's images are "
-                f"{file.source.path}; train features on them (adagen features --data ...)"
+                f"{ours}; train features on them (adagen features --data ...)"
             )
     return target
 
 
-def named_schedule(process: Process, paradigm: Paradigm, name: str, num_steps: int) -> torch.Tensor | None:
+def named_schedule(process: Process, env_id: str, name: str, num_steps: int) -> torch.Tensor | None:
     """A named static schedule of the process; ``None`` for the hand-designed one, which the sampler
     builds exactly; ``ValueError`` naming the schedules otherwise."""
     if name not in process.named_schedules:
-        raise ValueError(
-            f"unknown schedule {name!r} for {paradigm.env_id}; its schedules: {', '.join(process.named_schedules)}"
-        )
+        raise ValueError(f"unknown schedule {name!r} for {env_id}; its schedules: {', '.join(process.named_schedules)}")
     return None if name == "hand-designed" else process.static_schedule(num_steps, **process.named_schedules[name])

@@ -11,6 +11,7 @@ stratified held-out split of 500 images (50 per class). Every data set names its
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -90,6 +91,11 @@ class ImageDataset:
 
     def label_tensor(self) -> torch.Tensor:
         return torch.from_numpy(self.labels)
+
+    def as_one_class(self) -> ImageDataset:
+        """The same images as one class, ``all``: the real side of a class-agnostic reward and
+        evaluation, for a model that takes no class."""
+        return dataclasses.replace(self, labels=np.zeros_like(self.labels), num_classes=1, class_names=("all",))
 
 
 def load_digits(split: Split = "train") -> ImageDataset:

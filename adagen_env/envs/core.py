@@ -35,8 +35,11 @@ class ScheduleCore:
     Arguments: ``process`` (a registered name or env id, or a process object), ``num_envs``,
     ``spec`` (an :class:`~adagen_env.envs.spec.EpisodeSpec`: steps, reward, smoothing, trade-off,
     baseline, refinement, autocast; default ``EpisodeSpec()``), ``device`` (for a process given by
-    name). The spec is resolved against the process (``self.spec``: plain values) and checked
-    before any weights load where it can be. ``reward=None`` gives every reward 0 (sampling).
+    name), ``generator`` (a ``torch.Generator`` on the process's device to draw the noise with, as a
+    diffusers pipeline's ``generator=``: the same generator state gives the pipeline's noise;
+    default: the core's own). The spec is resolved against the process (``self.spec``: plain
+    values) and checked before any weights load where it can be. ``reward=None`` gives every
+    reward 0 (sampling).
 
     ``reset(labels=None, seed=None)`` starts a batch: labels default to draws from
     ``np_random``; a seed restarts both ``np_random`` and the generator's noise, otherwise both go
@@ -70,6 +73,7 @@ class ScheduleCore:
         num_envs: int,
         spec: EpisodeSpec | None = None,
         device: str | torch.device = "cpu",
+        generator: torch.Generator | None = None,
     ):
         num_envs = check_int("num_envs", num_envs, 1)
         spec = EpisodeSpec.build(spec)
@@ -116,8 +120,10 @@ class ScheduleCore:
                 "lower num_envs (the samples one generator pass takes)",
             )
         self.np_random = np.random.default_rng()
-        self.generator = torch.Generator(self.process.device)
-        self.seeded = False
+        if generator is not None and generator.device.type != torch.device(self.process.device).type:
+            raise ValueError(f"generator is on {generator.device}, but the process runs on {self.process.device}")
+        self.generator = torch.Generator(self.process.device) if generator is None else generator
+        self.seeded = generator is not None  # a generator given is used as it is, not seeded at reset
         self.t = 0
         self.state = None
         self.labels = None
@@ -293,17 +299,24 @@ def check_seed(seed: Any) -> int | None:
 
 
 def check_scorer_fits(scorer: Scorer | None, process: Process, hint: str) -> None:
-    """A scorer that declares its image size must score the process's (C, H, W); one line otherwise."""
+    """A scorer that declares its image size must score the process's (C, H, W), and one that declares
+    its classes must know the process's labels, every one of them; one line otherwise."""
     makes = (process.image_channels, *process.image_shape)
     scorer_shape = getattr(scorer, "image_shape", None)
-    if scorer_shape is None:
-        return
-    scores = (getattr(scorer, "image_channels", makes[0]), *scorer_shape)
-    if tuple(scores) != tuple(makes):
-        c, h, w = scores
+    if scorer_shape is not None:
+        scores = (getattr(scorer, "image_channels", makes[0]), *scorer_shape)
+        if tuple(scores) != tuple(makes):
+            c, h, w = scores
+            raise ValueError(
+                f"the reward's real images are {c}x{h}x{w} (channels x height x width), but this process makes "
+                f"{'x'.join(map(str, makes))} images; {hint}"
+            )
+    classes = getattr(scorer, "num_classes", None)
+    if classes is not None and classes != process.num_classes:
         raise ValueError(
-            f"the reward's real images are {c}x{h}x{w} (channels x height x width), but this process makes "
-            f"{'x'.join(map(str, makes))} images; {hint}"
+            f"the reward's real images hold {classes} class(es), but this process draws {process.num_classes}; "
+            "map your classes to the model's (a diffusers model: class_ids=[...]), or give a model without "
+            "classes your images as one class (ImageDataset.as_one_class())"
         )
 
 

@@ -25,11 +25,19 @@ least one training timestep, as in :mod:`adagen_env.processes.continuous`. ``gui
 class-conditional and the pipeline guides (``guidance_scale > 1``): there is no null class otherwise, and a guidance
 floor would not give the unguided pipeline at the zero action. The zero action is the
 pipeline's own timesteps and guidance scale.
+
+Classes: the env's labels are 0..``num_classes``-1; ``class_ids`` maps them to the model's own
+class ids (your four image folders to four of a DiT's 1,000 ImageNet classes), so that the env
+draws, the policy sees and the reward scores only your classes. An unconditional model has one
+class, label 0. ``config_sha256`` identifies the pipeline for a policy trained on it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +50,7 @@ from adagen_env.processes.base import layer_norm_bound, to_rgb
 from adagen_env.processes.continuous import next_times
 from adagen_env.processes.schedules import StepParameter
 from adagen_env.processes.solvers import dpm_solver_pp, euler, guided, per_sample
+from adagen_env.runtime.files import one_line
 
 END = -1  # the clean end of the time line, one below timestep 0
 SUPPORTED_MODELS = ("DiTTransformer2DModel", "Transformer2DModel", "UNet2DModel")
@@ -95,11 +104,18 @@ class DiffusersProcess:
     """A diffusers model + scheduler as a :class:`~adagen_env.processes.base.Process` for ``num_steps`` decisions
     (the pipeline's schedule depends on the step count, so a process follows one).
 
-    ``guidance_scale`` is the pipeline's (DiTPipeline: 4.0; > 1 guides); ``num_classes`` and
-    ``null_class`` are needed only for class-conditional UNets (DiT's come from its config, the
-    null class being ``num_embeds_ada_norm``, 1000 for ImageNet, as in DiTPipeline). The model
-    and the VAE are put in eval mode (a DiT in train mode drops labels at random) and never copied.
+    ``guidance_scale`` is the pipeline's (DiTPipeline: 4.0; > 1 guides). ``class_ids`` are the
+    model's class ids of the env's labels 0..C-1 (default: the model's classes 0..``num_classes``-1);
+    ``num_classes`` defaults to the model's own (a DiT's ``num_embeds_ada_norm``; a UNet's
+    ``num_class_embeds``, needed for ``class_embed_type="timestep"``), and more classes than the
+    model has, or any for an unconditional model, are refused. ``null_class`` is needed only to
+    guide a class-conditional UNet (a DiT's is ``num_embeds_ada_norm``, 1000 for ImageNet, as in
+    DiTPipeline). The model and the VAE are put in eval mode (a DiT in train mode drops labels at
+    random) and never copied.
     """
+
+    pipeline_class: str | None = None  # the pipeline's class name (set by from_pipeline)
+    source: str | None = None  # the folder or hub id the pipeline was loaded from (set by from_pipeline)
 
     def __init__(
         self,
@@ -110,6 +126,7 @@ class DiffusersProcess:
         guidance_scale: float = 1.0,
         num_classes: int | None = None,
         null_class: int | None = None,
+        class_ids: Sequence[int] | None = None,
     ):
         diffusers = _diffusers()
         config = getattr(model, "config", None)
@@ -120,7 +137,7 @@ class DiffusersProcess:
                     "(norm_type='ada_norm_zero', patch_size and num_embeds_ada_norm set)"
                 )
             self.kind, self.class_conditional = "dit", True
-            num_classes, null_class = config.num_embeds_ada_norm, config.num_embeds_ada_norm
+            model_classes = null_class = config.num_embeds_ada_norm
             self.feature_norm = model.norm_out
         elif isinstance(model, diffusers.UNet2DModel):
             self.kind, self.class_conditional = "unet", model.class_embedding is not None
@@ -129,8 +146,8 @@ class DiffusersProcess:
                     f"UNet2DModel class_embed_type={config.class_embed_type!r} is not supported; "
                     "supported: None (num_class_embeds) or 'timestep' (with num_classes)"
                 )
-            num_classes = num_classes or config.num_class_embeds
-            if self.class_conditional and num_classes is None:
+            model_classes = config.num_class_embeds
+            if self.class_conditional and model_classes is None and num_classes is None and class_ids is None:
                 raise ValueError(
                     "a class-conditional UNet2DModel with class_embed_type='timestep' needs num_classes=..."
                 )
@@ -139,7 +156,10 @@ class DiffusersProcess:
             raise ValueError(f"model must be one of {list(SUPPORTED_MODELS)}, not {type(model).__name__}")
         self.model, self.vae = model.eval(), None if vae is None else vae.eval()
         self.device, self.dtype = model.device, model.dtype
-        self.num_classes = num_classes if self.class_conditional else 1
+        self.class_ids = self._class_ids(num_classes, class_ids, model_classes)
+        self.num_classes = 1 if self.class_ids is None else len(self.class_ids)
+        # the model's class id by env label, for indexing on the model's device
+        self.model_labels = None if self.class_ids is None else torch.tensor(self.class_ids, device=self.device)
         self.guidance_scale = float(guidance_scale)
         guides = self.class_conditional and self.guidance_scale > 1
         if guides and null_class is None:
@@ -147,6 +167,11 @@ class DiffusersProcess:
                 "guidance_scale > 1 needs the null class of the model (null_class=...); or pass guidance_scale=1"
             )
         self.null_class = null_class if guides else None
+        if self.null_class is not None and self.null_class in self.class_ids:
+            raise ValueError(
+                f"the classes include the null class {self.null_class} (the unguided pass's); pass num_classes="
+                f"{self.null_class} or class_ids without it"
+            )
         self.parameters = (TIME_STEP, GUIDANCE) if guides else (TIME_STEP,)
         self.channels = config.in_channels
         size = config.sample_size
@@ -159,6 +184,34 @@ class DiffusersProcess:
         self._set_scheduler(diffusers, scheduler, num_steps)
         self.default_num_steps = self.num_steps = num_steps
         self.named_schedules = {"hand-designed": {}}
+        self.config_sha256 = config_sha256(model, scheduler, vae)
+
+    def _class_ids(
+        self, num_classes: int | None, class_ids: Sequence[int] | None, model_classes: int | None
+    ) -> tuple[int, ...] | None:
+        """The model's class id of each env label (``None``: unconditional, one label); one line for
+        classes the model does not have."""
+        if not self.class_conditional:
+            if class_ids is not None or num_classes not in (None, 1):
+                given = f"class_ids={list(class_ids)}" if class_ids is not None else f"num_classes={num_classes}"
+                raise ValueError(
+                    f"this {type(self.model).__name__} is unconditional: it makes one class, so {given} has no "
+                    "meaning; score it against your images as one class (ImageDataset.as_one_class())"
+                )
+            return None
+        if class_ids is None:
+            count = num_classes or model_classes
+            if model_classes is not None and count > model_classes:
+                raise ValueError(f"num_classes={count}, but the model has {model_classes} classes")
+            return tuple(range(count))
+        ids = tuple(int(i) for i in class_ids)
+        if not ids or (num_classes is not None and num_classes != len(ids)):
+            raise ValueError(f"class_ids must give one model class per label; got {list(ids)} for {num_classes}")
+        limit = model_classes if model_classes is not None else num_classes
+        outside = [i for i in ids if i < 0 or (limit is not None and i >= limit)]
+        if outside:
+            raise ValueError(f"class_ids {outside} are not classes of the model (0..{limit - 1})")
+        return ids
 
     def _set_scheduler(self, diffusers, scheduler: Any, num_steps: int) -> None:
         """Read the pipeline's timesteps and the scheduler's settings; refuse what the solvers here do not do."""
@@ -298,7 +351,8 @@ class DiffusersProcess:
     @torch.no_grad()
     def _with_forward(self, state: DiffusersState) -> DiffusersState:
         """The state with the model's outputs at (x, t), as the pipelines batch them (cond, then uncond)."""
-        x, t, labels = state.x, state.t, state.labels
+        x, t = state.x, state.t
+        labels = None if self.model_labels is None else self.model_labels[state.labels]
         if (
             self.solver == "euler"
         ):  # flow-matching models take sigma x num_train_timesteps, as the scheduler's timesteps
@@ -312,7 +366,7 @@ class DiffusersProcess:
             if self.kind == "dit":
                 output = self.model(x, timestep=t, class_labels=labels).sample
             else:
-                output = self.model(x, t, class_labels=labels if self.class_conditional else None).sample
+                output = self.model(x, t, class_labels=labels).sample
         finally:
             hook.remove()
         output = output[:, : self.channels]  # a learned sigma (twice the channels) is not used, as in DiTPipeline
@@ -404,6 +458,7 @@ class DiffusersProcess:
         guidance_scale: float | None = None,
         num_classes: int | None = None,
         null_class: int | None = None,
+        class_ids: Sequence[int] | None = None,
     ) -> DiffusersProcess:
         """The process of a diffusers pipeline (its ``transformer`` or ``unet``, ``scheduler`` and ``vae``);
         ``num_steps`` and ``guidance_scale`` default to the pipeline's own defaults."""
@@ -419,7 +474,7 @@ class DiffusersProcess:
             num_steps = defaults["num_inference_steps"].default
         if guidance_scale is None:
             guidance_scale = defaults["guidance_scale"].default if "guidance_scale" in defaults else 1.0
-        return cls(
+        process = cls(
             model,
             pipeline.scheduler,
             num_steps,
@@ -427,7 +482,51 @@ class DiffusersProcess:
             guidance_scale,
             num_classes,
             null_class,
+            class_ids,
         )
+        process.pipeline_class, process.source = type(pipeline).__name__, pipeline.name_or_path or None
+        return process
+
+
+def config_sha256(*modules: Any) -> str:
+    """A hash of the public configs of a pipeline's model, scheduler and VAE (with their classes):
+    what tells a policy that a pipeline is the one it was trained on. Weights are not hashed: a
+    large model's would take minutes, and a fine-tuned copy keeps its config."""
+    configs = [
+        None
+        if module is None
+        else [type(module).__name__, {k: v for k, v in dict(module.config).items() if not k.startswith("_")}]
+        for module in modules
+    ]
+    return hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def pipeline_labels(pipeline: Any) -> dict[str, int]:
+    """The pipeline's class names and their ids (DiTPipeline's ``labels``, from ``id2label``); empty if it has none."""
+    return dict(getattr(pipeline, "labels", None) or {})
+
+
+def load_pipeline(path: str, device: str | torch.device = "cpu") -> Any:
+    """A saved pipeline: a ``save_pretrained`` folder, or a hub id already in the local cache (nothing is
+    downloaded: ``local_files_only``); one line if it cannot be loaded."""
+    diffusers = _diffusers()
+    logging = diffusers.utils.logging
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()  # its notes on optional packages, and a bar per load, are not the user's concern
+    logging.disable_progress_bar()
+    try:
+        pipeline = diffusers.DiffusionPipeline.from_pretrained(path, local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - a missing folder, a hub id not cached, a broken config: one line each
+        raise ValueError(
+            f"{path}: not a diffusers pipeline (a save_pretrained folder, or a hub id in the local cache): "
+            f"{one_line(str(e)) or type(e).__name__}"
+        ) from e
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline.to(device)
 
 
 def _norm_bound(norm: nn.Module) -> np.ndarray:

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from adagen_agents.action_plots import action_spread, plot_actions, require_matplotlib
-from adagen_agents.commands.common import at_least, check_out, class_names, sampling_overrides
-from adagen_agents.target import make_target
+from adagen_agents.commands.common import at_least, check_out, class_names, command_target, sampling_overrides
 from adagen_env.evaluation.adaptivity import record_actions
 from adagen_env.evaluation.generators import balanced_labels
 
@@ -16,7 +15,7 @@ def run(args: argparse.Namespace) -> None:
     at_least(args, 2, "samples")
     require_matplotlib()
     check_out(args, suffixes=(".png",))
-    target = make_target(args.env, args.device, args.generator, args.data)
+    target = command_target(args)
     process = target.process
     if args.samples < 2 * process.num_classes:
         raise ValueError(
@@ -28,8 +27,11 @@ def run(args: argparse.Namespace) -> None:
     labels = balanced_labels(args.samples, process.num_classes)
     _, values = record_actions(process, act, labels, args.seed, spec)
     best = target.best_static(spec.num_steps)
-    generator = "shipped generator" if target.generator is None else Path(target.generator.path).name
-    title = f"{Path(args.policy).name} on {generator} ({target.paradigm.env_id}), {spec.num_steps} steps"
+    if target.pipeline is not None:
+        generator = f"pipeline {target.name}"
+    else:
+        generator = "shipped generator" if target.generator is None else Path(target.generator.path).name
+    title = f"{Path(args.policy).name} on {generator} ({target.env_id}), {spec.num_steps} steps"
     names = class_names(target)
     path = plot_actions(values, labels, process, title, args.out, None if best is None else best[1], names)
     for name, spread in action_spread(values, labels, process).items():

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from adagen_agents.card import PolicyCard
 from adagen_agents.files import check_output, resumed_path, same_file
+from adagen_agents.loading import read_card
 from adagen_agents.ppo import PPOConfig
+from adagen_agents.target import Target, make_target
 from adagen_env.data.datasets import DIGIT_CLASS_NAMES, read_class_names
 from adagen_env.envs.spec import KNOBS, EpisodeSpec
 from adagen_env.evaluation.experiment import Report
@@ -18,13 +19,11 @@ from adagen_env.evaluation.metrics import NEAREST_NEIGHBOURS
 from adagen_env.processes.base import Process
 from adagen_env.processes.refinement import refinement_nfe
 
-if TYPE_CHECKING:
-    from adagen_agents.target import Target
-
 MIN_SCORED = NEAREST_NEIGHBOURS + 1  # the fewest samples precision and recall (k-NN) can score
 RESULTS_DIR = "adagen-results"  # where installed commands write when not told where
 PPO_FIELDS = {f.name: f for f in fields(PPOConfig)}
-INPUT_FLAGS = ("policy", "generator", "data", "features")  # the files a command reads (--resume: see resumable_out)
+# the files a command reads (--resume: see resumable_out)
+INPUT_FLAGS = ("policy", "generator", "data", "features", "pipeline", "class_map")
 
 
 def flag(name: str) -> str:
@@ -42,7 +41,9 @@ def check_out(
 ) -> Path:
     """The command's output ``--NAME``, checked before any work (:func:`adagen_agents.files.check_output`)
     against the command's inputs and ``--overwrite``."""
-    inputs = {flag(n): getattr(args, n, None) for n in INPUT_FLAGS if getattr(args, n, None) not in (None, "shipped")}
+    given = {flag(n): getattr(args, n, None) for n in INPUT_FLAGS}
+    # files only: not --policy shipped, nor a resumed run's class map (a dict, from its card)
+    inputs = {name: value for name, value in given.items() if isinstance(value, str | Path) and value != "shipped"}
     return check_output(
         getattr(args, name),
         flag(name),
@@ -108,10 +109,39 @@ def say_refinement(process: Process, spec: EpisodeSpec) -> None:
         print(f"refinement adds {extra} model calls per sample: {process.nfe(steps)} -> {process.nfe(steps) + extra}")
 
 
+def command_target(args: argparse.Namespace) -> Target:
+    """The command's target from its flags; a pipeline runs at ``--steps``, else at its policy's steps
+    (a pipeline's process follows one step count), and its class map is shown."""
+    num_steps, policy = args.num_steps, getattr(args, "policy", None)
+    if num_steps is None and policy not in (None, "shipped") and args.pipeline is not None:
+        num_steps = read_card(policy).num_steps
+    target = make_target(
+        args.env,
+        args.device,
+        args.generator,
+        args.data,
+        getattr(args, "features", None),
+        args.pipeline,
+        args.class_map,
+        num_steps,
+    )
+    if target.pipeline is not None:
+        print(target.pipeline.map_line())
+    return target
+
+
 def class_names(target: Target) -> tuple[str, ...]:
     """The target's class names by label: the digits' "0" to "9", or those of the user's images
-    (their class sub-folders, sorted), read without decoding an image."""
+    (their class sub-folders, sorted), read without decoding an image; ``all`` for a pipeline's model
+    without classes."""
+    if target.pipeline is not None:
+        return target.pipeline.class_names
     return DIGIT_CLASS_NAMES if target.generator is None else read_class_names(target.generator.source.path)
+
+
+def class_aliases(target: Target) -> dict[str, int]:
+    """Other names of the target's classes by label: a pipeline's own label names of the mapped classes."""
+    return {} if target.pipeline is None else target.pipeline.aliases
 
 
 def classes_line(names: Sequence[str]) -> str:
@@ -122,11 +152,16 @@ def classes_line(names: Sequence[str]) -> str:
     return "classes: " + ", ".join(f"{label} {name}" for label, name in enumerate(names))
 
 
-def class_label(value: str, names: Sequence[str], flag: str = "--label") -> int:
+def class_label(
+    value: str, names: Sequence[str], flag: str = "--label", aliases: Mapping[str, int] | None = None
+) -> int:
     """A class given by name or by number: a name first (a class folder named "3" is that class,
-    whatever its number), then a number in 0..C-1; ``ValueError`` listing the classes otherwise."""
+    whatever its number), then another name of it (``aliases``: a pipeline's label names), then a
+    number in 0..C-1; ``ValueError`` listing the classes otherwise."""
     if value in names:
         return list(names).index(value)
+    if aliases and value in aliases:
+        return aliases[value]
     if value.isascii() and value.isdigit() and int(value) < len(names):
         return int(value)
     raise ValueError(

@@ -14,13 +14,13 @@ from adagen_agents.commands.common import (
     MIN_SCORED,
     at_least,
     check_out,
+    command_target,
     learned_name,
     sampling_overrides,
     say_refinement,
     show,
     static_spec,
 )
-from adagen_agents.target import make_target
 from adagen_env.evaluation.experiment import run_experiment
 from adagen_env.evaluation.generators import MAX_SEED
 from adagen_env.paradigms import PARADIGMS, get_paradigm
@@ -35,20 +35,20 @@ def run(args: argparse.Namespace) -> None:
         check_out(args, "json", suffixes=(".json",), beside=(".md",))
     if args.policy is None:
         spec = static_spec(args)  # a --tradeoff without --policy is refused here, before any work
-    target = make_target(args.env, args.device, args.generator, args.data, args.features)
+    target = command_target(args)
     process = target.process
     if args.policy:
         act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)
         spec = card.sampling_spec(**sampling_overrides(args))
         generators = target.comparison({learned_name(card, spec): (act, spec)}, spec)
-        title = f"{args.policy} ({card.env}, {spec.num_steps} steps)"
+        title = f"{args.policy} ({card.env or target.name}, {spec.num_steps} steps)"
     else:
         spec = target.resolve(spec)
         names = list(process.named_schedules) if args.schedule == ["all"] else args.schedule
         generators = {name: target.static(name, spec) for name in names}
-        title = f"{target.paradigm.env_id}, {spec.num_steps} steps"
+        title = f"{target.env_id if target.shipped else target.name}, {spec.num_steps} steps"
     say_refinement(process, spec)
-    if target.generator is not None:
+    if not target.shipped:
         print(
             f"feature spaces: {', '.join(target.evaluator.spaces)}"
             + ("" if target.features else " (no --features: train networks on your images with adagen features)")

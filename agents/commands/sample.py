@@ -9,14 +9,15 @@ import torch
 from adagen_agents.commands.common import (
     at_least,
     check_out,
+    class_aliases,
     class_label,
     class_names,
     classes_line,
+    command_target,
     sampling_overrides,
     say_refinement,
     static_spec,
 )
-from adagen_agents.target import make_target
 from adagen_env.data.images import save_grid
 from adagen_env.evaluation.generators import policy_generator
 
@@ -28,10 +29,10 @@ def run(args: argparse.Namespace) -> None:
         spec = static_spec(args)
         if args.schedule == "all":
             raise ValueError("--schedule all is for adagen eval; adagen sample takes one schedule")
-    target = make_target(args.env, args.device, args.generator, args.data)
+    target = command_target(args)
     process = target.process
     names = class_names(target)
-    label = class_label(args.label, names)
+    label = class_label(args.label, names, aliases=class_aliases(target))
     if args.label != str(label):  # a name: say which class it is
         print(f"--label {args.label} is class {label}; {classes_line(names)}")
     if args.policy:

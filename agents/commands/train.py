@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
-from adagen_agents.card import PolicyCard
 from adagen_agents.commands.common import (
     MIN_SCORED,
     PPO_FIELDS,
     RESULTS_DIR,
     at_least,
     check_out,
+    command_target,
     flag,
     learned_name,
     resumable_out,
@@ -33,7 +33,6 @@ from adagen_agents.commands.common import (
 from adagen_agents.files import check_writable_folder
 from adagen_agents.loading import read_checkpoint, read_sb3_card
 from adagen_agents.ppo import PPOConfig, check_world_size
-from adagen_agents.target import make_target
 from adagen_agents.threads import ThreadWatchdog, choose_threads
 from adagen_agents.train import DEFAULT_UPDATES
 from adagen_env.envs.spec import KNOBS, EpisodeSpec
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
             f"--episodes-per-update {config.episodes_per_update} must be a multiple of --num-envs {num_envs}{per_rank}"
         )
     distributed.init_from_launcher(args.device)
-    target = make_target(args.env, args.device, args.generator, args.data, args.features)
+    target = command_target(args)
     spec = target.resolve(spec.replace(reward=target.reward(spec.reward)))
     main_rank = distributed.rank() == 0  # under torchrun only rank 0 logs, writes and compares
     default_threads = torch.get_num_threads()  # torch's own count, which --threads auto may come back to
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
     if main_rank:
         print(threads)
     env = ScheduleVectorEnv(num_envs, target.process, spec=spec)
-    card = PolicyCard.of(env.core, args.algo, target.paradigm.env_id, target.generator_ref)
+    card = target.card(env.core, args.algo)
     reward = card.spec.to_dict()["reward"]
     name = (
         f"{target.name}-{args.algo}-{reward}{'-tradeoff' if spec.tradeoff is not None else ''}-"
@@ -190,13 +189,20 @@ def resume_values(path: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
         state = read_checkpoint(path)
         check_world_size(path, state, distributed.launched_world_size())  # before any work, not at PPO.load
         card, config, updates = state["card"], state["config"], state["updates"]
-    if card.env is None:
-        raise ValueError(f"{path}: its card names no env; it was not written by adagen train")
-    run = {"env": card.env, "algo": card.algo, **card.spec.to_dict()}
+    pipeline = card.pipeline
+    if card.env is None and (pipeline is None or pipeline.path is None or pipeline.data is None):
+        raise ValueError(f"{path}: its card names no env nor pipeline folder; it was not written by adagen train")
+    run = {"algo": card.algo, **card.spec.to_dict()}
+    if card.env is not None:
+        run["env"] = card.env
     if card.num_envs is not None:
         run["num_envs"] = card.num_envs
     if card.generator is not None:
         run.update(generator=card.generator.path, data=card.generator.data)
+    if pipeline is not None:
+        run.update(pipeline=pipeline.path, data=pipeline.data)
+        if pipeline.class_ids is not None:
+            run["class_map"] = dict(zip(pipeline.class_names, pipeline.class_ids))
     return run, config, updates
 
 
