@@ -90,7 +90,20 @@ def trained(saved):
         + ["--eval-every", "1", "--eval-samples", "6", "--out", str(root / "p.pt"), "--logdir", str(root / "runs")]
         + common
     )
-    main(["train", "--resume", str(root / "p.pt"), "--updates", "3", "--eval-every", "0"] + common)
+    main(
+        [
+            "train",
+            "--resume",
+            str(root / "p.pt"),
+            "--updates",
+            "3",
+            "--eval-every",
+            "0",
+            "--logdir",
+            str(root / "runs2"),
+        ]
+        + common
+    )
     return root / "p-resumed.pt"
 
 
