@@ -30,7 +30,7 @@ from adagen_env.evaluation.seeds import CURVE_SEED
 from adagen_env.runtime.files import atomic_write, atomic_write_json
 
 DEFAULT_UPDATES = (
-    100  # PPO updates of `adagen train` (25,600 samples at the defaults): 283 s of training, 6 min 41 s in all on 2 idle cores
+    100  # PPO updates of `adagen train` (25,600 samples): 283 s of training, 6 min 41 s in all on 2 idle cores
 )
 
 
