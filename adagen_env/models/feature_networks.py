@@ -22,7 +22,7 @@ from adagen_env.models.checkpoints import load_frozen
 from adagen_env.models.classifier import DigitClassifier, load_classifier
 from adagen_env.models.contrastive import ContrastiveConfig, ContrastiveEncoder
 from adagen_env.models.conv_autoencoder import ConvAutoencoder, ConvAutoencoderConfig
-from adagen_env.models.encoder import DigitAutoencoder, EncoderConfig, load_encoder
+from adagen_env.models.encoder import DigitAutoencoder, EncoderConfig
 from adagen_env.models.mlp_classifier import MLPClassifier, MLPClassifierConfig
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -30,7 +30,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 @dataclass(frozen=True)
 class FeatureNetwork:
-    """One learned feature space: how to build its network from a plain config and load the shipped one."""
+    """One learned feature space: how to build its network from a plain config, and load the shipped one."""
 
     architecture: str
     objective: str
@@ -38,26 +38,22 @@ class FeatureNetwork:
     weights: Path
     build: Callable[[dict], nn.Module]
     config: Callable[[nn.Module], dict]
+    load: Callable[[str | torch.device], nn.Module]  # the shipped network (8x8 grey digits), frozen, in eval mode
 
     def load_shipped(self, device: str | torch.device = "cpu") -> nn.Module:
         """The shipped network (8x8 grey digits), frozen and in eval mode."""
-        if self.weights.name == "classifier.pt":
-            return load_classifier(device)
-        if self.weights.name == "encoder.pt":
-            return load_encoder(device, str(self.weights))
-        model = load_frozen(lambda config: self.build(asdict(config)), _CONFIGS[self.weights.name], str(self.weights))
-        return model.to(device)
+        return self.load(device)
 
 
-def _dataclass_network(model_class: type[nn.Module], config_class: type) -> dict:
-    return dict(build=lambda config: model_class(config_class(**config)), config=lambda model: asdict(model.config))
+def _dataclass_network(model_class: type[nn.Module], config_class: type, weights: Path) -> dict:
+    """build, config and load of a network whose constructor takes one config dataclass."""
+    return dict(
+        weights=weights,
+        build=lambda config: model_class(config_class(**config)),
+        config=lambda model: asdict(model.config),
+        load=lambda device: load_frozen(model_class, config_class, str(weights), device),
+    )
 
-
-_CONFIGS = {
-    "mlp_classifier.pt": MLPClassifierConfig,
-    "conv_autoencoder.pt": ConvAutoencoderConfig,
-    "contrastive.pt": ContrastiveConfig,
-}
 
 NETWORKS: dict[str, FeatureNetwork] = {
     "classifier": FeatureNetwork(
@@ -67,33 +63,30 @@ NETWORKS: dict[str, FeatureNetwork] = {
         WEIGHTS / "classifier.pt",
         build=lambda config: DigitClassifier(**config),
         config=lambda model: {"num_classes": model.num_classes, "channels": model.channels},
+        load=load_classifier,
     ),
     "encoder": FeatureNetwork(
         "MLP",
         "denoising reconstruction",
         False,
-        WEIGHTS / "encoder.pt",
-        **_dataclass_network(DigitAutoencoder, EncoderConfig),
+        **_dataclass_network(DigitAutoencoder, EncoderConfig, WEIGHTS / "encoder.pt"),
     ),
     "mlp_classifier": FeatureNetwork(
         "MLP",
         "classification",
         True,
-        WEIGHTS / "mlp_classifier.pt",
-        **_dataclass_network(MLPClassifier, MLPClassifierConfig),
+        **_dataclass_network(MLPClassifier, MLPClassifierConfig, WEIGHTS / "mlp_classifier.pt"),
     ),
     "conv_autoencoder": FeatureNetwork(
         "CNN",
         "reconstruction",
         False,
-        WEIGHTS / "conv_autoencoder.pt",
-        **_dataclass_network(ConvAutoencoder, ConvAutoencoderConfig),
+        **_dataclass_network(ConvAutoencoder, ConvAutoencoderConfig, WEIGHTS / "conv_autoencoder.pt"),
     ),
     "contrastive": FeatureNetwork(
         "CNN",
         "contrastive (SimCLR)",
         False,
-        WEIGHTS / "contrastive.pt",
-        **_dataclass_network(ContrastiveEncoder, ContrastiveConfig),
+        **_dataclass_network(ContrastiveEncoder, ContrastiveConfig, WEIGHTS / "contrastive.pt"),
     ),
 }
