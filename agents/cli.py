@@ -93,6 +93,14 @@ def add_knobs(p: argparse.ArgumentParser, sampling: bool) -> None:
         )
 
 
+def yes_no(value: str) -> bool:
+    """A true/false flag of PPOConfig: true, false, yes, no, 1 or 0."""
+    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if value.lower() not in words:
+        raise argparse.ArgumentTypeError(f"must be true or false, got {value!r}")
+    return words[value.lower()]
+
+
 def seed_flag(maximum: int) -> Callable[[str], int]:
     """``--seed``: an integer in 0..``maximum`` (what the random generators behind it take), in words otherwise."""
 
@@ -303,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
             flag(name),
             *f.metadata["flags"],
             dest=name,
-            type=seed_flag(MAX_SEED) if name == "seed" else {"int": int, "float": float}[str(f.type)],
-            metavar="N" if str(f.type) == "int" else "X",
+            type=seed_flag(MAX_SEED) if name == "seed" else {"int": int, "float": float, "bool": yes_no}[str(f.type)],
+            metavar={"int": "N", "bool": "{true,false}"}.get(str(f.type), "X"),
             help=f"{f.metadata['help']} (default: {f.default})",
         )
     overwrite(p)

@@ -6,6 +6,13 @@ step's return is the episode's final reward (Monte-Carlo); returns are normalise
 update batch, and the advantage is the normalised return minus the value. Actions are
 Gaussian with a *fixed, scheduled* standard deviation; evaluation uses the mean.
 
+What SB3's PPO (and sb3-contrib's TRPO) do differently is a field each, off by default: a learned
+state-independent log-std (``learned_std``), advantages from the critic's values at rollout time
+(``rollout_values``) with GAE (``gae_lambda``) and value clipping (``clip_value``), per-minibatch
+advantage normalisation (``normalize_advantage``), a KL early stop (``target_kl``) and orthogonal
+initialisation (``orthogonal_init``). Episodes here end by termination at a fixed step, never by a
+time limit, so SB3's bootstrap at truncation has nothing to act on.
+
 Checkpoints (``save`` / ``load``) hold plain data and tensors only, loaded with
 ``torch.load(weights_only=True)``, and the policy card (:mod:`adagen_agents.card`): a checkpoint
 resumes only in an env of the episode spec it was trained in.
@@ -14,6 +21,7 @@ resumes only in an env of the episode spec it was trained in.
 from __future__ import annotations
 
 import copy
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -60,10 +68,41 @@ class PPOConfig:
     std_switch_update: int = _field(30, "the update at which the exploration std drops to --std-end")
     hidden: int = _field(128, "width of the policy and value networks")
     seed: int = _field(0, "seed of the networks, the exploration noise and the env's labels and noise")
+    # what SB3's PPO and sb3-contrib's TRPO do differently, one field each, off by default (today's PPO);
+    # benchmarks/tune_ppo.py --suite lite compares them on tuning seeds (docs/agents.md)
+    learned_std: bool = _field(
+        False,
+        "learn a state-independent log-std per action (SB3's), starting at --std-start; "
+        "--std-end and --std-switch-update then do nothing",
+    )
+    rollout_values: bool = _field(
+        False,
+        "advantages from the critic's values at rollout time, computed once per update (SB3), "
+        "instead of from the current critic at every minibatch",
+    )
+    gae_lambda: float = _field(
+        1.0, "GAE lambda over the rollout-time values (SB3: 0.95; 1 is Monte-Carlo); below 1 needs --rollout-values"
+    )
+    normalize_advantage: bool = _field(False, "normalise the advantages to zero mean, unit std per minibatch (SB3)")
+    clip_value: float = _field(
+        0.0,
+        "clip the value around its rollout-time value by this much (SB3's clip_range_vf; 0: off); "
+        "needs --rollout-values",
+    )
+    target_kl: float = _field(
+        0.0, "stop an update's epochs at the first minibatch whose approximate KL exceeds 1.5 x this (SB3; 0: off)"
+    )
+    orthogonal_init: bool = _field(
+        False, "orthogonal initialisation (SB3's gains: sqrt 2 hidden, 1 value output; the policy output stays zero)"
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"PPOConfig.{f.name} must be true or false, got {value!r}")
+                continue
             kind = int if f.type in ("int", int) else float
             if (
                 isinstance(value, bool)
@@ -91,6 +130,14 @@ class PPOConfig:
             raise ValueError(f"PPOConfig.seed must be in 0..2**63-1, got {self.seed}")
         if self.value_coef < 0 or self.std_switch_update < 0:
             raise ValueError("PPOConfig.value_coef and std_switch_update must not be negative")
+        if not 0 < self.gae_lambda <= 1:
+            raise ValueError(f"PPOConfig.gae_lambda must be in (0, 1], got {self.gae_lambda}")
+        if self.clip_value < 0 or self.target_kl < 0:
+            raise ValueError("PPOConfig.clip_value and target_kl must not be negative (0 turns them off)")
+        if not self.rollout_values and (self.gae_lambda < 1 or self.clip_value > 0):
+            raise ValueError(
+                "PPOConfig.gae_lambda below 1 and clip_value need rollout_values (the rollout-time values)"
+            )
 
 
 Callback = Callable[["PPO", dict[str, float]], bool | None]
@@ -154,9 +201,18 @@ class PPO:
             self.critic = ScheduleNet(
                 process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False, tradeoff=conditioned
             )
+            if c.orthogonal_init:
+                _orthogonal_init(self.actor, None)
+                _orthogonal_init(self.critic, 1.0)
         self.actor.to(process.device)
         self.critic.to(process.device)
-        self.optimizer = torch.optim.Adam([*self.actor.parameters(), *self.critic.parameters()], lr=c.learning_rate)
+        # learned_std: the log-std is a parameter of its own (not the actor's: policy files keep the actor alone)
+        self.log_std = (
+            nn.Parameter(torch.full((action_dim,), math.log(c.std_start), device=process.device))
+            if c.learned_std
+            else None
+        )
+        self.optimizer = torch.optim.Adam(self._parameters(), lr=c.learning_rate)
         self.noise = torch.Generator(process.device).manual_seed(distributed.rank_seed(c.seed))
         self.updates = 0
         self.episodes = 0
@@ -167,8 +223,23 @@ class PPO:
         self._deadline: float | None = None
         self._signalled = False  # a rank got SIGINT / SIGTERM while training under torchrun
 
+    def _parameters(self) -> list[nn.Parameter]:
+        """Everything the optimiser trains: actor, critic and the learned log-std if there is one."""
+        return [
+            *self.actor.parameters(),
+            *self.critic.parameters(),
+            *([self.log_std] if self.log_std is not None else []),
+        ]
+
     def std(self) -> float:
+        """The exploration std in action units (a learned one: its mean over the actions)."""
+        if self.log_std is not None:
+            return self.log_std.detach().exp().mean().item()
         return self.config.std_start if self.updates < self.config.std_switch_update else self.config.std_end
+
+    def _exploration_std(self) -> float | torch.Tensor:
+        """What the Gaussian uses: the scheduled float, or the learned per-action std (with its gradient)."""
+        return self.log_std.exp() if self.log_std is not None else self.std()
 
     @torch.no_grad()
     def predict(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -190,7 +261,7 @@ class PPO:
     def collect(self) -> dict[str, torch.Tensor]:
         """Run ``episodes_per_update / num_envs`` episode batches with Gaussian exploration."""
         observations, actions, log_probs, final_rewards = [], [], [], []
-        std = self.std()
+        std = self._exploration_std()
         for _ in range(self.config.episodes_per_update // (self.core.num_envs * self.world_size)):
             self._check_time()
             obs = (
@@ -216,24 +287,47 @@ class PPO:
         }
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        c, std = self.config, self.std()
+        c = self.config
         returns = batch["return"]
         # over every rank's returns; one process keeps torch's own, so its runs are as before, bit for bit
         mean, spread = _mean_std(returns) if self.world_size > 1 else (returns.mean(), returns.std())
         normalised = (returns - mean) / (spread + 1e-8)
         n = len(returns)
-        parameters = [*self.actor.parameters(), *self.critic.parameters()]
-        policy_losses, value_losses, clip_fractions = [], [], []
+        old_values = advantages = targets = None
+        if c.rollout_values:  # the critic has not changed since the rollout: these are its values then
+            with torch.no_grad():
+                old_values = self.critic(batch["observation"])[:, 0]
+            advantages = _gae(normalised, old_values, self.core.num_steps, self.core.num_envs, c.gae_lambda)
+            targets = advantages + old_values  # the TD(lambda) returns (lambda 1: the normalised returns)
+        parameters = self._parameters()
+        policy_losses, value_losses, clip_fractions, kls = [], [], [], []
+        stopped = False
         for _ in range(c.epochs):
             for idx in torch.randperm(n, generator=self.noise, device=returns.device).chunk(c.minibatches):
                 self._check_time()
                 obs = {k: v[idx] for k, v in batch["observation"].items()}
                 value = self.critic(obs)[:, 0]
-                advantage = normalised[idx] - value.detach()
-                ratio = torch.exp(_log_prob(self.actor(obs), std, batch["action"][idx]) - batch["log_prob"][idx])
+                if advantages is None:
+                    advantage, target = normalised[idx] - value.detach(), normalised[idx]
+                else:
+                    advantage, target = advantages[idx], targets[idx]
+                if c.normalize_advantage and len(idx) > 1:
+                    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+                log_ratio = (
+                    _log_prob(self.actor(obs), self._exploration_std(), batch["action"][idx]) - batch["log_prob"][idx]
+                )
+                ratio = torch.exp(log_ratio)
+                if c.target_kl > 0:  # SB3's estimate, before this minibatch's step; ranks agree on the mean
+                    kl = distributed.all_sum(((ratio - 1) - log_ratio).mean().detach()) / self.world_size
+                    kls.append(kl.item())
+                    if kl.item() > 1.5 * c.target_kl:
+                        stopped = True
+                        break
                 surrogate = torch.min(ratio * advantage, ratio.clamp(1 - c.clip, 1 + c.clip) * advantage)
                 policy_loss = -surrogate.mean()
-                value_loss = nn.functional.mse_loss(value, normalised[idx])
+                if c.clip_value > 0:
+                    value = old_values[idx] + (value - old_values[idx]).clamp(-c.clip_value, c.clip_value)
+                value_loss = nn.functional.mse_loss(value, target)
                 # one process stops at the first bad loss; ranks, whose losses differ, at the weights (below)
                 if self.world_size == 1 and not (torch.isfinite(policy_loss) and torch.isfinite(value_loss)):
                     raise Diverged(
@@ -248,14 +342,18 @@ class PPO:
                 policy_losses.append(policy_loss.item())
                 value_losses.append(value_loss.item())
                 clip_fractions.append(((ratio - 1).abs() > c.clip).float().mean().item())
+            if stopped:
+                break
         if not all(torch.isfinite(p).all() for p in parameters):
             raise Diverged(f"update {self.updates + 1} diverged: non-finite weights (a learning rate too large?)")
+        std = self.std()  # after the update: a learned std has moved
         self.updates += 1
-        losses = torch.tensor(
-            [np.mean(policy_losses), np.mean(value_losses), np.mean(clip_fractions)], dtype=torch.float64
-        )
+        losses = torch.tensor([_mean(policy_losses), _mean(value_losses), _mean(clip_fractions)], dtype=torch.float64)
         policy_loss, value_loss, clip_fraction = (distributed.all_sum(losses) / self.world_size).tolist()
-        return {"policy_loss": policy_loss, "value_loss": value_loss, "clip_fraction": clip_fraction, "std": std}
+        stats = {"policy_loss": policy_loss, "value_loss": value_loss, "clip_fraction": clip_fraction, "std": std}
+        if c.target_kl > 0:
+            stats.update(approx_kl=_mean(kls), gradient_steps=float(len(policy_losses)))
+        return stats
 
     def learn(self, num_updates: int, callback: Callback | None = None, max_seconds: float | None = None) -> PPO:
         """Run up to ``num_updates`` more updates; ``callback(self, stats)`` after each may return False to stop.
@@ -328,6 +426,7 @@ class PPO:
             {
                 "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(),
+                "log_std": None if self.log_std is None else self.log_std.detach(),
                 "optimizer": self.optimizer.state_dict(),
                 "noise": self.noise.get_state(),
                 "env": self.core.state_dict(),
@@ -338,6 +437,7 @@ class PPO:
     def _restore(self, snapshot: dict) -> None:
         self.actor.load_state_dict(snapshot["actor"])
         self.critic.load_state_dict(snapshot["critic"])
+        self._load_log_std(snapshot["log_std"])
         self.optimizer.load_state_dict(snapshot["optimizer"])
         self.noise.set_state(snapshot["noise"])
         self.core.load_state_dict(snapshot["env"])
@@ -360,6 +460,8 @@ class PPO:
             "env": self.core.state_dict(),
             "device": torch.device(self.core.process.device).type,  # random states are device-specific
         }
+        if self.log_std is not None:
+            state["log_std"] = self.log_std.detach().clone()
         if self.world_size > 1:
             own = {key: state[key] for key in RANK_KEYS}
             state.update(world_size=self.world_size, ranks=distributed.gather_to_rank0(own))
@@ -370,6 +472,7 @@ class PPO:
             state = {**state, **state["ranks"][self.rank]}
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
+        self._load_log_std(state.get("log_std"))
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates, self.episodes, self.seconds = state["updates"], state["episodes"], state["seconds"]
         self.noise.set_state(state["noise"])
@@ -386,6 +489,13 @@ class PPO:
                     "scorer": state["scorer"],
                 }
             )
+
+    def _load_log_std(self, log_std: torch.Tensor | None) -> None:
+        if (log_std is None) != (self.log_std is None):
+            raise KeyError("log_std (the checkpoint and its config disagree on learned_std)")
+        if log_std is not None:
+            with torch.no_grad():
+                self.log_std.copy_(log_std)
 
     def save(self, path: str | Path, card: PolicyCard | None = None) -> Path:
         """Write a checkpoint with its policy ``card`` (default: this env's spec, algorithm ppo, no env
@@ -457,3 +567,37 @@ def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _log_prob(mean: torch.Tensor, std: float, action: torch.Tensor) -> torch.Tensor:
     return torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _gae(normalised: torch.Tensor, values: torch.Tensor, num_steps: int, num_envs: int, lam: float) -> torch.Tensor:
+    """GAE(lambda) advantages with gamma 1 over a batch laid out as ``collect`` writes it (episode batch,
+    step, env): the reward is the normalised return at the last step and 0 before, the value after the
+    last step is 0 (the episode terminates). Lambda 1 gives the normalised return minus the value."""
+    shape = (-1, num_steps, num_envs)
+    values = values.reshape(shape)
+    rewards = torch.zeros_like(values)
+    rewards[:, -1] = normalised.reshape(shape)[:, -1]
+    advantages = torch.zeros_like(values)
+    following = torch.zeros_like(values[:, 0])  # the next step's advantage
+    for t in reversed(range(num_steps)):
+        next_value = values[:, t + 1] if t + 1 < num_steps else torch.zeros_like(values[:, t])
+        following = rewards[:, t] + next_value - values[:, t] + lam * following
+        advantages[:, t] = following
+    return advantages.reshape(-1)
+
+
+def _orthogonal_init(net: nn.Module, output_gain: float | None) -> None:
+    """SB3's initialisation: orthogonal weights with gain sqrt(2) and zero biases in the hidden layers; the
+    output layer gets ``output_gain`` (``None``: it keeps its zeros, so the policy starts at the
+    hand-designed schedule)."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    for layer in linears[:-1]:
+        nn.init.orthogonal_(layer.weight, gain=math.sqrt(2))
+        nn.init.zeros_(layer.bias)
+    if output_gain is not None:
+        nn.init.orthogonal_(linears[-1].weight, gain=output_gain)
+        nn.init.zeros_(linears[-1].bias)
