@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adagen_env.data.datasets import ImageDataset, load_digits
-from adagen_env.models.discriminator import Discriminator, ProjectedDiscriminator
+from adagen_env.models.discriminator import Discriminator, ProjectedDiscriminator, pixel_widths
 from adagen_env.models.projection_features import load_projection_features
 from adagen_env.rewards.augment import augment as augmented
 from adagen_env.runtime.distributed import average_gradients
@@ -34,7 +34,9 @@ STEPS = 5  # discriminator steps per update
 LR = 1e-4
 BETAS = (0.5, 0.999)
 BATCH_SIZE = 256  # fake (and as many real) images per step
-DISCRIMINATORS = ("pixel", "projected")  # on raw pixels, or heads on the frozen projection features
+# on raw pixels, heads on the frozen projection features, or on a VAE's latents (adagen_env.rewards.latent)
+DISCRIMINATORS = ("pixel", "projected", "latent")
+LEGACY_WIDTHS = [32, 64]  # the pixel discriminator of checkpoints from before its depth grew with the size
 AUGMENTS = (None, "diffaug", "ada")  # none; every augmentation always (DiffAugment); with ADA's adaptive probability
 SHAPINGS = ("prob", "logd", "class-norm")  # sigmoid; log sigmoid, clipped; sigmoid of the class-standardised logit
 ADA_TARGET = 0.6  # ADA raises p while E[sign(D(real))] is above this (Karras et al. 2020)
@@ -90,6 +92,18 @@ class AdversarialScorer:
     ``real_logit - heldout_logit``, ``ada_rt`` = E[sign(D(real))] over every real logit of the
     update (ADA's r_t) and, with ``augment="ada"``, ``ada_p``. ``state_dict`` / ``load_state_dict``
     let a training checkpoint resume it exactly.
+
+    Scaling (docs/scaling.md): the pixel discriminator's depth grows with the image size
+    (:func:`~adagen_env.models.discriminator.pixel_widths`: stride-2 blocks down to about 4x4;
+    ``widths`` overrides it; 8x8 gives the 3-convolution discriminator the digits always had), and
+    the state records it, so a saved scorer loads into the same shape (a state from before records
+    nothing and loads into that 3-convolution one). ``discriminator="latent"`` scores a diffusers
+    pipeline's VAE latents instead of images: build it with
+    :func:`adagen_env.rewards.latent.latent_scorer`, which encodes the real images once.
+    ``micro_batch`` scores and trains in chunks of that many inputs (gradients accumulated over
+    them), so large images fit in memory; the result is the unchunked one up to float rounding.
+    ``class_embeddings`` (num_classes, D), e.g. one caption embedding per class: the projection
+    uses ``Linear(D, width)(class_embeddings[labels])`` instead of a learned embedding per class.
     """
 
     min_batch_size = 1
@@ -112,6 +126,9 @@ class AdversarialScorer:
         replay: float = 0.0,
         ensemble: int = 1,
         shaping: str = "prob",
+        micro_batch: int | None = None,
+        class_embeddings: torch.Tensor | None = None,
+        widths: tuple[int, ...] | None = None,
     ):
         if discriminator not in DISCRIMINATORS:
             raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, not {discriminator!r}")
@@ -127,9 +144,20 @@ class AdversarialScorer:
             raise ValueError(f"need r1 >= 0, lecam >= 0 and 0 <= replay < 1; got {r1}, {lecam}, {replay}")
         if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
             raise ValueError(f"ensemble must be a whole number of discriminators, at least 1; got {ensemble!r}")
+        if micro_batch is not None and (
+            isinstance(micro_batch, bool) or not isinstance(micro_batch, int) or micro_batch < 1
+        ):
+            raise ValueError(f"micro_batch must be a whole number of inputs, at least 1 (or None), got {micro_batch!r}")
+        if widths is not None and discriminator == "projected":
+            raise ValueError("widths are the pixel or latent discriminator's; the projected one's heads have their own")
         if r1 and discriminator == "projected":
             raise ValueError(
                 "r1 needs gradients in the images; the projected discriminator's frozen features have none"
+            )
+        if discriminator == "latent" and not hasattr(real, "latents"):
+            raise ValueError(
+                "the latent discriminator scores a VAE's latents: build it with "
+                "adagen_env.rewards.latent.latent_scorer(process, real), which encodes your images"
             )
         if real is None:  # the digits: their held-out split tells memorising from learning (never trained on)
             real = load_digits("train")
@@ -152,20 +180,35 @@ class AdversarialScorer:
             replay=replay,
             ensemble=ensemble,
             shaping=shaping,
+            micro_batch=micro_batch,
+            class_embeddings=class_embeddings,
+            widths=None if widths is None else tuple(widths),
         )
-        self.name = "adversarial" if discriminator == "pixel" else "adversarial-projected"  # as in SCORERS
+        names = {"pixel": "adversarial", "projected": "adversarial-projected", "latent": "adversarial-latent"}
+        self.name = names[discriminator]  # as in SCORERS
+        self.kind = discriminator
+        self.scores = "latents" if discriminator == "latent" else "images"  # what the env passes to __call__
+        self.micro_batch = micro_batch
         self.device = torch.device(device)
         self.update_every, self.steps, self.batch_size = update_every, steps, batch_size
         self.augment, self.r1, self.lecam, self.replay, self.shaping = augment, r1, lecam, replay, shaping
         self.num_classes = real.num_classes
         self.image_shape = real.image_shape  # the env checks that its process makes images of this size
         self.image_channels = real.channels  # ... and of these channels
+        if class_embeddings is not None and (class_embeddings.ndim != 2 or len(class_embeddings) != self.num_classes):
+            raise ValueError(
+                f"class_embeddings must be (num_classes, D) = ({self.num_classes}, D), one embedding per class; "
+                f"got shape {tuple(class_embeddings.shape)}"
+            )
 
         # real images sorted by class, so a class-matched draw is an offset into its block
         labels = real.label_tensor()
         order = torch.argsort(labels, stable=True)
         self.real_images = real.to_float()[order].to(self.device)
         self.real_labels = labels[order].to(self.device)
+        self.input_shape = tuple(self.real_images.shape[1:])  # (C, H, W) of what it scores: images, or latents
+        if discriminator == "latent":
+            self.latent_shape = self.input_shape  # the env checks that its process's latents have this shape
         self.class_count = torch.bincount(labels, minlength=self.num_classes)
         self.class_start = torch.cumsum(self.class_count, 0) - self.class_count
         if (self.class_count == 0).any():
@@ -180,11 +223,7 @@ class AdversarialScorer:
         )
 
         self.generator = torch.Generator().manual_seed(seed)
-        self.discriminators = [self._discriminator(seed + k, real) for k in range(ensemble)]
-        self.optimizers = [
-            torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=lr, betas=betas)
-            for d in self.discriminators
-        ]
+        self._build(widths, class_embeddings)
         self.fake_images: list[torch.Tensor] = []
         self.fake_labels: list[torch.Tensor] = []
         nan = float("nan")  # no update yet
@@ -208,14 +247,41 @@ class AdversarialScorer:
             **({"ada_p": self.ada_p} if augment == "ada" else {}),
         }
 
-    def _discriminator(self, seed: int, real: ImageDataset) -> nn.Module:
+    def _build(self, widths: tuple[int, ...] | None, class_embeddings: torch.Tensor | None) -> None:
+        """The discriminators (seeded ``seed``, ``seed + 1``, ...) and their optimizers, and ``architecture``."""
+        if self.kind != "projected" and widths is None:
+            widths = pixel_widths(self.input_shape[1:])
+        self.widths, self.class_embeddings = (None if widths is None else tuple(widths)), class_embeddings
+        # what a saved state records, so that it loads into the same shape
+        self.architecture = {
+            "discriminator": self.kind,
+            "widths": None if widths is None else list(widths),
+            "embedding_dim": None if class_embeddings is None else int(class_embeddings.shape[1]),
+        }
+        config = self.config
+        self.discriminators = [self._discriminator(config["seed"] + k) for k in range(config["ensemble"])]
+        self.optimizers = [
+            torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=config["lr"], betas=config["betas"])
+            for d in self.discriminators
+        ]
+
+    def _discriminator(self, seed: int) -> nn.Module:
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
             torch.default_generator.manual_seed(seed)  # the CPU's only: torch.manual_seed would reseed every GPU too
-            if self.config["discriminator"] == "pixel":
-                return Discriminator(self.num_classes, channels=real.channels).to(self.device).eval()
+            embeddings = self.class_embeddings
+            if self.kind != "projected":
+                inputs = "latents" if self.kind == "latent" else "images"
+                d = Discriminator(
+                    self.num_classes,
+                    channels=self.input_shape[0],
+                    widths=self.widths,
+                    inputs=inputs,
+                    class_embeddings=embeddings,
+                )
+                return d.to(self.device).eval()
             features = load_projection_features(self.device)
-            shape = (real.channels, *real.image_shape)
-            return ProjectedDiscriminator(features, self.num_classes, shape).to(self.device).eval()
+            d = ProjectedDiscriminator(features, self.num_classes, self.input_shape, class_embeddings=embeddings)
+            return d.to(self.device).eval()
 
     @property
     def discriminator(self) -> nn.Module:
@@ -245,9 +311,10 @@ class AdversarialScorer:
         labels = labels.long()
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got {labels.tolist()}")
-        expected = (self.image_channels, *self.image_shape)
+        expected = self.input_shape
         if tuple(images.shape[-3:]) != expected:
-            raise ValueError(f"expected images of shape (C, H, W) = {expected}, got {tuple(images.shape[-3:])}")
+            what = "latents" if self.scores == "latents" else "images"
+            raise ValueError(f"expected {what} of shape (C, H, W) = {expected}, got {tuple(images.shape[-3:])}")
         labels = labels.to(self.device)
         logits = self.logits(images.detach().to(self.device), labels)
         if self.shaping == "class-norm":
@@ -260,8 +327,14 @@ class AdversarialScorer:
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Every member's logits (ensemble, B) of images on this scorer's device."""
-        return torch.stack([d(images, labels) for d in self.discriminators])
+        """Every member's logits (ensemble, B) of images on this scorer's device (in ``micro_batch`` chunks)."""
+        return torch.stack([self._chunked(d, images, labels) for d in self.discriminators])
+
+    def _chunked(self, discriminator: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        m = self.micro_batch
+        if m is None or len(images) <= m:
+            return discriminator(images, labels)
+        return torch.cat([discriminator(images[i : i + m], labels[i : i + m]) for i in range(0, len(images), m)])
 
     def update(self) -> None:
         """``steps`` discriminator steps on the buffered fakes vs class-matched reals; clears the buffer."""
@@ -305,6 +378,13 @@ class AdversarialScorer:
                         augmented(reals, probability, self.generator),
                         augmented(fakes, probability, self.generator),
                     )
+                if self.micro_batch is not None and 2 * n > self.micro_batch:
+                    optimizer.zero_grad()
+                    real_logits, fake_logits, loss = self._accumulate(discriminator, reals, fakes, labels, k)
+                    average_gradients(discriminator.parameters())
+                    optimizer.step()
+                    signs.append(torch.sign(real_logits))
+                    continue
                 if self.r1:
                     reals = reals.detach().requires_grad_(True)
                 logits = discriminator(torch.cat([reals, fakes]), torch.cat([labels, labels]))
@@ -332,6 +412,50 @@ class AdversarialScorer:
             "fake_logit": sum(fake_means) / len(fake_means),
             "ada_rt": rt,
         }
+
+    def _accumulate(
+        self, discriminator: nn.Module, reals: torch.Tensor, fakes: torch.Tensor, labels: torch.Tensor, member: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step's gradients in ``micro_batch`` chunks (reals, then fakes), accumulated: the loss, R1 and
+        LeCam are sums over samples, so the gradients are the whole batch's. Spectral norm's power
+        iteration runs once, at the first chunk (in training mode), as it does for the whole batch; the
+        other chunks run in eval mode with the same normalised weights. Returns the detached real and fake
+        logits and the loss."""
+        n, m = len(reals), self.micro_batch
+        chunks = [(real, i, min(i + m, n)) for real in (True, False) for i in range(0, n, m)]
+        first = [True]
+
+        def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            discriminator.train(first[0])  # the power iteration once per step
+            first[0] = False
+            return discriminator(x, y)
+
+        try:
+            if self.lecam:  # LeCam's averages move with the whole batch's mean logits before its penalty
+                with torch.no_grad():
+                    before = [forward((reals if r else fakes)[a:b], labels[a:b]) for r, a, b in chunks]
+                half = len(before) // 2
+                self.lecam_penalty(member, torch.cat(before[:half]), torch.cat(before[half:]))
+                a_real, a_fake = self.lecam_average[member].tolist()
+            total, logits = torch.zeros((), device=self.device), []
+            for real, a, b in chunks:
+                x = (reals if real else fakes)[a:b]
+                if real and self.r1:
+                    x = x.detach().requires_grad_(True)
+                out = forward(x, labels[a:b])
+                loss = F.softplus(-out if real else out).sum() / n
+                if real and self.r1:
+                    loss = loss + self.r1_penalty(out, x) * (b - a) / n
+                if self.lecam:
+                    gap = F.relu(out - a_fake) if real else F.relu(a_real - out)
+                    loss = loss + self.lecam * gap.pow(2).sum() / n
+                loss.backward()
+                total += loss.detach()
+                logits.append(out.detach())
+        finally:
+            discriminator.train()
+        half = len(logits) // 2
+        return torch.cat(logits[:half]), torch.cat(logits[half:]), total
 
     def draw_fakes(self, images: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` of the update's fakes, without replacement; with ``replay``, that share of them from the buffer."""
@@ -384,6 +508,7 @@ class AdversarialScorer:
         and the remedies' state (the other ensemble members, ADA's p, LeCam's averages, replay, class stats)."""
         empty = torch.empty(0, dtype=torch.long, device=self.device)
         return {
+            "architecture": dict(self.architecture),
             "discriminator": self.discriminator.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
@@ -404,6 +529,7 @@ class AdversarialScorer:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        self._load_architecture(state)
         members = state.get("members", [])  # checkpoints from before the remedies hold one discriminator
         if len(members) != len(self.discriminators) - 1:
             raise ValueError(
@@ -428,6 +554,25 @@ class AdversarialScorer:
             self.class_var = state["class_var"].to(self.device)
             self.class_seen = state["class_seen"].clone()
 
+    def _load_architecture(self, state: dict) -> None:
+        """Rebuild the discriminators in the shape the state records (a state from before records none:
+        the 3-convolution pixel discriminator); the weights then load into it."""
+        saved = state.get("architecture")
+        if saved is None:
+            widths = LEGACY_WIDTHS if self.kind == "pixel" else None
+            saved = {"discriminator": self.kind, "widths": widths, "embedding_dim": None}
+        if saved["discriminator"] != self.kind:
+            raise ValueError(f"the state holds a {saved['discriminator']} discriminator, this scorer a {self.kind} one")
+        if saved == self.architecture:
+            return
+        embeddings = None
+        if saved["embedding_dim"] is not None:  # a placeholder: the saved embeddings load into it
+            key = next(k for k in state["discriminator"] if k.endswith("class_embeddings"))
+            embeddings = state["discriminator"][key].to(self.device)
+        widths = None if saved["widths"] is None else tuple(saved["widths"])
+        self._build(widths, embeddings)
+        self.config.update(widths=widths, class_embeddings=embeddings)  # pickling rebuilds this shape
+
     # spectral-normed (parametrized) modules only serialise through state_dict, so pickling
     # (the single env gets pickled) rebuilds the scorer from its arguments and its state
     def __getstate__(self) -> dict:
@@ -445,8 +590,10 @@ class ScoringOnly:
     min_batch_size = 1
 
     def __init__(self, scorer: AdversarialScorer):
-        self.scorer, self.name = scorer, scorer.name
+        self.scorer, self.name, self.scores = scorer, scorer.name, scorer.scores
         self.image_shape, self.image_channels = scorer.image_shape, scorer.image_channels
+        if scorer.scores == "latents":
+            self.latent_shape = scorer.latent_shape
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.scorer.score(images, labels)
