@@ -12,6 +12,7 @@ stratified held-out split of 500 images (50 per class). Every data set names its
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +32,7 @@ MAX_LEVELS = 256  # images are stored as uint8
 DIGIT_LEVELS = 17  # the embedded digits' grey levels
 DIGIT_CLASS_NAMES = tuple(str(digit) for digit in range(10))
 Split = Literal["train", "heldout", "all"]
+CAPTIONS_FILE = "metadata.jsonl"  # a folder's captions, as Hugging Face's imagefolder has them
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ def load_images(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
+    if is_captioned(path):
+        return _load_captioned(path, split, levels, heldout_fraction, seed, channels)
     if path.is_dir():
         images, labels = _read_folder(path, levels, channels)
         heldout, names = None, _folder_class_names(path)
@@ -166,6 +170,8 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
     shows, and takes as ``--label``): a folder's class sub-folder names in sorted order (its own
     name when it has no sub-folders), an ``.npz``'s ``class_names`` array, else "0", "1", ..."""
     path = Path(path)
+    if is_captioned(path):
+        return tuple(dict.fromkeys(text for _, text in read_captions(path)))
     if path.is_dir():
         return _folder_class_names(path)
     try:
@@ -175,6 +181,64 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
     except Exception as e:  # a broken archive raises EOFError, BadZipFile, zlib.error, OSError, ...
         raise ValueError(f"cannot read {path} as an .npz archive ({type(e).__name__}: {e})") from e
     return _npz_class_names(path, names, int(labels.max()) + 1 if len(labels) else 1)
+
+
+def is_captioned(path: str | Path) -> bool:
+    """Whether ``path`` is a folder of images with captions (a ``metadata.jsonl``)."""
+    return (Path(path) / CAPTIONS_FILE).is_file()
+
+
+def read_captions(folder: str | Path) -> list[tuple[Path, str]]:
+    """The (image file, caption) pairs of a captioned folder's ``metadata.jsonl``, Hugging Face's
+    ``imagefolder`` layout: one JSON object per line with ``file_name`` (relative to the folder) and
+    ``text``; one line naming the first bad line, missing file or empty caption."""
+    folder = Path(folder)
+    path = folder / CAPTIONS_FILE
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {number}: not JSON ({e.msg})") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
+            raise ValueError(f'{path}, line {number}: needs {{"file_name": ..., "text": ...}}')
+        text = entry.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{path}, line {number}: the caption (text) must be a non-empty string")
+        file = folder / entry["file_name"]
+        if not file.is_file():
+            raise ValueError(f"{path}, line {number}: no image file {file}")
+        pairs.append((file, text.strip()))
+    if not pairs:
+        raise ValueError(f"{path} lists no images")
+    return pairs
+
+
+def _load_captioned(
+    folder: Path, split: Split, levels: int, heldout_fraction: float, seed: int, channels: int | None
+) -> ImageDataset:
+    """A captioned folder as a data set whose classes are the split's distinct captions (in the order
+    they first appear), split by caption: no held-out caption has a training image."""
+    pairs = read_captions(folder)
+    captions = list(dict.fromkeys(text for _, text in pairs))
+    heldout = np.zeros(len(captions), dtype=bool)
+    order = np.random.default_rng(seed).permutation(len(captions))
+    heldout[order[: int(round(heldout_fraction * len(captions)))]] = True
+    chosen = {
+        "all": captions,
+        "train": [c for c, h in zip(captions, heldout) if not h],
+        "heldout": [c for c, h in zip(captions, heldout) if h],
+    }.get(split)
+    if chosen is None:
+        raise ValueError(f"split must be 'train', 'heldout' or 'all', not {split!r}")
+    if not chosen:
+        raise ValueError(f"{folder}: the {split} split holds no caption; add captions or change the held-out fraction")
+    index = {c: i for i, c in enumerate(chosen)}
+    files = [(index[text], file) for file, text in pairs if text in index]
+    images, labels = _read_files(folder, files, levels, channels)
+    return ImageDataset(images, labels, levels=levels, num_classes=len(chosen), class_names=tuple(chosen))
 
 
 def _folder_class_names(folder: Path) -> tuple[str, ...]:
@@ -275,8 +339,6 @@ def _class_folders(folder: Path) -> list[Path]:
 
 
 def _read_folder(folder: Path, levels: int, channels: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
-
     top_level = _image_files(folder)
     class_dirs = _class_folders(folder)
     if top_level and class_dirs:
@@ -287,6 +349,14 @@ def _read_folder(folder: Path, levels: int, channels: int | None) -> tuple[np.nd
     files = [(0, f) for f in top_level] + [(i, f) for i, d in enumerate(class_dirs) for f in _image_files(d)]
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its sub-folders")
+    return _read_files(folder, files, levels, channels)
+
+
+def _read_files(
+    folder: Path, files: list[tuple[int, Path]], levels: int, channels: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (label, file) of one size, quantised to ``levels``, grey or RGB as ``channels`` says."""
+    from PIL import Image, UnidentifiedImageError
 
     def open_image(f: Path):
         try:

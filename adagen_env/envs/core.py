@@ -153,7 +153,7 @@ class ScheduleCore:
         return gym.spaces.Dict(
             {
                 "progress": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
-                "label": gym.spaces.Discrete(self.process.num_classes),
+                **({"label": gym.spaces.Discrete(self.process.num_classes)} if self._observes_label else {}),
                 **self.process.observation_spaces(),
                 **({"smoothed_action": self.action_space()} if self.spec.smoothing else {}),
                 **({"tradeoff": gym.spaces.Box(0.0, 1.0, (1,), np.float32)} if self.spec.tradeoff is not None else {}),
@@ -243,13 +243,18 @@ class ScheduleCore:
             raise ValueError("actions must be finite (got NaN or infinity)")
         return actions.clamp(-1.0, 1.0).to(device="cpu", dtype=torch.float32)
 
+    @property
+    def _observes_label(self) -> bool:
+        """Whether the policy sees the label: not where labels are prompts (the process shows their embedding)."""
+        return getattr(self.process, "observes_label", True)
+
     def observation(self) -> dict[str, torch.Tensor]:
         if self.state is None:
             raise RuntimeError("call reset() before observation()")
         return {
             "progress": torch.full((self.num_envs, 1), self.t / self.num_steps, device=self.process.device),
             "features": self.process.features(self.state),
-            "label": self.labels,
+            **({"label": self.labels} if self._observes_label else {}),
             **self.process.observation(self.state),
             **({"smoothed_action": self.smoothed.to(self.process.device)} if self.spec.smoothing else {}),
             **({"tradeoff": self.tradeoffs[:, None]} if self.spec.tradeoff is not None else {}),

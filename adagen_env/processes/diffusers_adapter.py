@@ -2,8 +2,10 @@
 
 Supported: class-conditional DiT (``DiTTransformer2DModel`` or ``Transformer2DModel`` with
 ``num_embeds_ada_norm``; a learned-sigma output, twice the input channels, keeps its first half
-as ``DiTPipeline`` does) and ``UNet2DModel``, unconditional or class-conditional (``num_class_embeds``,
-or ``class_embed_type="timestep"`` with ``num_classes``); latents decode through an
+as ``DiTPipeline`` does), ``UNet2DModel``, unconditional or class-conditional (``num_class_embeds``,
+or ``class_embed_type="timestep"`` with ``num_classes``), and the text-to-image
+``UNet2DConditionModel`` of the Stable Diffusion family (1.x, 2.x: no added embeddings), whose
+labels are prompts (:mod:`adagen_env.processes.prompts`); latents decode through an
 ``AutoencoderKL``. Schedulers: ``DDIMScheduler`` (eta 0), ``DPMSolverMultistepScheduler``
 (DPM-Solver++, order 1 or 2, midpoint) and ``FlowMatchEulerDiscreteScheduler`` (a model that
 predicts the velocity of a rectified flow).
@@ -22,14 +24,20 @@ sigma x ``num_train_timesteps``. ``time_step`` is the fraction of the remaining 
 end that a step covers (rounded to a whole timestep on the integer time line), moving by at
 least one training timestep, as in :mod:`adagen_env.processes.continuous`. ``guidance`` w
 (``cond + w (cond - uncond)``, a diffusers ``guidance_scale`` of 1 + w) exists only when the model is
-class-conditional and the pipeline guides (``guidance_scale > 1``): there is no null class otherwise, and a guidance
-floor would not give the unguided pipeline at the zero action. The zero action is the
-pipeline's own timesteps and guidance scale.
+class-conditional or text-conditional and the pipeline guides (``guidance_scale > 1``): there is no
+null class otherwise, and a guidance floor would not give the unguided pipeline at the zero action. The
+zero action is the pipeline's own timesteps and guidance scale.
 
 Classes: the env's labels are 0..``num_classes``-1; ``class_ids`` maps them to the model's own
 class ids (your four image folders to four of a DiT's 1,000 ImageNet classes), so that the env
 draws, the policy sees and the reward scores only your classes. An unconditional model has one
-class, label 0. ``config_sha256`` identifies the pipeline for a policy trained on it.
+class, label 0. A text-to-image model's labels are its prompts (``prompts``), and the policy sees
+each prompt's embedding instead of its label. ``config_sha256`` identifies the pipeline for a policy
+trained on it.
+
+Memory: ``micro_batch`` runs the model and the VAE on at most that many samples at a time (a
+guided call on twice that), for batches whose activations would not fit at once; the images are
+the same.
 """
 
 from __future__ import annotations
@@ -48,12 +56,13 @@ from torch import nn
 
 from adagen_env.processes.base import layer_norm_bound, to_rgb
 from adagen_env.processes.continuous import next_times
+from adagen_env.processes.prompts import Prompts
 from adagen_env.processes.schedules import StepParameter
 from adagen_env.processes.solvers import dpm_solver_pp, euler, guided, per_sample
 from adagen_env.runtime.files import one_line
 
 END = -1  # the clean end of the time line, one below timestep 0
-SUPPORTED_MODELS = ("DiTTransformer2DModel", "Transformer2DModel", "UNet2DModel")
+SUPPORTED_MODELS = ("DiTTransformer2DModel", "Transformer2DModel", "UNet2DModel", "UNet2DConditionModel")
 SUPPORTED_SCHEDULERS = ("DDIMScheduler", "DPMSolverMultistepScheduler", "FlowMatchEulerDiscreteScheduler")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 TIME_STEP = StepParameter("time_step", "sigmoid", action_scale=2.0, floor=1e-4)
@@ -110,8 +119,10 @@ class DiffusersProcess:
     ``num_class_embeds``, needed for ``class_embed_type="timestep"``), and more classes than the
     model has, or any for an unconditional model, are refused. ``null_class`` is needed only to
     guide a class-conditional UNet (a DiT's is ``num_embeds_ada_norm``, 1000 for ImageNet, as in
-    DiTPipeline). The model and the VAE are put in eval mode (a DiT in train mode drops labels at
-    random) and never copied.
+    DiTPipeline). A ``UNet2DConditionModel`` takes ``prompts`` instead (:class:`Prompts`, encoded by
+    the pipeline's text encoder); it guides with the empty prompt. ``micro_batch``: model calls and
+    decodes on at most that many samples at once. The model and the VAE are put in eval mode (a DiT in
+    train mode drops labels at random) and never copied.
     """
 
     pipeline_class: str | None = None  # the pipeline's class name (set by from_pipeline)
@@ -127,10 +138,20 @@ class DiffusersProcess:
         num_classes: int | None = None,
         null_class: int | None = None,
         class_ids: Sequence[int] | None = None,
+        prompts: Prompts | None = None,
+        micro_batch: int | None = None,
     ):
         diffusers = _diffusers()
         config = getattr(model, "config", None)
-        if isinstance(model, (diffusers.DiTTransformer2DModel, diffusers.Transformer2DModel)):
+        self.prompts = None
+        if isinstance(model, diffusers.UNet2DConditionModel):
+            _check_text_model(config, prompts, num_classes, class_ids)
+            self.kind, self.class_conditional, self.prompts = "text", False, prompts
+            model_classes = None
+            self.feature_norm = model.conv_norm_out
+        elif prompts is not None:
+            raise ValueError(f"prompts are for a text-to-image UNet2DConditionModel, not a {type(model).__name__}")
+        elif isinstance(model, (diffusers.DiTTransformer2DModel, diffusers.Transformer2DModel)):
             if config.norm_type != "ada_norm_zero" or config.patch_size is None or not config.num_embeds_ada_norm:
                 raise ValueError(
                     "a Transformer2DModel is supported only as a class-conditional DiT "
@@ -156,17 +177,22 @@ class DiffusersProcess:
             raise ValueError(f"model must be one of {list(SUPPORTED_MODELS)}, not {type(model).__name__}")
         self.model, self.vae = model.eval(), None if vae is None else vae.eval()
         self.device, self.dtype = model.device, model.dtype
-        self.class_ids = self._class_ids(num_classes, class_ids, model_classes)
-        self.num_classes = 1 if self.class_ids is None else len(self.class_ids)
+        self.micro_batch = _check_micro_batch(micro_batch)
+        self.class_ids = None if self.prompts is not None else self._class_ids(num_classes, class_ids, model_classes)
+        self.num_classes = (
+            len(self.prompts) if self.prompts is not None else 1 if self.class_ids is None else len(self.class_ids)
+        )
+        self.observes_label = self.prompts is None  # a prompt's number means nothing to a policy: its embedding does
         # the model's class id by env label, for indexing on the model's device
         self.model_labels = None if self.class_ids is None else torch.tensor(self.class_ids, device=self.device)
         self.guidance_scale = float(guidance_scale)
-        guides = self.class_conditional and self.guidance_scale > 1
-        if guides and null_class is None:
+        guides = (self.class_conditional or self.prompts is not None) and self.guidance_scale > 1
+        if guides and self.class_conditional and null_class is None:
             raise ValueError(
                 "guidance_scale > 1 needs the null class of the model (null_class=...); or pass guidance_scale=1"
             )
-        self.null_class = null_class if guides else None
+        self.null_class = null_class if guides and self.class_conditional else None
+        self.guides = guides
         if self.null_class is not None and self.null_class in self.class_ids:
             raise ValueError(
                 f"the classes include the null class {self.null_class} (the unguided pass's); pass num_classes="
@@ -184,7 +210,7 @@ class DiffusersProcess:
         self._set_scheduler(diffusers, scheduler, num_steps)
         self.default_num_steps = self.num_steps = num_steps
         self.named_schedules = {"hand-designed": {}}
-        self.config_sha256 = config_sha256(model, scheduler, vae)
+        self.config_sha256 = config_sha256(model, scheduler, vae)  # from_pipeline adds a text encoder's
 
     def _class_ids(
         self, num_classes: int | None, class_ids: Sequence[int] | None, model_classes: int | None
@@ -350,38 +376,60 @@ class DiffusersProcess:
 
     @torch.no_grad()
     def _with_forward(self, state: DiffusersState) -> DiffusersState:
-        """The state with the model's outputs at (x, t), as the pipelines batch them (cond, then uncond)."""
-        x, t = state.x, state.t
-        labels = None if self.model_labels is None else self.model_labels[state.labels]
-        if (
-            self.solver == "euler"
-        ):  # flow-matching models take sigma x num_train_timesteps, as the scheduler's timesteps
+        """The state with the model's outputs at (x, t), as the pipelines batch them (cond, then uncond),
+        ``micro_batch`` samples at a time."""
+        parts = [self._forward(state.x[c], state.t[c], state.labels[c]) for c in self._chunks(len(state.x))]
+        state.cond = torch.cat([cond for cond, _, _ in parts])
+        state.uncond = torch.cat([uncond for _, uncond, _ in parts]) if self.guides else None
+        state.hidden = torch.cat([hidden for _, _, hidden in parts])
+        return state
+
+    def _forward(
+        self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """One model call on a batch: the conditional output, the unconditional one (when guided), and
+        the mean of the model's last norm (the policy's features)."""
+        batch = len(x)
+        if self.solver == "euler":  # flow-matching models take sigma x num_train_timesteps, as the scheduler's
             t = (t * self.num_train_timesteps).float()
-        if self.null_class is not None:
+        if self.guides:
             x, t = torch.cat([x, x]), torch.cat([t, t])
-            labels = torch.cat([labels, torch.full_like(labels, self.null_class)])
+        condition: dict[str, torch.Tensor] = {}
+        if self.prompts is not None:
+            embeds = self.prompts.embeds[labels]
+            if self.guides:
+                embeds = torch.cat([embeds, self.prompts.null.expand_as(embeds)])
+            condition["encoder_hidden_states"] = embeds
+        elif self.model_labels is not None:
+            model_labels = self.model_labels[labels]
+            if self.guides:
+                model_labels = torch.cat([model_labels, torch.full_like(model_labels, self.null_class)])
+            condition["class_labels"] = model_labels
         hidden = []
         hook = self.feature_norm.register_forward_hook(lambda module, inputs, output: hidden.append(output))
         try:
             if self.kind == "dit":
-                output = self.model(x, timestep=t, class_labels=labels).sample
+                output = self.model(x, timestep=t, **condition).sample
             else:
-                output = self.model(x, t, class_labels=labels).sample
+                output = self.model(x, t, **condition).sample
         finally:
             hook.remove()
         output = output[:, : self.channels]  # a learned sigma (twice the channels) is not used, as in DiTPipeline
-        batch = len(state.x)
-        state.cond, state.uncond = output[:batch], (output[batch:] if self.null_class is not None else None)
         norm = hidden[-1][:batch].float()
-        state.hidden = norm.mean(dim=1) if self.kind == "dit" else norm.mean(dim=(2, 3))  # over tokens / pixels
-        return state
+        features = norm.mean(dim=1) if self.kind == "dit" else norm.mean(dim=(2, 3))  # over tokens / pixels
+        return output[:batch], (output[batch:] if self.guides else None), features
+
+    def _chunks(self, batch: int) -> list[slice]:
+        """The slices of a batch that one model call or decode takes (all of it without ``micro_batch``)."""
+        size = self.micro_batch or max(batch, 1)
+        return [slice(start, start + size) for start in range(0, batch, size)]
 
     @torch.no_grad()
     def step(
         self, state: DiffusersState, values: dict[str, torch.Tensor], num_steps: int, generator: torch.Generator
     ) -> DiffusersState:
         output = state.cond
-        if self.null_class is not None:
+        if self.guides:
             output = guided(state.cond, state.uncond, values["guidance"].to(self.device, self.dtype))
         remaining = num_steps - state.step
         t_next = next_times(
@@ -429,21 +477,27 @@ class DiffusersProcess:
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         bound = np.append(self.hidden_bound, 1.0).astype(np.float32)
-        return {
+        spaces = {
             "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
             "time": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
         }
+        if self.prompts is not None:  # the prompt's embedding, a unit vector (slack for float rounding)
+            spaces["prompt"] = gym.spaces.Box(-1.0 - 1e-4, 1.0 + 1e-4, (self.prompts.dim,), np.float32)
+        return spaces
 
     def observation(self, state: DiffusersState) -> dict[str, torch.Tensor]:
-        return {"time": self._time(state)}
+        if self.prompts is None:
+            return {"time": self._time(state)}
+        return {"time": self._time(state), "prompt": self.prompts.summary[state.labels]}
 
     @torch.no_grad()
     def decode(self, state: DiffusersState) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1], as the pipelines make them (latents through the VAE, as DiTPipeline)."""
-        x = state.x
-        if self.vae is not None:
-            x = self.vae.decode(x / self.vae.config.scaling_factor).sample
-        return (x / 2 + 0.5).clamp(0, 1)
+        if self.vae is None:
+            return (state.x / 2 + 0.5).clamp(0, 1)
+        scaling = self.vae.config.scaling_factor
+        images = [self.vae.decode(state.x[c] / scaling).sample for c in self._chunks(len(state.x))]
+        return (torch.cat(images) / 2 + 0.5).clamp(0, 1)
 
     def preview(self, state: DiffusersState) -> torch.Tensor:
         return to_rgb(self.decode(state))
@@ -459,9 +513,12 @@ class DiffusersProcess:
         num_classes: int | None = None,
         null_class: int | None = None,
         class_ids: Sequence[int] | None = None,
+        prompts: Sequence[str] | Prompts | None = None,
+        micro_batch: int | None = None,
     ) -> DiffusersProcess:
         """The process of a diffusers pipeline (its ``transformer`` or ``unet``, ``scheduler`` and ``vae``);
-        ``num_steps`` and ``guidance_scale`` default to the pipeline's own defaults."""
+        ``num_steps`` and ``guidance_scale`` default to the pipeline's own defaults. A text-to-image
+        pipeline takes ``prompts`` (texts, encoded here by its text encoder, or :class:`Prompts`), its labels."""
         model = getattr(pipeline, "transformer", None)
         if model is None:
             model = getattr(pipeline, "unet", None)
@@ -474,6 +531,11 @@ class DiffusersProcess:
             num_steps = defaults["num_inference_steps"].default
         if guidance_scale is None:
             guidance_scale = defaults["guidance_scale"].default if "guidance_scale" in defaults else 1.0
+        text_encoder = getattr(pipeline, "text_encoder", None)
+        if prompts is not None and not isinstance(prompts, Prompts):
+            if type(model).__name__ != "UNet2DConditionModel":
+                raise ValueError(f"prompts are for a text-to-image pipeline; {type(pipeline).__name__} takes none")
+            prompts = Prompts.encode(pipeline, prompts)
         process = cls(
             model,
             pipeline.scheduler,
@@ -483,7 +545,11 @@ class DiffusersProcess:
             num_classes,
             null_class,
             class_ids,
+            prompts,
+            micro_batch,
         )
+        if process.prompts is not None:  # another text encoder gives the same prompts other meanings
+            process.config_sha256 = config_sha256(model, pipeline.scheduler, process.vae, text_encoder)
         process.pipeline_class, process.source = type(pipeline).__name__, pipeline.name_or_path or None
         return process
 
@@ -492,13 +558,15 @@ def config_sha256(*modules: Any) -> str:
     """A hash of the public configs of a pipeline's model, scheduler and VAE (with their classes):
     what tells a policy that a pipeline is the one it was trained on. Weights are not hashed: a
     large model's would take minutes, and a fine-tuned copy keeps its config."""
-    configs = [
-        None
-        if module is None
-        else [type(module).__name__, {k: v for k, v in dict(module.config).items() if not k.startswith("_")}]
-        for module in modules
-    ]
+    configs = [None if module is None else [type(module).__name__, _public_config(module)] for module in modules]
     return hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _public_config(module: Any) -> dict[str, Any]:
+    """A diffusers module's config (a dict), or a transformers model's (``to_dict``), without private keys."""
+    config = module.config
+    config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return {k: v for k, v in config.items() if not k.startswith("_") and k != "transformers_version"}
 
 
 def pipeline_labels(pipeline: Any) -> dict[str, int]:
@@ -527,6 +595,36 @@ def load_pipeline(path: str, device: str | torch.device = "cpu") -> Any:
             logging.enable_progress_bar()
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)
+
+
+def _check_text_model(
+    config: Any, prompts: Prompts | None, num_classes: int | None, class_ids: Sequence[int] | None
+) -> None:
+    """A text-to-image UNet as Stable Diffusion 1.x/2.x have it, with prompts and no classes; one line otherwise."""
+    extras = [
+        f"{key}={config.get(key)!r}"
+        for key in ("addition_embed_type", "class_embed_type", "time_cond_proj_dim", "encoder_hid_dim_type")
+        if config.get(key) is not None
+    ]
+    if config.get("num_class_embeds") is not None:
+        extras.append(f"num_class_embeds={config.num_class_embeds}")
+    if extras:
+        raise ValueError(
+            "supported UNet2DConditionModels take only text (Stable Diffusion 1.x and 2.x), not "
+            f"{', '.join(extras)} (SDXL's added embeddings, LCM's guidance embedding, classes)"
+        )
+    if prompts is None:
+        raise ValueError("a text-to-image UNet2DConditionModel needs prompts=... (its labels are prompts)")
+    if class_ids is not None or num_classes not in (None, len(prompts)):
+        raise ValueError("a text-to-image model's labels are its prompts: pass prompts, not classes")
+
+
+def _check_micro_batch(micro_batch: int | None) -> int | None:
+    if micro_batch is not None and (isinstance(micro_batch, bool) or not isinstance(micro_batch, int)):
+        raise ValueError(f"micro_batch must be a whole number of samples, not {micro_batch!r}")
+    if micro_batch is not None and micro_batch < 1:
+        raise ValueError(f"micro_batch must be at least 1 sample, not {micro_batch}")
+    return micro_batch
 
 
 def _norm_bound(norm: nn.Module) -> np.ndarray:
