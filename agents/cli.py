@@ -408,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="cpu",
         help="torch device of the generator, the agent and the evaluation: cpu, cuda, cuda:1 (default: %(default)s)",
     )
+    b.add_argument(
+        "--track",
+        choices=["reward", "selection"],
+        default="reward",
+        help="reward: every method sees only the env's reward (black-box searches maximise it); selection: methods "
+        "may also query FD in the selection space, a network no evaluation space uses, its samples counted "
+        "(default: %(default)s)",
+    )
     for command in (b, b_sub.add_parser("report", help="write leaderboard.md and the plots from the finished runs")):
         command.add_argument(
             "--suite",
