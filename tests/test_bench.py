@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from adagen_agents import cli
-from adagen_agents.bench import algorithms, hyperparams, report, tasks
+from adagen_agents.bench import algorithms, anchors, hyperparams, report, tasks
 from adagen_agents.bench.algorithms import ALGORITHMS, register, sb3, sb3_model
 from adagen_agents.bench.campaign import run_campaign, run_one
 from adagen_agents.bench.hyperparams import sanctioned_config
@@ -23,8 +23,7 @@ from adagen_agents.bench.trial import (
     normalised_scores,
 )
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS, SB3Algorithm
-from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES  # the leaderboard (v0) spaces
-from adagen_env.evaluation.metrics import Evaluator
+from adagen_env.evaluation.metrics import CLASSIC_SPACES, SPACES, Evaluator
 from adagen_env.paradigms import best_static_schedule, make_process
 from adagen_env.processes.sampling import sample
 from adagen_env.runtime.files import atomic_write_json
@@ -44,7 +43,14 @@ TINY = Task(
 
 @pytest.fixture(scope="module")
 def evaluator() -> Evaluator:
-    return Evaluator(spaces=SPACES)
+    return Evaluator(spaces=SPACES)  # v1: every evaluation space
+
+
+@pytest.fixture(autouse=True)
+def small_anchor_search(monkeypatch):
+    """The selection-space pick of the best static schedule on fewer samples, for speed."""
+    monkeypatch.setattr(anchors, "SCREEN_SAMPLES", 64)
+    monkeypatch.setattr(anchors, "PICK_SAMPLES", 100)
 
 
 @pytest.fixture
@@ -75,20 +81,33 @@ def toy(monkeypatch):
 
 def test_a_plugged_in_algorithm_is_scored_in_every_space_with_its_curve(tiny_suite, toy, tmp_path, evaluator):
     data = run_one(toy, TINY, 0, tmp_path, evaluator)
-    # the zero action is the hand-designed schedule bit for bit: score 0 in every space, exactly
+    # the zero action is the hand-designed schedule bit for bit: score 0 in every space, exactly, on every seed
     assert data["scores"] == {**{space: 0.0 for space in SPACES}, "mean": 0.0}
+    assert data["scores_per_seed"] == [data["scores"]] * 3 and data["eval_seeds"] == [100_000, 100_001, 100_002]
+    assert data["track"] == "reward" and data["protocol"] == "v1"
+    assert data["actions"]["max_abs"] == 0.0 and data["actions"]["saturated_share"] == 0.0
     assert data["samples_used"] == 1024 and data["budget_samples"] == 1024
     assert [p["samples"] for p in data["curve"]] == [256, 512, 768, 1024]
     assert all(p["scores"]["mean"] == 0.0 for p in data["curve"])
+    assert all(isinstance(p["reward"], float) for p in data["curve"])  # the env's recent mean reward, beside
     assert data["train_seconds"] > 0 and data["samples_per_second"] > 0
-    saved = json.loads((tmp_path / "runs" / "tiny" / "toy-zero-seed0.json").read_text())
+    saved = json.loads((tmp_path / "runs" / "reward" / "tiny" / "toy-zero-seed0.json").read_text())
     assert saved["scores"] == data["scores"]
     references = json.loads((tmp_path / "references" / "tiny.json").read_text())
-    assert set(references) >= {"hand", "best_static", "noise"}
-    noise = references["noise"]  # the anchors on 3 evaluation seeds, the first the evaluation seed's own
-    assert noise["seeds"] == [100_000, 100_001, 100_002]
-    assert noise["hand"]["pixels_fd"][0] == references["hand"]["200"]["pixels_fd"]
-    assert len(set(noise["best_static"]["pixels_fd"])) == 3
+    assert set(references) >= {"hand", "best_static", "noise", "per_seed", "selection_pick"}
+    # both anchors are averaged over the 3 evaluation seeds, whose draws are kept
+    noise = references["noise"]
+    assert noise["seeds"] == [100_000, 100_001, 100_002] == references["eval_seeds"]
+    for anchor in ("hand", "best_static"):
+        for space in SPACES:
+            draws = noise[anchor][f"{space}_fd"]
+            assert len(set(draws)) == 3
+            assert references[anchor]["200"][f"{space}_fd"] == pytest.approx(sum(draws) / 3)
+    # the "1" anchor is the selection space's pick on tuning seeds, among the paradigm's grid
+    pick = references["selection_pick"]
+    assert pick["space"] == "selection" and pick["seeds"]["pick"] == [0, 1, 2]
+    assert pick["config"] in [row["config"] for row in pick["screen"]] and len(pick["screen"]) == 20
+    assert min(pick["finalists"], key=lambda f: sum(f["fd_per_seed"]))["config"] == pick["config"]
     assert saved["provenance"]["device"] == "cpu" and "commit" in saved["provenance"]
 
 
@@ -98,7 +117,12 @@ def test_normalised_score_is_0_at_hand_designed_and_1_at_best_static():
         "best_static": {"100": {f"{s}_fd": 6.0 for s in SPACES}},
     }
     result = {"classifier_fd": 6.0, "encoder_fd": 10.0, "pixels_fd": 2.0}
-    assert normalised_scores(result, references, 100) == {"classifier": 1.0, "encoder": 0.0, "pixels": 2.0, "mean": 1.0}
+    assert normalised_scores(result, references, 100, CLASSIC_SPACES) == {
+        "classifier": 1.0,
+        "encoder": 0.0,
+        "pixels": 2.0,
+        "mean": 1.0,
+    }
 
 
 @pytest.mark.slow  # trains every algorithm of the bench
@@ -133,17 +157,17 @@ def test_campaign_skips_finished_runs_and_keeps_going_after_a_crash(tiny_suite, 
 
     failed = run_campaign([toy, "toy-crash"], ["tiny"], [0, 1], tmp_path)
     assert failed == 2
-    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "runs" / "reward" / "tiny").iterdir()) == [
         "toy-zero-seed0.json",
         "toy-zero-seed1.json",
     ]
-    record = json.loads((tmp_path / "failed" / "tiny-toy-crash-seed0.json").read_text())
+    record = json.loads((tmp_path / "failed" / "reward-tiny-toy-crash-seed0.json").read_text())
     assert "boom" in record["error"]
-    before = (tmp_path / "runs" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns
+    before = (tmp_path / "runs" / "reward" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns
     capsys.readouterr()
     run_campaign([toy], ["tiny"], [0, 1], tmp_path)
     assert capsys.readouterr().out.count("done before, skipped") == 2
-    assert (tmp_path / "runs" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns == before
+    assert (tmp_path / "runs" / "reward" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns == before
 
 
 def test_budget_too_small_is_refused_before_training(tiny_suite, evaluator, tmp_path):
@@ -266,7 +290,7 @@ def test_report_writes_the_leaderboard_tests_and_plots(tmp_path, monkeypatch):
 
 def test_the_trial_hands_out_neither_an_uncounted_generator_nor_the_evaluation():
     scored = []
-    trial = Trial(TINY, 0, lambda point, used, act: scored.append(point))
+    trial = Trial(TINY, 0, lambda point, used, act, reward: scored.append(point))
     for name, why in (("process", "generate through trial.env"), ("curve", "kept from the algorithm")):
         with pytest.raises(SealedError, match=f"trial.{name} is sealed: .*{why}"):
             getattr(trial, name)
@@ -363,7 +387,7 @@ def test_the_docs_plugin_runs_as_written_and_is_in_the_report_with_its_curve(tin
             str(results),
         ]
     )
-    run = json.loads((results / "runs" / "tiny" / "my_search.best_constant-seed0.json").read_text())
+    run = json.loads((results / "runs" / "reward" / "tiny" / "my_search.best_constant-seed0.json").read_text())
     assert run["algo"] == "my_search:best_constant" and run["samples_used"] == TINY.budget_samples
     assert [p["samples"] for p in run["curve"]] == [256, 512, 768, 1024]
     cli.main(["bench", "report", "--results", str(results)])

@@ -2,11 +2,16 @@
 
 A static schedule here is one action per step (the env's residual around the hand-designed
 schedule, so all zeros is the hand-designed schedule), the same for every sample; per class, one
-such schedule per class. Each candidate is scored by ``trial.search_fd``: FD in the classifier
-space of ``SEARCH_SAMPLES`` samples against the training images, on a tuning seed, as a
-practitioner tuning a schedule by hand-rolled search would. Each candidate's samples count
-against the budget. Because the objective is the classifier space's FD, these baselines' scores
-in that space are the ones they optimised; the encoder and pixel spaces are the independent check.
+such schedule per class. Each candidate is scored on ``SEARCH_SAMPLES`` samples, which count
+against the budget, by what the trial's track allows:
+
+- reward track: the mean terminal reward of the candidate's episodes in the trial's env (the same
+  online adversarial discriminator, seeded by the run, that the RL algorithms train against), to be
+  maximised, so that RL against a search compares optimisers, not signals;
+- selection track: ``trial.search_fd``, FD in the selection space (a network no evaluation space
+  uses) against the training images, on a tuning seed, to be minimised.
+
+v0 searched FD in the evaluation's classifier space: a third of its headline score was the objective.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 
 from adagen_agents.bench.trial import BudgetTooSmall, Trial
 from adagen_env.evaluation.generators import Act
+from adagen_env.evaluation.seeds import SEARCH_SEEDS
 
 SEARCH_SAMPLES = 256  # samples per candidate
 SIGMA = 0.3  # spread of candidates around the hand-designed schedule, in action units
@@ -50,15 +56,42 @@ def _shape(trial: Trial, per_class: bool) -> tuple[int, ...]:
     return (core.process.num_classes, *shape) if per_class else shape
 
 
+def episode_reward(trial: Trial, act: Act, num_samples: int) -> float:
+    """The mean terminal reward of ``act``'s episodes in the trial's env, over at least ``num_samples``
+    samples (whole batches): the reward track's objective. The env's core generates, so every sample
+    counts against the budget, and its discriminator learns from them as it does from an RL run's."""
+    core = trial.env.core
+    batches = -(-num_samples // core.num_envs)
+    if trial.samples_used + batches * core.num_envs > trial.budget_samples:
+        raise BudgetTooSmall(
+            f"{batches * core.num_envs} more samples would exceed the budget of {trial.budget_samples}"
+        )
+    total = 0.0
+    for batch in range(batches):
+        # every candidate on the same noise and labels (as search_fd scores each on one seed): common random numbers
+        observation = core.reset(seed=(SEARCH_SEEDS.start + trial.seed) * 1_000 + batch)
+        for _ in range(core.num_steps):
+            observation, reward, terminated, _ = core.step(act(observation))
+        total += float(reward.float().mean())
+    return total / batches
+
+
+def objective(trial: Trial, act: Act) -> float:
+    """What a search minimises on the trial's track: selection-space FD, or minus the mean episode reward."""
+    if trial.track == "selection":
+        return trial.search_fd(act, SEARCH_SAMPLES)
+    return -episode_reward(trial, act, SEARCH_SAMPLES)
+
+
 class _Best:
-    """The best candidate so far (the hand-designed schedule until one beats it)."""
+    """The best candidate so far (the hand-designed schedule until one beats it); ``fd``: its objective."""
 
     def __init__(self, trial: Trial, shape: tuple[int, ...]):
         self.trial, self.actions, self.fd = trial, torch.zeros(shape), math.inf
         self.per_class = len(shape) == 3
 
     def score(self, actions: torch.Tensor) -> float:
-        fd = self.trial.search_fd(static_act(actions, self.trial.task.num_steps), SEARCH_SAMPLES)
+        fd = objective(self.trial, static_act(actions, self.trial.task.num_steps))
         if fd < self.fd:
             self.actions, self.fd = actions, fd
         self.trial.checkpoint(self.act)

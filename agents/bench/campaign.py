@@ -1,11 +1,13 @@
 """Running the benchmark: one (algorithm, task, seed) run to one JSON file, and resumable campaigns.
 
 A campaign skips every run whose JSON exists, writes each result atomically as soon as it is
-done, and records a crashed run in ``failed/`` without stopping the others. The normalised
-score's references (the hand-designed and the best static schedule) are computed once per task
-and kept in ``references/``. Every file is written by ``write_results``, so it carries its
-provenance: the commit and whether the checkout was dirty, the package versions, the platform
-and CPU count, torch's threads, the device, and the load before and after.
+done, and records a crashed run in ``failed/`` without stopping the others. Runs go to
+``runs/<track>/<task>/<algo>-seed<s>.json`` (v0's, before tracks, lie in ``runs/<task>/``). The
+normalised score's references (the hand-designed schedule and the best static one, picked in the
+selection space on tuning seeds, :mod:`.anchors`) are computed once per task, scored on every
+evaluation seed, and kept in ``references/``: both tracks share them. Every file is written by
+``write_results``, so it carries its provenance: the commit and whether the checkout was dirty, the
+package versions, the platform and CPU count, torch's threads, the device, and the load before and after.
 """
 
 from __future__ import annotations
@@ -19,22 +21,26 @@ from pathlib import Path
 import torch
 
 from adagen_agents.bench.algorithms import get_algorithm, missing_packages
+from adagen_agents.bench.anchors import selection_pick
 from adagen_agents.bench.tasks import Task, get_task
 from adagen_agents.bench.trial import (
+    TRACKS,
     SetupError,
     Trial,
+    anchor_references,
     evaluate_act,
+    evaluate_final,
+    mean_result,
     normalised_scores,
-    reference_noise,
-    reference_results,
 )
-from adagen_env.evaluation.metrics import CLASSIC_SPACES, Evaluator
+from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.runtime.devices import check_device
 from adagen_env.runtime.files import atomic_write_json
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.results import write_results
 
 DEFAULT_RESULTS = Path("adagen-results/bench")
+PROTOCOL = "v1"  # two tracks, the selection-space anchor, every score averaged over the evaluation seeds
 
 
 def run_label(algo: str) -> str:
@@ -42,28 +48,51 @@ def run_label(algo: str) -> str:
     return algo.replace(":", ".")
 
 
-def run_path(results: Path, algo: str, task: str, seed: int) -> Path:
-    return results / "runs" / task / f"{run_label(algo)}-seed{seed}.json"
+def run_path(results: Path, algo: str, task: str, seed: int, track: str = "reward") -> Path:
+    return results / "runs" / track / task / f"{run_label(algo)}-seed{seed}.json"
 
 
 def references(task: Task, results: Path, evaluator: Evaluator, device: str = "cpu") -> dict:
-    """The task's references, computed once and kept in ``references/<task>.json``: the anchors on the
-    evaluation seed, and their FD on the task's noise seeds (``noise``), from which the report judges
-    each denominator against FD's noise."""
+    """The task's references, computed once and kept in ``references/<task>.json``: the best static
+    schedule picked in the selection space on tuning seeds (``selection_pick``), then both anchors on
+    every evaluation seed, averaged, with their draws per seed (``per_seed``, ``noise``), from which
+    the report judges each denominator against FD's noise. A v0 file (no ``protocol``) is refused."""
     path = results / "references" / f"{task.name}.json"
     if path.exists():
-        return json.loads(path.read_text())
-    print(f"references for {task.name}: the hand-designed and the best static schedule ...", flush=True)
+        data = json.loads(path.read_text())
+        if data.get("protocol") != PROTOCOL:
+            raise ValueError(
+                f"{path} holds v0 references (the anchor picked by the evaluation's classifier, one seed); "
+                "v1 runs need their own: use another --results folder"
+            )
+        return data
+    print(f"references for {task.name}: picking the best static schedule in the selection space ...", flush=True)
     provenance = Provenance(device=device)
-    anchors = reference_results(task, evaluator, device)
-    noise = reference_noise(task, evaluator, anchors, device)
-    data = {"task": task.name, "eval_seed": task.eval_seed, **anchors, "noise": noise}
+    pick = selection_pick(task, device)
+    print(f"references for {task.name}: {pick['config']}; scoring both anchors on seeds {list(task.eval_seeds)} ...")
+    anchors = anchor_references(task, evaluator, pick["config"], device)
+    data = {
+        "protocol": PROTOCOL,
+        "task": task.name,
+        "eval_seed": task.eval_seed,
+        "eval_seeds": list(task.eval_seeds),
+        "selection_pick": pick,
+        **anchors,
+    }
     write_results(path, data, provenance)
     return data
 
 
-def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluator, device: str = "cpu") -> dict:
-    """Train or search with ``algo`` on ``task`` with ``seed``, score it, write its JSON; returns it."""
+def seed_references(refs: dict, i: int, num_samples: int) -> dict:
+    """The references of evaluation seed number ``i`` alone, as ``normalised_scores`` reads them."""
+    return {name: {str(num_samples): refs["per_seed"][name][i]} for name in ("hand", "best_static")}
+
+
+def run_one(
+    algo: str, task: Task, seed: int, results: Path, evaluator: Evaluator, device: str = "cpu", track: str = "reward"
+) -> dict:
+    """Train or search with ``algo`` on ``task`` with ``seed`` on ``track``, score it on every evaluation
+    seed (the mean, and each seed's), write its JSON; returns it."""
     algorithm = get_algorithm(algo)
     refs = references(task, results, evaluator, device)
 
@@ -76,18 +105,26 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
 
     points: list[dict] = []  # the curve, kept here: the trial hands the algorithm none of it
 
-    def score_point(point: int, samples_used: int, act) -> None:
-        points.append({"samples": point, "samples_used": samples_used, **curve(act)})
+    def score_point(point: int, samples_used: int, act, reward: float | None) -> None:
+        points.append({"samples": point, "samples_used": samples_used, "reward": reward, **curve(act)})
 
     torch.manual_seed(seed)  # for libraries that draw from torch's global RNG
-    trial = Trial(task, seed, score_point, device)
+    trial = Trial(task, seed, score_point, device, track)
     provenance = Provenance(device=device)  # the machine is shared: every timing notes the load beside it
     start = time.perf_counter()
     act = algorithm(trial)
     seconds = time.perf_counter() - start - trial.evaluation_seconds
-    final = evaluate_act(task, act, task.eval_samples, evaluator, device)
-    last = {"samples": task.budget_samples, "samples_used": trial.samples_used, **curve(act)}
+    per_seed, actions = evaluate_final(task, act, evaluator, device)
+    final = mean_result(per_seed)
+    last = {
+        "samples": task.budget_samples,
+        "samples_used": trial.samples_used,
+        "reward": trial.recent_reward(),
+        **curve(act),
+    }
     data = {
+        "protocol": PROTOCOL,
+        "track": track,
         "algo": algo,
         "task": task.name,
         "seed": seed,
@@ -100,12 +137,20 @@ def run_one(algo: str, task: Task, seed: int, results: Path, evaluator: Evaluato
         "samples_per_second": trial.samples_used / seconds,
         "eval_samples": task.eval_samples,
         "eval_seed": task.eval_seed,
+        "eval_seeds": list(task.eval_seeds),
         "device": device,
         "scores": normalised_scores(final, refs, task.eval_samples),
+        # each seed's score against the anchors on that seed (paired: the same noise and labels)
+        "scores_per_seed": [
+            normalised_scores(r, seed_references(refs, i, task.eval_samples), task.eval_samples)
+            for i, r in enumerate(per_seed)
+        ],
         "final": final,
+        "final_per_seed": [{k: v for k, v in r.items() if k.endswith("_fd")} for r in per_seed],
+        "actions": actions,  # what the final policy did on the first evaluation seed (identical outcomes)
         "curve": [*points, last],
     }
-    write_results(run_path(results, algo, task.name, seed), data, provenance)
+    write_results(run_path(results, algo, task.name, seed, track), data, provenance)
     return data
 
 
@@ -115,34 +160,37 @@ def run_campaign(
     seeds: Sequence[int],
     results: Path = DEFAULT_RESULTS,
     device: str = "cpu",
+    track: str = "reward",
 ) -> int:
-    """Every (algo, task, seed) not yet done; returns how many failed."""
+    """Every (algo, task, seed) not yet done on ``track``; returns how many failed."""
+    if track not in TRACKS:
+        raise ValueError(f"unknown track {track!r}; the tracks: {', '.join(TRACKS)}")
     chosen = [get_task(t) for t in tasks]
     device = str(check_device(device))
     missing = missing_packages(list(algos))  # every name, plug-in and package is checked before the first run
     if missing:
         raise ImportError(f"these algorithms need {', '.join(missing)}, not installed: pip install -e '.[bench]'")
-    # the leaderboard (v0) scores in the three spaces it was built on
-    evaluator = Evaluator(spaces=CLASSIC_SPACES, device=device)
+    evaluator = Evaluator(spaces=SPACES, device=device)  # every evaluation space: five networks and the pixels
     failed = 0
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
     todo = [(a, t, s) for s in seeds for t in chosen for a in algos]
     for i, (algo, task, seed) in enumerate(todo, 1):
-        path = run_path(results, algo, task.name, seed)
-        label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}"
+        path = run_path(results, algo, task.name, seed, track)
+        label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}, {track} track"
         if path.exists():
             print(f"{label}: done before, skipped", flush=True)
             continue
         print(f"{label} ...", flush=True)
         try:
-            data = run_one(algo, task, seed, results, evaluator, device)
+            data = run_one(algo, task, seed, results, evaluator, device, track)
         except (ImportError, SetupError) as error:  # a missing package, a too small budget: the same for every seed
             raise type(error)(f"{algo} on {task.name}: {error}") from error
         except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
             failed += 1
             atomic_write_json(
-                results / "failed" / f"{task.name}-{run_label(algo)}-seed{seed}.json",
+                results / "failed" / f"{track}-{task.name}-{run_label(algo)}-seed{seed}.json",
                 {
+                    "track": track,
                     "algo": algo,
                     "task": task.name,
                     "seed": seed,
@@ -152,12 +200,9 @@ def run_campaign(
             )
             print(f"{label}: FAILED ({error!r}); recorded in {results / 'failed'}", flush=True)
             continue
-        failed_record = results / "failed" / f"{task.name}-{run_label(algo)}-seed{seed}.json"
+        failed_record = results / "failed" / f"{track}-{task.name}-{run_label(algo)}-seed{seed}.json"
         failed_record.unlink(missing_ok=True)
         s = data["scores"]
-        print(
-            f"{label}: score {s['mean']:.3f} (classifier {s['classifier']:.3f}, encoder {s['encoder']:.3f}, "
-            f"pixels {s['pixels']:.3f}) in {data['train_seconds']:.0f} s",
-            flush=True,
-        )
+        spaces = ", ".join(f"{space} {s[space]:.2f}" for space in SPACES)
+        print(f"{label}: score {s['mean']:.3f} ({spaces}) in {data['train_seconds']:.0f} s", flush=True)
     return failed

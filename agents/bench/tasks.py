@@ -12,7 +12,8 @@ from adagen_env.processes.base import Process
 from adagen_env.rewards import AdversarialScorer
 
 CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # where along the budget the sample-efficiency curve is scored
-NOISE_SEEDS = 3  # evaluation seeds the references are scored on, from the task's own: the noise of one FD draw
+EVAL_SEEDS = len(REPORT_SEEDS)  # evaluation seeds every final policy and both anchors are scored on (v1), averaged
+NOISE_SEEDS = EVAL_SEEDS  # v0: the seeds the references were scored on to measure the noise of one FD draw
 LITE_BUDGET = 2048  # a sixth of the full budget
 LITE_EVAL = {"eval_samples": 1000, "curve_samples": 250}
 
@@ -24,7 +25,8 @@ class Task:
     ``budget_samples`` is what an algorithm may spend: finished samples generated while it trains
     or searches (one episode = one sample, so ``budget_samples * num_steps`` env steps). The final
     policy is scored with deterministic actions on ``eval_samples`` class-balanced samples of the
-    evaluation seed ``eval_seed``; the learning curve on the first ``curve_samples`` of them.
+    evaluation seeds ``eval_seeds`` (``EVAL_SEEDS`` from ``eval_seed`` on; v1), averaged; the learning
+    curve on ``curve_samples`` samples of ``eval_seed``.
     """
 
     name: str
@@ -40,6 +42,11 @@ class Task:
     @property
     def budget_env_steps(self) -> int:
         return self.budget_samples * self.num_steps
+
+    @property
+    def eval_seeds(self) -> range:
+        """The evaluation seeds a final policy and both anchors are scored on, averaged (the first is ``eval_seed``)."""
+        return range(self.eval_seed, self.eval_seed + EVAL_SEEDS)
 
     @property
     def noise_seeds(self) -> range:

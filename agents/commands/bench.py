@@ -67,6 +67,6 @@ def run(args: argparse.Namespace) -> None:
     seeds = list(range(args.seeds)) if args.seeds is not None else args.seed or list(suite.seeds)
     torch.set_num_threads(args.threads)
     check_writable_folder(results, "--results")
-    failed = run_campaign(algos, tasks, seeds, results, args.device)
+    failed = run_campaign(algos, tasks, seeds, results, args.device, args.track)
     if failed:
         raise ValueError(f"{failed} run(s) failed; see {results / 'failed'} (the others are saved; rerun to retry)")
