@@ -130,6 +130,11 @@ class Target:
         """The reward ``name`` for this target: by name for the digits; a user's generator or a pipeline
         gets an adversarial reward with the user's training images as the real side; a user's generator
         may also take the trajectory reward (or it mixed with an adversarial one), which needs none."""
+        if name == "adversarial-latent" and self.pipeline is None:
+            raise ValueError(
+                "--reward adversarial-latent scores a diffusers pipeline's VAE latents; it needs --pipeline DIR "
+                "(a pipeline with a VAE), not a generator of images"
+            )
         if self.shipped or (self.generator is not None and name == "trajectory"):
             return name
         if name.startswith("trajectory") and self.pipeline is not None:
@@ -142,7 +147,16 @@ class Target:
                 f"--reward {name} scores with networks of the shipped digits; with {self.flag} use "
                 "--reward adversarial (its discriminator trains on your images)"
             )
-        return make_scorer(name, self.process.device, real=self.real_train_images)
+        return make_scorer(name, self.process.device, real=self.real_train_images, **self._scaling(name))
+
+    def _scaling(self, name: str) -> dict[str, Any]:
+        """A pipeline's reward options for its size: the latent reward encodes through its VAE, and the
+        discriminator works in the process's micro-batches (``--micro-batch``)."""
+        micro_batch = getattr(self.process, "micro_batch", None)
+        return {
+            **({"process": self.process} if name == "adversarial-latent" else {}),
+            **({"micro_batch": micro_batch} if micro_batch is not None else {}),
+        }
 
     def resolve(self, spec: EpisodeSpec) -> EpisodeSpec:
         """``spec`` in plain values for this target (``smoothing="method"``: the paradigm's factor;

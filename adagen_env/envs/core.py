@@ -20,6 +20,7 @@ from adagen_env.processes.autocast import with_autocast
 from adagen_env.processes.base import Process
 from adagen_env.processes.schedules import by_name, inverse_activate, parameters_from_actions
 from adagen_env.rewards import Scorer, make_scorer
+from adagen_env.rewards.latent import check_latents_fit, state_latents
 from adagen_env.runtime.memory import check_fits, tensor_bytes
 
 MAX_SEED = 2**63 - 1  # what every random generator here takes
@@ -65,6 +66,10 @@ class ScheduleCore:
       episode's own noise generator, before it is scored; ``images()`` returns the refined batch.
     - ``autocast``: the generator's model calls run under bf16 autocast
       (:mod:`adagen_env.processes.autocast`); observations, images and rewards stay float32.
+
+    A scorer that declares ``scores = "latents"`` (the latent discriminator,
+    :mod:`adagen_env.rewards.latent`) gets the process's final latents instead of decoded images;
+    the batch is then decoded only for what needs images (the trade-off's fidelity).
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class ScheduleCore:
             check_scorer_fits(scorer, self.process, what)
         # a reward that fixes each episode's start (the trajectory reward's pool of noise with known
         # solutions) prepares for the process here, draws the starts at every reset and gets them back
+        self.scores_latents = getattr(self.scorer, "scores", "images") == "latents"
         self.pooled = hasattr(self.scorer, "draw_starts")
         if self.pooled:
             self.scorer.prepare(self.process)
@@ -222,10 +228,13 @@ class ScheduleCore:
             self.state = self.process.refine(self.state, self.spec.refine, self.generator)
         if terminated and self.scorer is not None:
             # on the process's device whatever the scorer returns (a scorer of your own may answer on the CPU)
-            images = self.process.decode(self.state)
+            # a latent scorer gets the latents, and nothing is decoded for it
+            images = None if self.scores_latents else self.process.decode(self.state)
+            scored = state_latents(self.process, self.state) if self.scores_latents else images
             starts = {"starts": self.starts} if self.pooled else {}
-            reward = self.scorer(images, self.labels, **starts).to(self.process.device, torch.float32)
+            reward = self.scorer(scored, self.labels, **starts).to(self.process.device, torch.float32)
             if self.fidelity is not None:
+                images = self.process.decode(self.state) if images is None else images
                 fidelity = self.fidelity(images, self.labels).to(self.process.device, torch.float32)
                 reward = (1 - self.tradeoffs) * reward + self.tradeoffs * fidelity
         else:
@@ -304,8 +313,11 @@ def check_seed(seed: Any) -> int | None:
 
 
 def check_scorer_fits(scorer: Scorer | None, process: Process, hint: str) -> None:
-    """A scorer that declares its image size must score the process's (C, H, W), and one that declares
-    its classes must know the process's labels, every one of them; one line otherwise."""
+    """A scorer that declares its image size must score the process's (C, H, W), one that scores latents
+    the process's latents, and one that declares its classes must know the process's labels, every one
+    of them; one line otherwise."""
+    if getattr(scorer, "scores", "images") == "latents":
+        check_latents_fit(scorer, process)
     makes = (process.image_channels, *process.image_shape)
     scorer_shape = getattr(scorer, "image_shape", None)
     if scorer_shape is not None:

@@ -11,11 +11,15 @@ from adagen_env.rewards.adversarial import AdversarialScorer, ScoringOnly
 from adagen_env.rewards.base import Scorer
 from adagen_env.rewards.batch_fd import BatchFrechetDistance
 from adagen_env.rewards.classifier_confidence import ClassifierConfidence, fidelity_scorer
+from adagen_env.rewards.latent import latent_scorer
 from adagen_env.rewards.trajectory import TrajectoryScorer
 
 SCORERS = {
     "adversarial": AdversarialScorer,
     "adversarial-projected": partial(AdversarialScorer, discriminator="projected"),
+    # a diffusers pipeline with a VAE: the discriminator scores its latents, the real images encoded once
+    # (needs process= and real=; adagen_env.rewards.latent)
+    "adversarial-latent": latent_scorer,
     # remedies against a discriminator that memorises its 1,297 real images (docs/method.md, section 5)
     # DiffAugment on every training step's reals and fakes: Zhao et al. 2020's translation, cutout, colour ranges
     "adversarial-diffaug": partial(AdversarialScorer, augment="diffaug"),
@@ -68,5 +72,6 @@ __all__ = [
     "ClassifierConfidence",
     "Scorer",
     "TrajectoryScorer",
+    "latent_scorer",
     "make_scorer",
 ]
