@@ -18,7 +18,7 @@ import torch
 
 from adagen_agents.card import PolicyCard, card_from_legacy
 from adagen_agents.files import CHECKPOINT_KEYS, POLICY_KEYS, describe
-from adagen_agents.policy import ScheduleNet
+from adagen_agents.policy import ScheduleNet, label_classes
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS, get_sb3_algorithm
 from adagen_env.envs.core import flatten
 from adagen_env.evaluation.generators import Act
@@ -85,7 +85,7 @@ def load_actor(
     _check_trained_on(path, card, process, process_name)
     actor = ScheduleNet(
         process.feature_dim,
-        process.num_classes,
+        label_classes(process),
         len(process.parameters),
         state["config"]["hidden"],
         tradeoff=card.spec.tradeoff is not None,

@@ -1,6 +1,7 @@
 """The schedule policy network of AdaNAT, scaled down: generator features modulated by the step.
 
-features (+ one-hot class) -> linear; step -> sinusoidal embedding -> MLP -> scale and shift of
+features (+ one-hot class, where the policy sees the label: not for a text-to-image process, whose
+features end with the prompt's embedding) -> linear; step -> sinusoidal embedding -> MLP -> scale and shift of
 a LayerNorm (adaptive LayerNorm); a small MLP head to the outputs. The actor's last layer
 starts at zero, so an untrained policy's mean action is 0: the hand-designed schedule.
 
@@ -25,6 +26,12 @@ def sinusoidal_embedding(progress: torch.Tensor, dim: int = STEP_EMBEDDING) -> t
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+def label_classes(process: object) -> int:
+    """The width of the one-hot label a policy of ``process`` reads: its classes, or 0 where the
+    observation has no label (a text-to-image process: its labels are prompts, shown by embedding)."""
+    return process.num_classes if getattr(process, "observes_label", True) else 0
+
+
 class ScheduleNet(nn.Module):
     def __init__(
         self,
@@ -46,8 +53,9 @@ class ScheduleNet(nn.Module):
             nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        label = nn.functional.one_hot(observation["label"].long(), self.num_classes).float()
-        inputs = [observation["features"], label]
+        inputs = [observation["features"]]
+        if self.num_classes:
+            inputs.append(nn.functional.one_hot(observation["label"].long(), self.num_classes).float())
         if self.tradeoff:
             inputs.append(sinusoidal_embedding(observation["tradeoff"]))
         h = self.inputs(torch.cat(inputs, dim=-1))

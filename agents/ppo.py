@@ -35,7 +35,7 @@ from torch import nn
 
 from adagen_agents.card import PolicyCard
 from adagen_agents.loading import read_checkpoint
-from adagen_agents.policy import ScheduleNet
+from adagen_agents.policy import ScheduleNet, label_classes
 from adagen_env.envs import ScheduleVectorEnv
 from adagen_env.envs.spec import spec_differences
 from adagen_env.runtime import distributed
@@ -196,10 +196,10 @@ class PPO:
             torch.default_generator.manual_seed(c.seed)
             conditioned = self.core.spec.tradeoff is not None  # the networks read the trade-off value
             self.actor = ScheduleNet(
-                process.feature_dim, process.num_classes, action_dim, c.hidden, tradeoff=conditioned
+                process.feature_dim, label_classes(process), action_dim, c.hidden, tradeoff=conditioned
             )
             self.critic = ScheduleNet(
-                process.feature_dim, process.num_classes, 1, c.hidden, zero_init=False, tradeoff=conditioned
+                process.feature_dim, label_classes(process), 1, c.hidden, zero_init=False, tradeoff=conditioned
             )
             if c.orthogonal_init:
                 _orthogonal_init(self.actor, None)
