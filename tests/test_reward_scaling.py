@@ -87,3 +87,127 @@ def test_class_embeddings_project_the_given_embeddings_and_travel_with_the_state
     assert torch.equal(pickle.loads(pickle.dumps(s)).score(x, y), s.score(x, y))
     with pytest.raises(ValueError, match=r"class_embeddings must be \(num_classes, D\) = \(2, D\)"):
         scorer(real, class_embeddings=torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize("remedies", [{}, {"r1": 0.1, "lecam": 0.3}])
+def test_micro_batched_scoring_and_updates_equal_the_whole_batch(remedies):
+    real = images(32, 16)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(16, 3, 16, 16, generator=g), torch.arange(16) % 2
+    whole, chunked = scorer(real, **remedies), scorer(real, micro_batch=3, **remedies)
+    torch.testing.assert_close(chunked.score(x, y), whole.score(x, y), rtol=0, atol=1e-6)
+    for s in (whole, chunked):
+        s(x, y)  # an update: 2 steps of 8 fakes and 8 reals, in chunks of 3
+    assert chunked.stats["updates"] == whole.stats["updates"] == 1
+    for key in ("loss", "real_logit", "fake_logit", "ada_rt"):
+        assert chunked.stats[key] == pytest.approx(whole.stats[key], abs=1e-5)
+    for (name, a), b in zip(whole.discriminator.state_dict().items(), chunked.discriminator.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+    torch.testing.assert_close(chunked.score(x, y), whole.score(x, y), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="micro_batch must be a whole number"):
+        scorer(real, micro_batch=0)
+
+
+# ------------------------------------------------------------------ the latent discriminator
+
+
+@pytest.fixture(scope="module")
+def diffusers():
+    return pytest.importorskip("diffusers")
+
+
+def tiny_process(diffusers, vae: bool = True):
+    """A 3-step DDIM process of a tiny random UNet: on 4x8x8 latents of a 16x16 RGB VAE, or on 3x8x8 pixels."""
+    from adagen_env.processes.diffusers_adapter import DiffusersProcess
+
+    torch.manual_seed(1)
+    autoencoder = diffusers.AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+    ).eval()
+    torch.manual_seed(2)
+    channels = 4 if vae else 3
+    unet = diffusers.UNet2DModel(
+        sample_size=8,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+        norm_num_groups=4,
+    ).eval()
+    return DiffusersProcess(unet, diffusers.DDIMScheduler(), 3, vae=autoencoder if vae else None)
+
+
+def test_the_latent_scorer_trains_and_scores_on_latents_without_decoding(diffusers):
+    from adagen_env.envs.core import ScheduleCore
+    from adagen_env.envs.spec import EpisodeSpec
+    from adagen_env.rewards import make_scorer
+    from adagen_env.rewards.latent import encode_images
+
+    process = tiny_process(diffusers)
+    real = images(32, 16, classes=1)
+    s = make_scorer("adversarial-latent", real=real, process=process, update_every=8, batch_size=8, steps=2)
+    assert (s.name, s.scores, s.latent_shape) == ("adversarial-latent", "latents", (4, 8, 8))
+    # the real side: the images encoded once, as vae.encode(2x - 1)'s mean times the scaling factor
+    with torch.no_grad():
+        expected = process.vae.encode(real.to_float()[:2] * 2 - 1).latent_dist.mean * process.vae.config.scaling_factor
+    torch.testing.assert_close(encode_images(process, real.to_float()[:2]), expected)
+    decodes = []
+    decode = process.vae.decode
+    process.vae.decode = lambda *a, **k: decodes.append(1) or decode(*a, **k)
+    core = ScheduleCore(process, 8, EpisodeSpec(reward=s))
+    for seed in (0, 1):
+        core.reset(seed=seed)
+        for _ in range(3):
+            _, reward, done, _ = core.step(torch.zeros(8, 1))
+    assert done and reward.shape == (8,) and ((0 < reward) & (reward < 1)).all()
+    assert s.stats["updates"] == 2 and decodes == []  # trained twice on latents; nothing decoded
+    assert torch.equal(
+        pickle.loads(pickle.dumps(s)).score(core.state.x, core.labels), s.score(core.state.x, core.labels)
+    )
+    core.images()  # images still decode when asked for
+    assert decodes == [1]
+
+
+def test_the_latent_reward_is_refused_in_one_line_where_there_are_no_latents(diffusers):
+    from adagen_env.envs.core import ScheduleCore
+    from adagen_env.envs.spec import EpisodeSpec
+    from adagen_env.rewards import make_scorer
+
+    def fails(call, message):
+        with pytest.raises(ValueError, match=message) as e:
+            call()
+        assert "\n" not in str(e.value)
+
+    real = images(8, 16, classes=1)
+    fails(
+        lambda: make_scorer("adversarial-latent", real=real, process=tiny_process(diffusers, vae=False)),
+        "this pipeline has no VAE .*; use --reward adversarial",
+    )
+    fails(lambda: make_scorer("adversarial-latent", real=real), "it needs a pipeline with a VAE")
+    fails(
+        lambda: ScheduleCore("AdaGen/Diffusion-Digits-v0", 2, EpisodeSpec(reward="adversarial-latent")),
+        "it needs a pipeline with a VAE",
+    )
+    fails(
+        lambda: make_scorer("adversarial-latent", real=images(8, 8, classes=1), process=tiny_process(diffusers)),
+        "the real images are 3x8x8, but the pipeline makes 3x16x16 images",
+    )
+    fails(lambda: AdversarialScorer(real=real, discriminator="latent"), "build it with .*latent_scorer")
+    # a latent scorer on a process whose latents have another shape
+    s = make_scorer("adversarial-latent", real=real, process=tiny_process(diffusers))
+    fails(lambda: ScheduleCore(tiny_process(diffusers, vae=False), 2, EpisodeSpec(reward=s)), "no VAE")
+
+
+def test_the_cli_refuses_the_latent_reward_without_a_pipeline():
+    from adagen_agents.target import Target
+
+    shipped = Target(paradigm=None, process=None)  # neither a generator file nor a pipeline: shipped
+    with pytest.raises(ValueError, match="it needs --pipeline DIR"):
+        shipped.reward("adversarial-latent")
