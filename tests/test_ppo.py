@@ -154,3 +154,109 @@ def test_a_checkpoint_resumes_only_on_its_device_type(process, tmp_path):
         assert "trained on cuda" in str(e) and "--device cuda" in str(e)
     else:
         raise AssertionError("expected ValueError")
+
+
+# ---------------------------------------------------------------- the fields ported from SB3's PPO and TRPO
+
+
+def first_step_stats(process, **overrides) -> tuple[PPO, dict, dict]:
+    """One update of one epoch whose steps leave the networks as they were (a learning rate of 1e-30):
+    every minibatch's probability ratio is exactly 1, so its policy loss is minus its mean advantage."""
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=3, reward="classifier")
+    agent = PPO(env, small_config(epochs=1, learning_rate=1e-30, **overrides))
+    batch = agent.collect()
+    return agent, batch, agent.update(batch)
+
+
+def test_minibatch_advantage_normalisation_gives_zero_mean_advantages(process):
+    _, _, plain = first_step_stats(process, minibatches=4)
+    _, _, normalised = first_step_stats(process, minibatches=4, normalize_advantage=True)
+    # the policy loss is minus the mean advantage: the mean of the critic's untrained values without,
+    # 0 with (each of the 4 minibatches has zero-mean advantages)
+    assert abs(plain["policy_loss"]) > 1e-3
+    assert abs(normalised["policy_loss"]) < 1e-6
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.5])
+def test_gae_bootstraps_from_the_rollout_time_value_of_the_next_step(process, lam):
+    agent, batch, stats = first_step_stats(process, minibatches=1, rollout_values=True, gae_lambda=lam)
+    with torch.no_grad():
+        values = agent.critic(batch["observation"])[:, 0].reshape(-1, 3, 16)  # (episode batch, step, env)
+    returns = batch["return"]
+    normalised = ((returns - returns.mean()) / (returns.std() + 1e-8)).reshape(-1, 3, 16)
+    # gamma 1, the reward at the last step: A_t = sum_k lambda^k (r_t+k + V_t+k+1 - V_t+k), V_3 = 0
+    deltas = [values[:, 1] - values[:, 0], values[:, 2] - values[:, 1], normalised[:, 2] - values[:, 2]]
+    advantages = [deltas[2], deltas[1] + lam * deltas[2], deltas[0] + lam * deltas[1] + lam**2 * deltas[2]]
+    expected = torch.stack(advantages).mean().item()
+    assert stats["policy_loss"] == pytest.approx(-expected, abs=1e-5)
+    if lam == 1.0:  # Monte-Carlo: the normalised return minus the value at rollout time
+        assert expected == pytest.approx((normalised - values).mean().item(), abs=1e-5)
+
+
+def test_gae_and_value_clipping_need_the_rollout_values():
+    for overrides in (dict(gae_lambda=0.95), dict(clip_value=0.2)):
+        with pytest.raises(ValueError, match="need rollout_values"):
+            PPOConfig(**overrides)
+    with pytest.raises(ValueError, match="must be true or false"):
+        PPOConfig(learned_std=1)
+
+
+def test_value_clipping_keeps_the_value_near_its_rollout_time_value(process):
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=3, reward="classifier")
+    agent = PPO(env, small_config(epochs=4, learning_rate=1e-2, rollout_values=True, clip_value=1e-6))
+    batch = agent.collect()
+    with torch.no_grad():
+        old = agent.critic(batch["observation"])[:, 0]
+    returns = batch["return"]
+    targets = (returns - returns.mean()) / (returns.std() + 1e-8)  # lambda 1: the normalised returns
+    stats = agent.update(batch)
+    # the critic learns, but every minibatch's loss sees values clipped to within 1e-6 of the old ones
+    assert stats["value_loss"] == pytest.approx(nn_mse(old, targets), rel=1e-4)
+    with torch.no_grad():
+        assert not torch.allclose(agent.critic(batch["observation"])[:, 0], old)
+
+
+def nn_mse(a: torch.Tensor, b: torch.Tensor) -> float:
+    return torch.nn.functional.mse_loss(a, b).item()
+
+
+def test_target_kl_stops_the_update_at_the_first_minibatch_past_it(process):
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=3, reward="classifier")
+    agent = PPO(env, small_config(epochs=4, minibatches=4, learning_rate=1e-2, target_kl=1e-9))
+    stats = agent.update(agent.collect())
+    # the first minibatch's KL is 0 (the policy of the rollout); after its step the next one's is not
+    assert stats["gradient_steps"] == 1 and stats["approx_kl"] > 0
+    unlimited = PPO(env, small_config(epochs=4, minibatches=4, learning_rate=1e-2, target_kl=10.0))
+    assert unlimited.update(unlimited.collect())["gradient_steps"] == 16
+
+
+def test_learned_std_is_a_parameter_that_learns_and_resumes(process, tmp_path):
+    def make() -> ScheduleVectorEnv:
+        return ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="adversarial")
+
+    agent = PPO(make(), small_config(learned_std=True, std_start=0.5, std_switch_update=0))
+    assert agent.std() == pytest.approx(0.5)  # starts at --std-start; the schedule does not act
+    batch = agent.collect()
+    agent.update(batch)
+    assert agent.log_std.grad is not None and agent.log_std.grad.abs().sum() > 0
+    assert not torch.allclose(agent.log_std, torch.full_like(agent.log_std, np.log(0.5)))
+    assert len(agent.log_std) == agent.core.num_parameters  # one per action, state-independent
+    path = agent.save(tmp_path / "learned.pt")
+    agent.learn(1)
+    resumed = PPO.load(path, make())
+    resumed.learn(1)
+    assert torch.equal(resumed.log_std, agent.log_std)
+    for a, b in zip(agent.actor.state_dict().values(), resumed.actor.state_dict().values()):
+        assert torch.equal(a, b)
+    actor, _ = load_actor(path, process)  # a policy file needs the actor alone
+    assert not actor.training
+
+
+def test_orthogonal_init_keeps_the_hand_designed_start(process):
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=4, reward="classifier")
+    agent = PPO(env, small_config(orthogonal_init=True))
+    hidden = agent.actor.head[1].weight  # square: W W^T = gain^2 I, gain sqrt 2
+    assert torch.allclose(hidden @ hidden.T, 2 * torch.eye(len(hidden)), atol=1e-4)
+    labels = torch.arange(16) % 10
+    learned = policy_generator(process, agent.predict, EpisodeSpec(num_steps=4))(labels, 5)
+    assert torch.equal(learned, sample(process, labels, num_steps=4, seed=5))
