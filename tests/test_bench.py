@@ -232,7 +232,8 @@ def write_run(results, algo, task, seed, scores, commit="abc"):
     )
 
 
-def test_report_writes_the_leaderboard_tests_and_plots(tmp_path, monkeypatch):
+def test_report_writes_the_v0_leaderboard_tests_and_plots(tmp_path, monkeypatch):
+    # v0 run files (runs/<task>/, no track, three spaces, one evaluation seed) are still read, as track v0
     pytest.importorskip("rliable")
     pytest.importorskip("matplotlib")
     monkeypatch.setattr(report, "REPS", 200)  # the bootstraps' resamples: fewer, for speed
@@ -242,7 +243,7 @@ def test_report_writes_the_leaderboard_tests_and_plots(tmp_path, monkeypatch):
             for seed in range(3):
                 if algo == "half-done" and task == "var-4":
                     continue
-                scores = {s: level + 0.1 * rng.standard_normal() for s in SPACES}
+                scores = {s: level + 0.1 * rng.standard_normal() for s in CLASSIC_SPACES}  # v0's spaces
                 scores["mean"] = sum(scores.values()) / 3
                 write_run(tmp_path, algo, task, seed, scores, commit="abc" if seed < 2 else "def")
     # maskgit-8's classifier denominator (0.5) is within 3 noise SDs (0.2); the other spaces' (4) are not
@@ -324,8 +325,8 @@ def test_a_run_that_reaches_for_uncounted_samples_or_the_evaluation_fails_clearl
 
     assert run_campaign(["peek", "overspend"], ["tiny"], [0], tmp_path) == 2
     out = capsys.readouterr().out
-    assert "peek on tiny, seed 0: FAILED (SealedError('trial.curve is sealed" in out
-    assert "overspend on tiny, seed 0: FAILED (BudgetExceeded('the budget of 3072 generation steps" in out
+    assert "peek on tiny, seed 0, reward track: FAILED (SealedError('trial.curve is sealed" in out
+    assert "overspend on tiny, seed 0, reward track: FAILED (BudgetExceeded('the budget of 3072 generation steps" in out
     assert not (tmp_path / "runs").exists()
 
 
@@ -482,9 +483,11 @@ def test_cli_takes_the_suite_seeds_and_device_and_refuses_bad_ones(monkeypatch, 
     monkeypatch.setattr("adagen_agents.bench.campaign.run_campaign", lambda *args: calls.append(args) or 0)
     monkeypatch.chdir(tmp_path)
     cli.main(["bench", "run", "--algo", "ppo-tuned", "--suite", "lite"])
-    algos, chosen, seeds, results, device = calls[-1]
+    algos, chosen, seeds, results, device, track = calls[-1]
     assert (algos, chosen, seeds) == (["ppo-tuned"], list(tasks.SUITES["lite"].tasks), list(range(10)))
-    assert (results, device) == (Path("adagen-results/bench-lite"), "cpu")
+    assert (results, device, track) == (Path("adagen-results/bench-lite"), "cpu", "reward")
+    cli.main(["bench", "run", "--algo", "cma-es", "--suite", "lite", "--track", "selection"])
+    assert calls.pop()[-1] == "selection"
     cli.main(["bench", "run", "--algo", "ppo", "--seeds", "12", "--task", "var-4"])
     assert calls[-1][1:4] == (["var-4"], list(range(12)), Path("adagen-results/bench"))
     for argv, message in (
@@ -496,4 +499,99 @@ def test_cli_takes_the_suite_seeds_and_device_and_refuses_bad_ones(monkeypatch, 
             cli.main(["bench", "run", "--algo", "ppo", *argv])
     with pytest.raises(SystemExit):
         cli.main(["bench", "run", "--algo", "ppo", "--seed", "0", "--seeds", "3"])  # one or the other
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "run", "--algo", "ppo", "--track", "tuned"])  # reward or selection
     assert len(calls) == 2
+
+
+# ------------------------------------------------------------------ v1 protocol: tracks, selection space, report
+
+
+def test_the_reward_track_seals_fd_queries_and_its_searches_maximise_the_reward(tiny_suite, tmp_path, evaluator):
+    trial = Trial(TINY, 0)  # the reward track, by default
+    assert trial.track == "reward"
+    with pytest.raises(SealedError, match="search_fd is sealed on the reward track"):
+        trial.search_fd(lambda obs: torch.zeros(len(obs["label"]), 2), 64)
+    assert trial.samples_used == 0  # refused before any sample
+    with pytest.raises(ValueError, match="unknown track 'nope'"):
+        Trial(TINY, 0, track="nope")
+    data = run_one("random-search", TINY, 0, tmp_path, evaluator)  # 4 candidates of 256 samples, by reward
+    assert data["track"] == "reward" and data["samples_used"] == TINY.budget_samples
+    rewards = [p["reward"] for p in data["curve"]]
+    assert all(isinstance(r, float) and np.isfinite(r) for r in rewards)
+
+
+def test_the_selection_track_queries_fd_in_the_selection_space_against_the_budget(tiny_suite):
+    from adagen_env.data.datasets import load_digits
+    from adagen_env.evaluation.generators import evaluate_generator, policy_generator
+    from adagen_env.evaluation.seeds import SEARCH_SEEDS
+    from adagen_env.evaluation.selection import SelectionEvaluator
+
+    trial = Trial(TINY, 3, track="selection")
+    act = lambda obs: torch.full((len(obs["label"]), trial.env.core.num_parameters), 0.2)  # noqa: E731
+    fd = trial.search_fd(act, 200)
+    assert trial.samples_used == 200  # counted against the budget
+    # the same samples (its process, its search seed) scored by the shipped selection network on the train split
+    process = make_process(TINY.env_id)
+    generate = policy_generator(process, act, TINY.spec)
+    expected = evaluate_generator(
+        generate, SelectionEvaluator(load_digits("train")), 10, 200, seed=SEARCH_SEEDS.start + 3, progress=False
+    )
+    assert fd == pytest.approx(expected["selection_fd"], rel=1e-6)
+    classifier = evaluate_generator(
+        generate,
+        Evaluator(reference=load_digits("train"), spaces=("classifier",)),
+        10,
+        200,
+        seed=SEARCH_SEEDS.start + 3,
+        progress=False,
+    )
+    assert fd != pytest.approx(classifier["classifier_fd"], rel=1e-3)  # not the evaluation's classifier
+    with pytest.raises(BudgetTooSmall, match="would exceed the budget"):
+        trial.search_fd(act, TINY.budget_samples)
+
+
+def test_the_report_groups_tracks_and_explains_identical_outcomes(tiny_suite, toy, tmp_path, monkeypatch):
+    pytest.importorskip("rliable")
+    monkeypatch.setattr(report, "REPS", 200)
+    assert run_campaign([toy], ["tiny"], [0, 1], tmp_path) == 0
+    assert run_campaign([toy], ["tiny"], [0], tmp_path, track="selection") == 0
+    cli.main(["bench", "report", "--results", str(tmp_path)])
+    board = (tmp_path / "leaderboard.md").read_text()
+    reward, selection = board.index("## Reward track"), board.index("## Selection track")
+    assert reward < selection < board.index("## Denominators against FD's noise")
+    assert "reward (2 runs), selection (1 runs)" in board
+    assert "| toy-zero | 2 x 1 |" in board[reward:selection] and "| toy-zero | 1 x 1 |" in board[selection:]
+    # the two seeds of the zero policy: identical FDs, explained from the run files
+    row = next(line for line in board[reward:selection].splitlines() if line.startswith("| tiny | toy-zero/s0"))
+    assert "toy-zero/s0, toy-zero/s1" in row and "seeds of one algorithm" in row
+    assert "the hand-designed schedule's" in row and "outputs the zero action" in row
+    assert "None: every run's final FDs are its own." in board[selection:]
+    for track in ("reward", "selection"):
+        assert (tmp_path / f"{track}-aggregates.png").stat().st_size > 0
+    for space in SPACES:  # every evaluation space's denominator, and not the selection space's
+        assert f"| tiny | {space} |" in board
+    assert "| tiny | selection |" not in board
+    assert "All runs come from commit" in board
+
+
+def test_alignment_is_the_rank_correlation_of_reward_and_score_over_checkpoints():
+    def run(algo, seed, pairs):
+        curve = [{"samples": i, "reward": r, "scores": {"mean": s}} for i, (r, s) in enumerate(pairs)]
+        return {"algo": algo, "task": "t", "seed": seed, "curve": curve}
+
+    runs = [
+        run("aligned", 0, [(0.1, 0.0), (0.2, 0.1), (0.3, 0.5), (0.4, 0.9)]),
+        run("misled", 0, [(0.1, 0.9), (0.2, 0.5), (0.3, 0.1), (0.4, 0.0)]),
+        run("silent", 0, [(None, 0.0)] * 4),  # recorded no reward (a selection-track search)
+    ]
+    rows = {r["algo"]: r for r in report.alignment(runs, ["t"], ["aligned", "misled", "silent"])}
+    assert rows["aligned"]["rho"] == pytest.approx(1.0) and rows["aligned"]["n"] == 4
+    assert rows["misled"]["rho"] == pytest.approx(-1.0)
+    assert "silent" not in rows and rows["all"]["n"] == 8
+
+
+def test_the_commits_note_says_when_runs_differ():
+    runs = [{"provenance": {"commit": "a" * 40, "dirty": False}}, {"provenance": {"commit": "b" * 40, "dirty": True}}]
+    assert "come from 2 code states" in report.commits(runs) and "(dirty)" in report.commits(runs)
+    assert report.commits(runs[:1]) == f"All runs come from commit {'a' * 10}."

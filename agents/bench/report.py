@@ -1,12 +1,17 @@
 """The leaderboard: rliable aggregates with 95 % stratified-bootstrap intervals, per-task tests, and the plots.
 
 Scores are normalised per task (0 = hand-designed schedule, 1 = best static schedule) in each
-feature space; the headline is their mean over spaces. An algorithm enters the aggregates with
-the seeds it has finished on every task of the suite; the rest is listed as incomplete. Per task,
-every RL algorithm is compared with the tuned static baselines by a bootstrap interval, Welch's
-t-test and a permutation test, Holm-corrected over all the comparisons (:mod:`.stats`). Every
-bootstrap is seeded, so the report is the same from the same runs. A normalised score whose
-denominator lies within ``NOISE_SIGMAS`` of FD's noise is flagged.
+feature space; the headline is their mean over spaces. Runs are grouped by track (``reward``,
+``selection``; v0's runs, written before tracks, as ``v0``), and each track has its own
+leaderboard: the tracks allow different signals, so their numbers are not ranked together. An
+algorithm enters a track's aggregates with the seeds it has finished on every task of it; the rest
+is listed as incomplete. Per task, every RL algorithm is compared with the tuned static baselines
+by a bootstrap interval, Welch's t-test and a permutation test, Holm-corrected over all the
+comparisons of the track (:mod:`.stats`). Every bootstrap is seeded, so the report is the same
+from the same runs. A normalised score whose denominator lies within ``NOISE_SIGMAS`` of FD's noise
+is flagged. The report also lists identical outcomes (runs whose final FDs are equal) with the
+explanation the run files give, the rank correlation of reward and score over the checkpoints
+(alignment), and the commits the runs come from.
 """
 
 from __future__ import annotations
@@ -23,12 +28,19 @@ import numpy as np
 from adagen_agents.bench.stats import ALPHA, EXACT_LIMIT, PERMUTATIONS, SEED, holm, permutation_p, welch_p
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
 from adagen_env.evaluation.comparison import Interval
-from adagen_env.evaluation.metrics import CLASSIC_SPACES as SPACES  # the leaderboard's spaces (v0)
+from adagen_env.evaluation.metrics import CLASSIC_SPACES, SPACES
 
 REPS = 2000  # bootstrap resamples
 BASELINE = "ppo"  # probability of improvement is over our PPO
 CURVE_ALGOS = 6  # the sample-efficiency plot shows the best this many by final IQM
-VIEWS = ("mean", *SPACES)  # the headline score, then each feature space
+TRACK_ORDER = ("reward", "selection", "v0")
+TRACK_TEXT = {
+    "reward": "every method sees only the env's reward; black-box searches maximise the mean episode reward",
+    "selection": "every method may also query FD in the selection space (a network no evaluation space uses), "
+    "its samples counted against the budget",
+    "v0": "runs written before tracks (v0): black-box searches optimised FD in the evaluation's classifier "
+    "space, the anchor was picked by that network, one evaluation seed, three spaces",
+}
 TUNED_STATIC = ("cma-es", "cma-es-per-class")  # what an RL algorithm must beat at equal cost
 BLACK_BOX = ("random-search", *TUNED_STATIC)
 NOISE_SIGMAS = 3  # a denominator within this many standard deviations of one FD draw is flagged
@@ -61,13 +73,25 @@ def require_rliable():
     return rly, metrics
 
 
+def run_spaces(run: dict) -> tuple[str, ...]:
+    """The feature spaces a run is scored in: every evaluation space (v1), or v0's three."""
+    return CLASSIC_SPACES if run.get("track", "v0") == "v0" else SPACES
+
+
+def views(spaces: tuple[str, ...]) -> tuple[str, ...]:
+    return ("mean", *spaces)  # the headline score, then each feature space
+
+
 def load_runs(results: Path) -> list[dict]:
-    """Every run file under ``results/runs``, checked: one that cannot be read, lacks a field the report
-    needs, or holds a score that is not a finite number is one line naming the file."""
-    return [read_run(p) for p in sorted((results / "runs").glob("*/*.json"))]
+    """Every run file under ``results/runs`` (``runs/<track>/<task>/``, and v0's ``runs/<task>/``, read as
+    track ``v0``), checked: one that cannot be read, lacks a field the report needs, or holds a score
+    that is not a finite number is one line naming the file."""
+    runs = results / "runs"
+    v0 = [read_run(p, "v0") for p in sorted(runs.glob("*/*.json"))]
+    return v0 + [read_run(p) for p in sorted(runs.glob("*/*/*.json"))]
 
 
-def read_run(path: Path) -> dict:
+def read_run(path: Path, track: str | None = None) -> dict:
     try:
         run = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -75,7 +99,11 @@ def read_run(path: Path) -> dict:
     fields = {"algo": str, "task": str, "seed": int, "scores": dict, "curve": list}
     if not isinstance(run, dict) or any(not isinstance(run.get(k), t) for k, t in fields.items()):
         raise ValueError(f"{path}: not a run file of adagen bench (it needs {', '.join(fields)})")
-    for view in VIEWS:
+    if track is not None:
+        run["track"] = track
+    elif run.get("track") not in TRACK_ORDER[:-1] or path.parent.parent.name != run["track"]:
+        raise ValueError(f"{path}: its track {run.get('track')!r} is not the folder's {path.parent.parent.name!r}")
+    for view in views(run_spaces(run)):
         score = run["scores"].get(view)
         if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
             raise ValueError(
@@ -182,7 +210,9 @@ class TaskComparison:
         return self.welch_holm < ALPHA and self.permutation_holm < ALPHA
 
 
-def compare(runs: list[dict], algo: str, baseline: str, task: str) -> TaskComparison | None:
+def compare(
+    runs: list[dict], algo: str, baseline: str, task: str, spaces: tuple[str, ...] = SPACES
+) -> TaskComparison | None:
     """``algo`` against ``baseline`` on one task (``None`` when either has no run there). The verdict over
     the spaces says "beats" only when every space's bootstrap interval agrees."""
     scores = {a: [r["scores"] for r in runs if r["algo"] == a and r["task"] == task] for a in (algo, baseline)}
@@ -191,7 +221,7 @@ def compare(runs: list[dict], algo: str, baseline: str, task: str) -> TaskCompar
     rng = seeded()
     spaces = {
         space: Interval(*seed_difference(*(np.array([s[space] for s in scores[a]]) for a in (algo, baseline)), rng))
-        for space in SPACES
+        for space in spaces
     }  # score differences: positive = algo better
     mine, theirs = (np.array([s["mean"] for s in scores[a]]) for a in (algo, baseline))
     permutation, exact = permutation_p(mine, theirs)
@@ -209,11 +239,11 @@ def compare(runs: list[dict], algo: str, baseline: str, task: str) -> TaskCompar
 
 
 def task_comparisons(
-    runs: list[dict], algos: list[str], baselines: list[str], tasks: list[str]
+    runs: list[dict], algos: list[str], baselines: list[str], tasks: list[str], spaces: tuple[str, ...] = SPACES
 ) -> list[TaskComparison]:
     """Every algorithm but the black-box ones against each baseline on each task, with each test's
     p-values Holm-corrected over all of them."""
-    found = [compare(runs, a, b, t) for b in baselines for a in algos if a not in BLACK_BOX for t in tasks]
+    found = [compare(runs, a, b, t, spaces) for b in baselines for a in algos if a not in BLACK_BOX for t in tasks]
     done = [c for c in found if c is not None]
     for c, welch, permutation in zip(
         done, holm([c.welch for c in done]), holm([c.permutation for c in done]), strict=True
@@ -226,21 +256,23 @@ def p_text(p: float, corrected: float) -> str:
     return "-" if math.isnan(p) else f"{p:.3f} ({corrected:.3f})"
 
 
-def denominators(results: Path, tasks: list[str]) -> list[dict]:
-    """Per task and space, the normalised score's denominator (FD of hand-designed - FD of best static on
-    the evaluation seed) against the noise of one FD draw: the standard deviation of the anchors' FD over
-    the task's noise seeds, pooled over the two anchors (``None`` for references written without it)."""
+def denominators(results: Path, tasks: list[str], spaces: tuple[str, ...] = SPACES) -> list[dict]:
+    """Per task and space, the normalised score's denominator (FD of hand-designed - FD of best static: v1
+    the mean over the evaluation seeds, v0 on the evaluation seed) against the noise of one FD draw: the
+    standard deviation of the anchors' FD over the evaluation seeds, pooled over the two anchors (``None``
+    for references written without it)."""
     rows = []
     for task in tasks:
         path = results / "references" / f"{task}.json"
         refs = json.loads(path.read_text()) if path.exists() else {}
         noise = refs.get("noise")
-        for space in SPACES:
+        for space in spaces:
             key, row = f"{space}_fd", {"task": task, "space": space, "denominator": None, "sigma": None}
             if refs:
                 n = str(TASKS[task].eval_samples) if task in TASKS else next(iter(refs["hand"]))
-                row["denominator"] = refs["hand"][n][key] - refs["best_static"][n][key]
-            if noise is not None:
+                if key in refs["hand"][n]:  # references of another protocol may lack the space
+                    row["denominator"] = refs["hand"][n][key] - refs["best_static"][n][key]
+            if noise is not None and key in noise.get("hand", {}):
                 variances = [np.var(noise[anchor][key], ddof=1) for anchor in ("hand", "best_static")]
                 row["sigma"] = float(math.sqrt(sum(variances) / 2))
             rows.append(row)
@@ -298,30 +330,123 @@ def fmt(point: float, interval: np.ndarray) -> str:
     return f"{point:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
-def write_report(results: Path) -> Path:
-    """Write ``leaderboard.md`` and the plots into ``results``; returns the leaderboard's path."""
-    rly, metrics = require_rliable()
-    import matplotlib
+def final_fds(run: dict) -> tuple:
+    """The run's final FDs, every space and (v1) every evaluation seed: what "identical outcomes" compares."""
+    if run.get("final_per_seed"):
+        return tuple(tuple(sorted(r.items())) for r in run["final_per_seed"])
+    return tuple(sorted((k, v) for k, v in run.get("final", {}).items() if k.endswith("_fd")))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from rliable import plot_utils
 
-    runs = load_runs(results)
-    if not runs:
-        raise FileNotFoundError(f"no finished runs under {results / 'runs'}; start with adagen bench run")
+def hand_fds(results: Path, task: str) -> tuple | None:
+    """The hand-designed schedule's final FDs as ``final_fds`` lays them out (``None`` without references)."""
+    path = results / "references" / f"{task}.json"
+    if not path.exists():
+        return None
+    refs = json.loads(path.read_text())
+    if "per_seed" in refs:
+        return tuple(tuple(sorted((k, v) for k, v in r.items() if k.endswith("_fd"))) for r in refs["per_seed"]["hand"])
+    n = str(TASKS[task].eval_samples) if task in TASKS else next(iter(refs["hand"]))
+    return tuple(sorted((k, v) for k, v in refs["hand"][n].items() if k.endswith("_fd")))
+
+
+def explain(group: list[dict], hand: tuple | None) -> str:
+    """Why the runs of ``group`` have identical final FDs, as far as their files tell."""
+    reasons = []
+    if hand is not None and final_fds(group[0]) == hand:
+        reasons.append("their FDs are the hand-designed schedule's (score 0 in every space)")
+    actions = [r.get("actions") for r in group]
+    if all(a is not None for a in actions):
+        if all(a["max_abs"] == 0 for a in actions):
+            reasons.append(
+                "every final policy outputs the zero action on every evaluation sample: the hand-designed schedule "
+                "bit for bit, so the run never moved its deterministic policy off its initial mean (no action "
+                "noise, zero action std, or a search that found nothing better)"
+            )
+        elif len({a["digest"] for a in actions}) == 1:
+            saturated = min(a["saturated_share"] for a in actions)
+            reasons.append(
+                "their final policies take the same actions on every evaluation sample"
+                + (f" ({saturated:.0%} of them at the bounds +-1: a saturated policy)" if saturated > 0.5 else "")
+            )
+        else:
+            reasons.append("their final policies' actions differ: not explained by the run files")
+    else:
+        configs = [r.get("config") or {} for r in group]
+        noiseless = [c.get("hyperparameters") is not None and "noise_type" not in c["hyperparameters"] for c in configs]
+        if not reasons:
+            reasons.append(
+                "written before run files summarised the final policy's actions: the report cannot tell why"
+                + ("; their configurations set no action noise" if configs and all(noiseless) else "")
+            )
+    algos = sorted({r["algo"] for r in group})
+    who = "seeds of one algorithm" if len(algos) == 1 else "across algorithms"
+    return f"{who}; " + "; ".join(reasons)
+
+
+def identical_outcomes(runs: list[dict], results: Path) -> list[tuple[str, list[dict], str]]:
+    """Per task, the groups of two or more runs with identical final FDs, and the explanation found."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        fds = final_fds(r)
+        if fds:
+            groups[(r["task"], fds)].append(r)
+    found = []
+    for (task, _), group in sorted(groups.items(), key=lambda item: (item[0][0], -len(item[1]))):
+        if len(group) > 1:
+            found.append(
+                (task, sorted(group, key=lambda r: (r["algo"], r["seed"])), explain(group, hand_fds(results, task)))
+            )
+    return found
+
+
+def spearman(x: list[float], y: list[float]) -> tuple[float, float]:
+    """Spearman's rank correlation and its two-sided p (NaN when either side is constant or n < 3)."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return math.nan, math.nan
+    from scipy.stats import spearmanr
+
+    rho, p = spearmanr(x, y)
+    return float(rho), float(p)
+
+
+def alignment(runs: list[dict], tasks: list[str], algos: list[str]) -> list[dict]:
+    """Per task, over every checkpoint of every run that recorded the env's recent mean reward: the rank
+    correlation of that reward with the checkpoint's headline score, for all algorithms together and for
+    each. Near 1: a higher reward means a better score, the optimiser is the question; near 0 or below:
+    the reward does not lead to the score, the reward is the problem."""
+    rows = []
+    for task in tasks:
+        points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in runs:
+            if r["task"] == task:
+                for p in r["curve"]:
+                    if p.get("reward") is not None:
+                        points[r["algo"]].append((p["reward"], p["scores"]["mean"]))
+        if not points:
+            continue
+        everything = [pair for algo in points for pair in points[algo]]
+        for who, pairs in (("all", everything), *((a, points[a]) for a in algos if a in points)):
+            rho, p = spearman([x for x, _ in pairs], [y for _, y in pairs])
+            rows.append({"task": task, "algo": who, "n": len(pairs), "rho": rho, "p": p})
+    return rows
+
+
+def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics, plot_utils) -> list[str]:
+    """One track's leaderboard, tests, identical outcomes, alignment and provenance, and its plots."""
+    spaces = run_spaces(runs[0])
     tasks = [t for t in TASKS if any(r["task"] == t for r in runs)]
+    prefix = "" if track == "v0" else f"{track}-"  # v0's plots keep their names
+    seeds = sorted({len(r.get("eval_seeds") or [r.get("eval_seed")]) for r in runs})
     lines = [
-        "# AdaGen-Bench leaderboard",
+        f"## {track.capitalize()} track" if track != "v0" else "## v0 (before tracks)",
         "",
-        f"Tasks: {', '.join(tasks)}. Score per task: 0 = hand-designed schedule, 1 = best static schedule, "
-        "from FD on the task's evaluation seed; headline = mean over the feature spaces. "
-        f"Aggregates over runs x tasks with 95 % stratified-bootstrap intervals ({REPS} resamples, rliable).",
+        f"{TRACK_TEXT[track]}. Tasks: {', '.join(tasks)}. Spaces: {', '.join(spaces)}. Final scores averaged over "
+        f"{' or '.join(map(str, seeds))} evaluation seed(s) per run.",
         "",
     ]
     matrices, incomplete = score_matrices(runs, "mean", tasks)
     if not matrices:
-        raise ValueError("no algorithm has finished a seed on every task yet; nothing to aggregate")
+        return [*lines, "No algorithm has finished a seed on every task of this track yet.", ""]
     points, intervals = aggregates(matrices)
     order = sorted(matrices, key=lambda a: -points[a][0])
     aggregated = {algo: complete_seeds(runs, algo, tasks) for algo in matrices}
@@ -349,20 +474,20 @@ def write_report(results: Path) -> Path:
         "",
         "IQM per feature space:",
         "",
-        "| algorithm | " + " | ".join(SPACES) + " |",
-        "|---|" + "---|" * len(SPACES),
+        "| algorithm | " + " | ".join(spaces) + " |",
+        "|---|" + "---|" * len(spaces),
     ]
     per_space = {}
-    for space in SPACES:
+    for space in spaces:
         m, _ = score_matrices(runs, space, tasks)
         per_space[space] = aggregates(m)
     for algo in order:
         lines.append(
             f"| {algo} | "
-            + " | ".join(fmt(per_space[s][0][algo][0], per_space[s][1][algo][:, 0]) for s in SPACES)
+            + " | ".join(fmt(per_space[s][0][algo][0], per_space[s][1][algo][:, 0]) for s in spaces)
             + " |"
         )
-    noise = denominators(results, tasks)
+    noise = denominators(results, tasks, spaces)
     noisy = {row["task"] for row in noise if flagged(row)}
     lines += [
         "",
@@ -375,12 +500,12 @@ def write_report(results: Path) -> Path:
     ]
     for algo in order:
         lines.append(f"| {algo} | " + " | ".join(f"{v:.2f}" for v in matrices[algo].mean(axis=0)) + " |")
-    found = task_comparisons(runs, order, [b for b in TUNED_STATIC if b in matrices], tasks)
+    found = task_comparisons(runs, order, [b for b in TUNED_STATIC if b in matrices], tasks, spaces)
     if found:
         exact = sum(c.exact for c in found)
         lines += [
             "",
-            "## Per-task comparisons",
+            "### Per-task comparisons",
             "",
             f"Every RL algorithm against each tuned static baseline at equal cost, per task, on the headline score "
             f"over training seeds: {len(found)} comparisons. The difference is mean minus mean with a 95 % "
@@ -423,19 +548,6 @@ def write_report(results: Path) -> Path:
             )
             + ".",
         ]
-    lines += [
-        "",
-        "## Denominators against FD's noise",
-        "",
-        "A normalised score divides by the denominator FD(hand-designed) - FD(best static) on the evaluation seed, "
-        "so one FD draw's noise moves it by noise / denominator. The noise is the standard deviation of the two "
-        "anchors' FD over the task's noise seeds (the evaluation seed and the next ones), pooled over the anchors; "
-        f"a cell is flagged when the denominator is below {NOISE_SIGMAS} of them.",
-        "",
-        "| task | space | denominator | noise SD | denominator / SD | flag |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [f"| {row['task']} | {row['space']} | {denominator_cells(row)} |" for row in noise]
     if min(len(m) for m in matrices.values()) < 2:
         lines += [
             "",
@@ -449,11 +561,51 @@ def write_report(results: Path) -> Path:
             + "; ".join(f"{a} ({why})" for a, why in sorted(incomplete.items())),
         ]
 
+    same = identical_outcomes(runs, results)
+    lines += [
+        "",
+        "### Identical outcomes",
+        "",
+        "Runs whose final FDs are identical in every space (and, v1, on every evaluation seed), across "
+        "algorithms or seeds, with the explanation the run files give.",
+        "",
+    ]
+    if same:
+        lines += ["| task | runs | explanation |", "|---|---|---|"]
+        for task, group, why in same:
+            names = ", ".join(f"{r['algo']}/s{r['seed']}" for r in group)
+            lines.append(f"| {task} | {names} | {why} |")
+    else:
+        lines.append("None: every run's final FDs are its own.")
+
+    aligned = alignment(runs, tasks, order)
+    lines += [
+        "",
+        "### Alignment of reward and score",
+        "",
+        "Per task, Spearman's rank correlation between the env's mean terminal reward over the latest "
+        "episodes (at least 256 samples) at each checkpoint and the headline score of the policy there, "
+        "over every checkpoint of every run that recorded the reward (a search on the selection track runs "
+        "no episodes; v0 runs recorded none). The rewards come from each run's own online discriminator, so "
+        "the pooled correlation mixes scales; each algorithm's row pools its seeds. Near 1, a higher reward "
+        "means a higher score, and the optimiser is the question; near 0 or below, the reward does not lead "
+        "to the score: the reward is the problem, not the optimiser.",
+        "",
+    ]
+    if aligned:
+        lines += ["| task | algorithm | checkpoints | Spearman rho | p |", "|---|---|---|---|---|"]
+        for row in aligned:
+            rho = "-" if math.isnan(row["rho"]) else f"{row['rho']:+.2f}"
+            p = "-" if math.isnan(row["p"]) else f"{row['p']:.3f}"
+            lines.append(f"| {row['task']} | {row['algo']} | {row['n']} | {rho} | {p} |")
+    else:
+        lines.append("No run of this track recorded the reward at its checkpoints.")
+
     # plots: aggregate intervals, performance profiles, probability of improvement, sample efficiency
     fig, _ = plot_utils.plot_interval_estimates(
         points, intervals, ["IQM", "Median", "Mean", "Optimality gap"], algorithms=order, xlabel="normalised score"
     )
-    fig.savefig(results / "aggregates.png", bbox_inches="tight")
+    fig.savefig(results / f"{prefix}aggregates.png", bbox_inches="tight")
     plt.close(fig)
     taus = np.linspace(-1, 2, 61)
     profiles, profile_cis = estimates(
@@ -464,7 +616,7 @@ def write_report(results: Path) -> Path:
         profiles, taus, performance_profile_cis=profile_cis, ax=ax, xlabel=r"normalised score $\tau$", colors=None
     )
     ax.legend(fontsize=7, loc="lower left")  # rliable labels each line with its algorithm
-    fig.savefig(results / "performance_profiles.png", bbox_inches="tight")
+    fig.savefig(results / f"{prefix}performance_profiles.png", bbox_inches="tight")
     plt.close(fig)
     curve_scores = curves(runs, order, tasks)
     if curve_scores:
@@ -483,14 +635,15 @@ def write_report(results: Path) -> Path:
             ax=ax,
         )
         ax.legend(fontsize=7)
-        fig.savefig(results / "sample_efficiency.png", bbox_inches="tight")
+        fig.savefig(results / f"{prefix}sample_efficiency.png", bbox_inches="tight")
         plt.close(fig)
         lines += [
             "",
-            "## Sample efficiency",
+            "### Sample efficiency",
             "",
-            f"IQM of the headline score along the budget ({TASKS[tasks[0]].curve_samples}-sample evaluations), "
-            f"with 95 % bootstrap intervals; `sample_efficiency.png` plots the best {CURVE_ALGOS}.",
+            f"IQM of the headline score along the budget ({TASKS[tasks[0]].curve_samples}-sample evaluations on "
+            f"the first evaluation seed), with 95 % bootstrap intervals; `{prefix}sample_efficiency.png` plots the "
+            f"best {CURVE_ALGOS}.",
             "",
             "| algorithm | " + " | ".join(f"{f:.0%} of the budget" for f in CURVE_FRACTIONS) + " |",
             "|---|" + "---|" * len(CURVE_FRACTIONS),
@@ -503,9 +656,59 @@ def write_report(results: Path) -> Path:
             )
     lines += [
         "",
-        "Plots: `aggregates.png` (IQM, median, mean, optimality gap), `performance_profiles.png`.",
-        f"Bootstraps and permutations are seeded ({SEED}). {commits(runs)}",
+        f"Plots: `{prefix}aggregates.png` (IQM, median, mean, optimality gap), `{prefix}performance_profiles.png`. "
+        f"{commits(runs)}",
+        "",
     ]
+    return lines
+
+
+def write_report(results: Path) -> Path:
+    """Write ``leaderboard.md`` and the plots (per track) into ``results``; returns the leaderboard's path."""
+    rly, metrics = require_rliable()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import plot_utils
+
+    runs = load_runs(results)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs under {results / 'runs'}; start with adagen bench run")
+    by_track = {t: [r for r in runs if r["track"] == t] for t in TRACK_ORDER}
+    by_track = {t: rs for t, rs in by_track.items() if rs}
+    if not any(complete_seeds(rs, r["algo"], sorted({x["task"] for x in rs})) for rs in by_track.values() for r in rs):
+        raise ValueError("no algorithm has finished a seed on every task yet; nothing to aggregate")
+    lines = [
+        "# AdaGen-Bench leaderboard",
+        "",
+        "Score per task and feature space: 0 = hand-designed schedule, 1 = best static schedule (v1: picked in the "
+        "selection space on tuning seeds; both anchors averaged over the evaluation seeds); headline = mean over "
+        f"the feature spaces. Aggregates over runs x tasks with 95 % stratified-bootstrap intervals ({REPS} "
+        "resamples, rliable). Each track is ranked on its own: "
+        + ", ".join(f"{t} ({len(rs)} runs)" for t, rs in by_track.items())
+        + ".",
+        "",
+    ]
+    for track, track_runs in by_track.items():
+        lines += track_report(track_runs, track, results, plt, rly, metrics, plot_utils)
+    tasks = [t for t in TASKS if any(r["task"] == t for r in runs)]
+    spaces = SPACES if any(t != "v0" for t in by_track) else CLASSIC_SPACES
+    noise = denominators(results, tasks, spaces)
+    lines += [
+        "## Denominators against FD's noise",
+        "",
+        "A normalised score divides by the denominator FD(hand-designed) - FD(best static) (v1: the mean over the "
+        "evaluation seeds), so FD's noise moves it by noise / denominator. The noise is the standard deviation of "
+        "the two anchors' FD over the evaluation seeds (one draw's), pooled over the anchors; a cell is flagged when "
+        f"the denominator is below {NOISE_SIGMAS} of them (a negative one: the best static schedule is worse than "
+        "the hand-designed one in that space).",
+        "",
+        "| task | space | denominator | noise SD | denominator / SD | flag |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {row['task']} | {row['space']} | {denominator_cells(row)} |" for row in noise]
+    lines += ["", f"Bootstraps and permutations are seeded ({SEED}). Provenance over every track: {commits(runs)}"]
     path = results / "leaderboard.md"
     path.write_text("\n".join(lines) + "\n")
     return path
