@@ -194,8 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
             help=(
                 "with --generator: its training images, if they moved (same split) (default: the path it "
                 "recorded); with --pipeline (required there): your images, a folder (class sub-folders give the "
-                f"classes) or an .npz, of the pipeline's image size; {100 * HELDOUT_FRACTION:.0f} %% held out are "
-                "the evaluation's reference, the rest the reward's real images"
+                "classes) or an .npz, of the pipeline's image size (for a text-to-image pipeline: a folder with "
+                'a metadata.jsonl of {"file_name", "text"} captions); '
+                f"{100 * HELDOUT_FRACTION:.0f} %% held out (of the captions, with their images) are the "
+                "evaluation's reference, the rest the reward's real images"
             ),
         )
         p.add_argument(
@@ -203,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help=(
                 "a diffusers pipeline instead of a shipped generator: a save_pretrained folder, or a hub id "
-                "already in the local cache (nothing is downloaded), of a DiT or UNet2DModel pipeline; it runs at "
+                "already in the local cache (nothing is downloaded), of a DiT, UNet2DModel or Stable Diffusion "
+                "(UNet2DConditionModel) pipeline; it runs at "
                 "--steps, else its policy's steps, else its own default (default: none)"
             ),
         )
@@ -215,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "class of each of --data's classes (default: by name: a folder named as one of the pipeline's "
                 "labels, e.g. DiT's ImageNet id2label, or as a class id; a model without classes compares "
                 "with all of --data as one class)"
+            ),
+        )
+        p.add_argument(
+            "--micro-batch",
+            type=int,
+            metavar="N",
+            help=(
+                "with --pipeline: run the model and the VAE on at most N samples at a time (a guided call on 2N), "
+                "to fit memory; the images are the same (default: the whole batch at once)"
             ),
         )
 
@@ -469,15 +481,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=(f"sample with a trained policy instead: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (default: none)"),
     )
-    p.add_argument(
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument(
         "--label",
-        required=True,
         metavar="CLASS",
         help=(
             "the class to sample: its name (with --generator or --pipeline, a class sub-folder of your images; "
             "with --pipeline also the pipeline's label of a mapped class, e.g. 'red fox'; a name wins over a "
-            "number) or its number (required)"
+            "number) or its number (required, or --prompt)"
         ),
+    )
+    what.add_argument(
+        "--prompt",
+        metavar="TEXT",
+        help="with a text-to-image --pipeline: the prompt to sample, any text (required there, instead of --label)",
     )
     p.add_argument("--n", type=int, default=64, help="number of samples (default: %(default)s)")
     p.add_argument("--seed", type=seed_flag(MAX_SEED), default=0, help="noise seed (default: %(default)s)")

@@ -10,18 +10,27 @@ model's class id of each: by name (a folder named as one of the pipeline's label
 So the env draws only your classes, and the discriminator knows each one. A model without
 classes makes one class: its images are compared with all of yours, as one class (a
 class-agnostic discriminator), and a class map is refused.
+
+A text-to-image pipeline (Stable Diffusion's ``UNet2DConditionModel``) takes a folder of images with
+captions (a ``metadata.jsonl``, :func:`~adagen_env.data.datasets.read_captions`): its labels are
+the captions, split by caption, so that the policy trains on the training captions (the reward's
+discriminator sees each caption's embedding beside its images) and is evaluated on held-out
+captions it never saw.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from adagen_env.data.datasets import ImageDataset, Split, load_images, read_class_names
+from adagen_env.data.datasets import ImageDataset, Split, is_captioned, load_images, read_class_names, split_captions
 from adagen_env.data.user_data import LEVELS, DataSource
 from adagen_env.processes.diffusers_adapter import DiffusersProcess, load_pipeline, pipeline_labels
 
@@ -39,11 +48,26 @@ class PipelineSource:
     class_names: tuple[str, ...]
     class_ids: tuple[int, ...] | None
     labels: dict[str, int]  # the pipeline's own label names -> class ids (empty if it has none)
+    prompted: bool = False  # a text-to-image pipeline: ``class_names`` are the captions its labels are
+    pipeline: Any = dataclasses.field(default=None, compare=False, repr=False)  # the loaded pipeline
+    micro_batch: int | None = None
 
     def load(self, split: Split) -> ImageDataset:
-        """The images of ``split``, as one class for a model without classes."""
+        """The images of ``split``, as one class for a model without classes (a text-to-image pipeline's
+        classes are the split's captions)."""
         data = self.data.load(split)
-        return data if self.class_ids is not None else data.as_one_class()
+        return data if self.class_ids is not None or self.prompted else data.as_one_class()
+
+    def captions(self, split: Split) -> list[str]:
+        """A text-to-image pipeline's captions of ``split``: its prompts there."""
+        return split_captions(self.data.path, split, self.data.heldout_fraction, self.data.split_seed)
+
+    def on_prompts(self, prompts: Sequence[str], num_steps: int) -> tuple[PipelineSource, DiffusersProcess]:
+        """This text-to-image pipeline's process on ``prompts`` (its labels), and the source that names them."""
+        process = DiffusersProcess.from_pipeline(
+            self.pipeline, num_steps, prompts=list(prompts), micro_batch=self.micro_batch
+        )
+        return dataclasses.replace(self, class_names=tuple(process.prompts.texts)), process
 
     @property
     def aliases(self) -> dict[str, int]:
@@ -54,6 +78,12 @@ class PipelineSource:
 
     def map_line(self) -> str:
         """What the command prints: which model class each of the data's classes is."""
+        if self.prompted:
+            train, heldout = self.captions("train"), self.captions("heldout")
+            return (
+                f"prompts: the captions of {self.data.path}: {len(train)} to train on, {len(heldout)} held out "
+                "for the evaluation"
+            )
         if self.class_ids is None:
             return (
                 f"the pipeline's model takes no class: its images are compared with all of {self.data.path}'s "
@@ -140,26 +170,42 @@ def read_pipeline(
     class_map: str | ClassMap | None,
     num_steps: int | None,
     device: str | torch.device,
+    micro_batch: int | None = None,
 ) -> tuple[PipelineSource, DiffusersProcess]:
     """The pipeline at ``path`` as a process of ``num_steps`` (default: the pipeline's own) with the
-    class map of ``data``'s classes, and the source; every input checked before the images are read."""
+    class map of ``data``'s classes (a text-to-image pipeline: on ``data``'s training captions), and
+    the source; every input checked before the images are read."""
     if not Path(data).exists():
         raise FileNotFoundError(f"--data: no such file or folder: {data}")
-    names = read_class_names(data)
     explicit = None if class_map is None else read_class_map(class_map)
     pipeline = load_pipeline(path, device)
-    process = DiffusersProcess.from_pipeline(pipeline, num_steps)
     labels = pipeline_labels(pipeline)
-    if process.class_ids is None:
-        if explicit is not None:
+    prompted = is_text_pipeline(pipeline)
+    if prompted:
+        if not is_captioned(data):
             raise ValueError(
-                f"--class-map: {path}'s model takes no class, so there is nothing to map; leave it out "
-                "(its images are compared with all of yours, as one class)"
+                f"{path} is a text-to-image pipeline: --data must be a folder of images with captions, a "
+                'metadata.jsonl of {"file_name": ..., "text": ...} per line'
             )
-        class_ids, names = None, ("all",)
+        if explicit is not None:
+            raise ValueError("--class-map: a text-to-image pipeline's labels are captions; leave it out")
+        source = DataSource(str(Path(data).resolve()), 3)
+        names = tuple(split_captions(source.path, "train", source.heldout_fraction, source.split_seed))
+        process = DiffusersProcess.from_pipeline(pipeline, num_steps, prompts=names, micro_batch=micro_batch)
+        class_ids = None
     else:
-        class_ids = class_ids_of(names, labels, explicit)
-        process = DiffusersProcess.from_pipeline(pipeline, num_steps, class_ids=class_ids)
+        names = read_class_names(data)
+        process = DiffusersProcess.from_pipeline(pipeline, num_steps, micro_batch=micro_batch)
+        if process.class_ids is None:
+            if explicit is not None:
+                raise ValueError(
+                    f"--class-map: {path}'s model takes no class, so there is nothing to map; leave it out "
+                    "(its images are compared with all of yours, as one class)"
+                )
+            class_ids, names = None, ("all",)
+        else:
+            class_ids = class_ids_of(names, labels, explicit)
+            process = DiffusersProcess.from_pipeline(pipeline, num_steps, class_ids=class_ids, micro_batch=micro_batch)
     images = load_images(data, "all", LEVELS, channels=process.image_channels)  # read once, to check them
     shape = (process.image_channels, *process.image_shape)
     if (images.channels, *images.image_shape) != shape:
@@ -169,7 +215,12 @@ def read_pipeline(
             "resize your images to the pipeline's size"
         )
     source = DataSource(str(Path(data).resolve()), images.channels)
-    return PipelineSource(_shown_path(path), source, names, class_ids, labels), process
+    return PipelineSource(_shown_path(path), source, names, class_ids, labels, prompted, pipeline, micro_batch), process
+
+
+def is_text_pipeline(pipeline: Any) -> bool:
+    """Whether ``pipeline`` is text-to-image (a UNet2DConditionModel): its labels are prompts."""
+    return type(getattr(pipeline, "unet", None)).__name__ == "UNet2DConditionModel"
 
 
 def _shown_path(path: str) -> str:

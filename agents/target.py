@@ -147,7 +147,25 @@ class Target:
                 f"--reward {name} scores with networks of the shipped digits; with {self.flag} use "
                 "--reward adversarial (its discriminator trains on your images)"
             )
-        return make_scorer(name, self.process.device, real=self.real_train_images, **self._scaling(name))
+        prompts = getattr(self.process, "prompts", None)  # a text-to-image pipeline's: each caption's embedding
+        options = {} if prompts is None else {"class_embeddings": prompts.summary}
+        return make_scorer(name, self.process.device, real=self.real_train_images, **self._scaling(name), **options)
+
+    def on_prompts(self, prompts: list[str] | tuple[str, ...]) -> Target:
+        """A text-to-image pipeline's target on other ``prompts`` (its labels); one line for any other target."""
+        if self.pipeline is None or not self.pipeline.prompted:
+            raise ValueError("--prompt is for a text-to-image pipeline (--pipeline of a UNet2DConditionModel)")
+        source, process = self.pipeline.on_prompts(prompts, self.process.num_steps)
+        return Target(None, process, features=self.features, pipeline=source)
+
+    def evaluation(self) -> Target:
+        """The target an evaluation samples: a text-to-image pipeline on its held-out captions (which no
+        training saw, as their images), any other the same."""
+        if self.pipeline is None or not self.pipeline.prompted:
+            return self
+        evaluated = self.on_prompts(self.pipeline.captions("heldout"))
+        evaluated.__dict__["evaluator"] = self.evaluator  # built once: the held-out images' features
+        return evaluated
 
     def _scaling(self, name: str) -> dict[str, Any]:
         """A pipeline's reward options for its size: the latent reward encodes through its VAE, and the
@@ -245,20 +263,22 @@ def make_target(
     pipeline: str | None = None,
     class_map: str | ClassMap | None = None,
     num_steps: int | None = None,
+    micro_batch: int | None = None,
 ) -> Target:
     """The target of a command: ``env``'s shipped generator, the user's ``generator`` file (with its
     training ``data`` if they moved, and a ``features`` file), or a diffusers ``pipeline`` at
     ``num_steps`` (default: its own) scored against ``data``, its classes mapped by ``class_map`` or
-    by name; every file is checked here, before any work."""
+    by name, its model calls and decodes on at most ``micro_batch`` samples at a time; every file is
+    checked here, before any work."""
     if pipeline is not None:
         if generator is not None or env is not None:
             raise ValueError(f"--pipeline is the generator; leave out {'--generator' if generator else '--env'}")
         if data is None:
             raise ValueError("--pipeline needs --data: your images, which its reward and evaluation compare with")
-        source, process = read_pipeline(pipeline, data, class_map, num_steps, device)
+        source, process = read_pipeline(pipeline, data, class_map, num_steps, device, micro_batch)
         return _with_features(Target(None, process, features=features, pipeline=source), features)
-    if class_map is not None:
-        raise ValueError("--class-map goes with --pipeline")
+    if class_map is not None or micro_batch is not None:
+        raise ValueError(f"{'--class-map' if class_map is not None else '--micro-batch'} goes with --pipeline")
     if generator is None:
         if data is not None or features is not None:
             given = "--data" if data is not None else "--features"

@@ -216,13 +216,16 @@ def read_captions(folder: str | Path) -> list[tuple[Path, str]]:
     return pairs
 
 
-def _load_captioned(
-    folder: Path, split: Split, levels: int, heldout_fraction: float, seed: int, channels: int | None
-) -> ImageDataset:
-    """A captioned folder as a data set whose classes are the split's distinct captions (in the order
-    they first appear), split by caption: no held-out caption has a training image."""
-    pairs = read_captions(folder)
-    captions = list(dict.fromkeys(text for _, text in pairs))
+def split_captions(
+    folder: str | Path,
+    split: Split,
+    heldout_fraction: float = 0.2,
+    seed: int = 0,
+    pairs: list[tuple[Path, str]] | None = None,
+) -> list[str]:
+    """The distinct captions of ``split`` of a captioned folder, in the order they first appear: a fixed
+    ``heldout_fraction`` of the captions, drawn with ``seed``, is held out with all its images."""
+    captions = list(dict.fromkeys(text for _, text in (read_captions(folder) if pairs is None else pairs)))
     heldout = np.zeros(len(captions), dtype=bool)
     order = np.random.default_rng(seed).permutation(len(captions))
     heldout[order[: int(round(heldout_fraction * len(captions)))]] = True
@@ -235,6 +238,16 @@ def _load_captioned(
         raise ValueError(f"split must be 'train', 'heldout' or 'all', not {split!r}")
     if not chosen:
         raise ValueError(f"{folder}: the {split} split holds no caption; add captions or change the held-out fraction")
+    return chosen
+
+
+def _load_captioned(
+    folder: Path, split: Split, levels: int, heldout_fraction: float, seed: int, channels: int | None
+) -> ImageDataset:
+    """A captioned folder as a data set whose classes are the split's distinct captions (in the order
+    they first appear), split by caption: no held-out caption has a training image."""
+    pairs = read_captions(folder)
+    chosen = split_captions(folder, split, heldout_fraction, seed, pairs)
     index = {c: i for i, c in enumerate(chosen)}
     files = [(index[text], file) for file, text in pairs if text in index]
     images, labels = _read_files(folder, files, levels, channels)

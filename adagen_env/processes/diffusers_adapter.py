@@ -206,7 +206,8 @@ class DiffusersProcess:
         self.image_shape = (self.latent_shape[1] * scale, self.latent_shape[2] * scale)
         self.image_channels = self.channels if vae is None else vae.config.out_channels
         self.hidden_bound = _norm_bound(self.feature_norm)
-        self.feature_dim = len(self.hidden_bound) + 1  # the last norm's mean, and the sample's own time
+        # the last norm's mean, the sample's own time, and a prompt's embedding
+        self.feature_dim = len(self.hidden_bound) + 1 + (0 if self.prompts is None else self.prompts.dim)
         self._set_scheduler(diffusers, scheduler, num_steps)
         self.default_num_steps = self.num_steps = num_steps
         self.named_schedules = {"hand-designed": {}}
@@ -469,26 +470,27 @@ class DiffusersProcess:
     # ------------------------------------------------------------------ what the env shows
 
     def features(self, state: DiffusersState) -> torch.Tensor:
-        return torch.cat([state.hidden, self._time(state)], dim=1)
+        """The last norm's mean, the sample's time, and a text-to-image sample's prompt embedding."""
+        parts = [state.hidden, self._time(state)]
+        if self.prompts is not None:
+            parts.append(self.prompts.summary[state.labels.to(self.prompts.summary.device)].to(state.hidden.device))
+        return torch.cat(parts, dim=1)
 
     def _time(self, state: DiffusersState) -> torch.Tensor:
         """Each sample's time in [0, 1]: 0 at the clean end, 1 at pure noise (the last training timestep)."""
         return ((state.t - self.t_end) / (self.noise_time - self.t_end)).float()[:, None]
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
-        bound = np.append(self.hidden_bound, 1.0).astype(np.float32)
-        spaces = {
+        # a prompt's embedding is a unit vector: bounded by 1 (with slack for float rounding)
+        prompt_bound = np.full(0 if self.prompts is None else self.prompts.dim, 1.0 + 1e-4)
+        bound = np.concatenate([self.hidden_bound, [1.0], prompt_bound]).astype(np.float32)
+        return {
             "features": gym.spaces.Box(-bound, bound, (self.feature_dim,), np.float32),
             "time": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
         }
-        if self.prompts is not None:  # the prompt's embedding, a unit vector (slack for float rounding)
-            spaces["prompt"] = gym.spaces.Box(-1.0 - 1e-4, 1.0 + 1e-4, (self.prompts.dim,), np.float32)
-        return spaces
 
     def observation(self, state: DiffusersState) -> dict[str, torch.Tensor]:
-        if self.prompts is None:
-            return {"time": self._time(state)}
-        return {"time": self._time(state), "prompt": self.prompts.summary[state.labels]}
+        return {"time": self._time(state)}
 
     @torch.no_grad()
     def decode(self, state: DiffusersState) -> torch.Tensor:

@@ -4,7 +4,8 @@ the policy sees of each prompt.
 A text-to-image process treats its prompts as its labels: label i is ``texts[i]``. The model gets
 the text encoder's hidden states, exactly as the pipeline's own ``encode_prompt`` makes them (so the
 zero action is the pipeline's own output), and the unguided pass of classifier-free guidance gets
-the empty prompt's, as the pipeline does without a negative prompt. The policy sees ``summary``:
+the empty prompt's, as the pipeline does without a negative prompt. The policy sees ``summary`` (at
+the end of its ``features``):
 the mean of the hidden states over the prompt's own tokens (padding left out), scaled to unit
 length so that its observation space is bounded whatever the encoder. A unit vector carries no
 label number, so a policy trained on some prompts acts on any other prompt.

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> None:
     at_least(args, 2, "samples")
     require_matplotlib()
     check_out(args, suffixes=(".png",))
-    target = command_target(args)
+    target = command_target(args).evaluation()  # a text-to-image pipeline: on its held-out captions
     process = target.process
     if args.samples < 2 * process.num_classes:
         raise ValueError(

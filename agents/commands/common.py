@@ -124,6 +124,7 @@ def command_target(args: argparse.Namespace) -> Target:
         args.pipeline,
         args.class_map,
         num_steps,
+        args.micro_batch,
     )
     if target.pipeline is not None:
         print(target.pipeline.map_line())

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
         check_out(args, "json", suffixes=(".json",), beside=(".md",))
     if args.policy is None:
         spec = static_spec(args)  # a --tradeoff without --policy is refused here, before any work
-    target = command_target(args)
+    target = command_target(args).evaluation()  # a text-to-image pipeline: on its held-out captions
     process = target.process
     if args.policy:
         act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)

@@ -30,11 +30,17 @@ def run(args: argparse.Namespace) -> None:
         if args.schedule == "all":
             raise ValueError("--schedule all is for adagen eval; adagen sample takes one schedule")
     target = command_target(args)
+    prompted = target.pipeline is not None and target.pipeline.prompted
+    if prompted and args.prompt is None:
+        raise ValueError("a text-to-image pipeline samples a prompt: give --prompt TEXT, not --label")
+    if args.prompt is not None:
+        target, label = target.on_prompts([args.prompt]), 0  # one prompt: label 0
+    else:
+        names = class_names(target)
+        label = class_label(args.label, names, aliases=class_aliases(target))
+        if args.label != str(label):  # a name: say which class it is
+            print(f"--label {args.label} is class {label}; {classes_line(names)}")
     process = target.process
-    names = class_names(target)
-    label = class_label(args.label, names, aliases=class_aliases(target))
-    if args.label != str(label):  # a name: say which class it is
-        print(f"--label {args.label} is class {label}; {classes_line(names)}")
     if args.policy:
         act, card = target.policy(args.policy, args.num_steps, args.trust_pickle)
         spec = card.sampling_spec(**sampling_overrides(args))

@@ -158,22 +158,23 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"saved {out}")
     print(f"TensorBoard logs in {logdir}; comparing on {args.final_samples} samples:")
-    act, card = target.policy(str(out), trust_pickle=True)  # the file this run has just written
+    evaluated = target.evaluation()  # a text-to-image pipeline: on its held-out captions
+    act, card = evaluated.policy(str(out), trust_pickle=True)  # the file this run has just written
     values = (0.0, 1.0) if card.spec.tradeoff is not None else (None,)  # a trade-off policy at both ends of its knob
     policies = {}
     for value in values:
         policy_spec = card.sampling_spec(tradeoff=value)
         policies[learned_name(card, policy_spec)] = (act, policy_spec)
-    generators = target.comparison(policies, card.sampling_spec())
+    generators = evaluated.comparison(policies, card.sampling_spec())
     report = run_experiment(
         generators,
-        target.evaluator,
-        target.process.num_classes,
+        evaluated.evaluator,
+        evaluated.process.num_classes,
         args.final_samples,
         REPORT_SEEDS[:1],
         title=f"{name}: final comparison",
         real=target.real_train_images,
-        nfe={key: card.spec.nfe(target.process) for key in generators},
+        nfe={key: card.spec.nfe(evaluated.process) for key in generators},
     )
     report.notes["card"] = card.to_dict()
     show(report, logdir / "comparison.json")
