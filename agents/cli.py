@@ -17,7 +17,7 @@ from typing import Any
 
 from adagen_agents.bench.tasks import SUITES as BENCH_SUITES
 from adagen_agents.bench.tasks import get_task as get_bench_task
-from adagen_agents.commands import actions, bench, evaluate, own_images, sample, train
+from adagen_agents.commands import actions, bench, evaluate, export, own_images, sample, train
 from adagen_agents.commands.common import PPO_FIELDS, RESULTS_DIR, flag
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
 from adagen_agents.target import DEFAULT_ENV, GENERATOR_ENVS
@@ -344,7 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["hand-designed"],
         metavar="NAME",
-        help="named static schedules of the env (listed below), or all (default: hand-designed)",
+        help=(
+            "named static schedules of the env (listed below), a schedule of adagen export (FILE.json), or all "
+            "(default: hand-designed)"
+        ),
     )
     p.add_argument(
         "--policy",
@@ -465,6 +468,32 @@ def build_parser() -> argparse.ArgumentParser:
     trust_pickle(p)
     p.set_defaults(func=actions.run)
 
+    # ------------------------------------------------------------------ export
+    p = add("export", "a trained policy as a static schedule per class (a pipeline's timesteps and guidance scales)")
+    target(p)
+    add_knobs(p, sampling=True)
+    p.add_argument(
+        "--policy",
+        required=True,
+        metavar="PATH",
+        help=(f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"),
+    )
+    p.add_argument(
+        "--samples-per-class",
+        type=int,
+        default=64,
+        help="samples whose actions are averaged per class (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=seed_flag(MAX_SEED), default=0, help="noise seed (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        default=f"{RESULTS_DIR}/schedule.json",
+        help="the JSON to write; adagen eval|sample --schedule take it (default: %(default)s)",
+    )
+    overwrite(p)
+    trust_pickle(p)
+    p.set_defaults(func=export.run)
+
     # ------------------------------------------------------------------ sample
     p = add("sample", "write a grid of samples of one class as a PNG")
     target(p)
@@ -474,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule",
         default="hand-designed",
         metavar="NAME",
-        help="a named static schedule of the env, listed below (default: %(default)s)",
+        help="a named static schedule of the env, listed below, or a schedule of adagen export (FILE.json) "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--policy",

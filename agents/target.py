@@ -20,6 +20,7 @@ from adagen_agents.card import GeneratorRef, PipelineRef, PolicyCard
 from adagen_agents.files import same_file
 from adagen_agents.loading import load_policy
 from adagen_agents.pipelines import ClassMap, PipelineSource, read_pipeline
+from adagen_agents.schedule_export import read_exported
 from adagen_env import DIFFUSERS_ENV_ID
 from adagen_env.data.datasets import ImageDataset, Split
 from adagen_env.data.user_data import (
@@ -235,11 +236,30 @@ class Target:
     def static(self, schedule: str | torch.Tensor | None, spec: EpisodeSpec) -> Generate:
         """Sampling with a static schedule (a name of the process's ``named_schedules``, values (T, P), or
         ``None``: hand-designed) at ``spec``'s steps, refinement and autocast."""
+        if isinstance(schedule, str) and schedule.endswith(".json"):
+            return self.exported(schedule)
         process = with_autocast(self.process, spec.autocast)
         num_steps = spec.num_steps or process.default_num_steps
         if isinstance(schedule, str):
             schedule = named_schedule(process, self.env_id, schedule, num_steps)
         return static_generator(process, num_steps, schedule, spec.refine)
+
+    def exported(self, path: str) -> Generate:
+        """Sampling with a schedule of ``adagen export`` (its episode), refused if its policy was trained for
+        another generator; a class the file has no row for (a text-to-image prompt) takes the row ``all``."""
+        exported = read_exported(path)
+        self.check_card(exported.card, path)
+        if exported.card.pipeline is not None:
+            exported.card.pipeline.check(self.process, path)
+        elif exported.card.env is not None and self.paradigm is not None and exported.card.env != self.env_id:
+            raise ValueError(f"{path} was exported for {exported.card.env}, not {self.env_id}")
+        observes_label = getattr(self.process, "observes_label", True)
+        if observes_label and len(exported.class_names) != self.process.num_classes:
+            raise ValueError(
+                f"{path} has schedules for {len(exported.class_names)} classes; this generator makes "
+                f"{self.process.num_classes}"
+            )
+        return policy_generator(self.process, exported.act(), exported.spec)
 
     def comparison(self, policies: dict[str, tuple[Act, EpisodeSpec]], spec: EpisodeSpec) -> dict[str, Generate]:
         """Generators of trained policies (by name: act and sampling spec), then the hand-designed

@@ -11,6 +11,7 @@ from adagen_agents.card import PolicyCard
 from adagen_agents.files import check_output, resumed_path, same_file
 from adagen_agents.loading import read_card
 from adagen_agents.ppo import PPOConfig
+from adagen_agents.schedule_export import read_exported
 from adagen_agents.target import Target, make_target
 from adagen_env.data.datasets import DIGIT_CLASS_NAMES, read_class_names
 from adagen_env.envs.spec import KNOBS, EpisodeSpec
@@ -110,11 +111,15 @@ def say_refinement(process: Process, spec: EpisodeSpec) -> None:
 
 
 def command_target(args: argparse.Namespace) -> Target:
-    """The command's target from its flags; a pipeline runs at ``--steps``, else at its policy's steps
-    (a pipeline's process follows one step count), and its class map is shown."""
+    """The command's target from its flags; a pipeline runs at ``--steps``, else at its policy's (or
+    exported schedule's) steps (a pipeline's process follows one step count), and its class map is shown."""
     num_steps, policy = args.num_steps, getattr(args, "policy", None)
+    schedules = getattr(args, "schedule", None) or []
+    exported = [name for name in ([schedules] if isinstance(schedules, str) else schedules) if name.endswith(".json")]
     if num_steps is None and policy not in (None, "shipped") and args.pipeline is not None:
         num_steps = read_card(policy).num_steps
+    elif num_steps is None and exported and args.pipeline is not None:
+        num_steps = read_exported(exported[0]).spec.num_steps
     target = make_target(
         args.env,
         args.device,
