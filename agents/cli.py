@@ -225,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
             type=int,
             metavar="N",
             help=(
-                "with --pipeline: run the model and the VAE on at most N samples at a time (a guided call on 2N), "
-                "to fit memory; the images are the same (default: the whole batch at once)"
+                "with --pipeline: run the model, the VAE and the reward's discriminator on at most N samples at a "
+                "time (a guided call on 2N), to fit memory; the images are the same, the rewards up to float "
+                "rounding (default: the whole batch at once)"
             ),
         )
 
