@@ -111,7 +111,8 @@ class EpisodeSpec:
     reward: Any = _knob(
         "adversarial",
         "reward of the finished samples: adversarial (a discriminator trained online against real "
-        "images), adversarial-projected, the remedies against a memorising discriminator adversarial-diffaug, "
+        "images), adversarial-projected, adversarial-latent (a diffusers pipeline's VAE latents, no decode; "
+        "docs/scaling.md), the remedies against a memorising discriminator adversarial-diffaug, "
         "adversarial-ada, adversarial-r1, adversarial-lecam, adversarial-replay, adversarial-ensemble, "
         "adversarial-logd, adversarial-classnorm and adversarial-robust (docs/method.md), trajectory (diffusion and "
         "flow: closeness to the 64-step solution from the same noise) and trajectory-adversarial (half each), "
