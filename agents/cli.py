@@ -231,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
             ),
         )
 
+    def policy_of(p: argparse.ArgumentParser) -> None:
+        """A command about one trained policy: its target, the sampling knobs, ``--policy``."""
+        target(p)
+        add_knobs(p, sampling=True)
+        p.add_argument(
+            "--policy",
+            required=True,
+            metavar="PATH",
+            help=(f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"),
+        )
+
     def features(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--features",
@@ -454,14 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ actions
     p = add("actions", "plot the parameters a policy chooses against the step, per sample and per class")
-    target(p)
-    add_knobs(p, sampling=True)
-    p.add_argument(
-        "--policy",
-        required=True,
-        metavar="PATH",
-        help=(f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"),
-    )
+    policy_of(p)
     p.add_argument("--samples", type=int, default=500, help="class-balanced samples to record (default: %(default)s)")
     p.add_argument("--seed", type=seed_flag(MAX_SEED), default=0, help="noise seed (default: %(default)s)")
     p.add_argument("--out", default=f"{RESULTS_DIR}/actions.png", help="the PNG to write (default: %(default)s)")
@@ -471,14 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ export
     p = add("export", "a trained policy as a static schedule per class (a pipeline's timesteps and guidance scales)")
-    target(p)
-    add_knobs(p, sampling=True)
-    p.add_argument(
-        "--policy",
-        required=True,
-        metavar="PATH",
-        help=(f"the policy: a .pt, shipped, or an SB3 .zip. {POLICY_SAFETY} (required)"),
-    )
+    policy_of(p)
     p.add_argument(
         "--samples-per-class",
         type=int,

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import adagen_env  # noqa: F401  (registers AdaGen/Diffusers-v0)
+from adagen_agents.examples.text_to_image import tiny_vae as example_vae
 
 ENV_ID = "AdaGen/Diffusers-v0"
 STEPS = 10
@@ -42,15 +43,7 @@ def tiny_dit(diffusers, model_class="DiTTransformer2DModel"):
 
 
 def tiny_vae(diffusers):
-    torch.manual_seed(1)
-    return diffusers.AutoencoderKL(
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-    ).eval()
+    return example_vae()  # two blocks, 4 latent channels: 16x16 RGB images from 8x8 latents
 
 
 def tiny_unet(diffusers, **kwargs):
