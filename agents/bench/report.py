@@ -330,29 +330,41 @@ def fmt(point: float, interval: np.ndarray) -> str:
     return f"{point:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
-def final_fds(run: dict) -> tuple:
-    """The run's final FDs, every space and (v1) every evaluation seed: what "identical outcomes" compares."""
+IDENTICAL_RTOL = (
+    1e-5  # final FDs this close (relative, every one) count as identical: the same images, up to float noise
+)
+
+
+def final_fds(run: dict) -> list[float]:
+    """The run's final FDs, every space and (v1) every evaluation seed, in a fixed order: what "identical
+    outcomes" compares."""
     if run.get("final_per_seed"):
-        return tuple(tuple(sorted(r.items())) for r in run["final_per_seed"])
-    return tuple(sorted((k, v) for k, v in run.get("final", {}).items() if k.endswith("_fd")))
+        return [v for r in run["final_per_seed"] for _, v in sorted(r.items())]
+    return [v for k, v in sorted(run.get("final", {}).items()) if k.endswith("_fd") and k != "fd"]
 
 
-def hand_fds(results: Path, task: str) -> tuple | None:
+def hand_fds(results: Path, task: str) -> list[float] | None:
     """The hand-designed schedule's final FDs as ``final_fds`` lays them out (``None`` without references)."""
     path = results / "references" / f"{task}.json"
     if not path.exists():
         return None
     refs = json.loads(path.read_text())
     if "per_seed" in refs:
-        return tuple(tuple(sorted((k, v) for k, v in r.items() if k.endswith("_fd"))) for r in refs["per_seed"]["hand"])
+        return final_fds(
+            {"final_per_seed": [{k: v for k, v in r.items() if k.endswith("_fd")} for r in refs["per_seed"]["hand"]]}
+        )
     n = str(TASKS[task].eval_samples) if task in TASKS else next(iter(refs["hand"]))
-    return tuple(sorted((k, v) for k, v in refs["hand"][n].items() if k.endswith("_fd")))
+    return final_fds({"final": refs["hand"][n]})
 
 
-def explain(group: list[dict], hand: tuple | None) -> str:
+def same_fds(a: list[float] | None, b: list[float] | None) -> bool:
+    return a is not None and b is not None and len(a) == len(b) > 0 and np.allclose(a, b, rtol=IDENTICAL_RTOL, atol=0)
+
+
+def explain(group: list[dict], hand: list[float] | None) -> str:
     """Why the runs of ``group`` have identical final FDs, as far as their files tell."""
     reasons = []
-    if hand is not None and final_fds(group[0]) == hand:
+    if same_fds(final_fds(group[0]), hand):
         reasons.append("their FDs are the hand-designed schedule's (score 0 in every space)")
     actions = [r.get("actions") for r in group]
     if all(a is not None for a in actions):
@@ -369,33 +381,38 @@ def explain(group: list[dict], hand: tuple | None) -> str:
                 + (f" ({saturated:.0%} of them at the bounds +-1: a saturated policy)" if saturated > 0.5 else "")
             )
         else:
-            reasons.append("their final policies' actions differ: not explained by the run files")
-    else:
-        configs = [r.get("config") or {} for r in group]
-        noiseless = [c.get("hyperparameters") is not None and "noise_type" not in c["hyperparameters"] for c in configs]
-        if not reasons:
+            saturated = min(a["saturated_share"] for a in actions)
             reasons.append(
-                "written before run files summarised the final policy's actions: the report cannot tell why"
-                + ("; their configurations set no action noise" if configs and all(noiseless) else "")
+                f"their final policies' actions differ (at least {saturated:.0%} at the bounds +-1 in each)"
+                if saturated > 0.5
+                else "their final policies' actions differ: not explained by the run files"
             )
+    elif not reasons:
+        configs = [r.get("config") for r in group]
+        reasons.append(
+            "written before run files summarised the final policy's actions: the report cannot tell why"
+            + ("; the files record no configuration (v0 ran each library's defaults)" if not any(configs) else "")
+        )
     algos = sorted({r["algo"] for r in group})
     who = "seeds of one algorithm" if len(algos) == 1 else "across algorithms"
     return f"{who}; " + "; ".join(reasons)
 
 
 def identical_outcomes(runs: list[dict], results: Path) -> list[tuple[str, list[dict], str]]:
-    """Per task, the groups of two or more runs with identical final FDs, and the explanation found."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in runs:
-        fds = final_fds(r)
-        if fds:
-            groups[(r["task"], fds)].append(r)
+    """Per task, the groups of two or more runs whose final FDs are all equal (to ``IDENTICAL_RTOL``),
+    and the explanation found."""
     found = []
-    for (task, _), group in sorted(groups.items(), key=lambda item: (item[0][0], -len(item[1]))):
-        if len(group) > 1:
-            found.append(
-                (task, sorted(group, key=lambda r: (r["algo"], r["seed"])), explain(group, hand_fds(results, task)))
-            )
+    for task in [t for t in TASKS if any(r["task"] == t for r in runs)]:
+        groups: list[list[dict]] = []
+        for r in sorted((r for r in runs if r["task"] == task), key=lambda r: (r["algo"], r["seed"])):
+            fds = final_fds(r)
+            group = next((g for g in groups if same_fds(final_fds(g[0]), fds)), None)
+            if group is None:
+                groups.append([r])
+            else:
+                group.append(r)
+        hand = hand_fds(results, task)
+        found += [(task, g, explain(g, hand)) for g in groups if len(g) > 1]
     return found
 
 
@@ -566,8 +583,9 @@ def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics,
         "",
         "### Identical outcomes",
         "",
-        "Runs whose final FDs are identical in every space (and, v1, on every evaluation seed), across "
-        "algorithms or seeds, with the explanation the run files give.",
+        "Runs whose final FDs are identical in every space (and, v1, on every evaluation seed; to a relative "
+        f"{IDENTICAL_RTOL:g}, the float noise of the same images), across algorithms or seeds, with the "
+        "explanation the run files give.",
         "",
     ]
     if same:
