@@ -279,6 +279,7 @@ BENCHMARK_PAGES = {  # results pages the benchmarks write themselves, embedded a
     "Reward and smoothing ablations": "ablations.md",
     "Adaptivity": "adaptivity.md",
     "Reward remedies and the reward's agreement with the evaluation": "reward_remedies.md",
+    "Reward and env cost against a diffusers pipeline's own sampling": "pipeline_scaling.md",
 }
 
 

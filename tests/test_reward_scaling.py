@@ -211,3 +211,50 @@ def test_the_cli_refuses_the_latent_reward_without_a_pipeline():
     shipped = Target(paradigm=None, process=None)  # neither a generator file nor a pipeline: shipped
     with pytest.raises(ValueError, match="it needs --pipeline DIR"):
         shipped.reward("adversarial-latent")
+
+
+def test_the_cli_builds_the_latent_reward_of_a_pipeline_and_refuses_it_elsewhere(diffusers, tmp_path):
+    """``--reward adversarial-latent`` with a saved latent pipeline gets the latent scorer in the
+    process's micro-batches (``--micro-batch``); without a pipeline, or with one without a VAE, one line."""
+    from PIL import Image
+
+    from adagen_agents.cli import main
+    from adagen_agents.target import make_target
+
+    tiny = tiny_process(diffusers)
+    pixels = tiny_process(diffusers, vae=False).model
+    diffusers.DDIMPipeline(pixels, diffusers.DDIMScheduler()).save_pretrained(tmp_path / "pixels")
+    latent = diffusers.DiTPipeline(
+        diffusers.DiTTransformer2DModel(
+            num_attention_heads=2,
+            attention_head_dim=8,
+            in_channels=4,
+            out_channels=8,
+            num_layers=1,
+            sample_size=8,
+            patch_size=2,
+            num_embeds_ada_norm=1000,
+        ),
+        tiny.vae,
+        diffusers.DDIMScheduler(),
+    )
+    latent.save_pretrained(tmp_path / "latent")
+    data = tmp_path / "data" / "0"
+    data.mkdir(parents=True)
+    for i in range(8):
+        Image.fromarray(images(1, 16, seed=i).images[0]).save(data / f"{i}.png")
+    target = make_target(pipeline=str(tmp_path / "latent"), data=str(data.parent), num_steps=2, micro_batch=3)
+    scorer = target.reward("adversarial-latent")
+    assert (scorer.scores, scorer.micro_batch, scorer.latent_shape) == ("latents", 3, (4, 8, 8))
+
+    def fails(argv: list[str], message: str) -> None:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv + ["--reward", "adversarial-latent", "--out", str(tmp_path / "p.pt")])
+        assert message in exit_info.value.code and "\n" not in exit_info.value.code, exit_info.value.code
+
+    fails(["train"], "it needs --pipeline DIR")
+    fails(["train", "--pipeline", str(tmp_path / "pixels"), "--data", str(tmp_path / "data8")], "no such file")
+    for i in range(8):  # 8x8 images for the pixel pipeline
+        (tmp_path / "data8" / "0").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images(1, 8, seed=i).images[0]).save(tmp_path / "data8" / "0" / f"{i}.png")
+    fails(["train", "--pipeline", str(tmp_path / "pixels"), "--data", str(tmp_path / "data8")], "has no VAE")
