@@ -53,7 +53,12 @@ from benchmarks.common import RESULTS, train_policy, write
 FOLDER = RESULTS / "reward_remedies"
 TASKS = {"diffusion-6": ("diffusion-digits", 6), "flow-6": ("flow-digits", 6), "maskgit-8": ("maskgit-digits", 8)}
 ODE_REWARDS = ("trajectory", "trajectory-adversarial")  # diffusion and flow only
-REWARDS = tuple(n for n in SCORERS if n.startswith("adversarial") and n != "adversarial-projected") + ODE_REWARDS
+REWARDS = (
+    tuple(
+        n for n in SCORERS if n.startswith("adversarial") and n not in ("adversarial-projected", "adversarial-latent")
+    )
+    + ODE_REWARDS
+)
 SEEDS = range(50_000, 50_003)  # tuning seeds no other choice uses (adagen_env/evaluation/seeds.py)
 assert all(s in TUNING_SEEDS and s not in EVALUATION_SEEDS for s in SEEDS)
 GRID_SEED = 50_100  # the static grid's samples for the grid agreement (a tuning seed)
