@@ -12,6 +12,7 @@ import pickle
 import pytest
 import torch
 
+from adagen_agents.examples.text_to_image import tiny_vae
 from adagen_env.data.datasets import ImageDataset
 from adagen_env.models.discriminator import Discriminator, pixel_widths
 from adagen_env.rewards import AdversarialScorer
@@ -120,15 +121,7 @@ def tiny_process(diffusers, vae: bool = True):
     """A 3-step DDIM process of a tiny random UNet: on 4x8x8 latents of a 16x16 RGB VAE, or on 3x8x8 pixels."""
     from adagen_env.processes.diffusers_adapter import DiffusersProcess
 
-    torch.manual_seed(1)
-    autoencoder = diffusers.AutoencoderKL(
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-    ).eval()
+    autoencoder = tiny_vae()  # the CPU example's: 4x8x8 latents of 16x16 RGB images
     torch.manual_seed(2)
     channels = 4 if vae else 3
     unet = diffusers.UNet2DModel(
