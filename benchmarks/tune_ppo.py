@@ -149,9 +149,10 @@ def lite_summary(runs: list[dict], names: list[str]) -> str:
 
     tasks = [t.name for t in LITE_TASKS]
     by = {(d["candidate"], d["task"], d["seed"]): d["scores"]["mean"] for d in runs}
-    seeds = sorted({d["seed"] for d in runs if d["candidate"] == "defaults"})
     # only the seeds every candidate shown has finished on every task, so all are paired
-    names = [n for n in names if all((n, t, s) in by for t in tasks for s in seeds)]
+    seeds = sorted(s for s in {d["seed"] for d in runs} if all((n, t, s) in by for n in names for t in tasks))
+    if not seeds:
+        return f"no training seed has finished every task for every one of {', '.join(names)}"
     matrices = {n: np.array([[by[n, t, s] for t in tasks] for s in seeds]) for n in names}
     points, intervals = aggregates(matrices)
     improvement, improvement_ci = improvement_over(matrices, "defaults") if "defaults" in matrices else ({}, {})
@@ -165,6 +166,9 @@ def lite_summary(runs: list[dict], names: list[str]) -> str:
             "IQM [95 % CI]": f"{points[n][0]:.3f} [{intervals[n][0, 0]:.3f}, {intervals[n][1, 0]:.3f}]",
             "mean": f"{points[n][2]:.3f}",
             **{t: f"{matrices[n][:, i].mean():.3f}" for i, t in enumerate(tasks)},
+            "P(> defaults)": "",
+            "paired diff": "",
+            "p (Holm)": "",
         }
         if n in differences:
             key = f"{n},defaults"
@@ -213,7 +217,7 @@ def main() -> None:
                     )
     if args.suite == "lite":
         runs = [json.loads(p.read_text()) for p in sorted((FOLDER / "lite").glob("*/*-seed*.json"))]
-        print(lite_summary(runs, list(candidates)))
+        print(lite_summary(runs, names))
         return
     rows = []
     done = [json.loads(p.read_text()) for p in sorted(FOLDER.glob("*-seed*.json"))]
