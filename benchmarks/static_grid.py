@@ -15,7 +15,15 @@ stopped.
 
 Results go to ``results/static_grid/<process>.json`` (screening cache: ``<process>-screen.json``),
 and the picks to the registry's data file ``adagen_env/data/best_static.json``
-(``write_best_static``; ``Paradigm.best_static`` reads it). With ``ADAGEN_BENCH_RESULTS`` set, the
+(``write_best_static``; ``Paradigm.best_static`` reads it).
+
+``--space selection`` screens and picks by FD in the selection space instead (the selection network
+of ``adagen_env.models.selection`` against the train split, which no evaluation space uses; issue
+25): results go to ``<process>-selection.json`` (cache ``<process>-screen-selection.json``), and the
+picks to the data file's ``selection_picks``, which leaves what the other commands call the best
+static schedule (``picks``) as it is. The reported numbers are on the evaluation seeds as before.
+
+With ``ADAGEN_BENCH_RESULTS`` set, the
 picks go to ``best_static.json`` in that folder instead (a copy of the registry's, updated), so a
 smoke run leaves the package alone.
 """
@@ -37,16 +45,26 @@ from adagen_env.evaluation.experiment import run_experiment
 from adagen_env.evaluation.generators import evaluate_generator, static_generator
 from adagen_env.evaluation.metrics import Evaluator, noise_floor
 from adagen_env.evaluation.seeds import PICK_SEEDS, REPORT_SEEDS, SCREEN_SEED
+from adagen_env.evaluation.selection import SelectionEvaluator
 from adagen_env.paradigms import BEST_STATIC_FILE, get_paradigm, write_best_static
+from adagen_env.runtime.files import atomic_write_json
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.results import write_results
 from adagen_env.runtime.tables import format_table
 from benchmarks.common import COMMITTED, RESULTS, mean_std, said, write
 
 
-def static_grid_path(process_name: str) -> Path:
+def static_grid_path(process_name: str, space: str = "classifier") -> Path:
     """Where this benchmark writes its results for a process (read by the learned-schedules report)."""
-    return RESULTS / "static_grid" / f"{process_name}.json"
+    return RESULTS / "static_grid" / f"{process_name}{'' if space == 'classifier' else '-' + space}.json"
+
+
+def write_selection_picks(name: str, picks: dict[int, dict[str, Any]], path: Path) -> None:
+    """Record picks made in the selection space under the data file's ``selection_picks`` (merged by step count)."""
+    data = json.loads(path.read_text())
+    merged = {**data.setdefault("selection_picks", {}).get(name, {}), **{str(k): v for k, v in picks.items()}}
+    data["selection_picks"][name] = {k: merged[k] for k in sorted(merged, key=int)}
+    atomic_write_json(path, data)
 
 
 def picks_file() -> Path:
@@ -71,17 +89,26 @@ def main() -> None:
     parser.add_argument("--screen-samples", type=int, default=500)
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--top", type=int, default=3)
+    parser.add_argument(
+        "--space",
+        choices=["classifier", "selection"],
+        default="classifier",
+        help="the space the screening and the pick look at (default: %(default)s; selection: the selection network)",
+    )
     args = parser.parse_args()
     provenance = Provenance()
 
     paradigm = get_paradigm(args.env)
     process_name = paradigm.name
-    out = static_grid_path(process_name)
-    screen_path = out.with_name(f"{process_name}-screen.json")
+    out = static_grid_path(process_name, args.space)
+    suffix = "" if args.space == "classifier" else f"-{args.space}"
+    screen_path = out.with_name(f"{process_name}-screen{suffix}.json")
     screened = json.loads(screen_path.read_text()) if screen_path.exists() else {}
     screened.pop("provenance", None)
     process = paradigm.make_process()
     evaluator = Evaluator()
+    # what the choices look at: the classifier's FD (the evaluator's "fd"), or the selection space's
+    chooser, key = (evaluator, "fd") if args.space == "classifier" else (SelectionEvaluator(), "selection_fd")
     grid = paradigm.grid
     configs = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     hand_designed = process.named_schedules["hand-designed"]  # the defaults of static_schedule
@@ -94,13 +121,16 @@ def main() -> None:
     for steps in args.steps:
         process.check_num_steps(steps)
         for config in tqdm(configs, desc=f"screening {steps} steps"):
-            key = config_key(steps, config)
-            if screened.get(key, {}).get("samples") != args.screen_samples:
+            if screened.get(config_key(steps, config), {}).get("samples") != args.screen_samples:
                 generate = static_generator(process, steps, process.static_schedule(steps, **config))
                 result = evaluate_generator(
-                    generate, evaluator, process.num_classes, args.screen_samples, SCREEN_SEED, progress=False
+                    generate, chooser, process.num_classes, args.screen_samples, SCREEN_SEED, progress=False
                 )
-                screened[key] = {"config": config, "fd": result["fd"], "samples": args.screen_samples}
+                screened[config_key(steps, config)] = {
+                    "config": config,
+                    "fd": result[key],
+                    "samples": args.screen_samples,
+                }
                 write_results(screen_path, screened, provenance)  # quietly: after every grid point
         ranked = sorted((screened[config_key(steps, c)] for c in configs), key=lambda r: r["fd"])
         configs_by_name = {
@@ -114,10 +144,19 @@ def main() -> None:
             for name, config in configs_by_name.items()
         }
         # the pick sees the tuning seeds only; then every candidate is scored on the evaluation seeds
-        tuning = run_experiment(
-            generators, evaluator, process.num_classes, args.samples, PICK_SEEDS, pairs=[], floor=False
-        )
-        tuning_fd = {name: [run["fd"] for run in c.per_seed] for name, c in tuning.contenders.items()}
+        if args.space == "classifier":
+            tuning = run_experiment(
+                generators, evaluator, process.num_classes, args.samples, PICK_SEEDS, pairs=[], floor=False
+            )
+            tuning_fd = {name: [run["fd"] for run in c.per_seed] for name, c in tuning.contenders.items()}
+        else:
+            tuning_fd = {
+                name: [
+                    evaluate_generator(g, chooser, process.num_classes, args.samples, seed, progress=False)[key]
+                    for seed in PICK_SEEDS
+                ]
+                for name, g in generators.items()
+            }
         picked = min(
             (name for name in generators if name != "hand-designed"), key=lambda name: statistics.mean(tuning_fd[name])
         )
@@ -146,13 +185,17 @@ def main() -> None:
             "best_vs_hand": report.comparison(picked, "hand-designed").to_dict(),
             "best_vs_hand_verdict": report.verdict(picked, "hand-designed").value,  # what docs/generate.py shows
         }
-        write_best_static(process_name, {steps: best_row["config"]}, picks_file())
+        if args.space == "classifier":
+            write_best_static(process_name, {steps: best_row["config"]}, picks_file())
+        else:
+            write_selection_picks(process_name, {steps: best_row["config"]}, picks_file())
         print(f"{steps} steps: picked {picked} {best_row['config']}; {said(best[steps]['best_vs_hand'])}", flush=True)
         # after every step count: an interruption keeps them
         write(
             out,
             {
                 "args": vars(args),
+                "space": args.space,  # what tuning_fd is the FD of
                 "seeds": {"screen": SCREEN_SEED, "pick": list(PICK_SEEDS), "report": list(REPORT_SEEDS)},
                 "process": process_name,
                 "grid": grid,
