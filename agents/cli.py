@@ -17,6 +17,7 @@ from typing import Any
 
 from adagen_agents.bench.tasks import SUITES as BENCH_SUITES
 from adagen_agents.bench.tasks import get_task as get_bench_task
+from adagen_agents.bench.trial import TRACKS as BENCH_TRACKS
 from adagen_agents.commands import actions, bench, evaluate, export, own_images, sample, train
 from adagen_agents.commands.common import PPO_FIELDS, RESULTS_DIR, flag
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command",
         required=True,
         parser_class=Parser,
-        metavar="{train,eval,sample,actions,bench,generator,features}",
+        metavar="{train,eval,sample,actions,export,bench,generator,features}",
     )
 
     def add(name: str, help: str) -> Parser:
@@ -396,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="bench_command",
         required=True,
         parser_class=Parser,
-        metavar="{list,run,report}",
-        help="list the tasks and algorithms, run a campaign, or report (required)",
+        metavar="{list,run,tune,report}",
+        help="list the tasks and algorithms, run a campaign, tune for the tuned track, or report (required)",
     )
     b_sub.add_parser("list", help="the suites' tasks and the algorithms")
     b = b_sub.add_parser("run", help="run every (algorithm, task, seed) not done yet (resumable)")
@@ -437,13 +438,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--track",
-        choices=["reward", "selection"],
+        choices=list(BENCH_TRACKS),
         default="reward",
         help="reward: every method sees only the env's reward (black-box searches maximise it); selection: methods "
-        "may also query FD in the selection space, a network no evaluation space uses, its samples counted "
+        "may also query FD in the selection space, a network no evaluation space uses, its samples counted; "
+        "tuned: the reward track with each algorithm's hyperparameters from adagen bench tune "
         "(default: %(default)s)",
     )
-    for command in (b, b_sub.add_parser("report", help="write leaderboard.md and the plots from the finished runs")):
+    tune = b_sub.add_parser(
+        "tune", help="tune algorithms for the tuned track: the same Optuna budget each, scored in the selection space"
+    )
+    tune.add_argument(
+        "--algo", nargs="+", required=True, metavar="NAME", help="RL algorithms to tune (adagen bench list) (required)"
+    )
+    tune.add_argument(
+        "--trials", type=int, default=20, help="Optuna trials per algorithm, each on every task (default: %(default)s)"
+    )
+    tune.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    tune.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    for command in (
+        b,
+        tune,
+        b_sub.add_parser("report", help="write leaderboard.md and the plots from the finished runs"),
+    ):
         command.add_argument(
             "--suite",
             choices=list(BENCH_SUITES),

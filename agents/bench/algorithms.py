@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adagen_agents.bench.blackbox import cma_es, cma_es_per_class, random_search
-from adagen_agents.bench.hyperparams import config_path, sanctioned_config
+from adagen_agents.bench.hyperparams import action_noise, config_path, sanctioned_config
 from adagen_agents.bench.trial import BudgetTooSmall, Trial, UnsupportedAlgorithm
 from adagen_agents.loading import sb3_act
 from adagen_agents.ppo import PPO, PPOConfig
@@ -126,9 +126,10 @@ register("ppo-tuned")(
 )
 
 
-def sb3_model(algorithm: SB3Algorithm, trial: Trial) -> tuple[Any, int]:
+def sb3_model(algorithm: SB3Algorithm, trial: Trial, overrides: dict[str, Any] | None = None) -> tuple[Any, int]:
     """The model the bench trains for ``algorithm`` on the trial's env, and the env steps it learns
-    for. Its configuration (the sanctioned file's, the rollout length) goes to ``trial.config``."""
+    for. Its configuration (the sanctioned file's with ``overrides``, a tuned configuration's
+    hyperparameters, over it; the rollout length) goes to ``trial.config``."""
     from adagen_agents.sb3_vec_env import SB3VecEnv
 
     cls = algorithm.load_class()
@@ -138,6 +139,13 @@ def sb3_model(algorithm: SB3Algorithm, trial: Trial) -> tuple[Any, int]:
     config = sanctioned_config(algorithm, trial.task.env_id, env.core.num_parameters)
     kwargs = dict(config.kwargs)
     recorded = dict(config.entry or {})
+    for key, value in (overrides or {}).items():
+        if key == "noise_std":  # the action noise's std: of the file's kind, normal by default
+            kind = recorded.get("noise_type", "normal")
+            kwargs["action_noise"] = action_noise(kind, value, env.core.num_parameters, f"tuned {name}")
+        else:
+            kwargs[key] = value
+        recorded[key] = value
     if algorithm.on_policy:  # the default env steps per rollout, over all samples, in whole episodes
         per_env = -(-algorithm.default("n_steps") // env.num_envs)
         kwargs["n_steps"] = recorded["n_steps"] = -(-per_env // steps_per_episode) * steps_per_episode
@@ -166,13 +174,14 @@ def sb3_model(algorithm: SB3Algorithm, trial: Trial) -> tuple[Any, int]:
     return model, budget
 
 
-def sb3(algorithm: SB3Algorithm) -> Algorithm:
-    """An SB3 (or sb3-contrib) algorithm of the registry (:mod:`adagen_agents.sb3_algorithms`)."""
+def sb3(algorithm: SB3Algorithm, overrides: dict[str, Any] | None = None) -> Algorithm:
+    """An SB3 (or sb3-contrib) algorithm of the registry (:mod:`adagen_agents.sb3_algorithms`), with
+    ``overrides`` over its sanctioned configuration (a tuned configuration's)."""
 
     def run(trial: Trial) -> Act:
         from stable_baselines3.common.callbacks import BaseCallback
 
-        model, budget = sb3_model(algorithm, trial)
+        model, budget = sb3_model(algorithm, trial, overrides)
         space = trial.env.dict_observation_space
 
         class Curve(BaseCallback):

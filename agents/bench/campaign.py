@@ -33,6 +33,7 @@ from adagen_agents.bench.trial import (
     mean_result,
     normalised_scores,
 )
+from adagen_agents.bench.tuned import read_tuned, tuned_algorithm
 from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.runtime.devices import check_device
 from adagen_env.runtime.files import atomic_write_json
@@ -93,7 +94,8 @@ def run_one(
 ) -> dict:
     """Train or search with ``algo`` on ``task`` with ``seed`` on ``track``, score it on every evaluation
     seed (the mean, and each seed's), write its JSON; returns it."""
-    algorithm = get_algorithm(algo)
+    # the tuned track: the algorithm with the hyperparameters adagen bench tune found (agents/bench/tuned.py)
+    algorithm = tuned_algorithm(algo, read_tuned(results, algo)) if track == "tuned" else get_algorithm(algo)
     refs = references(task, results, evaluator, device)
 
     def curve(act) -> dict:
@@ -170,6 +172,9 @@ def run_campaign(
     missing = missing_packages(list(algos))  # every name, plug-in and package is checked before the first run
     if missing:
         raise ImportError(f"these algorithms need {', '.join(missing)}, not installed: pip install -e '.[bench]'")
+    if track == "tuned":
+        for algo in algos:  # every algorithm's tuned configuration, before the first run
+            read_tuned(results, algo)
     evaluator = Evaluator(spaces=SPACES, device=device)  # every evaluation space: five networks and the pixels
     failed = 0
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds

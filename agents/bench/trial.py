@@ -41,7 +41,7 @@ from adagen_env.models.selection import SELECTION_SPACE
 from adagen_env.paradigms import best_static_schedule, make_process
 from adagen_env.processes.base import Process
 
-TRACKS = ("reward", "selection")
+TRACKS = ("reward", "selection", "tuned")  # tuned: the reward track, each algorithm with its tuned hyperparameters
 RECENT_SAMPLES = 256  # a curve point's reward: the mean terminal reward of at least this many latest samples
 
 

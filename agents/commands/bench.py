@@ -1,4 +1,4 @@
-"""``adagen bench``: list the suite, run a resumable campaign, or write the leaderboard."""
+"""``adagen bench``: list the suite, run a resumable campaign, tune for the tuned track, or write the leaderboard."""
 
 from __future__ import annotations
 
@@ -58,6 +58,16 @@ def run(args: argparse.Namespace) -> None:
 
         print(f"wrote {write_report(results)}")
         print((results / "leaderboard.md").read_text())
+        return
+    if args.bench_command == "tune":
+        from adagen_agents.bench.tuned import tune
+
+        at_least(args, 1, "threads", "trials")
+        torch.set_num_threads(args.threads)
+        check_writable_folder(results, "--results")
+        for algo in args.algo:
+            best = tune(algo, args.trials, results, args.suite, device=args.device)["best"]
+            print(f"{algo}: best objective {best['objective']:+.3f} with {best['params']}")
         return
     from adagen_agents.bench.campaign import run_campaign
 

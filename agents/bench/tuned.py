@@ -1,0 +1,203 @@
+"""The tuned track: every algorithm gets the same tuning budget before its reported runs.
+
+``adagen bench tune --algo NAME ... --trials N`` runs Optuna's TPE sampler (seeded) over each
+algorithm's search space, N trials each. A trial trains the algorithm with its hyperparameters on
+every task of the lite suite at the tuning seed (``TUNING_SEED``; the reported seeds are 0..9), on
+the reward track (the env's reward only), then scores each final policy by FD in the **selection
+space** (never an evaluation space) on a search seed, against the hand-designed schedule's on the
+same seed and samples. The objective, lower is better, is the mean over tasks of
+``log(FD(policy) / FD(hand-designed))``. So every algorithm spends ``N x tasks x budget`` samples on
+tuning, and the evaluation's networks and seeds take no part in it.
+
+The trials are written to ``<results>/tuned/<algo>.json`` as they finish (an interrupted tuning
+resumes from them), with the best trial's hyperparameters; ``adagen bench run --track tuned`` runs
+each algorithm with those on the reported seeds. Search spaces: our PPO over its learning rate,
+episodes per update, epochs and clip range; an SB3 algorithm over its learning rate and discount
+and, where its constructor takes them, entropy coefficient, epochs, clip range, GAE lambda, target
+KL, soft-update rate and (where its sanctioned configuration adds action noise) the noise's
+standard deviation. The black-box searches expose no hyperparameters and are not tuned.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adagen_agents.bench.algorithms import Algorithm, get_algorithm, our_ppo, sb3
+from adagen_agents.bench.tasks import SUITES, Task, get_task
+from adagen_agents.bench.trial import Trial, get_process, selection_evaluator
+from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
+from adagen_env.evaluation.generators import evaluate_generator, policy_generator, static_generator
+from adagen_env.evaluation.seeds import SEARCH_SEEDS
+from adagen_env.models.selection import SELECTION_SPACE
+from adagen_env.runtime.provenance import Provenance
+from adagen_env.runtime.results import write_results
+
+TUNING_SEED = 1000  # the training seed of every tuning trial: none of the reported seeds
+SCORE_SAMPLES = 500  # samples per task whose selection-space FD scores a trial
+OURS = ("ppo", "ppo-tuned")
+
+
+def search_space(name: str) -> Callable[[Any], dict[str, Any]]:
+    """The hyperparameters Optuna draws for algorithm ``name`` (from an ``optuna.Trial``); one line for
+    an algorithm the tuned track does not tune."""
+    if name in OURS:
+        return lambda t: {
+            "learning_rate": t.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
+            "episodes_per_update": t.suggest_categorical("episodes_per_update", [128, 256, 512]),
+            "epochs": t.suggest_int("epochs", 2, 10),
+            "clip": t.suggest_float("clip", 0.1, 0.3),
+        }
+    if name in SB3_ALGORITHMS:
+        return _sb3_space(name)
+    get_algorithm(name)  # an unknown name: the registry's own line
+    raise ValueError(
+        f"{name} is not tuned on the tuned track: only RL algorithms with hyperparameters are "
+        f"({', '.join([*OURS, *SB3_ALGORITHMS])})"
+    )
+
+
+def _sb3_space(name: str) -> Callable[[Any], dict[str, Any]]:
+    algorithm = SB3_ALGORITHMS[name]
+    accepted = inspect.signature(algorithm.load_class().__init__).parameters
+    ranges: dict[str, tuple[float, float, bool]] = {  # low, high, log scale
+        "learning_rate": (1e-5, 3e-3, True),
+        "gamma": (0.8, 1.0, False),
+        "ent_coef": (1e-6, 1e-2, True),
+        "clip_range": (0.1, 0.3, False),
+        "gae_lambda": (0.8, 1.0, False),
+        "target_kl": (0.005, 0.05, True),
+        "tau": (0.001, 0.05, True),
+    }
+
+    def draw(t: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for key, (low, high, log) in ranges.items():
+            if key in accepted and not (key == "ent_coef" and not algorithm.on_policy):  # SAC's is learned
+                params[key] = t.suggest_float(key, low, high, log=log)
+        if "n_epochs" in accepted:
+            params["n_epochs"] = t.suggest_int("n_epochs", 2, 20)
+        if "action_noise" in accepted and algorithm.class_name in ("TD3", "DDPG"):
+            params["noise_std"] = t.suggest_float("noise_std", 0.05, 0.5, log=True)
+        return params
+
+    return draw
+
+
+def tuned_algorithm(name: str, params: dict[str, Any]) -> Algorithm:
+    """Algorithm ``name`` run with the hyperparameters ``params`` (over its sanctioned configuration)."""
+    if name in OURS:
+        return our_ppo(f"our PPO with tuned hyperparameters {params}", **params)
+    if name in SB3_ALGORITHMS:
+        return sb3(SB3_ALGORITHMS[name], overrides=params)
+    raise ValueError(f"{name} has no tuned configuration: the tuned track tunes RL algorithms only")
+
+
+def trial_score(algorithm: Algorithm, tasks: Sequence[Task], seed: int, device: str = "cpu") -> dict[str, float]:
+    """Each task's ``log(FD / FD(hand-designed))`` in the selection space of ``algorithm`` trained on the
+    reward track with ``seed``, and their mean (``objective``)."""
+    evaluator = selection_evaluator(device)
+    scores = {}
+    for task in tasks:
+        torch.manual_seed(seed)
+        trial = Trial(task, seed, None, device, "reward")
+        act = algorithm(trial)
+        process = get_process(task, device)
+        search_seed = SEARCH_SEEDS.start + seed
+        fd = {}
+        for key, generate in (
+            ("policy", policy_generator(process, act, task.spec)),
+            ("hand", static_generator(process, task.num_steps)),
+        ):
+            result = evaluate_generator(
+                generate, evaluator, process.num_classes, SCORE_SAMPLES, seed=search_seed, progress=False
+            )
+            fd[key] = result[f"{SELECTION_SPACE}_fd"]
+        scores[task.name] = math.log(fd["policy"] / fd["hand"])
+    scores["objective"] = sum(scores[t.name] for t in tasks) / len(tasks)
+    return scores
+
+
+def tuned_path(results: Path, name: str) -> Path:
+    return results / "tuned" / f"{name.replace(':', '.')}.json"
+
+
+def tune(
+    name: str,
+    trials: int,
+    results: Path,
+    suite: str = "lite",
+    seed: int = TUNING_SEED,
+    device: str = "cpu",
+    sampler_seed: int = 0,
+) -> dict[str, Any]:
+    """``trials`` Optuna trials for algorithm ``name`` on ``suite``'s tasks (see the module doc); the
+    trials already in its file count, so an interrupted tuning resumes. Returns what it wrote."""
+    try:
+        import optuna
+    except ImportError as error:
+        raise ImportError("the tuned track needs Optuna: pip install -e '.[bench]'") from error
+    draw = search_space(name)  # an algorithm the track does not tune: one line, before any work
+    tasks = [get_task(t) for t in SUITES[suite].tasks] if suite in SUITES else None
+    if tasks is None:
+        raise ValueError(f"unknown suite {suite!r}; the suites: {', '.join(SUITES)}")
+    if trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {trials}")
+    path = tuned_path(results, name)
+    done = json.loads(path.read_text())["trials"] if path.exists() else []
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed))
+    for record in done:  # the finished trials, so that the sampler continues from them
+        distributions = _distributions(draw, record["params"])
+        study.add_trial(
+            optuna.trial.create_trial(params=record["params"], distributions=distributions, value=record["objective"])
+        )
+    provenance = Provenance(device=device)
+    while len(done) < trials:
+        optuna_trial = study.ask()
+        params = draw(optuna_trial)
+        start = time.perf_counter()
+        scores = trial_score(tuned_algorithm(name, params), tasks, seed, device)
+        study.tell(optuna_trial, scores["objective"])
+        done.append({"params": params, **scores, "seconds": time.perf_counter() - start})
+        best = min(done, key=lambda r: r["objective"])
+        data = {
+            "algo": name,
+            "suite": suite,
+            "seed": seed,
+            "score_samples": SCORE_SAMPLES,
+            "objective": "mean over tasks of log(FD / FD(hand-designed)) in the selection space; lower is better",
+            "trials": done,
+            "best": best,
+        }
+        write_results(path, data, provenance)
+        print(
+            f"{name} trial {len(done)}/{trials}: objective {scores['objective']:+.3f} (best {best['objective']:+.3f}) "
+            f"in {done[-1]['seconds']:.0f} s",
+            flush=True,
+        )
+    return json.loads(path.read_text())
+
+
+def _distributions(draw: Callable[[Any], dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """The distributions ``draw`` asks for, found by replaying it on a fixed trial that returns ``params``."""
+    import optuna
+
+    fixed = optuna.trial.FixedTrial(params)
+    draw(fixed)
+    return fixed.distributions
+
+
+def read_tuned(results: Path, name: str) -> dict[str, Any]:
+    """The best hyperparameters ``adagen bench tune`` found for ``name``; one line if it has not run."""
+    path = tuned_path(results, name)
+    if not path.exists():
+        raise ValueError(f"{name} has not been tuned: run adagen bench tune --algo {name} first (no {path})")
+    return json.loads(path.read_text())["best"]["params"]

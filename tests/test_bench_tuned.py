@@ -1,0 +1,102 @@
+"""AdaGen-Bench's tuned track: the same Optuna budget per algorithm, scored in the selection space."""
+
+import json
+
+import optuna
+import pytest
+from test_bench import TINY
+
+from adagen_agents.bench import campaign, tasks, tuned
+from adagen_agents.bench.algorithms import sb3_model
+from adagen_agents.bench.trial import Trial
+from adagen_agents.cli import main
+from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
+
+SUITE = tasks.Suite("tiny", (TINY.name,), (0,), "bench-tiny")
+
+
+@pytest.fixture
+def tiny_suite(monkeypatch):
+    monkeypatch.setitem(tasks.TASKS, TINY.name, TINY)
+    monkeypatch.setitem(tasks.SUITES, "tiny", SUITE)
+    monkeypatch.setattr(tuned, "SCORE_SAMPLES", 100)
+
+
+def test_search_spaces_draw_each_algorithms_own_hyperparameters():
+    ours = tuned.search_space("ppo")(
+        optuna.trial.FixedTrial({"learning_rate": 1e-3, "episodes_per_update": 256, "epochs": 4, "clip": 0.2})
+    )
+    assert set(ours) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
+    names = []
+    space = tuned.search_space("sb3-td3")
+
+    class Recording:  # an Optuna trial that answers the low end and notes what was asked
+        def suggest_float(self, name, low, high, log=False):
+            names.append(name)
+            return low
+
+        def suggest_int(self, name, low, high):
+            names.append(name)
+            return low
+
+    assert space(Recording())["noise_std"] == 0.05
+    assert {"learning_rate", "gamma", "tau", "noise_std"} <= set(names) and "n_epochs" not in names
+    names.clear()
+    tuned.search_space("sb3-ppo")(Recording())
+    assert {"learning_rate", "gamma", "ent_coef", "clip_range", "gae_lambda", "n_epochs"} <= set(names)
+    with pytest.raises(ValueError, match="not tuned on the tuned track"):
+        tuned.search_space("cma-es")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        tuned.search_space("nope")
+
+
+def test_tuned_hyperparameters_reach_the_sb3_model():
+    trial = Trial(TINY, 0)
+    model, _ = sb3_model(SB3_ALGORITHMS["sb3-td3"], trial, {"learning_rate": 1e-5, "noise_std": 0.3})
+    assert model.learning_rate == 1e-5
+    assert float(model.action_noise._sigma[0]) == pytest.approx(0.3)
+    assert trial.config["hyperparameters"]["noise_std"] == 0.3
+
+
+def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tiny_suite, tmp_path, monkeypatch):
+    calls = []
+    score = tuned.trial_score
+
+    def counted(algorithm, task_list, seed, device="cpu"):
+        calls.append(seed)
+        return score(algorithm, task_list, seed, device)
+
+    monkeypatch.setattr(tuned, "trial_score", counted)
+    data = tuned.tune("ppo", 1, tmp_path, "tiny")
+    assert calls == [tuned.TUNING_SEED]  # the tuning seed: none of the reported ones
+    trial = data["trials"][0]
+    assert set(trial["params"]) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
+    assert trial["objective"] == pytest.approx(trial[TINY.name]) and abs(trial["objective"]) < 5
+    assert "selection space" in data["objective"] and "provenance" in data
+    # resumed: the finished trial counts, one more runs
+    data = tuned.tune("ppo", 2, tmp_path, "tiny")
+    assert len(calls) == 2 and len(data["trials"]) == 2
+    assert data["best"] == min(data["trials"], key=lambda t: t["objective"])
+    assert tuned.read_tuned(tmp_path, "ppo") == data["best"]["params"]
+
+
+def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
+    assert "has not been tuned: run adagen bench tune --algo ppo" in str(exit_info.value.code)
+    params = {"learning_rate": 1e-3, "episodes_per_update": 128, "epochs": 2, "clip": 0.2}
+    path = tuned.tuned_path(tmp_path, "ppo")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"trials": [], "best": {"params": params}}))
+    seen = []
+    original = tuned.tuned_algorithm
+
+    def noting(name, given):
+        seen.append(given)
+        return original(name, given)
+
+    monkeypatch.setattr(campaign, "tuned_algorithm", noting)
+    main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
+    assert seen == [params]
+    run = json.loads(campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").read_text())
+    assert run["track"] == "tuned"
