@@ -140,6 +140,18 @@ class PPOConfig:
             )
 
 
+# the fields added after checkpoints were first written, at the values every earlier checkpoint ran with:
+# a checkpoint without them resumes as it ran, whatever the defaults say now
+BEFORE_PORT = {
+    "learned_std": False,
+    "rollout_values": False,
+    "gae_lambda": 1.0,
+    "normalize_advantage": False,
+    "clip_value": 0.0,
+    "target_kl": 0.0,
+    "orthogonal_init": False,
+}
+
 Callback = Callable[["PPO", dict[str, float]], bool | None]
 RANK_KEYS = ("noise", "first_reset", "env")  # the parts of a checkpoint that differ between torchrun ranks
 
@@ -530,7 +542,7 @@ class PPO:
             shown = ", ".join(f"{name} {theirs!r} (this env: {ours!r})" for name, (theirs, ours) in differ.items())
             raise ValueError(f"{path} was trained in another episode: {shown}")
         try:
-            agent = cls(env, PPOConfig(**state["config"]))
+            agent = cls(env, PPOConfig(**{**BEFORE_PORT, **state["config"]}))
             agent.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError, ValueError) as e:
             raise ValueError(

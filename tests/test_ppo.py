@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from adagen_agents.loading import load_actor
-from adagen_agents.ppo import PPO, PPOConfig
+from adagen_agents.ppo import BEFORE_PORT, PPO, PPOConfig
 from adagen_env import EpisodeSpec, ScheduleVectorEnv, policy_generator, sample
 
 
@@ -260,3 +260,14 @@ def test_orthogonal_init_keeps_the_hand_designed_start(process):
     labels = torch.arange(16) % 10
     learned = policy_generator(process, agent.predict, EpisodeSpec(num_steps=4))(labels, 5)
     assert torch.equal(learned, sample(process, labels, num_steps=4, seed=5))
+
+
+def test_a_checkpoint_from_before_the_ported_fields_resumes_as_it_ran(process, tmp_path):
+    env = ScheduleVectorEnv(num_envs=16, process=process, num_steps=2, reward="classifier")
+    path = PPO(env, small_config()).learn(1).save(tmp_path / "old.pt")
+    state = torch.load(path, weights_only=True)
+    state["config"] = {k: v for k, v in state["config"].items() if k not in BEFORE_PORT}  # as written then
+    torch.save(state, path)
+    resumed = PPO.load(path, env)
+    assert {k: getattr(resumed.config, k) for k in BEFORE_PORT} == BEFORE_PORT and resumed.log_std is None
+    resumed.learn(1)
