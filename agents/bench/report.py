@@ -607,7 +607,9 @@ def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics,
         "no episodes; v0 runs recorded none). The rewards come from each run's own online discriminator, so "
         "the pooled correlation mixes scales; each algorithm's row pools its seeds. Near 1, a higher reward "
         "means a higher score, and the optimiser is the question; near 0 or below, the reward does not lead "
-        "to the score: the reward is the problem, not the optimiser.",
+        "to the score: the reward is the problem, not the optimiser. The discriminator learns as the run goes, "
+        "so the same policy's reward falls over a run: a negative rho can be that drift (a harder "
+        "discriminator as the score rises) as much as a reward that misleads.",
         "",
     ]
     if aligned:
