@@ -27,17 +27,20 @@ import numpy as np
 
 from adagen_agents.bench.stats import ALPHA, EXACT_LIMIT, PERMUTATIONS, SEED, holm, permutation_p, welch_p
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
+from adagen_agents.bench.trial import TRACKS
 from adagen_env.evaluation.comparison import Interval
 from adagen_env.evaluation.metrics import CLASSIC_SPACES, SPACES
 
 REPS = 2000  # bootstrap resamples
 BASELINE = "ppo"  # probability of improvement is over our PPO
 CURVE_ALGOS = 6  # the sample-efficiency plot shows the best this many by final IQM
-TRACK_ORDER = ("reward", "selection", "v0")
+TRACK_ORDER = (*TRACKS, "v0")  # the tracks of adagen bench run, then v0's runs (before tracks)
 TRACK_TEXT = {
     "reward": "every method sees only the env's reward; black-box searches maximise the mean episode reward",
     "selection": "every method may also query FD in the selection space (a network no evaluation space uses), "
     "its samples counted against the budget",
+    "tuned": "the reward track, every RL algorithm with the hyperparameters an equal tuning budget found "
+    "(adagen bench tune)",
     "v0": "runs written before tracks (v0): black-box searches optimised FD in the evaluation's classifier "
     "space, the anchor was picked by that network, one evaluation seed, three spaces",
 }
@@ -101,7 +104,7 @@ def read_run(path: Path, track: str | None = None) -> dict:
         raise ValueError(f"{path}: not a run file of adagen bench (it needs {', '.join(fields)})")
     if track is not None:
         run["track"] = track
-    elif run.get("track") not in TRACK_ORDER[:-1] or path.parent.parent.name != run["track"]:
+    elif run.get("track") not in TRACKS or path.parent.parent.name != run["track"]:
         raise ValueError(f"{path}: its track {run.get('track')!r} is not the folder's {path.parent.parent.name!r}")
     for view in views(run_spaces(run)):
         score = run["scores"].get(view)
