@@ -191,6 +191,13 @@ def read_pipeline(
             raise ValueError("--class-map: a text-to-image pipeline's labels are captions; leave it out")
         source = DataSource(str(Path(data).resolve()), 3)
         names = tuple(split_captions(source.path, "train", source.heldout_fraction, source.split_seed))
+        try:  # the evaluation's captions, checked now: a training run must not end on their absence
+            split_captions(source.path, "heldout", source.heldout_fraction, source.split_seed)
+        except ValueError:
+            raise ValueError(
+                f"{data}: {len(names)} distinct caption(s); {100 * source.heldout_fraction:.0f} % of the captions "
+                "are held out for the evaluation, so give at least 3"
+            ) from None
         process = DiffusersProcess.from_pipeline(pipeline, num_steps, prompts=names, micro_batch=micro_batch)
         class_ids = None
     else:

@@ -226,6 +226,12 @@ def test_a_text_pipeline_needs_captions_and_a_prompt_needs_a_text_pipeline(saved
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", "--pipeline", saved["sd"], "--data", str(tmp_path / "plain"), "--prompt", "a fox"])
     assert "metadata.jsonl" in str(exit_info.value.code)
+    few = captioned_folder(tmp_path / "few", per_caption=1)
+    lines = (few / "metadata.jsonl").read_text().splitlines()[:2]  # two captions: none would be held out
+    (few / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--pipeline", saved["sd"], "--data", str(few), "--updates", "1"])
+    assert "2 distinct caption(s)" in str(exit_info.value.code) and "at least 3" in str(exit_info.value.code)
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", "--env", "AdaGen/Flow-Digits-v0", "--prompt", "a fox"])
     assert "--prompt is for a text-to-image pipeline" in str(exit_info.value.code)
