@@ -500,7 +500,7 @@ def test_cli_takes_the_suite_seeds_and_device_and_refuses_bad_ones(monkeypatch, 
     with pytest.raises(SystemExit):
         cli.main(["bench", "run", "--algo", "ppo", "--seed", "0", "--seeds", "3"])  # one or the other
     with pytest.raises(SystemExit):
-        cli.main(["bench", "run", "--algo", "ppo", "--track", "tuned"])  # reward or selection
+        cli.main(["bench", "run", "--algo", "ppo", "--track", "nope"])  # reward, selection or tuned
     assert len(calls) == 2
 
 
