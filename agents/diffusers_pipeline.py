@@ -19,10 +19,9 @@ import torch
 
 from adagen_agents.card import PipelineRef, PolicyCard
 from adagen_agents.loading import load_policy, read_card
-from adagen_agents.pipelines import is_text_pipeline
 from adagen_env.envs.core import ScheduleCore
 from adagen_env.evaluation.generators import Act
-from adagen_env.processes.diffusers_adapter import DiffusersProcess, pipeline_labels
+from adagen_env.processes.diffusers_adapter import DiffusersProcess, is_text_pipeline, pipeline_labels
 
 
 class AdaGenPipeline:

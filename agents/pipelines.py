@@ -32,7 +32,7 @@ import torch
 
 from adagen_env.data.datasets import ImageDataset, Split, is_captioned, load_images, read_class_names, split_captions
 from adagen_env.data.user_data import LEVELS, DataSource
-from adagen_env.processes.diffusers_adapter import DiffusersProcess, load_pipeline, pipeline_labels
+from adagen_env.processes.diffusers_adapter import DiffusersProcess, is_text_pipeline, load_pipeline, pipeline_labels
 
 ClassMap = dict[str, int | str]  # a class folder's name -> the model's class id, or one of its label names
 
@@ -223,11 +223,6 @@ def read_pipeline(
         )
     source = DataSource(str(Path(data).resolve()), images.channels)
     return PipelineSource(_shown_path(path), source, names, class_ids, labels, prompted, pipeline, micro_batch), process
-
-
-def is_text_pipeline(pipeline: Any) -> bool:
-    """Whether ``pipeline`` is text-to-image (a UNet2DConditionModel): its labels are prompts."""
-    return type(getattr(pipeline, "unet", None)).__name__ == "UNet2DConditionModel"
 
 
 def _shown_path(path: str) -> str:

@@ -473,7 +473,7 @@ class DiffusersProcess:
         """The last norm's mean, the sample's time, and a text-to-image sample's prompt embedding."""
         parts = [state.hidden, self._time(state)]
         if self.prompts is not None:
-            parts.append(self.prompts.summary[state.labels.to(self.prompts.summary.device)].to(state.hidden.device))
+            parts.append(self.prompts.summary[state.labels])  # the labels and prompts live on the model's device
         return torch.cat(parts, dim=1)
 
     def _time(self, state: DiffusersState) -> torch.Tensor:
@@ -535,7 +535,7 @@ class DiffusersProcess:
             guidance_scale = defaults["guidance_scale"].default if "guidance_scale" in defaults else 1.0
         text_encoder = getattr(pipeline, "text_encoder", None)
         if prompts is not None and not isinstance(prompts, Prompts):
-            if type(model).__name__ != "UNet2DConditionModel":
+            if not is_text_pipeline(pipeline):
                 raise ValueError(f"prompts are for a text-to-image pipeline; {type(pipeline).__name__} takes none")
             prompts = Prompts.encode(pipeline, prompts)
         process = cls(
@@ -562,6 +562,11 @@ def config_sha256(*modules: Any) -> str:
     large model's would take minutes, and a fine-tuned copy keeps its config."""
     configs = [None if module is None else [type(module).__name__, _public_config(module)] for module in modules]
     return hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def is_text_pipeline(pipeline: Any) -> bool:
+    """Whether ``pipeline`` is text-to-image (a UNet2DConditionModel): its labels are prompts."""
+    return type(getattr(pipeline, "unet", None)).__name__ == "UNet2DConditionModel"
 
 
 def _public_config(module: Any) -> dict[str, Any]:
