@@ -429,7 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="torch threads (default: %(default)s; run two campaigns side by side on a 2-core machine)",
+        help="torch threads per run (default: %(default)s)",
+    )
+    b.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time, each in its own process with --threads threads: keep jobs x threads within the "
+        "cores, e.g. --jobs 2 on a 2-core machine (default: %(default)s)",
     )
     b.add_argument(
         "--device",

@@ -170,6 +170,30 @@ def test_campaign_skips_finished_runs_and_keeps_going_after_a_crash(tiny_suite, 
     assert (tmp_path / "runs" / "reward" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns == before
 
 
+def test_a_campaign_on_two_worker_processes_writes_the_same_runs(tiny_suite, toy, tmp_path, capsys):
+    """--jobs 2: the references and the runs in worker processes, each run's file as one process writes it."""
+    alone, parallel = tmp_path / "alone", tmp_path / "parallel"
+    assert run_campaign([toy, "random-search"], ["tiny"], [0, 1], alone) == 0
+    assert run_campaign([toy, "random-search"], ["tiny"], [0, 1], parallel, jobs=2) == 0
+    assert "4 runs on 2 worker processes" in capsys.readouterr().out
+    files = sorted(p.relative_to(alone) for p in alone.rglob("*.json"))
+    assert files == sorted(p.relative_to(parallel) for p in parallel.rglob("*.json")) and len(files) == 5
+    for name in files:  # everything but the timings
+        a, b = (json.loads((folder / name).read_text()) for folder in (alone, parallel))
+        for key in ("scores_per_seed", "final_per_seed", "curve", "samples_used", "noise", "selection_pick"):
+            assert a.get(key) == b.get(key), (name, key)
+        assert a["final"] == b["final"] if "final" in a else a["hand"]["200"] == b["hand"]["200"]
+    assert run_campaign([toy], ["tiny"], [0, 1], parallel, jobs=2) == 0  # resumable: nothing left to run
+    assert capsys.readouterr().out.count("done before, skipped") == 2
+
+    @register("toy-too-big")
+    def too_big(trial):
+        raise BudgetTooSmall("needs more")
+
+    with pytest.raises(BudgetTooSmall, match="toy-too-big on tiny: needs more"):  # a setup error stops the campaign
+        run_campaign(["toy-too-big"], ["tiny"], [0, 1, 2], parallel, jobs=2)
+
+
 def test_budget_too_small_is_refused_before_training(tiny_suite, evaluator, tmp_path):
     small = Task(
         "small", TINY.env_id, num_steps=3, nfe=6, budget_samples=256, num_envs=32, eval_samples=200, curve_samples=100

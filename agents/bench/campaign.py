@@ -13,9 +13,12 @@ package versions, the platform and CPU count, torch's threads, the device, and t
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
 import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -163,10 +166,19 @@ def run_campaign(
     results: Path = DEFAULT_RESULTS,
     device: str = "cpu",
     track: str = "reward",
+    jobs: int = 1,
 ) -> int:
-    """Every (algo, task, seed) not yet done on ``track``; returns how many failed."""
+    """Every (algo, task, seed) not yet done on ``track``, ``jobs`` at a time; returns how many failed.
+
+    With ``jobs`` > 1 the runs go to that many worker processes, each with the parent's torch threads
+    (pin them: ``jobs`` x threads <= cores). Every run is seeded alone, so its file is the same
+    whichever worker runs it and whenever. Workers are forked where the platform can (they see
+    algorithms registered in this process), spawned elsewhere (they see the registry and plug-ins).
+    """
     if track not in TRACKS:
         raise ValueError(f"unknown track {track!r}; the tracks: {', '.join(TRACKS)}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     chosen = [get_task(t) for t in tasks]
     device = str(check_device(device))
     missing = missing_packages(list(algos))  # every name, plug-in and package is checked before the first run
@@ -175,39 +187,87 @@ def run_campaign(
     if track == "tuned":
         for algo in algos:  # every algorithm's tuned configuration, before the first run
             read_tuned(results, algo)
-    evaluator = Evaluator(spaces=SPACES, device=device)  # every evaluation space: five networks and the pixels
-    failed = 0
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
     todo = [(a, t, s) for s in seeds for t in chosen for a in algos]
+    runs = []
     for i, (algo, task, seed) in enumerate(todo, 1):
-        path = run_path(results, algo, task.name, seed, track)
         label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}, {track} track"
-        if path.exists():
+        if run_path(results, algo, task.name, seed, track).exists():
             print(f"{label}: done before, skipped", flush=True)
-            continue
-        print(f"{label} ...", flush=True)
+        else:
+            runs.append((label, algo, task, seed, results, device, track))
+    if not runs:
+        return 0
+    if jobs == 1 or len(runs) == 1:
+        return sum(not _attempt(*run) for run in runs)
+    return _run_parallel(runs, jobs, device)
+
+
+_EVALUATOR: dict[str, Evaluator] = {}  # one per process and device: every evaluation space's networks, loaded once
+
+
+def _evaluator(device: str) -> Evaluator:
+    if device not in _EVALUATOR:
+        _EVALUATOR[device] = Evaluator(spaces=SPACES, device=device)  # five networks and the pixels
+    return _EVALUATOR[device]
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _references_job(task: Task, results: Path, device: str) -> None:
+    references(task, results, _evaluator(device), device)
+
+
+def _run_parallel(runs: list[tuple], jobs: int, device: str) -> int:
+    """``runs`` on ``jobs`` worker processes: each task's references first (once, one task per
+    worker), then the runs as workers free up. A setup error (the same for every seed) stops the
+    campaign: the runs not started are cancelled, those finished are kept."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
+    _evaluator(device)  # forked workers inherit the loaded networks
+    tasks = {run[2].name: run[2] for run in runs}
+    results = runs[0][4]
+    print(f"{len(runs)} runs on {jobs} worker processes, {torch.get_num_threads()} torch thread(s) each", flush=True)
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(torch.get_num_threads(),)
+    ) as pool:
         try:
-            data = run_one(algo, task, seed, results, evaluator, device, track)
-        except (ImportError, SetupError) as error:  # a missing package, a too small budget: the same for every seed
-            raise type(error)(f"{algo} on {task.name}: {error}") from error
-        except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
-            failed += 1
-            atomic_write_json(
-                results / "failed" / f"{track}-{task.name}-{run_label(algo)}-seed{seed}.json",
-                {
-                    "track": track,
-                    "algo": algo,
-                    "task": task.name,
-                    "seed": seed,
-                    "error": repr(error),
-                    "traceback": traceback.format_exc(),
-                },
-            )
-            print(f"{label}: FAILED ({error!r}); recorded in {results / 'failed'}", flush=True)
-            continue
-        failed_record = results / "failed" / f"{track}-{task.name}-{run_label(algo)}-seed{seed}.json"
-        failed_record.unlink(missing_ok=True)
-        s = data["scores"]
-        spaces = ", ".join(f"{space} {s[space]:.2f}" for space in SPACES)
-        print(f"{label}: score {s['mean']:.3f} ({spaces}) in {data['train_seconds']:.0f} s", flush=True)
-    return failed
+            for future in [pool.submit(_references_job, task, results, device) for task in tasks.values()]:
+                future.result()
+            futures = [pool.submit(_attempt, *run) for run in runs]
+            return sum(not future.result() for future in as_completed(futures))
+        except BaseException:  # a setup error, Ctrl-C: no new run starts
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _attempt(label: str, algo: str, task: Task, seed: int, results: Path, device: str, track: str) -> bool:
+    """One run, its result line printed and its file written, or its crash recorded in ``failed/``
+    (``False``); a missing package or a setup error is raised: it is the same for every seed."""
+    print(f"{label} ...", flush=True)
+    failed_record = results / "failed" / f"{track}-{task.name}-{run_label(algo)}-seed{seed}.json"
+    try:
+        data = run_one(algo, task, seed, results, _evaluator(device), device, track)
+    except (ImportError, SetupError) as error:  # a missing package, a too small budget: the same for every seed
+        raise type(error)(f"{algo} on {task.name}: {error}") from error
+    except Exception as error:  # noqa: BLE001  (a crashed run must not lose the campaign)
+        atomic_write_json(
+            failed_record,
+            {
+                "track": track,
+                "algo": algo,
+                "task": task.name,
+                "seed": seed,
+                "error": repr(error),
+                "traceback": traceback.format_exc(),
+            },
+        )
+        print(f"{label}: FAILED ({error!r}); recorded in {results / 'failed'}", flush=True)
+        return False
+    failed_record.unlink(missing_ok=True)
+    s = data["scores"]
+    spaces = ", ".join(f"{space} {s[space]:.2f}" for space in SPACES)
+    print(f"{label}: score {s['mean']:.3f} ({spaces}) in {data['train_seconds']:.0f} s", flush=True)
+    return True

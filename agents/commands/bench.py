@@ -73,10 +73,10 @@ def run(args: argparse.Namespace) -> None:
 
     algos = list(ALGORITHMS) if args.algo == ["all"] else args.algo
     tasks = list(suite.tasks) if args.task == ["all"] else args.task
-    at_least(args, 1, "threads", "seeds")
+    at_least(args, 1, "threads", "seeds", "jobs")
     seeds = list(range(args.seeds)) if args.seeds is not None else args.seed or list(suite.seeds)
     torch.set_num_threads(args.threads)
     check_writable_folder(results, "--results")
-    failed = run_campaign(algos, tasks, seeds, results, args.device, args.track)
+    failed = run_campaign(algos, tasks, seeds, results, args.device, args.track, args.jobs)
     if failed:
         raise ValueError(f"{failed} run(s) failed; see {results / 'failed'} (the others are saved; rerun to retry)")
