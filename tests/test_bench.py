@@ -507,15 +507,16 @@ def test_cli_takes_the_suite_seeds_and_device_and_refuses_bad_ones(monkeypatch, 
     monkeypatch.setattr("adagen_agents.bench.campaign.run_campaign", lambda *args: calls.append(args) or 0)
     monkeypatch.chdir(tmp_path)
     cli.main(["bench", "run", "--algo", "ppo-tuned", "--suite", "lite"])
-    algos, chosen, seeds, results, device, track = calls[-1]
+    algos, chosen, seeds, results, device, track, jobs = calls[-1]
     assert (algos, chosen, seeds) == (["ppo-tuned"], list(tasks.SUITES["lite"].tasks), list(range(10)))
-    assert (results, device, track) == (Path("adagen-results/bench-lite"), "cpu", "reward")
-    cli.main(["bench", "run", "--algo", "cma-es", "--suite", "lite", "--track", "selection"])
-    assert calls.pop()[-1] == "selection"
+    assert (results, device, track, jobs) == (Path("adagen-results/bench-lite"), "cpu", "reward", 1)
+    cli.main(["bench", "run", "--algo", "cma-es", "--suite", "lite", "--track", "selection", "--jobs", "2"])
+    assert calls.pop()[-2:] == ("selection", 2)
     cli.main(["bench", "run", "--algo", "ppo", "--seeds", "12", "--task", "var-4"])
     assert calls[-1][1:4] == (["var-4"], list(range(12)), Path("adagen-results/bench"))
     for argv, message in (
         (["--seeds", "0"], "--seeds must be at least 1, got 0"),
+        (["--jobs", "0"], "--jobs must be at least 1, got 0"),
         (["--device", "nope"], "device 'nope' is not a torch device"),
         (["--device", "cuda:7"] if torch.cuda.is_available() else ["--device", "cuda"], "cuda"),
     ):
