@@ -234,8 +234,10 @@ def _run_parallel(runs: list[tuple], jobs: int, device: str) -> int:
         jobs, mp_context=context, initializer=_init_worker, initargs=(torch.get_num_threads(),)
     ) as pool:
         try:
+            start = time.perf_counter()
             for future in [pool.submit(_references_job, task, results, device) for task in tasks.values()]:
                 future.result()
+            print(f"references of {len(tasks)} task(s) ready after {time.perf_counter() - start:.0f} s", flush=True)
             futures = [pool.submit(_attempt, *run) for run in runs]
             return sum(not future.result() for future in as_completed(futures))
         except BaseException:  # a setup error, Ctrl-C: no new run starts
