@@ -6,7 +6,7 @@ import torch
 
 from adagen_env.data.datasets import load_digits
 from adagen_env.evaluation.metrics import NETWORK_SPACES, SPACES, Evaluator
-from adagen_env.evaluation.selection import SelectionEvaluator
+from adagen_env.evaluation.selection import ChoiceEvaluator, SelectionEvaluator
 from adagen_env.models.feature_networks import NETWORKS
 from adagen_env.models.selection import SELECTION_SPACE, SELECTION_WEIGHTS, load_selection_network
 from adagen_env.training.train_selection_network import train_selection_network
@@ -39,6 +39,17 @@ def test_the_selection_evaluator_scores_fd_in_the_selection_space_only():
     assert evaluator.evaluate(train)["selection_fd"] == pytest.approx(0.0, abs=1e-6)  # its reference: the train split
     with pytest.raises(ValueError, match="selection"):
         evaluator.space_features(heldout, "classifier")
+
+
+def test_the_choice_evaluator_gives_every_metric_in_the_selection_space_alone():
+    heldout = load_digits("heldout").to_float()
+    result = ChoiceEvaluator().evaluate(heldout)
+    metrics = {k for k in result if k.endswith(("_fd", "_kid", "_precision", "_recall"))}
+    assert metrics == {"selection_fd", "selection_kid", "selection_precision", "selection_recall"}
+    assert result["selection_fd"] == pytest.approx(SelectionEvaluator().evaluate(heldout)["selection_fd"], rel=1e-9)
+    assert 0.5 < result["selection_precision"] <= 1 and 0.5 < result["selection_recall"] <= 1  # real digits
+    with pytest.raises(ValueError, match="spaces must be"):
+        Evaluator(spaces=(SELECTION_SPACE,))  # still: only a ChoiceEvaluator scores there
 
 
 def test_the_shipped_selection_network_is_reproduced_by_its_script():

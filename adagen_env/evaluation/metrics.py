@@ -251,6 +251,8 @@ class Evaluator:
     scored as four sets of 500, so that they stand next to the noise floor's.
     """
 
+    allowed_spaces: tuple[str, ...] = SPACES  # what ``spaces`` may name (a subclass for choices names its own)
+
     def __init__(
         self,
         reference: ImageDataset | None = None,
@@ -263,14 +265,16 @@ class Evaluator:
         networks: dict[str, nn.Module] | None = None,
     ) -> None:
         spaces = tuple(spaces)
-        if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= set(SPACES):
-            raise ValueError(f"spaces must be distinct names from {SPACES}, got {spaces}")
+        allowed = self.allowed_spaces
+        if not spaces or len(set(spaces)) != len(spaces) or not set(spaces) <= set(allowed):
+            raise ValueError(f"spaces must be distinct names from {allowed}, got {spaces}")
         networks = dict(networks or {})
         for space, network in (("classifier", classifier), ("encoder", encoder)):
             if network is not None:
                 networks[space] = network
-        if not set(networks) <= set(NETWORK_SPACES):
-            raise ValueError(f"networks are named by space, one of {NETWORK_SPACES}; got {sorted(networks)}")
+        named = tuple(space for space in allowed if space != "pixels")
+        if not set(networks) <= set(named):
+            raise ValueError(f"networks are named by space, one of {named}; got {sorted(networks)}")
         if kid_subsets < 1 or kid_subset_size < 2:
             raise ValueError(f"need kid_subsets >= 1 and kid_subset_size >= 2, got {kid_subsets}, {kid_subset_size}")
         self.device = torch.device(device)
@@ -340,8 +344,8 @@ class Evaluator:
         images = images.float()  # the networks' weights are float32
         if space == "pixels":
             return images.flatten(1).to(self.device)
-        if space not in NETWORK_SPACES:
-            raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
+        if space not in self.allowed_spaces:
+            raise ValueError(f"unknown feature space {space!r}; expected one of {self.allowed_spaces}")
         if space not in self.networks:  # a space outside ``spaces``: its shipped network, loaded when first asked for
             self.networks[space] = self._shipped(space)
         network = self.networks[space]

@@ -1,12 +1,12 @@
-"""FD in the selection space: what searches and picks may look at, kept apart from the evaluation.
+"""The selection space: what searches, picks and ship decisions may look at, kept apart from the evaluation.
 
-:class:`SelectionEvaluator` scores images as :class:`~adagen_env.evaluation.metrics.Evaluator` does
-(``evaluate_generator`` takes either), in one space only, ``"selection"``
-(:mod:`adagen_env.models.selection`), which is not among the evaluation's ``SPACES``: it returns
-``selection_fd`` (and ``n``), nothing an evaluation space reports. Its reference defaults to the
-digits' *train* split, so a choice made with it sees neither the evaluation's networks nor its
-held-out reference images.
-"""
+The space is the selection network's (:mod:`adagen_env.models.selection`), which is not among the
+evaluation's ``SPACES`` and is used by no reward. :class:`SelectionEvaluator` scores FD alone there
+(``selection_fd`` and ``n``, nothing an evaluation space reports), as cheaply as a search needs;
+:class:`ChoiceEvaluator` is an :class:`~adagen_env.evaluation.metrics.Evaluator` with every metric
+there, for decisions that compare candidates by FD, precision and recall. Both default to the
+digits' *train* split as their reference, so a choice made with them sees neither the evaluation's
+networks nor its held-out reference images."""
 
 from __future__ import annotations
 
@@ -14,17 +14,41 @@ import torch
 from torch import nn
 
 from adagen_env.data.datasets import ImageDataset, load_digits
-from adagen_env.evaluation.metrics import SPACES, frechet_distance
+from adagen_env.evaluation.metrics import SPACES, Evaluator, frechet_distance
 from adagen_env.models.selection import SELECTION_SPACE, load_selection_network
 
 assert SELECTION_SPACE not in SPACES  # the point of the selection space
 
-_BATCH_SIZE = 1024
+
+class ChoiceEvaluator(Evaluator):
+    """Every metric (FD, KID, precision, recall) in the selection space alone, against ``reference``
+    (default: the train split): what a decision made on tuning seeds compares candidates with
+    (``run_experiment``, ``benchmarks.ship_decision``), the evaluation's networks and held-out images
+    unseen. ``network`` replaces the shipped selection network."""
+
+    allowed_spaces = (SELECTION_SPACE,)
+
+    def __init__(
+        self,
+        reference: ImageDataset | None = None,
+        device: str | torch.device = "cpu",
+        network: nn.Module | None = None,
+    ) -> None:
+        super().__init__(
+            reference=load_digits("train") if reference is None else reference,
+            device=device,
+            spaces=(SELECTION_SPACE,),
+            networks=None if network is None else {SELECTION_SPACE: network},
+        )
+
+    def _shipped(self, space: str) -> nn.Module:
+        return load_selection_network(self.device)
 
 
 class SelectionEvaluator:
-    """FD in the selection space against ``reference`` (default: the train split), on ``device``.
-    ``network`` replaces the shipped selection network (any module with ``features``)."""
+    """FD alone in the selection space against ``reference`` (default: the train split), on ``device``:
+    what a search queries, cheaply. ``network`` replaces the shipped selection network (any module
+    with ``features``)."""
 
     spaces = (SELECTION_SPACE,)
 
@@ -34,18 +58,14 @@ class SelectionEvaluator:
         device: str | torch.device = "cpu",
         network: nn.Module | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        self.reference = load_digits("train") if reference is None else reference
-        self.network = load_selection_network(self.device) if network is None else network
-        self.reference_features = self.space_features(self.reference.to_float(), SELECTION_SPACE).double()
+        self._evaluator = ChoiceEvaluator(reference, device, network)
+        self.device, self.reference = self._evaluator.device, self._evaluator.reference
+        self.reference_features = self._evaluator.reference_features_in(SELECTION_SPACE)
 
     def space_features(self, images: torch.Tensor, space: str = SELECTION_SPACE) -> torch.Tensor:
         if space != SELECTION_SPACE:
             raise ValueError(f"a SelectionEvaluator scores in {SELECTION_SPACE!r} only, not {space!r}")
-        if images.ndim != 4 or len(images) == 0 or not images.is_floating_point():
-            raise ValueError(f"expected float images (N, C, H, W) with N >= 1, got {tuple(images.shape)}")
-        with torch.inference_mode():
-            return torch.cat([self.network.features(b.float().to(self.device)) for b in images.split(_BATCH_SIZE)])
+        return self._evaluator.space_features(images, space)
 
     def all_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return {SELECTION_SPACE: self.space_features(images)}
