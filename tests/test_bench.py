@@ -176,8 +176,12 @@ def test_a_campaign_on_two_worker_processes_writes_the_same_runs(tiny_suite, toy
     assert run_campaign([toy, "random-search"], ["tiny"], [0, 1], alone) == 0
     assert run_campaign([toy, "random-search"], ["tiny"], [0, 1], parallel, jobs=2) == 0
     assert "4 runs on 2 worker processes" in capsys.readouterr().out
-    files = sorted(p.relative_to(alone) for p in alone.rglob("*.json"))
-    assert files == sorted(p.relative_to(parallel) for p in parallel.rglob("*.json")) and len(files) == 5
+    (record,) = [json.loads(p.read_text()) for p in (parallel / "campaigns").glob("*.json")]  # its own timing
+    assert (record["runs"], record["failed"], record["jobs"], record["track"]) == (4, 0, 2, "reward")
+    assert 0 < record["references_seconds"] < record["wall_seconds"] and "load_average_after" in record["provenance"]
+    files = sorted(p.relative_to(alone) for p in alone.rglob("*.json") if p.parent.name != "campaigns")
+    assert files == sorted(p.relative_to(parallel) for p in parallel.rglob("*.json") if p.parent.name != "campaigns")
+    assert len(files) == 5
     for name in files:  # everything but the timings
         a, b = (json.loads((folder / name).read_text()) for folder in (alone, parallel))
         for key in ("scores_per_seed", "final_per_seed", "curve", "samples_used", "noise", "selection_pick"):
@@ -592,6 +596,7 @@ def test_the_report_groups_tracks_and_explains_identical_outcomes(tiny_suite, to
     assert "toy-zero/s0, toy-zero/s1" in row and "seeds of one algorithm" in row
     assert "the hand-designed schedule's" in row and "outputs the zero action" in row
     assert "None: every run's final FDs are its own." in board[selection:]
+    assert "## Campaign times" in board and "| reward | toy-zero | 2 (0 failed) | 1 x " in board
     for track in ("reward", "selection"):
         assert (tmp_path / f"{track}-aggregates.png").stat().st_size > 0
     for space in SPACES:  # every evaluation space's denominator, and not the selection space's

@@ -198,9 +198,48 @@ def run_campaign(
             runs.append((label, algo, task, seed, results, device, track))
     if not runs:
         return 0
+    provenance = Provenance(device=device)  # the load before the campaign, with everything else
+    start = time.perf_counter()
     if jobs == 1 or len(runs) == 1:
-        return sum(not _attempt(*run) for run in runs)
-    return _run_parallel(runs, jobs, device)
+        for task in {run[2].name: run[2] for run in runs}.values():
+            references(task, results, _evaluator(device), device)
+        references_seconds = time.perf_counter() - start
+        failed = sum(not _attempt(*run) for run in runs)
+    else:
+        failed, references_seconds = _run_parallel(runs, jobs, device)
+    record_campaign(results, runs, jobs, failed, references_seconds, time.perf_counter() - start, provenance)
+    return failed
+
+
+def record_campaign(
+    results: Path,
+    runs: list[tuple],
+    jobs: int,
+    failed: int,
+    references_seconds: float,
+    seconds: float,
+    provenance: Provenance,
+) -> Path:
+    """``campaigns/<start>.json``: what a finished campaign ran and how long it took, the references
+    (computed or read) apart from the runs, with the load before and after (``adagen bench report``
+    lists them)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() - seconds))
+    data = {
+        "algos": sorted({run[1] for run in runs}),
+        "tasks": sorted({run[2].name for run in runs}),
+        "seeds": sorted({run[3] for run in runs}),
+        "track": runs[0][6],
+        "runs": len(runs),
+        "failed": failed,
+        "jobs": jobs if len(runs) > 1 else 1,
+        "threads": torch.get_num_threads(),
+        "references_seconds": references_seconds,
+        "runs_seconds": seconds - references_seconds,
+        "wall_seconds": seconds,
+    }
+    path = results / "campaigns" / f"{stamp}.json"
+    write_results(path, data, provenance)
+    return path
 
 
 _EVALUATOR: dict[str, Evaluator] = {}  # one per process and device: every evaluation space's networks, loaded once
@@ -220,10 +259,11 @@ def _references_job(task: Task, results: Path, device: str) -> None:
     references(task, results, _evaluator(device), device)
 
 
-def _run_parallel(runs: list[tuple], jobs: int, device: str) -> int:
+def _run_parallel(runs: list[tuple], jobs: int, device: str) -> tuple[int, float]:
     """``runs`` on ``jobs`` worker processes: each task's references first (once, one task per
-    worker), then the runs as workers free up. A setup error (the same for every seed) stops the
-    campaign: the runs not started are cancelled, those finished are kept."""
+    worker), then the runs as workers free up; returns how many failed, and the references' seconds.
+    A setup error (the same for every seed) stops the campaign: the runs not started are cancelled,
+    those finished are kept."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
     _evaluator(device)  # forked workers inherit the loaded networks
@@ -237,9 +277,10 @@ def _run_parallel(runs: list[tuple], jobs: int, device: str) -> int:
             start = time.perf_counter()
             for future in [pool.submit(_references_job, task, results, device) for task in tasks.values()]:
                 future.result()
-            print(f"references of {len(tasks)} task(s) ready after {time.perf_counter() - start:.0f} s", flush=True)
+            seconds = time.perf_counter() - start
+            print(f"references of {len(tasks)} task(s) ready after {seconds:.0f} s", flush=True)
             futures = [pool.submit(_attempt, *run) for run in runs]
-            return sum(not future.result() for future in as_completed(futures))
+            return sum(not future.result() for future in as_completed(futures)), seconds
         except BaseException:  # a setup error, Ctrl-C: no new run starts
             pool.shutdown(wait=True, cancel_futures=True)
             raise

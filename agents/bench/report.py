@@ -686,6 +686,40 @@ def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics,
     return lines
 
 
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def campaign_times(results: Path) -> list[str]:
+    """The campaigns' own records (``campaigns/*.json``, written by ``run_campaign``): how long each took, on
+    how many processes, at what load; none before they were recorded."""
+    files = sorted((results / "campaigns").glob("*.json"))
+    if not files:
+        return []
+    lines = [
+        "",
+        "## Campaign times",
+        "",
+        "Each `adagen bench run` that ran something, as it recorded itself: the references (computed, or read "
+        "where the folder had them) apart from the runs. The machine may have been shared: the load average "
+        "(1, 5, 15 minutes) before and after is beside each.",
+        "",
+        "| started (UTC) | track | algorithms | runs | jobs x threads | references | runs | in all | load before | "
+        "load after | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in files:
+        c = json.loads(path.read_text())
+        p = c["provenance"]
+        lines.append(
+            f"| {path.stem} | {c['track']} | {', '.join(c['algos'])} | {c['runs']} ({c['failed']} failed) | "
+            f"{c['jobs']} x {c['threads']} | {minutes(c['references_seconds'])} | {minutes(c['runs_seconds'])} | "
+            f"{minutes(c['wall_seconds'])} | {p['load_average_before']} | {p['load_average_after']} | "
+            f"{(p['commit'] or 'unknown')[:7]}{' (dirty)' if p['dirty'] else ''} |"
+        )
+    return lines
+
+
 def write_report(results: Path) -> Path:
     """Write ``leaderboard.md`` and the plots (per track) into ``results``; returns the leaderboard's path."""
     rly, metrics = require_rliable()
@@ -731,6 +765,7 @@ def write_report(results: Path) -> Path:
         "|---|---|---|---|---|---|",
     ]
     lines += [f"| {row['task']} | {row['space']} | {denominator_cells(row)} |" for row in noise]
+    lines += campaign_times(results)
     lines += ["", f"Bootstraps and permutations are seeded ({SEED}). Provenance over every track: {commits(runs)}"]
     path = results / "leaderboard.md"
     path.write_text("\n".join(lines) + "\n")
