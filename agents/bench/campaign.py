@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -252,7 +252,11 @@ def _evaluator(device: str) -> Evaluator:
 
 
 def _init_worker(threads: int) -> None:
+    """A worker: ``threads`` torch threads; Ctrl-C is the parent's to handle (it ends the workers), and
+    the parent's end ends a worker quietly."""
     torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _references_job(task: Task, results: Path, device: str) -> None:
@@ -262,28 +266,25 @@ def _references_job(task: Task, results: Path, device: str) -> None:
 def _run_parallel(runs: list[tuple], jobs: int, device: str) -> tuple[int, float]:
     """``runs`` on ``jobs`` worker processes: each task's references first (once, one task per
     worker), then the runs as workers free up; returns how many failed, and the references' seconds.
-    A setup error (the same for every seed) stops the campaign: the runs not started are cancelled,
-    those finished are kept."""
+    A setup error (the same for every seed) or Ctrl-C stops the campaign at once: the workers are
+    ended, the runs finished are kept (each file is written whole), the runs cut short are redone
+    by the next ``adagen bench run``."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
     _evaluator(device)  # forked workers inherit the loaded networks
     tasks = {run[2].name: run[2] for run in runs}
     results = runs[0][4]
     print(f"{len(runs)} runs on {jobs} worker processes, {torch.get_num_threads()} torch thread(s) each", flush=True)
-    with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(torch.get_num_threads(),)
-    ) as pool:
-        try:
-            start = time.perf_counter()
-            for future in [pool.submit(_references_job, task, results, device) for task in tasks.values()]:
-                future.result()
-            seconds = time.perf_counter() - start
-            print(f"references of {len(tasks)} task(s) ready after {seconds:.0f} s", flush=True)
-            futures = [pool.submit(_attempt, *run) for run in runs]
-            return sum(not future.result() for future in as_completed(futures)), seconds
-        except BaseException:  # a setup error, Ctrl-C: no new run starts
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    with context.Pool(jobs, initializer=_init_worker, initargs=(torch.get_num_threads(),)) as pool:  # exit: terminate
+        start = time.perf_counter()
+        pool.starmap(_references_job, [(task, results, device) for task in tasks.values()], chunksize=1)
+        seconds = time.perf_counter() - start
+        print(f"references of {len(tasks)} task(s) ready after {seconds:.0f} s", flush=True)
+        return sum(not ok for ok in pool.imap_unordered(_attempt_packed, runs)), seconds
+
+
+def _attempt_packed(run: tuple) -> bool:
+    return _attempt(*run)
 
 
 def _attempt(label: str, algo: str, task: Task, seed: int, results: Path, device: str, track: str) -> bool:
