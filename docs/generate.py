@@ -208,7 +208,41 @@ def shipped_policies() -> str:
     for path in sorted((RESULTS / "shipped_policies").glob("*.json")):
         data = json.loads(path.read_text())
         lines += [f"## {path.stem}", "", provenance_line(data), "", report_section(data), ""]
-    return page("benchmarks/results/shipped_policies/*.json", "\n".join(lines))
+    lines += ship_rechecks()
+    return page("benchmarks/results/shipped_policies/*.json, benchmarks/results/ship_decision/*.json", "\n".join(lines))
+
+
+def ship_rechecks() -> list[str]:
+    """Would each shipped policy ship today? The re-checks of ``benchmarks.ship_decision`` in the selection space."""
+    rows = []
+    for path in sorted((RESULTS / "ship_decision").glob("*.json")):
+        data = json.loads(path.read_text())
+        if not data.get("recheck") or data.get("space") != "selection":
+            continue
+        (report,) = data["reports"]
+        comparison = next(c for c in report["comparisons"] if c["b"] == data["bar"])
+        p = data["provenance"]
+        commit = f"{(p['commit'] or 'unknown')[:7]}{' (dirty)' if p['dirty'] else ''}"
+        rows.append(
+            f"| `{data['candidate']}` | {data['steps']} | {data['bar']} | {comparison['sentence']} | "
+            f"{'yes' if data['ships'] else '**no**'} | {commit} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## Would each ship today?",
+        "",
+        "Each shipped policy re-checked by the ship decision of today, `python -m benchmarks.ship_decision "
+        "--candidate adagen_env/weights/NAME.pt`: against the hand-designed schedule, paired, on 2,000 samples of "
+        "each tuning seed 0 to 2, in the selection space (the selection network against the train split: no "
+        "evaluation network and no evaluation seed sees the decision), by the verdict rule. The policies shipped "
+        "under the earlier rule (the evaluation's spaces on tuning seeds).",
+        "",
+        "| policy | steps | bar | verdict in the selection space | would ship | commit |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def static_grid() -> str:
