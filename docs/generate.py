@@ -235,8 +235,9 @@ def ship_rechecks() -> list[str]:
         "Each shipped policy re-checked by the ship decision of today, `python -m benchmarks.ship_decision "
         "--candidate adagen_env/weights/NAME.pt`: against the hand-designed schedule, paired, on 2,000 samples of "
         "each tuning seed 0 to 2, in the selection space (the selection network against the train split: no "
-        "evaluation network and no evaluation seed sees the decision), by the verdict rule. The policies shipped "
-        "under the earlier rule (the evaluation's spaces on tuning seeds).",
+        "evaluation network and no evaluation seed sees the decision), by the verdict rule. Every one shipped before "
+        "decisions moved to the selection space; a **no** marks one that today's rule would not ship. It still "
+        "ships (`--policy shipped` finds it) and its numbers above stand as measured.",
         "",
         "| policy | steps | bar | verdict in the selection space | would ship | commit |",
         "|---|---|---|---|---|---|",
