@@ -1,6 +1,7 @@
 """AdaGen-Bench: tasks, algorithms, budgets, resumable campaigns and the report, on a tiny task."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -170,32 +171,56 @@ def test_campaign_skips_finished_runs_and_keeps_going_after_a_crash(tiny_suite, 
     assert (tmp_path / "runs" / "reward" / "tiny" / "toy-zero-seed0.json").stat().st_mtime_ns == before
 
 
-def test_a_campaign_on_two_worker_processes_writes_the_same_runs(tiny_suite, toy, tmp_path, capsys):
-    """--jobs 2: the references and the runs in worker processes, each run's file as one process writes it."""
+TOYS = """
+import numpy as np
+import torch
+
+from adagen_agents.bench.trial import BudgetTooSmall
+
+
+def zero(trial):
+    env = trial.env
+    env.reset(seed=trial.seed)
+    zeros = np.zeros(env.action_space.shape, np.float32)
+    act = lambda obs: torch.zeros(len(obs["label"]), env.core.num_parameters)  # noqa: E731
+    while trial.samples_used + env.num_envs <= trial.budget_samples:
+        for _ in range(env.core.num_steps + 1):
+            env.step(zeros)
+        trial.checkpoint(lambda: act)
+    return act
+
+
+def too_big(trial):
+    raise BudgetTooSmall("needs more")
+"""
+
+
+def test_a_campaign_on_two_worker_processes_writes_the_same_runs(tiny_suite, toy, tmp_path, monkeypatch, capsys):
+    """--jobs 2: the runs in fresh worker processes, each run's file as one process writes it."""
+    (tmp_path / "bench_toys.py").write_text(TOYS)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers import plug-ins from the parent's path
+    algos = ["bench_toys:zero", "random-search"]
     alone, parallel = tmp_path / "alone", tmp_path / "parallel"
-    assert run_campaign([toy, "random-search"], ["tiny"], [0, 1], alone) == 0
-    assert run_campaign([toy, "random-search"], ["tiny"], [0, 1], parallel, jobs=2) == 0
+    assert run_campaign(algos, ["tiny"], [0, 1], alone) == 0
+    shutil.copytree(alone / "references", parallel / "references")  # computed with this test's smaller pick
+    assert run_campaign(algos, ["tiny"], [0, 1], parallel, jobs=2) == 0
     assert "4 runs on 2 worker processes" in capsys.readouterr().out
     (record,) = [json.loads(p.read_text()) for p in (parallel / "campaigns").glob("*.json")]  # its own timing
     assert (record["runs"], record["failed"], record["jobs"], record["track"]) == (4, 0, 2, "reward")
-    assert 0 < record["references_seconds"] < record["wall_seconds"] and "load_average_after" in record["provenance"]
-    files = sorted(p.relative_to(alone) for p in alone.rglob("*.json") if p.parent.name != "campaigns")
-    assert files == sorted(p.relative_to(parallel) for p in parallel.rglob("*.json") if p.parent.name != "campaigns")
-    assert len(files) == 5
+    assert record["references_seconds"] < record["wall_seconds"] and "load_average_after" in record["provenance"]
+    files = sorted(p.relative_to(alone / "runs") for p in (alone / "runs").rglob("*.json"))
+    assert files == sorted(p.relative_to(parallel / "runs") for p in (parallel / "runs").rglob("*.json"))
+    assert len(files) == 4
     for name in files:  # everything but the timings
-        a, b = (json.loads((folder / name).read_text()) for folder in (alone, parallel))
-        for key in ("scores_per_seed", "final_per_seed", "curve", "samples_used", "noise", "selection_pick"):
-            assert a.get(key) == b.get(key), (name, key)
-        assert a["final"] == b["final"] if "final" in a else a["hand"]["200"] == b["hand"]["200"]
-    assert run_campaign([toy], ["tiny"], [0, 1], parallel, jobs=2) == 0  # resumable: nothing left to run
-    assert capsys.readouterr().out.count("done before, skipped") == 2
-
-    @register("toy-too-big")
-    def too_big(trial):
-        raise BudgetTooSmall("needs more")
-
-    with pytest.raises(BudgetTooSmall, match="toy-too-big on tiny: needs more"):  # a setup error stops the campaign
-        run_campaign(["toy-too-big"], ["tiny"], [0, 1, 2], parallel, jobs=2)
+        a, b = (json.loads((folder / "runs" / name).read_text()) for folder in (alone, parallel))
+        for key in ("final", "scores_per_seed", "final_per_seed", "curve", "samples_used", "actions"):
+            assert a[key] == b[key], (name, key)
+    assert run_campaign(algos, ["tiny"], [0, 1], parallel, jobs=2) == 0  # resumable: nothing left to run
+    assert capsys.readouterr().out.count("done before, skipped") == 4
+    with pytest.raises(BudgetTooSmall, match="bench_toys:too_big on tiny: needs more"):  # a setup error stops it
+        run_campaign(["bench_toys:too_big"], ["tiny"], [0, 1, 2], parallel, jobs=2)
+    with pytest.raises(ValueError, match="toy-zero: registered in this process only"):  # refused before any run
+        run_campaign([toy], ["tiny"], [5, 6], parallel, jobs=2)
 
 
 def test_budget_too_small_is_refused_before_training(tiny_suite, evaluator, tmp_path):

@@ -210,6 +210,7 @@ for _search in (cma_es, cma_es_per_class):
     _search.requires = ("cma",)
 register("cma-es")(cma_es)
 register("cma-es-per-class")(cma_es_per_class)
+BUILT_IN = frozenset(ALGORITHMS)  # what a fresh process knows by name (a campaign's worker processes)
 
 
 def missing_packages(names: list[str]) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from adagen_agents.bench.algorithms import get_algorithm, missing_packages
+from adagen_agents.bench.algorithms import BUILT_IN, get_algorithm, missing_packages
 from adagen_agents.bench.anchors import selection_pick
 from adagen_agents.bench.tasks import Task, get_task
 from adagen_agents.bench.trial import (
@@ -172,8 +171,9 @@ def run_campaign(
 
     With ``jobs`` > 1 the runs go to that many worker processes, each with the parent's torch threads
     (pin them: ``jobs`` x threads <= cores). Every run is seeded alone, so its file is the same
-    whichever worker runs it and whenever. Workers are forked where the platform can (they see
-    algorithms registered in this process), spawned elsewhere (they see the registry and plug-ins).
+    whichever worker runs it and whenever. Workers are fresh processes (spawned: forking a process
+    whose OpenMP threads have run can hang), so they know the built-in algorithms and plug-ins
+    (``module:function``), not one registered in this process alone: that is refused before any run.
     """
     if track not in TRACKS:
         raise ValueError(f"unknown track {track!r}; the tracks: {', '.join(TRACKS)}")
@@ -187,6 +187,12 @@ def run_campaign(
     if track == "tuned":
         for algo in algos:  # every algorithm's tuned configuration, before the first run
             read_tuned(results, algo)
+    unknown = [a for a in algos if ":" not in a and a not in BUILT_IN]
+    if jobs > 1 and unknown:
+        raise ValueError(
+            f"{', '.join(unknown)}: registered in this process only, which worker processes cannot see; "
+            "give it as module:function, or run with jobs=1"
+        )
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
     todo = [(a, t, s) for s in seeds for t in chosen for a in algos]
     runs = []
@@ -269,9 +275,7 @@ def _run_parallel(runs: list[tuple], jobs: int, device: str) -> tuple[int, float
     A setup error (the same for every seed) or Ctrl-C stops the campaign at once: the workers are
     ended, the runs finished are kept (each file is written whole), the runs cut short are redone
     by the next ``adagen bench run``."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
-    _evaluator(device)  # forked workers inherit the loaded networks
+    context = multiprocessing.get_context("spawn")  # fresh workers: safe whatever ran in this process
     tasks = {run[2].name: run[2] for run in runs}
     results = runs[0][4]
     print(f"{len(runs)} runs on {jobs} worker processes, {torch.get_num_threads()} torch thread(s) each", flush=True)
@@ -280,7 +284,10 @@ def _run_parallel(runs: list[tuple], jobs: int, device: str) -> tuple[int, float
         pool.starmap(_references_job, [(task, results, device) for task in tasks.values()], chunksize=1)
         seconds = time.perf_counter() - start
         print(f"references of {len(tasks)} task(s) ready after {seconds:.0f} s", flush=True)
-        return sum(not ok for ok in pool.imap_unordered(_attempt_packed, runs)), seconds
+        failed = sum(not ok for ok in pool.imap_unordered(_attempt_packed, runs))
+        pool.close()  # done: the workers end on their own (the with's terminate is for errors and Ctrl-C)
+        pool.join()
+        return failed, seconds
 
 
 def _attempt_packed(run: tuple) -> bool:
