@@ -18,6 +18,7 @@ import signal
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -195,31 +196,44 @@ def run_campaign(
         )
     # seed by seed: a campaign stopped half way has every algorithm on every task for the first seeds
     todo = [(a, t, s) for s in seeds for t in chosen for a in algos]
-    runs = []
+    runs: list[PendingRun] = []
     for i, (algo, task, seed) in enumerate(todo, 1):
         label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}, {track} track"
         if run_path(results, algo, task.name, seed, track).exists():
             print(f"{label}: done before, skipped", flush=True)
         else:
-            runs.append((label, algo, task, seed, results, device, track))
+            runs.append(PendingRun(label, algo, task, seed, results, device, track))
     if not runs:
         return 0
     provenance = Provenance(device=device)  # the load before the campaign, with everything else
     start = time.perf_counter()
     if jobs == 1 or len(runs) == 1:
-        for task in {run[2].name: run[2] for run in runs}.values():
+        for task in {run.task.name: run.task for run in runs}.values():
             references(task, results, _evaluator(device), device)
         references_seconds = time.perf_counter() - start
-        failed = sum(not _attempt(*run) for run in runs)
+        failed = sum(not _attempt(run) for run in runs)
     else:
         failed, references_seconds = _run_parallel(runs, jobs, device)
     record_campaign(results, runs, jobs, failed, references_seconds, time.perf_counter() - start, provenance)
     return failed
 
 
+@dataclass(frozen=True)
+class PendingRun:
+    """One run a campaign has still to do (what a worker process gets)."""
+
+    label: str  # how the progress lines name it: "[i/n] algo on task, seed s, track"
+    algo: str
+    task: Task
+    seed: int
+    results: Path
+    device: str
+    track: str
+
+
 def record_campaign(
     results: Path,
-    runs: list[tuple],
+    runs: list[PendingRun],
     jobs: int,
     failed: int,
     references_seconds: float,
@@ -231,10 +245,10 @@ def record_campaign(
     lists them)."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() - seconds))
     data = {
-        "algos": sorted({run[1] for run in runs}),
-        "tasks": sorted({run[2].name for run in runs}),
-        "seeds": sorted({run[3] for run in runs}),
-        "track": runs[0][6],
+        "algos": sorted({run.algo for run in runs}),
+        "tasks": sorted({run.task.name for run in runs}),
+        "seeds": sorted({run.seed for run in runs}),
+        "track": runs[0].track,
         "runs": len(runs),
         "failed": failed,
         "jobs": jobs if len(runs) > 1 else 1,
@@ -269,34 +283,39 @@ def _references_job(task: Task, results: Path, device: str) -> None:
     references(task, results, _evaluator(device), device)
 
 
-def _run_parallel(runs: list[tuple], jobs: int, device: str) -> tuple[int, float]:
+def _run_parallel(runs: list[PendingRun], jobs: int, device: str) -> tuple[int, float]:
     """``runs`` on ``jobs`` worker processes: each task's references first (once, one task per
     worker), then the runs as workers free up; returns how many failed, and the references' seconds.
     A setup error (the same for every seed) or Ctrl-C stops the campaign at once: the workers are
     ended, the runs finished are kept (each file is written whole), the runs cut short are redone
     by the next ``adagen bench run``."""
     context = multiprocessing.get_context("spawn")  # fresh workers: safe whatever ran in this process
-    tasks = {run[2].name: run[2] for run in runs}
-    results = runs[0][4]
+    tasks = {run.task.name: run.task for run in runs}
+    results = runs[0].results
     print(f"{len(runs)} runs on {jobs} worker processes, {torch.get_num_threads()} torch thread(s) each", flush=True)
     with context.Pool(jobs, initializer=_init_worker, initargs=(torch.get_num_threads(),)) as pool:  # exit: terminate
         start = time.perf_counter()
         pool.starmap(_references_job, [(task, results, device) for task in tasks.values()], chunksize=1)
         seconds = time.perf_counter() - start
         print(f"references of {len(tasks)} task(s) ready after {seconds:.0f} s", flush=True)
-        failed = sum(not ok for ok in pool.imap_unordered(_attempt_packed, runs))
+        failed = sum(not ok for ok in pool.imap_unordered(_attempt, runs))
         pool.close()  # done: the workers end on their own (the with's terminate is for errors and Ctrl-C)
         pool.join()
         return failed, seconds
 
 
-def _attempt_packed(run: tuple) -> bool:
-    return _attempt(*run)
-
-
-def _attempt(label: str, algo: str, task: Task, seed: int, results: Path, device: str, track: str) -> bool:
+def _attempt(run: PendingRun) -> bool:
     """One run, its result line printed and its file written, or its crash recorded in ``failed/``
     (``False``); a missing package or a setup error is raised: it is the same for every seed."""
+    label, algo, task, seed, results, device, track = (
+        run.label,
+        run.algo,
+        run.task,
+        run.seed,
+        run.results,
+        run.device,
+        run.track,
+    )
     print(f"{label} ...", flush=True)
     failed_record = results / "failed" / f"{track}-{task.name}-{run_label(algo)}-seed{seed}.json"
     try:
