@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from adagen_env.envs.core import ScheduleCore
+from adagen_env.envs.spec import EpisodeSpec
 from adagen_env.paradigms import PARADIGMS
 from adagen_env.processes import DiffusionProcess, FlowProcess, MaskGITProcess, VARProcess
 from adagen_env.processes.continuous import MIN_TIME_GAP, ContinuousProcess
@@ -205,6 +207,34 @@ def test_nfe_counts_model_evaluations():
     assert DiffusionProcess(solver="ddim").nfe(5) == 5
     assert FlowProcess(solver="euler").nfe(5) == 5
     assert FlowProcess(solver="heun").nfe(5) == 10
+
+
+@pytest.mark.parametrize(
+    "process",
+    [MaskGITProcess(), VARProcess(), *(cls(solver=s) for cls in (DiffusionProcess, FlowProcess) for s in cls.solvers)],
+    ids=lambda p: f"{type(p).__name__}-{getattr(p, 'solver', '')}",
+)
+def test_sampling_makes_two_model_passes_per_evaluation_and_none_after_the_last_step(process):
+    """A guided evaluation is one conditional and one unconditional pass. The conditional pass over the
+    finished sample feeds only its observation, which no action follows: sampling skips it, and the
+    env's terminal observation runs it once, when asked."""
+    passes = []
+    process.model.register_forward_hook(lambda *_: passes.append(1))
+    num_steps = 4 if isinstance(process, VARProcess) else 3
+    sample(process, torch.arange(4), num_steps=num_steps, seed=0)
+    assert len(passes) == 2 * process.nfe(num_steps)
+
+    passes.clear()
+    core = ScheduleCore(process, 4, EpisodeSpec(num_steps=num_steps))
+    core.reset(torch.arange(4), seed=0)
+    for _ in range(num_steps):
+        terminal = core.step(torch.zeros(4, len(process.parameters)))[0]
+    assert len(passes) == 2 * process.nfe(num_steps) + 1
+    torch.testing.assert_close(core.observation()["features"], terminal["features"], rtol=0, atol=0)
+    assert len(passes) == 2 * process.nfe(num_steps) + 1  # observed again: not run again
+    if isinstance(process, MaskGITProcess):  # what the terminal observation shows: the finished tokens' pass
+        _, hidden = process.model(core.state.tokens, core.state.labels)
+        torch.testing.assert_close(terminal["features"], hidden.mean(dim=1), rtol=0, atol=0)
 
 
 def test_bad_input_gets_a_clear_error(env_id):

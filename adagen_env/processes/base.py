@@ -62,6 +62,16 @@ class Process(Protocol):
         """The current partial images as RGB (B, H, W, 3) uint8, for rendering."""
 
 
+class ForwardOnDemand:
+    """For processes whose state carries the conditional pass over its current content (``hidden`` and the
+    output beside it, set by ``_with_forward``): ``step`` leaves that pass out after the last step, where
+    no decision needs it and sampling never reads it, and an observation of the finished state runs it
+    here. What the state shows is the same either way; sampling saves one pass per sample."""
+
+    def _forwarded(self, state: Any) -> Any:
+        return state if state.hidden is not None else self._with_forward(state)
+
+
 def to_rgb(images: torch.Tensor) -> torch.Tensor:
     """Grey (B, 1, H, W) or colour (B, 3+, H, W) images in [0, 1] -> RGB (B, H, W, 3) uint8, as ``preview`` returns."""
     pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8)

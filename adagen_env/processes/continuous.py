@@ -24,7 +24,7 @@ import torch
 
 from adagen_env.models.checkpoints import frozen_copy, read_metadata
 from adagen_env.models.denoiser import Denoiser, load_denoiser, weights_path
-from adagen_env.processes.base import layer_norm_bound, to_rgb
+from adagen_env.processes.base import ForwardOnDemand, layer_norm_bound, to_rgb
 from adagen_env.processes.refinement import Refinement
 from adagen_env.processes.schedules import StepParameter, by_name
 from adagen_env.processes.solvers import SOLVERS, guided
@@ -64,7 +64,7 @@ class ContinuousState:
     memory: dict[str, torch.Tensor] = field(default_factory=dict)  # what a multistep solver keeps
 
 
-class ContinuousProcess:
+class ContinuousProcess(ForwardOnDemand):
     """Base of the diffusion and flow processes; subclasses set the class attributes and solvers."""
 
     parameters = (
@@ -193,7 +193,8 @@ class ContinuousProcess:
         x, memory = solver(
             self._guided_model(state.labels, guidance), state.x, state.t, t_next, output, state.memory, last
         )
-        return self._with_forward(ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory))
+        stepped = ContinuousState(x, t_next, state.labels, state.step + 1, memory=memory)
+        return stepped if last else self._with_forward(stepped)
 
     def model_output(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The model's output as the solvers take it (noise or velocity) and its hidden state; the
@@ -247,7 +248,7 @@ class ContinuousProcess:
 
     def features(self, state: ContinuousState) -> torch.Tensor:
         # times differ per sample, so the policy sees each sample's own time beside the hidden state
-        return torch.cat([state.hidden, state.t[:, None].float()], dim=1)
+        return torch.cat([self._forwarded(state).hidden, state.t[:, None].float()], dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         bound = np.append(layer_norm_bound(self.model.norm), 1.0).astype(np.float32)
@@ -258,7 +259,7 @@ class ContinuousProcess:
         }
 
     def observation(self, state: ContinuousState) -> dict[str, torch.Tensor]:
-        estimate = self.denoised(state.x, state.t, state.cond)
+        estimate = self.denoised(state.x, state.t, self._forwarded(state).cond)
         return {"time": state.t[:, None].float(), "denoised": _to_unit(estimate)}
 
     def decode(self, state: ContinuousState) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.maskgit import MaskGITTransformer, load_maskgit
-from adagen_env.processes.base import gumbel, layer_norm_bound, to_rgb
+from adagen_env.processes.base import ForwardOnDemand, gumbel, layer_norm_bound, to_rgb
 from adagen_env.processes.refinement import Refinement
 from adagen_env.processes.schedules import StepParameter, by_name
 from adagen_env.processes.solvers import guided
@@ -56,7 +56,7 @@ class MaskGITState:
     confidence: torch.Tensor | None = None  # (B, N) log-prob each revealed token was sampled with (refinement reads it)
 
 
-class MaskGITProcess:
+class MaskGITProcess(ForwardOnDemand):
     named_schedules = NAMED_SCHEDULES
     refinement_fraction = 0.125  # share of tokens a Refinement re-masks by default (tuned: benchmarks/refinement.py)
     parameters = (
@@ -150,11 +150,13 @@ class MaskGITProcess:
         num_masked = masked.sum(dim=1)
         keep_masked = torch.floor(self.num_tokens * ratio).long().clamp(min=1)
         keep_masked = torch.minimum(keep_masked, num_masked - 1).clamp(min=0)
-        if state.step + 1 >= num_steps:
+        last = state.step + 1 >= num_steps
+        if last:
             keep_masked = torch.zeros_like(keep_masked)
         ranks = confidence.argsort(dim=1).argsort(dim=1)
         new_tokens = torch.where(ranks < keep_masked[:, None], self.mask_token, new_tokens)
-        return self._with_forward(MaskGITState(new_tokens, state.labels, state.step + 1, confidence=kept_confidence))
+        finished = MaskGITState(new_tokens, state.labels, state.step + 1, confidence=kept_confidence)
+        return finished if last else self._with_forward(finished)
 
     def refinement_nfe(self, refinement: Refinement) -> int:
         """``refinement.steps`` guided calls (the confidences are the sampling's own); ``ValueError`` when
@@ -188,7 +190,7 @@ class MaskGITProcess:
         return redo
 
     def features(self, state: MaskGITState) -> torch.Tensor:
-        return state.hidden.mean(dim=1)
+        return self._forwarded(state).hidden.mean(dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         # Features are token means of LayerNorm outputs, so the LayerNorm's bound holds for them.

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from adagen_env.models.checkpoints import frozen_copy
 from adagen_env.models.var import NextScaleTransformer, load_var
-from adagen_env.processes.base import gumbel, layer_norm_bound, to_rgb
+from adagen_env.processes.base import ForwardOnDemand, gumbel, layer_norm_bound, to_rgb
 from adagen_env.processes.schedules import StepParameter
 from adagen_env.processes.solvers import guided
 
@@ -46,7 +46,7 @@ class VARState:
     hidden: torch.Tensor | None = None  # (B, next block, width)
 
 
-class VARProcess:
+class VARProcess(ForwardOnDemand):
     named_schedules = NAMED_SCHEDULES
     parameters = (
         StepParameter("guidance", "softplus", action_scale=2.0),
@@ -118,10 +118,11 @@ class VARProcess:
         logits = guided(state.cond_logits, uncond[:, self._block(state.step)], guidance) / temperature[:, None, None]
         logits = filter_top_k_top_p(logits, keep, top_p)
         tokens = torch.argmax(F.log_softmax(logits, dim=-1) + gumbel(logits.shape, generator, self.device), dim=-1)
-        return self._with_forward(VARState([*state.maps, tokens], state.labels, state.step + 1))
+        grown = VARState([*state.maps, tokens], state.labels, state.step + 1)
+        return grown if state.step + 1 >= num_steps else self._with_forward(grown)
 
     def features(self, state: VARState) -> torch.Tensor:
-        return state.hidden.mean(dim=1)
+        return self._forwarded(state).hidden.mean(dim=1)
 
     def observation_spaces(self) -> dict[str, gym.spaces.Box]:
         bound = layer_norm_bound(self.model.norm)  # features are means of LayerNorm outputs
