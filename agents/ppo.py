@@ -224,7 +224,7 @@ class PPO:
             if c.learned_std
             else None
         )
-        self.optimizer = torch.optim.Adam(self._parameters(), lr=c.learning_rate)
+        self.optimizer = torch.optim.Adam(self._parameters(), lr=c.learning_rate, foreach=True)
         self.noise = torch.Generator(process.device).manual_seed(distributed.rank_seed(c.seed))
         self.updates = 0
         self.episodes = 0

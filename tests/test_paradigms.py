@@ -237,6 +237,29 @@ def test_sampling_makes_two_model_passes_per_evaluation_and_none_after_the_last_
         torch.testing.assert_close(terminal["features"], hidden.mean(dim=1), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("process", [MaskGITProcess(), VARProcess()], ids=["maskgit", "var"])
+def test_the_transformers_take_a_large_batch_in_slices_of_rows_with_the_same_result(process):
+    """An evaluation's chunk of 500 samples runs the layers 64 rows at a time on the CPU (faster there):
+    the outputs are those of the samples passed on their own."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(150) % process.num_classes
+    if isinstance(process, MaskGITProcess):
+        inputs = (torch.randint(0, process.mask_token + 1, (150, process.num_tokens), generator=generator), labels)
+        parts = [(inputs[0][i : i + 50], labels[i : i + 50]) for i in range(0, 150, 50)]
+    else:
+        maps = [torch.randint(0, process.vocab_size, (150, s * s), generator=generator) for s in process.scales[:-1]]
+        inputs = (maps, labels)
+        parts = [([m[i : i + 50] for m in maps], labels[i : i + 50]) for i in range(0, 150, 50)]
+    passes = []
+    process.model.blocks.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
+    with torch.no_grad():
+        logits, hidden = process.model(*inputs)
+        assert passes == [64, 64, 22]
+        alone = [process.model(*part) for part in parts]
+    torch.testing.assert_close(logits, torch.cat([a for a, _ in alone]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(hidden, torch.cat([h for _, h in alone]), atol=1e-6, rtol=0)
+
+
 def test_bad_input_gets_a_clear_error(env_id):
     env = gym.make_vec(env_id, num_envs=4, num_steps=steps(env_id, 3), reward="classifier")
     env.reset(seed=0)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adagen_env.models.batching import by_rows
 from adagen_env.models.checkpoints import load_frozen
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "maskgit_digits.pt"
@@ -55,7 +56,7 @@ class MaskGITTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N) tokens and (B,) labels -> logits (B, N, vocab_size), hidden states (B, N, width)."""
         x = torch.cat([self.class_embedding(labels)[:, None], self.token_embedding(tokens)], dim=1)
-        hidden = self.norm(self.blocks(x + self.position_embedding))[:, 1:]
+        hidden = self.norm(by_rows(self.blocks, x + self.position_embedding))[:, 1:]
         return self.head(hidden), hidden
 
 

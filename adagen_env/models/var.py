@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adagen_env.models.batching import by_rows
 from adagen_env.models.checkpoints import load_frozen
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "weights" / "var_digits.pt"
@@ -89,7 +90,7 @@ class NextScaleTransformer(nn.Module):
         x = torch.cat(inputs, dim=1)
         n = x.shape[1]
         x = x + self.position_embedding[:, :n] + self.scale_embedding(self.block_of[:n])
-        hidden = self.norm(self.blocks(x, mask=self.attention_mask[:n, :n]))
+        hidden = self.norm(by_rows(lambda rows: self.blocks(rows, mask=self.attention_mask[:n, :n]), x))
         return self.head(hidden), hidden
 
 
