@@ -247,6 +247,11 @@ def ship_rechecks() -> list[str]:
 
 
 def static_grid() -> str:
+    grids = {
+        path.stem: json.loads(path.read_text())
+        for path in sorted((RESULTS / "static_grid").glob("*.json"))
+        if "-screen" not in path.stem  # the screening caches
+    }
     lines = [
         "# The static grid search",
         "",
@@ -254,13 +259,29 @@ def static_grid() -> str:
         "hand-designed one on the evaluation seeds (`python -m benchmarks.static_grid`; its picks are "
         "`adagen_env/data/best_static.json`). FD is the mean over the evaluation seeds.",
         "",
+        "The registry's picks were made by FD in the evaluation's classifier space. AdaGen-Bench v1 moves every "
+        "choice to the selection space, a network no evaluation space and no reward uses "
+        "(`python -m benchmarks.static_grid --space selection`, recorded as `selection_picks` beside the "
+        "registry's picks, which stay what the other commands call the best static schedule). Where a paradigm "
+        "has been searched both ways:",
+        "",
+        "| paradigm | steps | picked in the classifier space | picked in the selection space | same pick |",
+        "|---|---|---|---|---|",
     ]
-    for path in sorted((RESULTS / "static_grid").glob("*.json")):
-        if path.stem.endswith("-screen"):
+    for selection in grids.values():
+        if selection.get("space") != "selection" or selection["process"] not in grids:
             continue
-        data = json.loads(path.read_text())
+        classic = grids[selection["process"]]["best"]
+        for steps, best in sorted(selection["best"].items(), key=lambda kv: int(kv[0])):
+            picks = [b["best_static"]["config"] if b else None for b in (classic.get(steps), best)]
+            shown = [", ".join(f"{k}={v}" for k, v in p.items()) if p is not None else "not searched" for p in picks]
+            same = "yes" if picks[0] == picks[1] else "no"
+            lines.append(f"| {selection['process']} | {steps} | {shown[0]} | {shown[1]} | {same} |")
+    lines.append("")
+    for data in grids.values():
+        in_selection = data.get("space") == "selection"
         lines += [
-            f"## {data['process']}",
+            f"## {data['process']}{', picked in the selection space' if in_selection else ''}",
             "",
             provenance_line(data),
             "",
