@@ -262,21 +262,30 @@ def static_grid() -> str:
         "The registry's picks were made by FD in the evaluation's classifier space. AdaGen-Bench v1 moves every "
         "choice to the selection space, a network no evaluation space and no reward uses "
         "(`python -m benchmarks.static_grid --space selection`, recorded as `selection_picks` beside the "
-        "registry's picks, which stay what the other commands call the best static schedule). Where a paradigm "
-        "has been searched both ways:",
+        "registry's picks, which stay what the other commands call the best static schedule).",
         "",
-        "| paradigm | steps | picked in the classifier space | picked in the selection space | same pick |",
-        "|---|---|---|---|---|",
     ]
+    both = []  # (paradigm, steps, the two picks) where a paradigm was searched both ways
     for selection in grids.values():
-        if selection.get("space") != "selection" or selection["process"] not in grids:
-            continue
-        classic = grids[selection["process"]]["best"]
-        for steps, best in sorted(selection["best"].items(), key=lambda kv: int(kv[0])):
-            picks = [b["best_static"]["config"] if b else None for b in (classic.get(steps), best)]
+        if selection.get("space") == "selection" and selection["process"] in grids:
+            classic = grids[selection["process"]]["best"]
+            for steps, best in sorted(selection["best"].items(), key=lambda kv: int(kv[0])):
+                both.append((selection["process"], steps, classic.get(steps), best))
+    if both:
+        lines += [
+            "Where a paradigm has been searched both ways:",
+            "",
+            "| paradigm | steps | picked in the classifier space | picked in the selection space | same pick |",
+            "|---|---|---|---|---|",
+        ]
+        for process, steps, *bests in both:
+            picks = [b["best_static"]["config"] if b else None for b in bests]
             shown = [", ".join(f"{k}={v}" for k, v in p.items()) if p is not None else "not searched" for p in picks]
-            same = "yes" if picks[0] == picks[1] else "no"
-            lines.append(f"| {selection['process']} | {steps} | {shown[0]} | {shown[1]} | {same} |")
+            lines.append(
+                f"| {process} | {steps} | {shown[0]} | {shown[1]} | {'yes' if picks[0] == picks[1] else 'no'} |"
+            )
+    else:
+        lines.append("No paradigm has been searched in the selection space yet.")
     lines.append("")
     for data in grids.values():
         in_selection = data.get("space") == "selection"
