@@ -37,3 +37,20 @@ def process() -> MaskGITProcess:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def count_passes():
+    """``count_passes(module)`` -> a list that gains the batch size of each forward pass of ``module``
+    until the test ends. The shipped generators are shared by every process, so the hooks come off
+    at teardown rather than counting (and slowing) the passes of later tests."""
+    hooks = []
+
+    def count(module: torch.nn.Module) -> list[int]:
+        passes: list[int] = []
+        hooks.append(module.register_forward_hook(lambda _module, args, _out: passes.append(len(args[0]))))
+        return passes
+
+    yield count
+    for hook in hooks:
+        hook.remove()

@@ -124,10 +124,9 @@ def test_core_state_dict_resumes_the_label_draws_and_the_noise(process):
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0)
 
 
-def test_observations_are_pure_reads_only_reset_and_step_call_the_model():
+def test_observations_are_pure_reads_only_reset_and_step_call_the_model(count_passes):
     process = MaskGITProcess()
-    calls = []
-    process.model.register_forward_hook(lambda *args: calls.append(1))
+    calls = count_passes(process.model)
     core = ScheduleCore(process, num_envs=2, spec=EpisodeSpec(num_steps=2, reward=None))
     first = core.reset(seed=0)
     after_reset = len(calls)

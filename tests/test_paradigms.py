@@ -214,12 +214,11 @@ def test_nfe_counts_model_evaluations():
     [MaskGITProcess(), VARProcess(), *(cls(solver=s) for cls in (DiffusionProcess, FlowProcess) for s in cls.solvers)],
     ids=lambda p: f"{type(p).__name__}-{getattr(p, 'solver', '')}",
 )
-def test_sampling_makes_two_model_passes_per_evaluation_and_none_after_the_last_step(process):
+def test_sampling_makes_two_model_passes_per_evaluation_and_none_after_the_last_step(process, count_passes):
     """A guided evaluation is one conditional and one unconditional pass. The conditional pass over the
     finished sample feeds only its observation, which no action follows: sampling skips it, and the
     env's terminal observation runs it once, when asked."""
-    passes = []
-    process.model.register_forward_hook(lambda *_: passes.append(1))
+    passes = count_passes(process.model)
     num_steps = 4 if isinstance(process, VARProcess) else 3
     sample(process, torch.arange(4), num_steps=num_steps, seed=0)
     assert len(passes) == 2 * process.nfe(num_steps)
@@ -238,7 +237,7 @@ def test_sampling_makes_two_model_passes_per_evaluation_and_none_after_the_last_
 
 
 @pytest.mark.parametrize("process", [MaskGITProcess(), VARProcess()], ids=["maskgit", "var"])
-def test_the_transformers_take_a_large_batch_in_slices_of_rows_with_the_same_result(process):
+def test_the_transformers_take_a_large_batch_in_slices_of_rows_with_the_same_result(process, count_passes):
     """An evaluation's chunk of 500 samples runs the layers 64 rows at a time on the CPU (faster there):
     the outputs are those of the samples passed on their own."""
     generator = torch.Generator().manual_seed(0)
@@ -250,8 +249,7 @@ def test_the_transformers_take_a_large_batch_in_slices_of_rows_with_the_same_res
         maps = [torch.randint(0, process.vocab_size, (150, s * s), generator=generator) for s in process.scales[:-1]]
         inputs = (maps, labels)
         parts = [([m[i : i + 50] for m in maps], labels[i : i + 50]) for i in range(0, 150, 50)]
-    passes = []
-    process.model.blocks.register_forward_hook(lambda module, args, out: passes.append(len(args[0])))
+    passes = count_passes(process.model.blocks)
     with torch.no_grad():
         logits, hidden = process.model(*inputs)
         assert passes == [64, 64, 22]
