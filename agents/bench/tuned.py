@@ -7,7 +7,9 @@ the reward track (the env's reward only), then scores each final policy by FD in
 space** (never an evaluation space) on a search seed, against the hand-designed schedule's on the
 same seed and samples. The objective, lower is better, is the mean over tasks of
 ``log(FD(policy) / FD(hand-designed))``. So every algorithm spends ``N x tasks x budget`` samples on
-tuning, and the evaluation's networks and seeds take no part in it.
+tuning, and the evaluation's networks and seeds take no part in it. The first of the N trials is the
+algorithm as the reward track runs it (``params`` ``{}``: no overrides), so a tuning that finds
+nothing better on its objective keeps that configuration rather than the least bad random draw.
 
 The trials are written to ``<results>/tuned/<algo>.json`` as they finish (an interrupted tuning
 resumes from them), with the best trial's hyperparameters; ``adagen bench run --track tuned`` runs
@@ -154,18 +156,19 @@ def tune(
     done = json.loads(path.read_text())["trials"] if path.exists() else []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed))
-    for record in done:  # the finished trials, so that the sampler continues from them
+    for record in filter(lambda r: r["params"], done):  # the finished draws, so the sampler continues from them
         distributions = _distributions(draw, record["params"])
         study.add_trial(
             optuna.trial.create_trial(params=record["params"], distributions=distributions, value=record["objective"])
         )
     provenance = Provenance(device=device)
     while len(done) < trials:
-        optuna_trial = study.ask()
-        params = draw(optuna_trial)
+        optuna_trial = study.ask() if done else None  # the first trial: no overrides, the reward track's
+        params = {} if optuna_trial is None else draw(optuna_trial)
         start = time.perf_counter()
         scores = trial_score(tuned_algorithm(name, params), tasks, seed, device)
-        study.tell(optuna_trial, scores["objective"])
+        if optuna_trial is not None:
+            study.tell(optuna_trial, scores["objective"])
         done.append({"params": params, **scores, "seconds": time.perf_counter() - start})
         best = min(done, key=lambda r: r["objective"])
         data = {
