@@ -25,6 +25,9 @@ from adagen_env.runtime.files import atomic_write_json
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 BEST_STATIC_FILE = Path(__file__).resolve().parent / "data" / "best_static.json"
+# the space the registry's picks are made in: the selection network, which no evaluation space and no
+# reward uses (v0 picked by the evaluation's classifier; those picks stay in the file as classifier_picks)
+BEST_STATIC_SPACE = "selection"
 
 
 def read_best_static(path: Path = BEST_STATIC_FILE) -> dict[str, dict[int, dict[str, Any]]]:
@@ -33,13 +36,18 @@ def read_best_static(path: Path = BEST_STATIC_FILE) -> dict[str, dict[int, dict[
     return {name: {int(steps): config for steps, config in by_steps.items()} for name, by_steps in picks.items()}
 
 
-def write_best_static(name: str, picks: dict[int, dict[str, Any]], path: Path = BEST_STATIC_FILE) -> None:
-    """Record the grid search's picks for paradigm ``name`` (merged with the step counts it already has)."""
+def write_best_static(
+    name: str, picks: dict[int, dict[str, Any]], path: Path = BEST_STATIC_FILE, key: str = "picks"
+) -> None:
+    """Record the grid search's picks for paradigm ``name`` under ``key`` (merged with the step counts
+    it already has): ``picks``, the registry's, made in the selection space; ``classifier_picks``, v0's,
+    made by the evaluation's classifier and kept for comparison only."""
     data = json.loads(path.read_text()) if path.exists() else {"picks": {}}
-    merged = {**{int(k): v for k, v in data["picks"].get(name, {}).items()}, **picks}
-    data["picks"][name] = {str(steps): merged[steps] for steps in sorted(merged)}
+    section = data.setdefault(key, {})
+    merged = {**{int(k): v for k, v in section.get(name, {}).items()}, **picks}
+    section[name] = {str(steps): merged[steps] for steps in sorted(merged)}
     atomic_write_json(path, data)
-    if path == BEST_STATIC_FILE:
+    if path == BEST_STATIC_FILE and key == "picks":
         _BEST_STATIC[name] = {steps: merged[steps] for steps in sorted(merged)}
 
 

@@ -44,7 +44,7 @@ from adagen_env.evaluation.experiment import run_experiment
 from adagen_env.evaluation.generators import evaluate_generator, policy_generator, static_generator
 from adagen_env.evaluation.metrics import DEFAULT_NUM_SAMPLES, SPACES, Evaluator, noise_floor
 from adagen_env.evaluation.seeds import CURVE_SEED, REPORT_SEEDS
-from adagen_env.paradigms import PARADIGMS, get_paradigm
+from adagen_env.paradigms import BEST_STATIC_SPACE, PARADIGMS, get_paradigm
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.tables import format_table
 from benchmarks.common import RESULTS, exported, load_policies, mean_std, said, train_policy, write
@@ -171,7 +171,7 @@ def evaluate_runs(
         load_policies(target, {name: exported(path) for name, (path, _) in runs.items()}), spec
     )
     nfe = {name: spec.nfe(process) for name in generators}
-    grid = static_grid_path(target.paradigm.name)
+    grid = static_grid_path(target.paradigm.name, BEST_STATIC_SPACE)
     if grid.exists() and str(3 * steps) in json.loads(grid.read_text())["best"]:  # the method's 3x-budget bar
         generators[f"hand-designed, {3 * steps} steps"] = target.static(None, spec.replace(num_steps=3 * steps))
         nfe[f"hand-designed, {3 * steps} steps"] = process.nfe(3 * steps)
@@ -200,6 +200,7 @@ def evaluate_runs(
             "per_seed": results,
             "mean": means,
             "std": stds,
+            "best_static_space": BEST_STATIC_SPACE,  # the grid whose pick "best static" is
         }
         run["paired"] = {static: report.comparison(name, static).to_dict() for static in statics}
         write(path, run, provenance)
@@ -259,9 +260,17 @@ def report(args: argparse.Namespace) -> None:
     provenance = Provenance()
     runs = {name: [r for r in group if "evaluation" in r] for name, group in load_runs().items()}
     runs = {name: group for name, group in runs.items() if group}
-    rows, verdicts, grids = [], [], {}
+    rows, verdicts, grids, best_static_spaces = [], [], {}, {}
     for process_name, process_runs in runs.items():
-        grids[process_name] = grid = json.loads(static_grid_path(process_name).read_text())
+        # the grid whose pick the runs were compared with: runs evaluated before v1 record none (classifier)
+        spaces = {r["evaluation"].get("best_static_space", "classifier") for r in process_runs}
+        if len(spaces) > 1:
+            raise SystemExit(
+                f"{process_name}: its runs were compared with best static schedules picked in different spaces "
+                f"({', '.join(sorted(spaces))}); evaluate them again with --again"
+            )
+        space = best_static_spaces[process_name] = spaces.pop()
+        grids[process_name] = grid = json.loads(static_grid_path(process_name, space).read_text())
         for steps in sorted({r["steps"] for r in process_runs}):
             best = grid["best"][str(steps)]
             hand, static = best["hand_designed"], best["best_static"]
@@ -322,7 +331,9 @@ def report(args: argparse.Namespace) -> None:
         f"of the runs' means). Precision and recall: sets of 500 against the 500 reference images, averaged. "
         f"Noise floor (1,297 real training images vs held-out): FD {floor['fd']:.2f} classifier, "
         f"{floor['encoder_fd']:.2f} encoder, {floor['pixels_fd']:.3f} pixels; precision {floor['precision']:.3f}, "
-        f"recall {floor['recall']:.3f} (classifier)."
+        f"recall {floor['recall']:.3f} (classifier). Best static: the grid search's pick by FD in the "
+        + ", ".join(f"{space} space ({name})" for name, space in best_static_spaces.items())
+        + "."
     )
     verdict_note = (
         "Paired comparisons on the same samples (FD difference with a 95 % bootstrap interval in every "
@@ -332,7 +343,13 @@ def report(args: argparse.Namespace) -> None:
     print(fd_table + "\n\n" + more_table + "\n\n" + note + "\n\n" + verdict_note)
     write(
         RESULTS / "learned_schedules.json",
-        {"rows": rows, "verdicts": verdicts, "noise_floor": floor, "evaluation_seeds": list(REPORT_SEEDS)},
+        {
+            "rows": rows,
+            "verdicts": verdicts,
+            "noise_floor": floor,
+            "evaluation_seeds": list(REPORT_SEEDS),
+            "best_static_space": best_static_spaces,
+        },
         provenance,
         "```\n" + fd_table + "\n```\n\n```\n" + more_table + "\n```\n\n" + note + "\n\n" + verdict_note,
     )

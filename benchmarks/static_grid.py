@@ -1,27 +1,26 @@
 """Grid search over a process's static schedules: the bar learned schedules must clear.
 
-Tuning and evaluation never share noise (``adagen_env/evaluation/seeds.py``). Every grid point is screened
-on ``--screen-samples`` samples of the tuning seed SCREEN_SEED; the ``--top`` best and the
-hand-designed schedule are evaluated on ``--samples`` samples of each tuning seed in PICK_SEEDS,
-and the best static schedule is the one with the lowest mean classifier FD there. Only then are
-all of them evaluated on the evaluation seeds REPORT_SEEDS, in every feature space
-(``run_experiment``): those are the numbers reported, with a paired comparison of the best
-static and the hand-designed schedule (``best_vs_hand``, ``adagen_env.evaluation.comparison``).
-Screening results are saved after every grid point, so an interrupted run picks up where it
-stopped.
+Tuning and evaluation never share noise (``adagen_env/evaluation/seeds.py``), nor networks: every grid
+point is screened on ``--screen-samples`` samples of the tuning seed SCREEN_SEED by FD in the
+selection space (the selection network of ``adagen_env.models.selection`` against the train split,
+which no evaluation space and no reward uses); the ``--top`` best and the hand-designed schedule
+are scored on ``--samples`` samples of each tuning seed in PICK_SEEDS, and the best static schedule
+is the one with the lowest mean FD there. Only then are all of them evaluated on the evaluation
+seeds REPORT_SEEDS, in every feature space (``run_experiment``): those are the numbers reported,
+with a paired comparison of the best static and the hand-designed schedule (``best_vs_hand``,
+``adagen_env.evaluation.comparison``). Screening results are saved after every grid point, so an
+interrupted run picks up where it stopped.
 
     python -m benchmarks.static_grid [--env AdaGen/MaskGIT-Digits-v0] [--steps 2 4 8] [--screen-samples 500]
-                                     [--samples 2000]
+                                     [--samples 2000] [--space selection|classifier]
 
-Results go to ``results/static_grid/<process>.json`` (screening cache: ``<process>-screen.json``),
-and the picks to the registry's data file ``adagen_env/data/best_static.json``
-(``write_best_static``; ``Paradigm.best_static`` reads it).
-
-``--space selection`` screens and picks by FD in the selection space instead (the selection network
-of ``adagen_env.models.selection`` against the train split, which no evaluation space uses; issue
-25): results go to ``<process>-selection.json`` (cache ``<process>-screen-selection.json``), and the
-picks to the data file's ``selection_picks``, which leaves what the other commands call the best
-static schedule (``picks``) as it is. The reported numbers are on the evaluation seeds as before.
+Results go to ``results/static_grid/<process>-selection.json`` (screening cache:
+``<process>-screen-selection.json``), and the picks to the registry's data file
+``adagen_env/data/best_static.json`` (``picks``, written by ``write_best_static``;
+``Paradigm.best_static`` reads it). ``--space classifier`` screens and picks by the evaluation's
+classifier FD, as v0 did: results go to ``<process>.json`` (cache ``<process>-screen.json``) and the
+picks to the data file's ``classifier_picks``, kept for comparison; nothing reads them as the best
+static schedule.
 
 With ``ADAGEN_BENCH_RESULTS`` set, the
 picks go to ``best_static.json`` in that folder instead (a copy of the registry's, updated), so a
@@ -46,8 +45,7 @@ from adagen_env.evaluation.generators import evaluate_generator, static_generato
 from adagen_env.evaluation.metrics import Evaluator, noise_floor
 from adagen_env.evaluation.seeds import PICK_SEEDS, REPORT_SEEDS, SCREEN_SEED
 from adagen_env.evaluation.selection import SelectionEvaluator
-from adagen_env.paradigms import BEST_STATIC_FILE, get_paradigm, write_best_static
-from adagen_env.runtime.files import atomic_write_json
+from adagen_env.paradigms import BEST_STATIC_FILE, BEST_STATIC_SPACE, get_paradigm, write_best_static
 from adagen_env.runtime.provenance import Provenance
 from adagen_env.runtime.results import write_results
 from adagen_env.runtime.tables import format_table
@@ -57,14 +55,6 @@ from benchmarks.common import COMMITTED, RESULTS, mean_std, said, write
 def static_grid_path(process_name: str, space: str = "classifier") -> Path:
     """Where this benchmark writes its results for a process (read by the learned-schedules report)."""
     return RESULTS / "static_grid" / f"{process_name}{'' if space == 'classifier' else '-' + space}.json"
-
-
-def write_selection_picks(name: str, picks: dict[int, dict[str, Any]], path: Path) -> None:
-    """Record picks made in the selection space under the data file's ``selection_picks`` (merged by step count)."""
-    data = json.loads(path.read_text())
-    merged = {**data.setdefault("selection_picks", {}).get(name, {}), **{str(k): v for k, v in picks.items()}}
-    data["selection_picks"][name] = {k: merged[k] for k in sorted(merged, key=int)}
-    atomic_write_json(path, data)
 
 
 def picks_file() -> Path:
@@ -92,8 +82,9 @@ def main() -> None:
     parser.add_argument(
         "--space",
         choices=["classifier", "selection"],
-        default="classifier",
-        help="the space the screening and the pick look at (default: %(default)s; selection: the selection network)",
+        default=BEST_STATIC_SPACE,
+        help="the space the screening and the pick look at (default: %(default)s; classifier: the evaluation's, "
+        "as v0 picked, recorded for comparison only)",
     )
     args = parser.parse_args()
     provenance = Provenance()
@@ -185,10 +176,8 @@ def main() -> None:
             "best_vs_hand": report.comparison(picked, "hand-designed").to_dict(),
             "best_vs_hand_verdict": report.verdict(picked, "hand-designed").value,  # what docs/generate.py shows
         }
-        if args.space == "classifier":
-            write_best_static(process_name, {steps: best_row["config"]}, picks_file())
-        else:
-            write_selection_picks(process_name, {steps: best_row["config"]}, picks_file())
+        section = "picks" if args.space == BEST_STATIC_SPACE else "classifier_picks"
+        write_best_static(process_name, {steps: best_row["config"]}, picks_file(), section)
         print(f"{steps} steps: picked {picked} {best_row['config']}; {said(best[steps]['best_vs_hand'])}", flush=True)
         # after every step count: an interruption keeps them
         write(

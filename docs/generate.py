@@ -259,10 +259,10 @@ def static_grid() -> str:
         "hand-designed one on the evaluation seeds (`python -m benchmarks.static_grid`; its picks are "
         "`adagen_env/data/best_static.json`). FD is the mean over the evaluation seeds.",
         "",
-        "The registry's picks were made by FD in the evaluation's classifier space. AdaGen-Bench v1 moves every "
-        "choice to the selection space, a network no evaluation space and no reward uses "
-        "(`python -m benchmarks.static_grid --space selection`, recorded as `selection_picks` beside the "
-        "registry's picks, which stay what the other commands call the best static schedule).",
+        "The registry's picks, which every command calls the best static schedule, are made by FD in the "
+        "selection space, a network no evaluation space and no reward uses (`--space selection`, the "
+        "default). v0 picked by FD in the evaluation's classifier space (`--space classifier`); those picks "
+        "stay in the data file as `classifier_picks`, and results written before the switch compare with them.",
         "",
     ]
     both = []  # (paradigm, steps, the two picks) where a paradigm was searched both ways
@@ -321,6 +321,16 @@ def learned_schedules() -> str:
         "",
         "Learned policies against the hand-designed and best static schedules, every paradigm "
         "(`python -m benchmarks.learned_schedules report`); `fd` is the classifier space's.",
+        "",
+        "Best static: the grid search's pick by FD in the "
+        + ", ".join(
+            f"{space} space ({name})"
+            for name, space in data.get("best_static_space", {}).items()  # files before v1: the classifier's
+        )
+        + "."
+        if data.get("best_static_space")
+        else "Best static: v0's pick, by FD in the evaluation's classifier space (these runs were evaluated before "
+        "the registry's picks moved to the selection space).",
         "",
         provenance_line(data),
         "",

@@ -222,15 +222,25 @@ def test_bad_observation_mode_is_refused():
         gym.make(ENV_ID, observation_mode="box")
 
 
-def test_the_registrys_best_static_schedules_are_the_grid_searchs():
-    """``Paradigm.best_static`` reads the data file the grid search writes; it agrees with its results."""
+def test_the_registrys_best_static_schedules_are_the_grid_searchs_in_the_selection_space():
+    """``Paradigm.best_static`` reads the data file the grid search writes: its picks by FD in the
+    selection space, which agree with that search's results; v0's classifier picks are kept apart."""
     import json
     from pathlib import Path
 
+    from adagen_env.paradigms import BEST_STATIC_FILE
+
     results = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "static_grid"
+    kept = json.loads(BEST_STATIC_FILE.read_text())["classifier_picks"]
     for paradigm in PARADIGMS.values():
-        found = json.loads((results / f"{paradigm.name}.json").read_text())["best"]
-        assert {int(k): v["best_static"]["config"] for k, v in found.items()} == paradigm.best_static, paradigm.name
+        for space, name, picks in (
+            ("selection", f"{paradigm.name}-selection", paradigm.best_static),
+            ("classifier", paradigm.name, kept[paradigm.name]),
+        ):
+            found = json.loads((results / f"{name}.json").read_text())
+            assert found.get("space", "classifier") == space, name
+            configs = {int(k): v["best_static"]["config"] for k, v in found["best"].items()}
+            assert configs == {int(k): v for k, v in picks.items()}, name
 
 
 def test_np_random_is_the_generator_of_the_label_draws():

@@ -17,6 +17,7 @@ from adagen_env import (
     EpisodeSpec,
     Refinement,
     ScheduleVectorEnv,
+    get_paradigm,
     make_process,
     policy_generator,
     record_actions,
@@ -62,9 +63,7 @@ RECORDED = {
     "baseline": [
         list(row)
         for row in EpisodeSpec(
-            baseline=make_process("maskgit-digits").static_schedule(
-                4, mask_curve="linear", remask_temperature=3.0, temperature=1.0, guidance=1.0
-            )
+            baseline=make_process("maskgit-digits").static_schedule(4, **get_paradigm("maskgit-digits").best_static[4])
         ).baseline
     ],
     "refine": {"steps": 1, "fraction": 0.25},
