@@ -207,7 +207,14 @@ def shipped_policies() -> str:
     ]
     for path in sorted((RESULTS / "shipped_policies").glob("*.json")):
         data = json.loads(path.read_text())
-        lines += [f"## {path.stem}", "", provenance_line(data), "", report_section(data), ""]
+        best = data.get("notes", {}).get("best_static")
+        picked = (
+            f"Best static: {', '.join(f'{k}={v}' for k, v in best['config'].items())}, picked in the {best['space']} space."
+            if best
+            else "Best static: v0's pick, by FD in the evaluation's classifier space (evaluated before the registry's "
+            "picks moved to the selection space)."
+        )
+        lines += [f"## {path.stem}", "", provenance_line(data), "", picked, "", report_section(data), ""]
     lines += ship_rechecks()
     return page("benchmarks/results/shipped_policies/*.json, benchmarks/results/ship_decision/*.json", "\n".join(lines))
 

@@ -158,7 +158,11 @@ def test_every_knob_trained_from_the_cli_is_sampled_with_the_same_value(knob, tm
     # adagen eval: its report records the spec it sampled the policy with
     report = tmp_path / "eval.json"
     main(["eval", "--policy", str(out), "--samples", "20", "--json", str(report)])
-    assert json.loads(report.read_text())["notes"]["spec"] == spec.to_dict()
+    notes = json.loads(report.read_text())["notes"]
+    assert notes["spec"] == spec.to_dict()
+    picks = get_paradigm("maskgit-digits").best_static  # and which best static schedule it compared with
+    picked = {"config": picks[spec.num_steps], "space": "selection"} if spec.num_steps in picks else None
+    assert notes.get("best_static") == picked
     # adagen actions: the spread of the values the policy chose, as record_actions finds them with the spec
     pytest.importorskip("matplotlib")
     capsys.readouterr()

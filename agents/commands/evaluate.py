@@ -23,7 +23,7 @@ from adagen_agents.commands.common import (
 )
 from adagen_env.evaluation.experiment import run_experiment
 from adagen_env.evaluation.generators import MAX_SEED
-from adagen_env.paradigms import PARADIGMS, get_paradigm
+from adagen_env.paradigms import BEST_STATIC_SPACE, PARADIGMS, get_paradigm
 
 
 def run(args: argparse.Namespace) -> None:
@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> None:
         real=target.real_train_images,
     )
     report.notes["spec"] = spec.to_dict()  # the episode the policy (or the static schedules) ran in
+    best = target.best_static(spec.num_steps) if "best static" in generators else None
+    if best is not None:  # which pick "best static" was: the registry's changes when the grid is searched again
+        report.notes["best_static"] = {"config": best[0], "space": BEST_STATIC_SPACE}
     show(report, args.json)
 
 
