@@ -209,7 +209,8 @@ def shipped_policies() -> str:
         data = json.loads(path.read_text())
         best = data.get("notes", {}).get("best_static")
         picked = (
-            f"Best static: {', '.join(f'{k}={v}' for k, v in best['config'].items())}, picked in the {best['space']} space."
+            f"Best static: {', '.join(f'{k}={v}' for k, v in best['config'].items())}, "
+            f"picked in the {best['space']} space."
             if best
             else "Best static: v0's pick, by FD in the evaluation's classifier space (evaluated before the registry's "
             "picks moved to the selection space)."
