@@ -16,6 +16,7 @@ from adagen_agents.bench.campaign import run_campaign, run_one
 from adagen_agents.bench.hyperparams import sanctioned_config
 from adagen_agents.bench.tasks import Task
 from adagen_agents.bench.trial import (
+    ActionLog,
     BudgetExceeded,
     BudgetTooSmall,
     SealedError,
@@ -650,3 +651,20 @@ def test_the_commits_note_says_when_runs_differ():
     runs = [{"provenance": {"commit": "a" * 40, "dirty": False}}, {"provenance": {"commit": "b" * 40, "dirty": True}}]
     assert "come from 2 code states" in report.commits(runs) and "(dirty)" in report.commits(runs)
     assert report.commits(runs[:1]) == f"All runs come from commit {'a' * 10}."
+
+
+def test_identical_outcomes_of_policies_saturated_up_to_rounding_are_explained():
+    """Two squashed policies at 0.9999 and 0.99999 differ in their action digests, yet both sit at the
+    bounds; the run files say so, and the report explains their equal FDs by it."""
+    summaries = []
+    for edge in (0.9999, 0.99999):
+        log = ActionLog(lambda obs, edge=edge: torch.tensor([[edge, -edge], [edge, -edge]]))
+        log({"label": torch.arange(2)})
+        summaries.append(log.summary())
+    assert summaries[0]["digest"] != summaries[1]["digest"]
+    assert all(s["saturated_share"] == 0.0 and s["near_bound_share"] == 1.0 for s in summaries)
+    group = [{"algo": "td3", "actions": a} for a in summaries]
+    assert "within 0.001 of the bounds +-1: saturated policies" in report.explain(group, None)
+    for a in summaries:  # run files written before the near-bound share: not explained
+        del a["near_bound_share"]
+    assert "not explained by the run files" in report.explain(group, None)

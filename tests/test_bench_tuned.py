@@ -67,18 +67,21 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
         return score(algorithm, task_list, seed, device)
 
     monkeypatch.setattr(tuned, "trial_score", counted)
-    data = tuned.tune("ppo", 1, tmp_path, "tiny")
-    assert calls == [tuned.TUNING_SEED]  # the tuning seed: none of the reported ones
-    trial = data["trials"][0]
-    assert trial["params"] == {}  # the first trial: the reward track's configuration
+    data = tuned.tune("ppo", 1, tmp_path / "resumed", "tiny")
+    assert calls == [tuned.TUNING_SEED] * 2  # the tuning seed: none of the reported ones
+    reference, trial = data["trials"]
+    assert reference["params"] == {}  # first, the reward track's configuration, then one Optuna draw
+    assert set(trial["params"]) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
     assert trial["objective"] == pytest.approx(trial[TINY.name]) and abs(trial["objective"]) < 5
     assert "selection space" in data["objective"] and "provenance" in data
-    # resumed: the finished trial counts, one more runs, drawn by Optuna
-    data = tuned.tune("ppo", 2, tmp_path, "tiny")
-    assert len(calls) == 2 and len(data["trials"]) == 2
-    assert set(data["trials"][1]["params"]) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
+    # resumed: the finished trials count, one more is drawn, the one an uninterrupted tuning draws
+    data = tuned.tune("ppo", 2, tmp_path / "resumed", "tiny")
+    assert len(calls) == 3 and len(data["trials"]) == 3
     assert data["best"] == min(data["trials"], key=lambda t: t["objective"])
-    assert tuned.read_tuned(tmp_path, "ppo") == data["best"]["params"]
+    assert tuned.read_tuned(tmp_path / "resumed", "ppo") == data["best"]["params"]
+    monkeypatch.setattr(tuned, "trial_score", lambda algorithm, task_list, seed, device="cpu": {"objective": 0.0})
+    uninterrupted = tuned.tune("ppo", 2, tmp_path / "at-once", "tiny")
+    assert [t["params"] for t in uninterrupted["trials"]] == [t["params"] for t in data["trials"]]
 
 
 def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, monkeypatch, capsys):

@@ -27,7 +27,7 @@ import numpy as np
 
 from adagen_agents.bench.stats import ALPHA, EXACT_LIMIT, PERMUTATIONS, SEED, holm, permutation_p, welch_p
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
-from adagen_agents.bench.trial import TRACKS
+from adagen_agents.bench.trial import NEAR_BOUND, TRACKS
 from adagen_env.evaluation.comparison import Interval
 from adagen_env.evaluation.metrics import CLASSIC_SPACES, SPACES
 
@@ -385,11 +385,18 @@ def explain(group: list[dict], hand: list[float] | None) -> str:
             )
         else:
             saturated = min(a["saturated_share"] for a in actions)
-            reasons.append(
-                f"their final policies' actions differ (at least {saturated:.0%} at the bounds +-1 in each)"
-                if saturated > 0.5
-                else "their final policies' actions differ: not explained by the run files"
-            )
+            near = min(a.get("near_bound_share", 0.0) for a in actions)  # run files before it: not known
+            if saturated > 0.5:
+                reasons.append(
+                    f"their final policies' actions differ (at least {saturated:.0%} at the bounds +-1 in each)"
+                )
+            elif near > 0.5:
+                reasons.append(
+                    f"their final policies' actions differ, but at least {near:.0%} of them in each lie within "
+                    f"{NEAR_BOUND} of the bounds +-1: saturated policies whose actions differ by rounding"
+                )
+            else:
+                reasons.append("their final policies' actions differ: not explained by the run files")
     elif not reasons:
         configs = [r.get("config") for r in group]
         reasons.append(

@@ -217,12 +217,16 @@ def selection_evaluator(device: str = "cpu") -> SelectionEvaluator:
 # ------------------------------------------------------------------------------------- scoring
 
 
+NEAR_BOUND = 1e-3  # a squashed action this close to +-1 is saturated up to rounding (tanh reaches 0.99999)
+
+
 class ActionLog:
-    """``act``, noting what it does: the largest |action|, the share of actions at the bounds (|a| >= 1),
-    and a digest of every action it took, so that the report can tell why two runs score alike."""
+    """``act``, noting what it does: the largest |action|, the share of actions at the bounds (|a| >= 1)
+    and within ``NEAR_BOUND`` of them, and a digest of every action it took, so that the report can
+    tell why two runs score alike."""
 
     def __init__(self, act: Act):
-        self.act, self.largest, self.count, self.saturated = act, 0.0, 0, 0
+        self.act, self.largest, self.count, self.saturated, self.near = act, 0.0, 0, 0, 0
         self.hash = hashlib.sha256()
 
     def __call__(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -231,6 +235,7 @@ class ActionLog:
         self.largest = max(self.largest, float(values.abs().max())) if values.numel() else self.largest
         self.count += values.numel()
         self.saturated += int((values.abs() >= 1).sum())
+        self.near += int((values.abs() >= 1 - NEAR_BOUND).sum())
         self.hash.update(values.numpy().tobytes())
         return actions
 
@@ -238,6 +243,7 @@ class ActionLog:
         return {
             "max_abs": self.largest,
             "saturated_share": self.saturated / max(1, self.count),
+            "near_bound_share": self.near / max(1, self.count),
             "digest": self.hash.hexdigest()[:16],
         }
 

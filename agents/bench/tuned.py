@@ -7,9 +7,11 @@ the reward track (the env's reward only), then scores each final policy by FD in
 space** (never an evaluation space) on a search seed, against the hand-designed schedule's on the
 same seed and samples. The objective, lower is better, is the mean over tasks of
 ``log(FD(policy) / FD(hand-designed))``. So every algorithm spends ``N x tasks x budget`` samples on
-tuning, and the evaluation's networks and seeds take no part in it. The first of the N trials is the
-algorithm as the reward track runs it (``params`` ``{}``: no overrides), so a tuning that finds
-nothing better on its objective keeps that configuration rather than the least bad random draw.
+tuning, and the evaluation's networks and seeds take no part in it. Before the N trials, the
+algorithm as the reward track runs it (``params`` ``{}``: no overrides) is scored the same way, so
+a tuning that finds nothing better on its objective keeps that configuration rather than the least
+bad draw: N + 1 trainings per algorithm. An interrupted tuning resumes from the file, replaying its
+draws through the seeded sampler, so it draws next what it would have drawn.
 
 The trials are written to ``<results>/tuned/<algo>.json`` as they finish (an interrupted tuning
 resumes from them), with the best trial's hyperparameters; ``adagen bench run --track tuned`` runs
@@ -39,7 +41,7 @@ from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
 from adagen_env.evaluation.generators import evaluate_generator, policy_generator, static_generator
 from adagen_env.evaluation.seeds import SEARCH_SEEDS
 from adagen_env.models.selection import SELECTION_SPACE
-from adagen_env.runtime.provenance import Provenance
+from adagen_env.runtime.provenance import Provenance, git_state
 from adagen_env.runtime.results import write_results
 
 TUNING_SEED = 1000  # the training seed of every tuning trial: none of the reported seeds
@@ -140,8 +142,9 @@ def tune(
     device: str = "cpu",
     sampler_seed: int = 0,
 ) -> dict[str, Any]:
-    """``trials`` Optuna trials for algorithm ``name`` on ``suite``'s tasks (see the module doc); the
-    trials already in its file count, so an interrupted tuning resumes. Returns what it wrote."""
+    """``trials`` Optuna trials for algorithm ``name`` on ``suite``'s tasks, after its reference
+    configuration (see the module doc); the trials already in its file count, so an interrupted tuning
+    resumes, drawing what it would have drawn. Returns what it wrote."""
     try:
         import optuna
     except ImportError as error:
@@ -153,39 +156,60 @@ def tune(
     if trials < 1:
         raise ValueError(f"--trials must be at least 1, got {trials}")
     path = tuned_path(results, name)
-    done = json.loads(path.read_text())["trials"] if path.exists() else []
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    done = earlier.get("trials", [])
+    # where the file's trials so far ran: kept when this run's code differs (the provenance is this run's)
+    before = [*earlier.get("earlier_provenance", []), *([earlier["provenance"]] if "provenance" in earlier else [])]
+    reference = [r for r in done if not r["params"]]  # the reward track's configuration, no overrides
+    draws = [r for r in done if r["params"]]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed))
-    for record in filter(lambda r: r["params"], done):  # the finished draws, so the sampler continues from them
-        distributions = _distributions(draw, record["params"])
-        study.add_trial(
-            optuna.trial.create_trial(params=record["params"], distributions=distributions, value=record["objective"])
-        )
-    provenance = Provenance(device=device)
-    while len(done) < trials:
-        optuna_trial = study.ask() if done else None  # the first trial: no overrides, the reward track's
-        params = {} if optuna_trial is None else draw(optuna_trial)
+    for record in draws:  # replayed in order, so that the sampler goes on as if never interrupted
+        replay = study.ask()
+        if draw(replay) == record["params"]:
+            study.tell(replay, record["objective"])
+        else:  # drawn by another sampler (another Optuna): told as it was, the sequence goes on from there
+            study.tell(replay, state=optuna.trial.TrialState.FAIL)
+            distributions = _distributions(draw, record["params"])
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=record["params"], distributions=distributions, value=record["objective"]
+                )
+            )
+    provenance, commit = Provenance(device=device), git_state().get("commit")
+
+    def run(params: dict[str, Any], what: str) -> dict[str, Any]:
         start = time.perf_counter()
         scores = trial_score(tuned_algorithm(name, params), tasks, seed, device)
-        if optuna_trial is not None:
-            study.tell(optuna_trial, scores["objective"])
-        done.append({"params": params, **scores, "seconds": time.perf_counter() - start})
-        best = min(done, key=lambda r: r["objective"])
+        record = {"params": params, **scores, "seconds": time.perf_counter() - start}
+        everything = [*reference, *draws, record]
+        best = min(everything, key=lambda r: r["objective"])
         data = {
             "algo": name,
             "suite": suite,
             "seed": seed,
             "score_samples": SCORE_SAMPLES,
             "objective": "mean over tasks of log(FD / FD(hand-designed)) in the selection space; lower is better",
-            "trials": done,
+            "trials": everything,
             "best": best,
         }
+        if any(p.get("commit") != commit for p in before):
+            data["earlier_provenance"] = before
         write_results(path, data, provenance)
         print(
-            f"{name} trial {len(done)}/{trials}: objective {scores['objective']:+.3f} (best {best['objective']:+.3f}) "
-            f"in {done[-1]['seconds']:.0f} s",
+            f"{name} {what}: objective {scores['objective']:+.3f} (best {best['objective']:+.3f}) "
+            f"in {record['seconds']:.0f} s",
             flush=True,
         )
+        return record
+
+    if not reference:
+        reference.append(run({}, "reference (the reward track's configuration)"))
+    while len(draws) < trials:
+        optuna_trial = study.ask()
+        record = run(draw(optuna_trial), f"trial {len(draws) + 1}/{trials}")
+        study.tell(optuna_trial, record["objective"])
+        draws.append(record)
     return json.loads(path.read_text())
 
 
