@@ -104,3 +104,11 @@ def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, mo
     assert seen == [params]
     run = json.loads(campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").read_text())
     assert run["track"] == "tuned"
+    assert run["tuned"] == params
+    # the same tuning again: done; tuned again since: the run is stale and runs again with the new pick
+    main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
+    assert seen == [params] and "done before, skipped" in capsys.readouterr().out
+    path.write_text(json.dumps({"trials": [], "best": {"params": {}}}))
+    main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
+    assert seen == [params, {}] and "ran with other hyperparameters than tuned/ has now" in capsys.readouterr().out
+    assert json.loads(campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").read_text())["tuned"] == {}

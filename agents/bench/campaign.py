@@ -98,7 +98,8 @@ def run_one(
     """Train or search with ``algo`` on ``task`` with ``seed`` on ``track``, score it on every evaluation
     seed (the mean, and each seed's), write its JSON; returns it."""
     # the tuned track: the algorithm with the hyperparameters adagen bench tune found (agents/bench/tuned.py)
-    algorithm = tuned_algorithm(algo, read_tuned(results, algo)) if track == "tuned" else get_algorithm(algo)
+    tuned = read_tuned(results, algo) if track == "tuned" else {}
+    algorithm = tuned_algorithm(algo, tuned) if track == "tuned" else get_algorithm(algo)
     refs = references(task, results, evaluator, device)
 
     def curve(act) -> dict:
@@ -138,6 +139,7 @@ def run_one(
         "budget_samples": task.budget_samples,
         "samples_used": trial.samples_used,
         "config": trial.config,
+        **({"tuned": tuned} if track == "tuned" else {}),  # the hyperparameters adagen bench tune picked
         "train_seconds": seconds,
         "samples_per_second": trial.samples_used / seconds,
         "eval_samples": task.eval_samples,
@@ -185,9 +187,7 @@ def run_campaign(
     missing = missing_packages(list(algos))  # every name, plug-in and package is checked before the first run
     if missing:
         raise ImportError(f"these algorithms need {', '.join(missing)}, not installed: pip install -e '.[bench]'")
-    if track == "tuned":
-        for algo in algos:  # every algorithm's tuned configuration, before the first run
-            read_tuned(results, algo)
+    tuned = {algo: read_tuned(results, algo) for algo in algos} if track == "tuned" else {}  # before any run
     unknown = [a for a in algos if ":" not in a and a not in BUILT_IN]
     if jobs > 1 and unknown:
         raise ValueError(
@@ -199,7 +199,12 @@ def run_campaign(
     runs: list[PendingRun] = []
     for i, (algo, task, seed) in enumerate(todo, 1):
         label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}, {track} track"
-        if run_path(results, algo, task.name, seed, track).exists():
+        path = run_path(results, algo, task.name, seed, track)
+        if path.exists() and track == "tuned" and json.loads(path.read_text()).get("tuned") != tuned[algo]:
+            # tuned again since, or written before run files recorded it: stale
+            print(f"{label}: ran with other hyperparameters than tuned/ has now, run again", flush=True)
+            runs.append(PendingRun(label, algo, task, seed, results, device, track))
+        elif path.exists():
             print(f"{label}: done before, skipped", flush=True)
         else:
             runs.append(PendingRun(label, algo, task, seed, results, device, track))
