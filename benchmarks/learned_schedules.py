@@ -229,7 +229,7 @@ def static_row(common: dict, label: str, r: dict, hand: dict) -> dict:
         **common,
         "schedule": label,
         "runs": "-",
-        **{k: r[k] for k in REPORTED},
+        **{k: r.get(k, "-") for k in REPORTED},  # "-": a space the grid was not scored in (before the ensemble)
         "sd_eval": r["fd_std"],
         "sd_train": "-",
         "fd_vs_hand": r["fd"] / hand["fd"],
@@ -249,7 +249,7 @@ def learned_row(common: dict, label: str, group: list[dict], hand: dict) -> dict
         **common,
         "schedule": label,
         "runs": len(group),
-        **{k: statistics.mean(m[k] for m in means) for k in REPORTED},
+        **{k: statistics.mean(m[k] for m in means) if all(k in m for m in means) else "-" for k in REPORTED},
         "sd_eval": statistics.mean(r["evaluation"]["std"]["fd"] for r in group),
         "sd_train": statistics.stdev(fds) if len(fds) > 1 else "-",
         "fd_vs_hand": statistics.mean(fds) / hand["fd"],
@@ -318,8 +318,9 @@ def report(args: argparse.Namespace) -> None:
         "fd_vs_hand",
     )
     fd_table = format_table(rows, columns)
+    scored = [s for s in SPACES if any(row[f"{s}_kid"] != "-" for row in rows)]  # grids before the ensemble: 3
     more_table = format_table(
-        rows, ("process", "steps", "schedule", *(f"{s}_{m}" for m in ("kid", "precision", "recall") for s in SPACES))
+        rows, ("process", "steps", "schedule", *(f"{s}_{m}" for m in ("kid", "precision", "recall") for s in scored))
     )
     seeds = ", ".join(str(s) for s in REPORT_SEEDS)
     note = (
