@@ -70,7 +70,7 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
     data = tuned.tune("ppo", 1, tmp_path / "resumed", "tiny")
     assert calls == [tuned.TUNING_SEED] * 2  # the tuning seed: none of the reported ones
     reference, trial = data["trials"]
-    assert reference["params"] == {}  # first, the reward track's configuration, then one Optuna draw
+    assert reference["params"] == {}  # first, no overrides (the reference), then one Optuna draw
     assert set(trial["params"]) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
     assert trial["objective"] == pytest.approx(trial[TINY.name]) and abs(trial["objective"]) < 5
     assert "selection space" in data["objective"] and "provenance" in data

@@ -6,9 +6,10 @@ every task of the lite suite at the tuning seed (``TUNING_SEED``; the reported s
 the reward track (the env's reward only), then scores each final policy by FD in the **selection
 space** (never an evaluation space) on a search seed, against the hand-designed schedule's on the
 same seed and samples. The objective, lower is better, is the mean over tasks of
-``log(FD(policy) / FD(hand-designed))``. So every algorithm spends ``N x tasks x budget`` samples on
+``log(FD(policy) / FD(hand-designed))``. So every algorithm spends ``(N + 1) x tasks x budget`` samples on
 tuning, and the evaluation's networks and seeds take no part in it. Before the N trials, the
-algorithm as the reward track runs it (``params`` ``{}``: no overrides) is scored the same way, so
+algorithm's configuration with no overrides (``params`` ``{}``: an SB3 algorithm as the reward track runs
+it; our PPO with ``PPOConfig``'s defaults, which are ``ppo-tuned``'s) is scored the same way, so
 a tuning that finds nothing better on its objective keeps that configuration rather than the least
 bad draw: N + 1 trainings per algorithm. An interrupted tuning resumes from the file, replaying its
 draws through the seeded sampler, so it draws next what it would have drawn.
@@ -160,7 +161,7 @@ def tune(
     done = earlier.get("trials", [])
     # where the file's trials so far ran: kept when this run's code differs (the provenance is this run's)
     before = [*earlier.get("earlier_provenance", []), *([earlier["provenance"]] if "provenance" in earlier else [])]
-    reference = [r for r in done if not r["params"]]  # the reward track's configuration, no overrides
+    reference = [r for r in done if not r["params"]]  # no overrides: the reference
     draws = [r for r in done if r["params"]]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed))
@@ -204,7 +205,7 @@ def tune(
         return record
 
     if not reference:
-        reference.append(run({}, "reference (the reward track's configuration)"))
+        reference.append(run({}, "reference (no overrides)"))
     while len(draws) < trials:
         optuna_trial = study.ask()
         record = run(draw(optuna_trial), f"trial {len(draws) + 1}/{trials}")
