@@ -391,9 +391,10 @@ def explain(group: list[dict], hand: list[float] | None) -> str:
                     f"their final policies' actions differ (at least {saturated:.0%} at the bounds +-1 in each)"
                 )
             elif near > 0.5:
+                share = "all of them" if near == 1 else f"at least {near:.0%} of them in each"
                 reasons.append(
-                    f"their final policies' actions differ, but at least {near:.0%} of them in each lie within "
-                    f"{NEAR_BOUND} of the bounds +-1: saturated policies whose actions differ by rounding"
+                    f"their final policies' actions differ, but {share} lie within {NEAR_BOUND} of the bounds "
+                    "+-1: saturated policies whose actions differ by rounding"
                 )
             else:
                 reasons.append("their final policies' actions differ: not explained by the run files")
