@@ -207,14 +207,9 @@ def shipped_policies() -> str:
     ]
     for path in sorted((RESULTS / "shipped_policies").glob("*.json")):
         data = json.loads(path.read_text())
-        best = data.get("notes", {}).get("best_static")
-        picked = (
-            f"Best static: {', '.join(f'{k}={v}' for k, v in best['config'].items())}, "
-            f"picked in the {best['space']} space."
-            if best
-            else "Best static: v0's pick, by FD in the evaluation's classifier space (evaluated before the registry's "
-            "picks moved to the selection space)."
-        )
+        best = data["notes"]["best_static"]  # which pick adagen eval compared with
+        config = ", ".join(f"{k}={v}" for k, v in best["config"].items())
+        picked = f"Best static: {config}, picked in the {best['space']} space."
         lines += [f"## {path.stem}", "", provenance_line(data), "", picked, "", report_section(data), ""]
     lines += ship_rechecks()
     return page("benchmarks/results/shipped_policies/*.json, benchmarks/results/ship_decision/*.json", "\n".join(lines))
@@ -331,14 +326,8 @@ def learned_schedules() -> str:
         "(`python -m benchmarks.learned_schedules report`); `fd` is the classifier space's.",
         "",
         "Best static: the grid search's pick by FD in the "
-        + ", ".join(
-            f"{space} space ({name})"
-            for name, space in data.get("best_static_space", {}).items()  # files before v1: the classifier's
-        )
-        + "."
-        if data.get("best_static_space")
-        else "Best static: v0's pick, by FD in the evaluation's classifier space (these runs were evaluated before "
-        "the registry's picks moved to the selection space).",
+        + ", ".join(f"{space} space ({name})" for name, space in data["best_static_space"].items())
+        + ".",
         "",
         provenance_line(data),
         "",

@@ -200,14 +200,14 @@ def run_campaign(
     for i, (algo, task, seed) in enumerate(todo, 1):
         label = f"[{i}/{len(todo)}] {algo} on {task.name}, seed {seed}, {track} track"
         path = run_path(results, algo, task.name, seed, track)
-        if path.exists() and track == "tuned" and json.loads(path.read_text()).get("tuned") != tuned[algo]:
-            # tuned again since, or written before run files recorded it: stale
+        # a tuned run is stale when tuned again since, or written before run files recorded it
+        stale = path.exists() and track == "tuned" and json.loads(path.read_text()).get("tuned") != tuned[algo]
+        if stale:
             print(f"{label}: ran with other hyperparameters than tuned/ has now, run again", flush=True)
-            runs.append(PendingRun(label, algo, task, seed, results, device, track))
         elif path.exists():
             print(f"{label}: done before, skipped", flush=True)
-        else:
-            runs.append(PendingRun(label, algo, task, seed, results, device, track))
+            continue
+        runs.append(PendingRun(label, algo, task, seed, results, device, track))
     if not runs:
         return 0
     provenance = Provenance(device=device)  # the load before the campaign, with everything else
