@@ -67,21 +67,54 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
         return score(algorithm, task_list, seed, device)
 
     monkeypatch.setattr(tuned, "trial_score", counted)
+    monkeypatch.setattr(tuned, "FINALISTS", 1)
+    monkeypatch.setattr(tuned, "FINALIST_SEEDS", (1001,))
     data = tuned.tune("ppo", 1, tmp_path / "resumed", "tiny")
-    assert calls == [tuned.TUNING_SEED] * 2  # the tuning seed: none of the reported ones
+    assert calls == [tuned.TUNING_SEED] * 2 + [1001]  # tuning seeds: none of the reported ones
     reference, trial = data["trials"]
     assert reference["params"] == {}  # first, no overrides (the reference), then one Optuna draw
     assert set(trial["params"]) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
     assert trial["objective"] == pytest.approx(trial[TINY.name]) and abs(trial["objective"]) < 5
     assert "selection space" in data["objective"] and "provenance" in data
+    scored_again = data["best"]["params"]
     # resumed: the finished trials count, one more is drawn, the one an uninterrupted tuning draws
     data = tuned.tune("ppo", 2, tmp_path / "resumed", "tiny")
-    assert len(calls) == 3 and len(data["trials"]) == 3
-    assert data["best"] == min(data["trials"], key=lambda t: t["objective"])
+    assert len(data["trials"]) == 3 and calls[3] == tuned.TUNING_SEED
+    finalist = min(data["trials"], key=lambda t: t["objective"])
+    assert data["best"]["params"] == finalist["params"] and data["best"]["seeds"] == [tuned.TUNING_SEED, 1001]
+    assert len(calls) == 4 + (finalist["params"] != scored_again)  # a finalist is scored once per seed
     assert tuned.read_tuned(tmp_path / "resumed", "ppo") == data["best"]["params"]
     monkeypatch.setattr(tuned, "trial_score", lambda algorithm, task_list, seed, device="cpu": {"objective": 0.0})
     uninterrupted = tuned.tune("ppo", 2, tmp_path / "at-once", "tiny")
     assert [t["params"] for t in uninterrupted["trials"]] == [t["params"] for t in data["trials"]]
+
+
+def test_the_pick_is_the_finalist_best_on_average_over_more_tuning_seeds(tiny_suite, tmp_path, monkeypatch):
+    """Scored with a made-up objective under which the draws best on the tuning seed are the worst on
+    the others: a large clip range scores -clip on the tuning seed and +clip on the others."""
+    calls = []
+
+    def objective(params, task_list, seed, device="cpu"):
+        calls.append(seed)
+        clip = params.get("clip", 0.0)  # the reference: 0 on every seed, last on the tuning seed
+        return {"objective": -clip if seed == tuned.TUNING_SEED else clip}
+
+    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
+    monkeypatch.setattr(tuned, "trial_score", objective)
+    data = tuned.tune("ppo", 4, tmp_path, "tiny")
+    trials = data["trials"]
+    assert len(calls) == 5 + tuned.FINALISTS * len(tuned.FINALIST_SEEDS)  # the same budget for every algorithm
+    top = sorted(trials, key=lambda t: t["objective"])[: tuned.FINALISTS]
+    assert [f["params"] for f in data["finalists"]] == [t["params"] for t in top]
+    for finalist in data["finalists"]:
+        assert finalist["seeds"] == [tuned.TUNING_SEED, *tuned.FINALIST_SEEDS]
+        assert finalist["objective"] == pytest.approx(sum(finalist["objectives"]) / len(finalist["objectives"]))
+    assert data["best"] == min(data["finalists"], key=lambda f: f["objective"])
+    assert data["best"]["params"] == top[-1]["params"] != top[0]["params"]  # not the tuning seed's best
+    assert len(data["rescored"]) == tuned.FINALISTS * len(tuned.FINALIST_SEEDS)
+    assert {r["seed"] for r in data["rescored"]} == set(tuned.FINALIST_SEEDS)
+    # done: a second call scores nothing again
+    assert tuned.tune("ppo", 4, tmp_path, "tiny") == data and len(calls) == 5 + len(data["rescored"])
 
 
 def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, monkeypatch, capsys):
