@@ -145,3 +145,10 @@ def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, mo
     main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
     assert seen == [params, {}] and "ran with other hyperparameters than tuned/ has now" in capsys.readouterr().out
     assert json.loads(campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").read_text())["tuned"] == {}
+
+
+def test_tune_checks_every_algorithm_before_the_first_tuning(tiny_suite, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "tune", "--algo", "ppo", "cma-es", "--suite", "tiny", "--results", str(tmp_path)])
+    assert "cma-es is not tuned on the tuned track" in str(exit_info.value.code)
+    assert not tuned.tuned_path(tmp_path, "ppo").exists()  # ppo's tuning never started
