@@ -6,7 +6,7 @@ import optuna
 import pytest
 from test_bench import TINY
 
-from adagen_agents.bench import campaign, tasks, tuned
+from adagen_agents.bench import campaign, report, tasks, tuned
 from adagen_agents.bench.algorithms import sb3_model
 from adagen_agents.bench.trial import Trial
 from adagen_agents.cli import main
@@ -113,6 +113,10 @@ def test_the_pick_is_the_finalist_best_on_average_over_more_tuning_seeds(tiny_su
     assert data["best"]["params"] == top[-1]["params"] != top[0]["params"]  # not the tuning seed's best
     assert len(data["rescored"]) == tuned.FINALISTS * len(tuned.FINALIST_SEEDS)
     assert {r["seed"] for r in data["rescored"]} == set(tuned.FINALIST_SEEDS)
+    row = next(line for line in report.tunings(tmp_path) if line.startswith("| ppo |"))
+    pick = data["best"]
+    assert row.startswith(f"| ppo | {5 + len(data['rescored'])} | -0.000 |")  # the reference: not a finalist
+    assert f"| {report.params_text(pick['params'])} | " in row and f"| {pick['objective']:+.3f} |" in row
     # done: a second call scores nothing again
     assert tuned.tune("ppo", 4, tmp_path, "tiny") == data and len(calls) == 5 + len(data["rescored"])
 

@@ -728,6 +728,55 @@ def campaign_times(results: Path) -> list[str]:
     return lines
 
 
+def params_text(params: dict) -> str:
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()) or "reference"
+
+
+def tunings(results: Path) -> list[str]:
+    """What ``adagen bench tune`` wrote (``tuned/*.json``): per algorithm its trainings, its reference's and its
+    pick's objectives on each tuning seed, so a reader sees how far the pick stands from the reference."""
+    files = sorted((results / "tuned").glob("*.json"))
+    if not files:
+        return []
+    lines = [
+        "",
+        "## Tunings (tuned track)",
+        "",
+        "`adagen bench tune`: the reference (no overrides) and the Optuna draws on tuning seed 1000, the best "
+        "ones (finalists) again on further tuning seeds; the pick is the finalist with the lowest mean objective "
+        "(mean over tasks of log(FD / FD(hand-designed)) in the selection space; lower is better). Objectives are "
+        "listed per tuning seed, 1000 first.",
+        "",
+        "| algorithm | trainings | reference | best draw on seed 1000 | pick | pick's objectives | pick's mean "
+        "| commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for path in files:
+        t = json.loads(path.read_text())
+        trials, rescored = t["trials"], t.get("rescored", [])
+        reference = next((r for r in trials if not r["params"]), None)
+        draws = [r for r in trials if r["params"]]
+        finalist = {json.dumps(f["params"], sort_keys=True): f for f in t.get("finalists", [])}
+        ref = finalist.get("{}")
+        ref_text = (
+            "-"
+            if reference is None
+            else " / ".join(f"{o:+.3f}" for o in ref["objectives"])
+            if ref
+            else f"{reference['objective']:+.3f}"
+        )
+        best_draw = min(draws, key=lambda r: r["objective"], default=None)
+        pick = t["best"]
+        objectives = pick.get("objectives", [pick["objective"]])
+        lines.append(
+            f"| {t['algo']} | {len(trials) + len(rescored)} | {ref_text} | "
+            f"{'-' if best_draw is None else format(best_draw['objective'], '+.3f')} | {params_text(pick['params'])} | "
+            f"{' / '.join(f'{o:+.3f}' for o in objectives)} | {pick['objective']:+.3f} | "
+            f"{(t['provenance'].get('commit') or 'unknown')[:7]}{' (dirty)' if t['provenance'].get('dirty') else ''} |"
+        )
+    return lines
+
+
 def write_report(results: Path) -> Path:
     """Write ``leaderboard.md`` and the plots (per track) into ``results``; returns the leaderboard's path."""
     rly, metrics = require_rliable()
@@ -773,6 +822,7 @@ def write_report(results: Path) -> Path:
         "|---|---|---|---|---|---|",
     ]
     lines += [f"| {row['task']} | {row['space']} | {denominator_cells(row)} |" for row in noise]
+    lines += tunings(results)
     lines += campaign_times(results)
     lines += ["", f"Bootstraps and permutations are seeded ({SEED}). Provenance over every track: {commits(runs)}"]
     path = results / "leaderboard.md"
