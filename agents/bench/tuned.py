@@ -22,7 +22,7 @@ on each of ``FINALIST_SEEDS``, and the pick is the finalist with the lowest mean
 the same for every algorithm.
 
 The trials are written to ``<results>/tuned/<algo>.json`` as they finish (an interrupted tuning
-resumes from them), with the best trial's hyperparameters; ``adagen bench run --track tuned`` runs
+resumes from them), with the pick's hyperparameters (``best``); ``adagen bench run --track tuned`` runs
 each algorithm with those on the reported seeds. Search spaces: our PPO over its learning rate,
 episodes per update, epochs and clip range; an SB3 algorithm over its learning rate and discount
 and, where its constructor takes them, entropy coefficient, epochs, clip range, GAE lambda, target
@@ -165,6 +165,8 @@ def tune(
         raise ValueError(f"unknown suite {suite!r}; the suites: {', '.join(SUITES)}")
     if trials < 1:
         raise ValueError(f"--trials must be at least 1, got {trials}")
+    if seed in FINALIST_SEEDS:
+        raise ValueError(f"the tuning seed {seed} is one of the finalists' seeds {FINALIST_SEEDS}")
     path = tuned_path(results, name)
     earlier = json.loads(path.read_text()) if path.exists() else {}
     done = earlier.get("trials", [])
