@@ -83,8 +83,10 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
     finalist = min(data["trials"], key=lambda t: t["objective"])
     assert data["best"]["params"] == finalist["params"] and data["best"]["seeds"] == [tuned.TUNING_SEED, 1001]
     assert len(calls) == 4 + (finalist["params"] != scored_again)  # a finalist is scored once per seed
-    assert tuned.read_tuned(tmp_path / "resumed", "ppo") == data["best"]["params"]
-    monkeypatch.setattr(tuned, "trial_score", lambda algorithm, task_list, seed, device="cpu": {"objective": 0.0})
+    assert tuned.read_tuned(tmp_path / "resumed", "ppo", [TINY.name]) == data["best"]["params"]
+    monkeypatch.setattr(
+        tuned, "trial_score", lambda algorithm, task_list, seed, device="cpu": {TINY.name: 0.0, "objective": 0.0}
+    )
     uninterrupted = tuned.tune("ppo", 2, tmp_path / "at-once", "tiny")
     assert [t["params"] for t in uninterrupted["trials"]] == [t["params"] for t in data["trials"]]
 
@@ -97,7 +99,8 @@ def test_the_pick_is_the_finalist_best_on_average_over_more_tuning_seeds(tiny_su
     def objective(params, task_list, seed, device="cpu"):
         calls.append(seed)
         clip = params.get("clip", 0.0)  # the reference: 0 on every seed, last on the tuning seed
-        return {"objective": -clip if seed == tuned.TUNING_SEED else clip}
+        value = -clip if seed == tuned.TUNING_SEED else clip
+        return {TINY.name: value, "objective": value}
 
     monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
     monkeypatch.setattr(tuned, "trial_score", objective)
@@ -128,7 +131,7 @@ def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, mo
     params = {"learning_rate": 1e-3, "episodes_per_update": 128, "epochs": 2, "clip": 0.2}
     path = tuned.tuned_path(tmp_path, "ppo")
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"trials": [], "best": {"params": params}}))
+    path.write_text(json.dumps({"suite": "tiny", "trials": [], "best": {"params": params}}))
     seen = []
     original = tuned.tuned_algorithm
 
@@ -145,7 +148,7 @@ def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, mo
     # the same tuning again: done; tuned again since: the run is stale and runs again with the new pick
     main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
     assert seen == [params] and "done before, skipped" in capsys.readouterr().out
-    path.write_text(json.dumps({"trials": [], "best": {"params": {}}}))
+    path.write_text(json.dumps({"suite": "tiny", "trials": [], "best": {"params": {}}}))
     main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
     assert seen == [params, {}] and "ran with other hyperparameters than tuned/ has now" in capsys.readouterr().out
     assert json.loads(campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").read_text())["tuned"] == {}
@@ -156,3 +159,25 @@ def test_tune_checks_every_algorithm_before_the_first_tuning(tiny_suite, tmp_pat
         main(["bench", "tune", "--algo", "ppo", "cma-es", "--suite", "tiny", "--results", str(tmp_path)])
     assert "cma-es is not tuned on the tuned track" in str(exit_info.value.code)
     assert not tuned.tuned_path(tmp_path, "ppo").exists()  # ppo's tuning never started
+
+
+def test_a_tuning_on_another_suite_is_neither_resumed_nor_run(tiny_suite, tmp_path, monkeypatch):
+    """A tuning file written for the full suite, in the lite suite's folder, once ranked full-suite scores
+    against lite ones: now one line each, before any training."""
+    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
+    monkeypatch.setattr(
+        tuned, "trial_score", lambda params, task_list, seed, device="cpu": {TINY.name: 0.0, "objective": 0.0}
+    )
+    tuned.tune("ppo", 1, tmp_path, "tiny")
+    with pytest.raises(ValueError, match="holds a tuning on suite tiny at seed 1000, not suite lite"):
+        tuned.tune("ppo", 1, tmp_path, "lite")
+    with pytest.raises(ValueError, match="tuned ppo on suite tiny, whose tasks are not maskgit-4-lite"):
+        tuned.read_tuned(tmp_path, "ppo", ["maskgit-4-lite"])
+    with pytest.raises(SystemExit, match="tuned ppo on suite tiny"):
+        main(["bench", "run", "--algo", "ppo", "--suite", "lite", "--track", "tuned", "--results", str(tmp_path)])
+    path = tuned.tuned_path(tmp_path, "ppo")
+    data = json.loads(path.read_text())
+    data["trials"][0] = {"params": {}, "maskgit-8": -0.5, "objective": -0.5, "seconds": 1.0}  # another suite's task
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="the trial with no overrides was scored on maskgit-8, not on suite tiny"):
+        tuned.tune("ppo", 1, tmp_path, "tiny")

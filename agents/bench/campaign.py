@@ -98,7 +98,7 @@ def run_one(
     """Train or search with ``algo`` on ``task`` with ``seed`` on ``track``, score it on every evaluation
     seed (the mean, and each seed's), write its JSON; returns it."""
     # the tuned track: the algorithm with the hyperparameters adagen bench tune found (agents/bench/tuned.py)
-    tuned = read_tuned(results, algo) if track == "tuned" else {}
+    tuned = read_tuned(results, algo, [task.name]) if track == "tuned" else {}
     algorithm = tuned_algorithm(algo, tuned) if track == "tuned" else get_algorithm(algo)
     refs = references(task, results, evaluator, device)
 
@@ -187,7 +187,7 @@ def run_campaign(
     missing = missing_packages(list(algos))  # every name, plug-in and package is checked before the first run
     if missing:
         raise ImportError(f"these algorithms need {', '.join(missing)}, not installed: pip install -e '.[bench]'")
-    tuned = {algo: read_tuned(results, algo) for algo in algos} if track == "tuned" else {}  # before any run
+    tuned = {algo: read_tuned(results, algo, tasks) for algo in algos} if track == "tuned" else {}  # before any run
     unknown = [a for a in algos if ":" not in a and a not in BUILT_IN]
     if jobs > 1 and unknown:
         raise ValueError(

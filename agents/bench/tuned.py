@@ -169,6 +169,19 @@ def tune(
         raise ValueError(f"the tuning seed {seed} is one of the finalists' seeds {FINALIST_SEEDS}")
     path = tuned_path(results, name)
     earlier = json.loads(path.read_text()) if path.exists() else {}
+    if earlier and (earlier.get("suite"), earlier.get("seed")) != (suite, seed):
+        raise ValueError(
+            f"{path} holds a tuning on suite {earlier.get('suite')} at seed {earlier.get('seed')}, not suite "
+            f"{suite} at seed {seed}: give its --suite, or another --results folder"
+        )
+    names = {t.name for t in tasks}
+    for record in [*earlier.get("trials", []), *earlier.get("rescored", [])]:
+        scored = set(record) - {"params", "objective", "seconds", "seed"}
+        if scored != names:  # a record scored on another suite's tasks would rank configurations unfairly
+            raise ValueError(
+                f"{path}: the trial with {record['params'] or 'no overrides'} was scored on "
+                f"{', '.join(sorted(scored))}, not on suite {suite}'s tasks ({', '.join(sorted(names))})"
+            )
     done = earlier.get("trials", [])
     # where the file's trials so far ran: kept when this run's code differs (the provenance is this run's)
     before = [*earlier.get("earlier_provenance", []), *([earlier["provenance"]] if "provenance" in earlier else [])]
@@ -268,9 +281,17 @@ def _distributions(draw: Callable[[Any], dict[str, Any]], params: dict[str, Any]
     return fixed.distributions
 
 
-def read_tuned(results: Path, name: str) -> dict[str, Any]:
-    """The best hyperparameters ``adagen bench tune`` found for ``name``; one line if it has not run."""
+def read_tuned(results: Path, name: str, tasks: Sequence[str]) -> dict[str, Any]:
+    """The hyperparameters ``adagen bench tune`` picked for ``name``, to run on ``tasks``; one line if it has
+    not run, or if it tuned on a suite that does not hold these tasks."""
     path = tuned_path(results, name)
     if not path.exists():
         raise ValueError(f"{name} has not been tuned: run adagen bench tune --algo {name} first (no {path})")
-    return json.loads(path.read_text())["best"]["params"]
+    data = json.loads(path.read_text())
+    suite = SUITES.get(data.get("suite", ""))
+    if suite is None or not set(tasks) <= set(suite.tasks):
+        raise ValueError(
+            f"{path} tuned {name} on suite {data.get('suite')}, whose tasks are not {', '.join(tasks)}: "
+            f"tune it with --suite of these tasks first"
+        )
+    return data["best"]["params"]
