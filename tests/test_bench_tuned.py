@@ -10,6 +10,7 @@ from adagen_agents.bench import campaign, report, tasks, tuned
 from adagen_agents.bench.algorithms import sb3_model
 from adagen_agents.bench.trial import Trial
 from adagen_agents.cli import main
+from adagen_agents.ppo import PPOConfig
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
 
 SUITE = tasks.Suite("tiny", (TINY.name,), (0,), "bench-tiny")
@@ -23,10 +24,15 @@ def tiny_suite(monkeypatch):
 
 
 def test_search_spaces_draw_each_algorithms_own_hyperparameters():
+    first = {"learning_rate": 1e-3, "episodes_per_update": 256, "epochs": 4, "clip": 0.2}
+    ported = {"learned_std": True, "normalize_advantage": True, "orthogonal_init": False, "target_kl": 0.01}
+    ours = tuned.search_space("ppo")(optuna.trial.FixedTrial({**first, **ported, "rollout_values": False}))
+    assert ours == {**first, **ported, "rollout_values": False}  # GAE lambda only over rollout-time values
     ours = tuned.search_space("ppo")(
-        optuna.trial.FixedTrial({"learning_rate": 1e-3, "episodes_per_update": 256, "epochs": 4, "clip": 0.2})
+        optuna.trial.FixedTrial({**first, **ported, "rollout_values": True, "gae_lambda": 0.9})
     )
-    assert set(ours) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
+    assert ours["gae_lambda"] == 0.9
+    PPOConfig(**ours)  # a configuration our PPO takes
     names = []
     space = tuned.search_space("sb3-td3")
 
@@ -73,7 +79,7 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
     assert calls == [tuned.TUNING_SEED] * 2 + [1001]  # tuning seeds: none of the reported ones
     reference, trial = data["trials"]
     assert reference["params"] == {}  # first, no overrides (the reference), then one Optuna draw
-    assert set(trial["params"]) == {"learning_rate", "episodes_per_update", "epochs", "clip"}
+    assert {"learning_rate", "episodes_per_update", "epochs", "clip", "learned_std"} <= set(trial["params"])
     assert trial["objective"] == pytest.approx(trial[TINY.name]) and abs(trial["objective"]) < 5
     assert "selection space" in data["objective"] and "provenance" in data
     scored_again = data["best"]["params"]
@@ -181,3 +187,17 @@ def test_a_tuning_on_another_suite_is_neither_resumed_nor_run(tiny_suite, tmp_pa
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="the trial with no overrides was scored on maskgit-8, not on suite tiny"):
         tuned.tune("ppo", 1, tmp_path, "tiny")
+
+
+def test_a_tuning_over_another_search_space_is_one_line(tiny_suite, tmp_path, monkeypatch):
+    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
+    monkeypatch.setattr(
+        tuned, "trial_score", lambda params, task_list, seed, device="cpu": {TINY.name: 0.0, "objective": 0.0}
+    )
+    tuned.tune("ppo", 1, tmp_path, "tiny")
+    path = tuned.tuned_path(tmp_path, "ppo")
+    data = json.loads(path.read_text())
+    data["trials"][1]["params"] = {"learning_rate": 1e-3, "episodes_per_update": 256, "epochs": 4, "clip": 0.2}
+    path.write_text(json.dumps(data))  # a draw of v1's search space, without the ported fields
+    with pytest.raises(ValueError, match="was tuned over another search space than ppo's today"):
+        tuned.tune("ppo", 2, tmp_path, "tiny")

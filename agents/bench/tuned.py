@@ -24,10 +24,12 @@ the same for every algorithm.
 The trials are written to ``<results>/tuned/<algo>.json`` as they finish (an interrupted tuning
 resumes from them), with the pick's hyperparameters (``best``); ``adagen bench run --track tuned`` runs
 each algorithm with those on the reported seeds. Search spaces: our PPO over its learning rate,
-episodes per update, epochs and clip range; an SB3 algorithm over its learning rate and discount
-and, where its constructor takes them, entropy coefficient, epochs, clip range, GAE lambda, target
-KL, soft-update rate and (where its sanctioned configuration adds action noise) the noise's
-standard deviation. The black-box searches expose no hyperparameters and are not tuned.
+episodes per update, epochs and clip range, and the fields ported from SB3 (learned std, advantage
+normalisation, orthogonal initialisation, target KL, rollout-time values and GAE lambda); an SB3
+algorithm over its learning rate and discount and, where its constructor takes them, entropy
+coefficient, epochs, clip range, GAE lambda, target KL, soft-update rate and (where its sanctioned
+configuration adds action noise) the noise's standard deviation. The black-box searches expose no
+hyperparameters and are not tuned.
 """
 
 from __future__ import annotations
@@ -63,12 +65,7 @@ def search_space(name: str) -> Callable[[Any], dict[str, Any]]:
     """The hyperparameters Optuna draws for algorithm ``name`` (from an ``optuna.Trial``); one line for
     an algorithm the tuned track does not tune."""
     if name in OURS:
-        return lambda t: {
-            "learning_rate": t.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
-            "episodes_per_update": t.suggest_categorical("episodes_per_update", [128, 256, 512]),
-            "epochs": t.suggest_int("epochs", 2, 10),
-            "clip": t.suggest_float("clip", 0.1, 0.3),
-        }
+        return _our_space
     if name in SB3_ALGORITHMS:
         return _sb3_space(name)
     get_algorithm(name)  # an unknown name: the registry's own line
@@ -76,6 +73,25 @@ def search_space(name: str) -> Callable[[Any], dict[str, Any]]:
         f"{name} is not tuned on the tuned track: only RL algorithms with hyperparameters are "
         f"({', '.join([*OURS, *SB3_ALGORITHMS])})"
     )
+
+
+def _our_space(t: Any) -> dict[str, Any]:
+    """Our PPO's hyperparameters, with the fields ported from SB3's PPO and TRPO, in the ranges SB3's search
+    space gives them, so that our PPO may tune what SB3's does (v1 searched the first four alone)."""
+    params = {
+        "learning_rate": t.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
+        "episodes_per_update": t.suggest_categorical("episodes_per_update", [128, 256, 512]),
+        "epochs": t.suggest_int("epochs", 2, 10),
+        "clip": t.suggest_float("clip", 0.1, 0.3),
+        "learned_std": t.suggest_categorical("learned_std", [False, True]),
+        "normalize_advantage": t.suggest_categorical("normalize_advantage", [False, True]),
+        "orthogonal_init": t.suggest_categorical("orthogonal_init", [False, True]),
+        "target_kl": t.suggest_float("target_kl", 0.005, 0.05, log=True),
+        "rollout_values": t.suggest_categorical("rollout_values", [False, True]),
+    }
+    if params["rollout_values"]:  # GAE over the rollout-time values; from the current critic it is Monte-Carlo
+        params["gae_lambda"] = t.suggest_float("gae_lambda", 0.8, 1.0)
+    return params
 
 
 def _sb3_space(name: str) -> Callable[[Any], dict[str, Any]]:
@@ -195,7 +211,13 @@ def tune(
             study.tell(replay, record["objective"])
         else:  # drawn by another sampler (another Optuna): told as it was, the sequence goes on from there
             study.tell(replay, state=optuna.trial.TrialState.FAIL)
-            distributions = _distributions(draw, record["params"])
+            try:
+                distributions = _distributions(draw, record["params"])
+            except ValueError as error:  # optuna: a parameter the space asks for is not in the record
+                raise ValueError(
+                    f"{path} was tuned over another search space than {name}'s today ({error}): "
+                    "move it aside to tune again"
+                ) from None
             study.add_trial(
                 optuna.trial.create_trial(
                     params=record["params"], distributions=distributions, value=record["objective"]
