@@ -694,6 +694,11 @@ def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics,
     return lines
 
 
+def commit_text(provenance: dict) -> str:
+    """A results file's commit, short, and whether its checkout was dirty."""
+    return f"{(provenance.get('commit') or 'unknown')[:7]}{' (dirty)' if provenance.get('dirty') else ''}"
+
+
 def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
@@ -723,13 +728,17 @@ def campaign_times(results: Path) -> list[str]:
             f"| {path.stem} | {c['track']} | {', '.join(c['algos'])} | {c['runs']} ({c['failed']} failed) | "
             f"{c['jobs']} x {c['threads']} | {minutes(c['references_seconds'])} | {minutes(c['runs_seconds'])} | "
             f"{minutes(c['wall_seconds'])} | {p['load_average_before']} | {p['load_average_after']} | "
-            f"{(p['commit'] or 'unknown')[:7]}{' (dirty)' if p['dirty'] else ''} |"
+            f"{commit_text(p)} |"
         )
     return lines
 
 
 def params_text(params: dict) -> str:
     return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()) or "reference"
+
+
+def objectives_text(objectives: list[float]) -> str:
+    return " / ".join(f"{o:+.3f}" for o in objectives) or "-"
 
 
 def tunings(results: Path) -> list[str]:
@@ -754,25 +763,16 @@ def tunings(results: Path) -> list[str]:
     for path in files:
         t = json.loads(path.read_text())
         trials, rescored = t["trials"], t.get("rescored", [])
-        reference = next((r for r in trials if not r["params"]), None)
-        draws = [r for r in trials if r["params"]]
-        finalist = {json.dumps(f["params"], sort_keys=True): f for f in t.get("finalists", [])}
-        ref = finalist.get("{}")
-        ref_text = (
-            "-"
-            if reference is None
-            else " / ".join(f"{o:+.3f}" for o in ref["objectives"])
-            if ref
-            else f"{reference['objective']:+.3f}"
+        # the reference on every seed it was scored on as a finalist, else on the tuning seed alone
+        reference = next((f for f in t["finalists"] if not f["params"]), None) or next(
+            ({"objectives": [r["objective"]]} for r in trials if not r["params"]), {"objectives": []}
         )
-        best_draw = min(draws, key=lambda r: r["objective"], default=None)
+        best_draw = min((r["objective"] for r in trials if r["params"]), default=None)
         pick = t["best"]
-        objectives = pick.get("objectives", [pick["objective"]])
         lines.append(
-            f"| {t['algo']} | {len(trials) + len(rescored)} | {ref_text} | "
-            f"{'-' if best_draw is None else format(best_draw['objective'], '+.3f')} | {params_text(pick['params'])} | "
-            f"{' / '.join(f'{o:+.3f}' for o in objectives)} | {pick['objective']:+.3f} | "
-            f"{(t['provenance'].get('commit') or 'unknown')[:7]}{' (dirty)' if t['provenance'].get('dirty') else ''} |"
+            f"| {t['algo']} | {len(trials) + len(rescored)} | {objectives_text(reference['objectives'])} | "
+            f"{objectives_text([] if best_draw is None else [best_draw])} | {params_text(pick['params'])} | "
+            f"{objectives_text(pick['objectives'])} | {pick['objective']:+.3f} | {commit_text(t['provenance'])} |"
         )
     return lines
 

@@ -5,17 +5,16 @@ algorithm's search space, N trials each. A trial trains the algorithm with its h
 every task of the lite suite at the tuning seed (``TUNING_SEED``; the reported seeds are 0..9), on
 the reward track (the env's reward only), then scores each final policy by FD in the **selection
 space** (never an evaluation space) on a search seed, against the hand-designed schedule's on the
-same seed and samples. The objective, lower is better, is the mean over tasks of
-``log(FD(policy) / FD(hand-designed))``. So every algorithm spends ``(N + 1) x tasks x budget`` samples on
-tuning, and the evaluation's networks and seeds take no part in it. Before the N trials, the
-algorithm's configuration with no overrides (``params`` ``{}``: an SB3 algorithm as the reward track runs
-it; our PPO with ``PPOConfig``'s defaults, which are ``ppo-tuned``'s) is scored the same way, so
-a tuning that finds nothing better on its objective keeps that configuration rather than the least
-bad draw: N + 1 trainings per algorithm. An interrupted tuning resumes from the file, replaying its
-draws through the seeded sampler, so it draws next what it would have drawn.
+same seed and samples. The objective, lower is better, is the mean over tasks of ``log(FD(policy) /
+FD(hand-designed))``; the evaluation's networks and seeds take no part in it. Before the N trials,
+the algorithm's configuration with no overrides (``params`` ``{}``: an SB3 algorithm as the reward
+track runs it; our PPO with ``PPOConfig``'s defaults, which are ``ppo-tuned``'s) is scored the same
+way, so a tuning that finds nothing better on its objective keeps that configuration rather than the
+least bad draw. An interrupted tuning resumes from the file, replaying its draws through the seeded
+sampler, so it draws next what it would have drawn.
 
-One training seed is a noisy objective: picked on it, a configuration that scored -0.214 evaluated at
-0.50 while one that scored -0.436 evaluated at 0.18 (sb3-ppo, lite suite). So the ``FINALISTS`` best
+One training seed is a noisy objective: it moves a configuration's score by up to 0.3 (sb3-a2c's
+reference: -0.202, +0.101 and -0.102 on seeds 1000 to 1002, lite suite). So the ``FINALISTS`` best
 configurations on the tuning seed (the reference among the candidates) are trained and scored again
 on each of ``FINALIST_SEEDS``, and the pick is the finalist with the lowest mean objective over its
 ``1 + len(FINALIST_SEEDS)`` seeds: ``N + 1 + FINALISTS x len(FINALIST_SEEDS)`` trainings per algorithm,
