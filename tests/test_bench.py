@@ -490,6 +490,21 @@ def test_the_bench_builds_each_off_policy_model_with_its_configuration(algo):
     assert trial.config["hyperparameters"]["gradient_steps"] == 8
 
 
+ON_POLICY = [name for name, algorithm in SB3_ALGORITHMS.items() if algorithm.on_policy]
+
+
+@pytest.mark.parametrize("algo", ON_POLICY)
+def test_on_policy_rollouts_are_whole_episodes_and_use_most_of_every_budget(algo):
+    pytest.importorskip("sb3_contrib")
+    for task in tasks.TASKS.values():
+        trial = Trial(task, 0)
+        model, budget = sb3_model(SB3_ALGORITHMS[algo], trial)
+        assert model.n_steps % task.num_steps == 0 and model.n_steps <= max(2048 // task.num_envs, task.num_steps)
+        assert trial.config["hyperparameters"]["n_steps"] == model.n_steps
+        assert budget % (model.n_steps * task.num_envs) == 0
+        assert 0.9 * task.budget_env_steps <= budget <= task.budget_env_steps, (task.name, model.n_steps)
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [

@@ -147,8 +147,10 @@ def sb3_model(algorithm: SB3Algorithm, trial: Trial, overrides: dict[str, Any] |
             kwargs[key] = value
         recorded[key] = value
     if algorithm.on_policy:  # the default env steps per rollout, over all samples, in whole episodes
+        # rounded down (to one episode at least): rounding up made a rollout of flow-heun-6-lite 33
+        # steps per env, and only two of them (69% of the budget) fitted
         per_env = -(-algorithm.default("n_steps") // env.num_envs)
-        kwargs["n_steps"] = recorded["n_steps"] = -(-per_env // steps_per_episode) * steps_per_episode
+        kwargs["n_steps"] = recorded["n_steps"] = max(per_env // steps_per_episode, 1) * steps_per_episode
         rollout = kwargs["n_steps"] * env.num_envs
         if rollout > budget:
             raise BudgetTooSmall(f"{name} collects {rollout} env steps per update; the budget is {budget}")
