@@ -340,6 +340,40 @@ def test_report_writes_the_v0_leaderboard_tests_and_plots(tmp_path, monkeypatch)
     assert (tmp_path / "leaderboard.md").read_text() == first  # every bootstrap and permutation is seeded
 
 
+def test_the_report_shows_a_first_place_that_rests_on_one_space_or_a_flagged_cell(tmp_path, monkeypatch):
+    # "lopsided" is far ahead in the classifier space only, "even" is at 0.8 everywhere: lopsided leads the
+    # headline (1.0 against 0.8), but not without the classifier space or without maskgit-8's flagged classifier
+    pytest.importorskip("rliable")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(report, "REPS", 50)
+    for algo, per_space in (("lopsided", {"classifier": 3.0, "encoder": 0.0, "pixels": 0.0}), ("even", None)):
+        for task in ("maskgit-8", "var-4"):
+            for seed in range(3):
+                scores = dict(per_space or {s: 0.8 for s in CLASSIC_SPACES})
+                scores["mean"] = sum(scores.values()) / 3
+                write_run(tmp_path, algo, task, seed, scores)
+    hand = {"classifier_fd": 10.5, "encoder_fd": 14.0, "pixels_fd": 14.0}  # the classifier: 0.5 against SD 0.2
+    best = {"classifier_fd": 10.0, "encoder_fd": 10.0, "pixels_fd": 10.0}
+    noise = {a: {k: [v - 0.2, v, v + 0.2] for k, v in fd.items()} for a, fd in (("hand", hand), ("best_static", best))}
+    atomic_write_json(
+        tmp_path / "references" / "maskgit-8.json",
+        {"hand": {"2000": hand}, "best_static": {"2000": best}, "noise": noise},
+    )
+    cli.main(["bench", "report", "--results", str(tmp_path)])
+    board = (tmp_path / "leaderboard.md").read_text()
+    section = board[board.index("### Does the ranking hold?") :]
+    assert "| the headline: every task and space | lopsided 1.00 | even 0.80 |" in section
+    assert "| without maskgit-8 | lopsided 1.00 | even 0.80 |" in section
+    assert "| without classifier | even 0.80 | lopsided 0.00 |" in section
+    assert "| without encoder | lopsided 1.50 | even 0.80 |" in section
+    # maskgit-8 without its classifier: lopsided 0 there and 1 on var-4, an IQM of 0.5 over the 6 runs
+    assert "| without the flagged cell | even 0.80 | lopsided 0.50 |" in section
+    assert (
+        "The headline's first, lopsided, is first in 5 of 7 views: not where without classifier; "
+        "without the flagged cell." in section
+    )
+
+
 # ------------------------------------------------------------------ v1: the seal, plug-ins, configurations, suites
 
 

@@ -459,6 +459,73 @@ def alignment(runs: list[dict], tasks: list[str], algos: list[str]) -> list[dict
     return rows
 
 
+def ranking_views(
+    per_space: dict[str, dict[str, np.ndarray]], tasks: list[str], noise: list[dict]
+) -> list[tuple[str, dict[str, float]]]:
+    """Each algorithm's IQM (point estimate) under views of the same runs: the headline, each task left
+    out, each space left out, and the flagged cells left out (a task's headline then averages its
+    unflagged spaces). A first place that changes across views is not a verdict; the audit of v0 found
+    one that flipped when one space or one task was dropped."""
+    _, metrics = require_rliable()
+    spaces = list(per_space)
+    algos = list(per_space[spaces[0]])
+    cube = {a: np.stack([per_space[s][a] for s in spaces], axis=-1) for a in algos}  # (seeds, tasks, spaces)
+    keep_all = np.ones((len(tasks), len(spaces)), dtype=bool)
+    unflagged = keep_all.copy()
+    for row in noise:
+        if flagged(row) and row["task"] in tasks and row["space"] in spaces:
+            unflagged[tasks.index(row["task"]), spaces.index(row["space"])] = False
+    views = [("the headline: every task and space", keep_all)]
+    for i, task in enumerate(tasks):
+        keep = keep_all.copy()
+        keep[i] = False
+        views.append((f"without {task}", keep))
+    for j, space in enumerate(spaces):
+        keep = keep_all.copy()
+        keep[:, j] = False
+        views.append((f"without {space}", keep))
+    if not unflagged.all():
+        n = int((~unflagged).sum())
+        views.append(("without the flagged cell" if n == 1 else f"without the {n} flagged cells", unflagged))
+    out = []
+    for name, keep in views:
+        rows = keep.any(axis=1)  # the tasks with a space left
+        if not rows.any():  # one task or one space: nothing is left without it
+            continue
+        iqm = {}
+        for algo, c in cube.items():
+            kept = np.where(keep, c, np.nan)[:, rows, :]  # (seeds, tasks left, spaces)
+            iqm[algo] = float(metrics.aggregate_iqm(np.nanmean(kept, axis=-1)))
+        out.append((name, iqm))
+    return out
+
+
+def ranking_lines(views: list[tuple[str, dict[str, float]]]) -> list[str]:
+    """The ``ranking_views`` as a table of the top three per view, and how often the headline's first holds."""
+    first = max(views[0][1], key=views[0][1].get)
+    held = [name for name, iqm in views if max(iqm, key=iqm.get) == first]
+    lines = [
+        "",
+        "### Does the ranking hold?",
+        "",
+        "The IQM (point estimates, no intervals) of the same runs with one task, one feature space, or the "
+        "flagged cells left out. A first place that changes here rests on that task or space.",
+        "",
+        "| view | first | second | third |",
+        "|---|---|---|---|",
+    ]
+    for name, iqm in views:
+        top = sorted(iqm, key=lambda a: -iqm[a])[:3]
+        lines.append(f"| {name} | " + " | ".join(f"{a} {iqm[a]:.2f}" for a in top) + " |" * (4 - len(top)))
+    lost = [name for name, _ in views if name not in held]
+    lines += [
+        "",
+        f"The headline's first, {first}, is first in {len(held)} of {len(views)} views"
+        + (": not where " + "; ".join(lost) + "." if lost else "."),
+    ]
+    return lines
+
+
 def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics, plot_utils) -> list[str]:
     """One track's leaderboard, tests, identical outcomes, alignment and provenance, and its plots."""
     spaces = run_spaces(runs[0])
@@ -505,10 +572,8 @@ def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics,
         "| algorithm | " + " | ".join(spaces) + " |",
         "|---|" + "---|" * len(spaces),
     ]
-    per_space = {}
-    for space in spaces:
-        m, _ = score_matrices(runs, space, tasks)
-        per_space[space] = aggregates(m)
+    space_matrices = {space: score_matrices(runs, space, tasks)[0] for space in spaces}
+    per_space = {space: aggregates(m) for space, m in space_matrices.items()}
     for algo in order:
         lines.append(
             f"| {algo} | "
@@ -528,6 +593,8 @@ def track_report(runs: list[dict], track: str, results: Path, plt, rly, metrics,
     ]
     for algo in order:
         lines.append(f"| {algo} | " + " | ".join(f"{v:.2f}" for v in matrices[algo].mean(axis=0)) + " |")
+    if len(matrices) > 1:
+        lines += ranking_lines(ranking_views(space_matrices, tasks, noise))
     found = task_comparisons(runs, order, [b for b in TUNED_STATIC if b in matrices], tasks, spaces)
     if found:
         exact = sum(c.exact for c in found)
