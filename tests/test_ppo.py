@@ -193,6 +193,34 @@ def test_gae_bootstraps_from_the_rollout_time_value_of_the_next_step(process, la
         assert expected == pytest.approx((normalised - values).mean().item(), abs=1e-5)
 
 
+@pytest.mark.parametrize("rollout_values", [False, True])
+def test_a_discount_gives_the_early_steps_of_an_episode_less_credit(process, rollout_values):
+    gamma, lam = 0.8, 0.5 if rollout_values else 1.0
+    agent, batch, stats = first_step_stats(
+        process, minibatches=1, gamma=gamma, rollout_values=rollout_values, gae_lambda=lam
+    )
+    with torch.no_grad():
+        values = agent.critic(batch["observation"])[:, 0].reshape(-1, 3, 16)  # (episode batch, step, env)
+    returns = batch["return"]
+    normalised = ((returns - returns.mean()) / (returns.std() + 1e-8)).reshape(-1, 3, 16)[:, 2]
+    if rollout_values:  # GAE(gamma, lambda) with the reward at the last step and V_3 = 0
+        deltas = [gamma * values[:, 1] - values[:, 0], gamma * values[:, 2] - values[:, 1], normalised - values[:, 2]]
+        g = gamma * lam
+        advantages = [deltas[2], deltas[1] + g * deltas[2], deltas[0] + g * deltas[1] + g**2 * deltas[2]]
+    else:  # Monte-Carlo: step t's return is gamma^(2-t) x the normalised final reward
+        advantages = [gamma ** (2 - t) * normalised - values[:, t] for t in range(3)]
+    advantages = torch.stack(advantages, dim=1)
+    assert stats["policy_loss"] == pytest.approx(-advantages.mean().item(), abs=1e-5)
+    # the critic's targets are the discounted returns (Monte-Carlo) or the TD(lambda) returns
+    targets = advantages + values
+    assert stats["value_loss"] == pytest.approx(nn_mse(values, targets), rel=1e-4)
+    # not what gamma 1 gives: the discount changes the targets, it does not only rescale them
+    _, _, undiscounted = first_step_stats(process, minibatches=1, rollout_values=rollout_values, gae_lambda=lam)
+    assert abs(undiscounted["value_loss"] - stats["value_loss"]) > 1e-2
+    with pytest.raises(ValueError, match="gamma must be in"):
+        PPOConfig(gamma=0.0)
+
+
 def test_gae_and_value_clipping_need_the_rollout_values():
     for overrides in (dict(gae_lambda=0.95), dict(clip_value=0.2)):
         with pytest.raises(ValueError, match="need rollout_values"):
