@@ -717,3 +717,15 @@ def test_identical_outcomes_of_policies_saturated_up_to_rounding_are_explained()
     for a in summaries:  # run files written before the near-bound share: not explained
         del a["near_bound_share"]
     assert "not explained by the run files" in report.explain(group, None)
+
+
+def test_identical_outcomes_never_round_a_share_of_saturated_actions_up_to_all_of_them():
+    """99.96 % of actions at the bounds reads "at least 99%", not "at least 100%": a reader takes 100% as all."""
+    actions = [
+        {"max_abs": 1.0, "saturated_share": share, "near_bound_share": share, "digest": digest}
+        for share, digest in ((0.9996, "a"), (1.0, "b"))
+    ]
+    group = [{"algo": "td3", "actions": a} for a in actions]
+    assert "(at least 99% at the bounds +-1 in each)" in report.explain(group, None)
+    same = [{"algo": "td3", "actions": {**a, "digest": "a"}} for a in actions]
+    assert "(99% of them at the bounds +-1: a saturated policy)" in report.explain(same, None)

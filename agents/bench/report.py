@@ -364,6 +364,11 @@ def same_fds(a: list[float] | None, b: list[float] | None) -> bool:
     return a is not None and b is not None and len(a) == len(b) > 0 and np.allclose(a, b, rtol=IDENTICAL_RTOL, atol=0)
 
 
+def share_down(share: float) -> str:
+    """A share as a whole percentage rounded down, so that "100%" means every one and "at least" holds."""
+    return f"{math.floor(share * 100 + 1e-9)}%"
+
+
 def explain(group: list[dict], hand: list[float] | None) -> str:
     """Why the runs of ``group`` have identical final FDs, as far as their files tell."""
     reasons = []
@@ -381,17 +386,21 @@ def explain(group: list[dict], hand: list[float] | None) -> str:
             saturated = min(a["saturated_share"] for a in actions)
             reasons.append(
                 "their final policies take the same actions on every evaluation sample"
-                + (f" ({saturated:.0%} of them at the bounds +-1: a saturated policy)" if saturated > 0.5 else "")
+                + (
+                    f" ({share_down(saturated)} of them at the bounds +-1: a saturated policy)"
+                    if saturated > 0.5
+                    else ""
+                )
             )
         else:
             saturated = min(a["saturated_share"] for a in actions)
             near = min(a.get("near_bound_share", 0.0) for a in actions)  # run files before it: not known
             if saturated > 0.5:
                 reasons.append(
-                    f"their final policies' actions differ (at least {saturated:.0%} at the bounds +-1 in each)"
+                    f"their final policies' actions differ (at least {share_down(saturated)} at the bounds +-1 in each)"
                 )
             elif near > 0.5:
-                share = "all of them" if near == 1 else f"at least {near:.0%} of them in each"
+                share = "all of them" if near == 1 else f"at least {share_down(near)} of them in each"
                 reasons.append(
                     f"their final policies' actions differ, but {share} lie within {NEAR_BOUND} of the bounds "
                     "+-1: saturated policies whose actions differ by rounding"
