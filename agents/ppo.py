@@ -605,7 +605,7 @@ def _discounted(normalised: torch.Tensor, num_steps: int, num_envs: int, gamma: 
 
 
 def _gae(
-    normalised: torch.Tensor, values: torch.Tensor, num_steps: int, num_envs: int, lam: float, gamma: float = 1.0
+    normalised: torch.Tensor, values: torch.Tensor, num_steps: int, num_envs: int, lam: float, gamma: float
 ) -> torch.Tensor:
     """GAE(gamma, lambda) advantages over a batch laid out as ``collect`` writes it (episode batch, step,
     env): the reward is the normalised return at the last step and 0 before, the value after the last
