@@ -343,9 +343,8 @@ def learned_schedules() -> str:
 
 
 BENCHMARK_PAGES = {  # results pages the benchmarks write themselves, embedded as they are
-    "AdaGen-Bench leaderboard (v0, full suite)": "bench/leaderboard.md",
+    "AdaGen-Bench leaderboard (v1, full suite)": "bench-full/leaderboard.md",
     "AdaGen-Bench leaderboard (v1, lite suite)": "bench-lite/leaderboard.md",
-    "AdaGen-Bench leaderboard (v1, full suite, fourteen algorithms)": "bench-full/leaderboard.md",
     "Learned at N calls against hand-designed at 3N": "cost_claim.md",
     "Learning from the best static schedule": "from_best_static.md",
     "Fidelity-diversity control": "tradeoff.md",
