@@ -160,6 +160,28 @@ def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, mo
     assert json.loads(campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").read_text())["tuned"] == {}
 
 
+def test_an_interrupted_tuning_is_not_run_on_the_tuned_track_until_resumed(tiny_suite, tmp_path, monkeypatch):
+    """Its pick so far would rest on fewer trainings than every finished algorithm's: one line instead."""
+
+    def objective(params, task_list, seed, device="cpu"):
+        if seed != tuned.TUNING_SEED and interrupted:
+            raise KeyboardInterrupt  # stopped while the finalists are scored again
+        return {TINY.name: 0.1, "objective": 0.1}
+
+    interrupted = True
+    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
+    monkeypatch.setattr(tuned, "trial_score", objective)
+    with pytest.raises(KeyboardInterrupt):
+        tuned.tune("ppo", 1, tmp_path, "tiny")
+    assert len(json.loads(tuned.tuned_path(tmp_path, "ppo").read_text())["trials"]) == 2
+    with pytest.raises(SystemExit, match="unfinished tuning of ppo .1 draws so far.*resume it with adagen bench tune"):
+        main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
+    assert not campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").exists()
+    interrupted = False
+    data = tuned.tune("ppo", 1, tmp_path, "tiny")
+    assert tuned.read_tuned(tmp_path, "ppo", [TINY.name]) == data["best"]["params"]
+
+
 def test_tune_checks_every_algorithm_before_the_first_tuning(tiny_suite, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "tune", "--algo", "ppo", "cma-es", "--suite", "tiny", "--results", str(tmp_path)])

@@ -304,7 +304,8 @@ def _distributions(draw: Callable[[Any], dict[str, Any]], params: dict[str, Any]
 
 def read_tuned(results: Path, name: str, tasks: Sequence[str]) -> dict[str, Any]:
     """The hyperparameters ``adagen bench tune`` picked for ``name``, to run on ``tasks``; one line if it has
-    not run, or if it tuned on a suite that does not hold these tasks."""
+    not run, has not finished (its finalists not scored on every seed), or tuned on a suite that does not
+    hold these tasks."""
     path = tuned_path(results, name)
     if not path.exists():
         raise ValueError(f"{name} has not been tuned: run adagen bench tune --algo {name} first (no {path})")
@@ -314,5 +315,12 @@ def read_tuned(results: Path, name: str, tasks: Sequence[str]) -> dict[str, Any]
         raise ValueError(
             f"{path} tuned {name} on suite {data.get('suite')}, whose tasks are not {', '.join(tasks)}: "
             f"tune it with --suite of these tasks first"
+        )
+    unscored = [f for f in data.get("finalists", []) if set(FINALIST_SEEDS) - set(f["seeds"])]
+    if unscored:  # interrupted: the pick so far rests on fewer trials or seeds than every other algorithm's
+        raise ValueError(
+            f"{path} holds an unfinished tuning of {name} ({len(data.get('trials', [])) - 1} draws so far, "
+            f"{len(unscored)} finalist(s) not yet scored on seeds {', '.join(map(str, FINALIST_SEEDS))}): "
+            f"resume it with adagen bench tune --algo {name} --suite {data['suite']} first"
         )
     return data["best"]["params"]
