@@ -177,9 +177,11 @@ def test_an_interrupted_tuning_is_not_run_on_the_tuned_track_until_resumed(tiny_
     with pytest.raises(SystemExit, match="unfinished tuning of ppo .1 draws so far.*resume it with adagen bench tune"):
         main(["bench", "run", "--algo", "ppo", "--suite", "tiny", "--track", "tuned", "--results", str(tmp_path)])
     assert not campaign.run_path(tmp_path, "ppo", TINY.name, 0, "tuned").exists()
+    assert any(line.startswith("| ppo | 2 (unfinished) |") for line in report.tunings(tmp_path))
     interrupted = False
     data = tuned.tune("ppo", 1, tmp_path, "tiny")
     assert tuned.read_tuned(tmp_path, "ppo", [TINY.name]) == data["best"]["params"]
+    assert not any("unfinished" in line for line in report.tunings(tmp_path))
 
 
 def test_tune_checks_every_algorithm_before_the_first_tuning(tiny_suite, tmp_path):

@@ -28,6 +28,7 @@ import numpy as np
 from adagen_agents.bench.stats import ALPHA, EXACT_LIMIT, PERMUTATIONS, SEED, holm, permutation_p, welch_p
 from adagen_agents.bench.tasks import CURVE_FRACTIONS, TASKS
 from adagen_agents.bench.trial import NEAR_BOUND, TRACKS
+from adagen_agents.bench.tuned import unscored_finalists
 from adagen_env.evaluation.comparison import Interval
 from adagen_env.evaluation.metrics import CLASSIC_SPACES, SPACES
 
@@ -845,8 +846,9 @@ def tunings(results: Path) -> list[str]:
         )
         best_draw = min((r["objective"] for r in trials if r["params"]), default=None)
         pick = t["best"]
+        unfinished = " (unfinished)" if unscored_finalists(t) else ""  # the tuned track refuses it until resumed
         lines.append(
-            f"| {t['algo']} | {len(trials) + len(rescored)} | {objectives_text(reference['objectives'])} | "
+            f"| {t['algo']} | {len(trials) + len(rescored)}{unfinished} | {objectives_text(reference['objectives'])} | "
             f"{objectives_text([] if best_draw is None else [best_draw])} | {params_text(pick['params'])} | "
             f"{objectives_text(pick['objectives'])} | {pick['objective']:+.3f} | {commit_text(t['provenance'])} |"
         )

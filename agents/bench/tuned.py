@@ -302,6 +302,13 @@ def _distributions(draw: Callable[[Any], dict[str, Any]], params: dict[str, Any]
     return fixed.distributions
 
 
+def unscored_finalists(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The finalists of a tuning file not yet scored on every one of ``FINALIST_SEEDS``: none once the
+    tuning has finished, some while it is interrupted (after the reference, every configuration so far
+    is a finalist)."""
+    return [f for f in data.get("finalists", []) if set(FINALIST_SEEDS) - set(f["seeds"])]
+
+
 def read_tuned(results: Path, name: str, tasks: Sequence[str]) -> dict[str, Any]:
     """The hyperparameters ``adagen bench tune`` picked for ``name``, to run on ``tasks``; one line if it has
     not run, has not finished (its finalists not scored on every seed), or tuned on a suite that does not
@@ -316,7 +323,7 @@ def read_tuned(results: Path, name: str, tasks: Sequence[str]) -> dict[str, Any]
             f"{path} tuned {name} on suite {data.get('suite')}, whose tasks are not {', '.join(tasks)}: "
             f"tune it with --suite of these tasks first"
         )
-    unscored = [f for f in data.get("finalists", []) if set(FINALIST_SEEDS) - set(f["seeds"])]
+    unscored = unscored_finalists(data)
     if unscored:  # interrupted: the pick so far rests on fewer trials or seeds than every other algorithm's
         raise ValueError(
             f"{path} holds an unfinished tuning of {name} ({len(data.get('trials', [])) - 1} draws so far, "
