@@ -325,8 +325,9 @@ def read_tuned(results: Path, name: str, tasks: Sequence[str]) -> dict[str, Any]
         )
     unscored = unscored_finalists(data)
     if unscored:  # interrupted: the pick so far rests on fewer trials or seeds than every other algorithm's
+        draws = sum(1 for r in data["trials"] if r["params"])  # the reference has no overrides
         raise ValueError(
-            f"{path} holds an unfinished tuning of {name} ({len(data.get('trials', [])) - 1} draws so far, "
+            f"{path} holds an unfinished tuning of {name} ({draws} draws so far, "
             f"{len(unscored)} finalist(s) not yet scored on seeds {', '.join(map(str, FINALIST_SEEDS))}): "
             f"resume it with adagen bench tune --algo {name} --suite {data['suite']} first"
         )
