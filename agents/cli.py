@@ -462,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--trials", type=int, default=20, help="Optuna trials per algorithm, each on every task (default: %(default)s)"
     )
     tune.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    tune.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="a trial's tasks at a time, each in its own process with --threads threads: keep jobs x threads "
+        "within the cores; the scores are the same (default: %(default)s)",
+    )
     tune.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     for command in (
         b,

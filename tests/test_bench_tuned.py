@@ -1,5 +1,6 @@
 """AdaGen-Bench's tuned track: the same Optuna budget per algorithm, scored in the selection space."""
 
+import dataclasses
 import json
 
 import optuna
@@ -9,6 +10,7 @@ from test_bench import TINY
 from adagen_agents.bench import campaign, report, tasks, tuned
 from adagen_agents.bench.algorithms import sb3_model
 from adagen_agents.bench.trial import Trial
+from adagen_agents.bench.workers import worker_pool
 from adagen_agents.cli import main
 from adagen_agents.ppo import PPOConfig
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
@@ -68,9 +70,9 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
     calls = []
     score = tuned.trial_score
 
-    def counted(algorithm, task_list, seed, device="cpu"):
+    def counted(name, params, task_list, seed, device="cpu", pool=None):
         calls.append(seed)
-        return score(algorithm, task_list, seed, device)
+        return score(name, params, task_list, seed, device, pool)
 
     monkeypatch.setattr(tuned, "trial_score", counted)
     monkeypatch.setattr(tuned, "FINALISTS", 1)
@@ -91,10 +93,28 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
     assert len(calls) == 4 + (finalist["params"] != scored_again)  # a finalist is scored once per seed
     assert tuned.read_tuned(tmp_path / "resumed", "ppo", [TINY.name]) == data["best"]["params"]
     monkeypatch.setattr(
-        tuned, "trial_score", lambda algorithm, task_list, seed, device="cpu": {TINY.name: 0.0, "objective": 0.0}
+        tuned,
+        "trial_score",
+        lambda name, params, task_list, seed, device="cpu", pool=None: {
+            TINY.name: 0.0,
+            "objective": 0.0,
+        },
     )
     uninterrupted = tuned.tune("ppo", 2, tmp_path / "at-once", "tiny")
     assert [t["params"] for t in uninterrupted["trials"]] == [t["params"] for t in data["trials"]]
+
+
+def test_a_trials_tasks_on_two_worker_processes_score_as_in_one(tiny_suite, monkeypatch, capsys):
+    """--jobs 2: each task trains in its own fresh process, to the scores one process gives."""
+    task_list = [TINY, dataclasses.replace(TINY, name="tiny-b", num_steps=2, nfe=4)]
+    params = {"learning_rate": 1e-3, "episodes_per_update": 64, "epochs": 2, "clip": 0.2}
+    alone = tuned.trial_score("ppo", params, task_list, tuned.TUNING_SEED)
+    with worker_pool(2) as pool:
+        parallel = tuned.trial_score("ppo", params, task_list, tuned.TUNING_SEED, pool=pool)
+    assert parallel == alone and set(alone) == {"tiny", "tiny-b", "objective"}
+    assert alone["tiny"] != alone["tiny-b"]  # each task its own training and score
+    with pytest.raises(SystemExit, match="--jobs must be at least 1"):
+        main(["bench", "tune", "--algo", "ppo", "--suite", "tiny", "--jobs", "0"])
 
 
 def test_the_pick_is_the_finalist_best_on_average_over_more_tuning_seeds(tiny_suite, tmp_path, monkeypatch):
@@ -102,13 +122,12 @@ def test_the_pick_is_the_finalist_best_on_average_over_more_tuning_seeds(tiny_su
     the others: a large clip range scores -clip on the tuning seed and +clip on the others."""
     calls = []
 
-    def objective(params, task_list, seed, device="cpu"):
+    def objective(name, params, task_list, seed, device="cpu", pool=None):
         calls.append(seed)
         clip = params.get("clip", 0.0)  # the reference: 0 on every seed, last on the tuning seed
         value = -clip if seed == tuned.TUNING_SEED else clip
         return {TINY.name: value, "objective": value}
 
-    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
     monkeypatch.setattr(tuned, "trial_score", objective)
     data = tuned.tune("ppo", 4, tmp_path, "tiny")
     trials = data["trials"]
@@ -163,13 +182,12 @@ def test_the_tuned_track_runs_the_tuned_hyperparameters(tiny_suite, tmp_path, mo
 def test_an_interrupted_tuning_is_not_run_on_the_tuned_track_until_resumed(tiny_suite, tmp_path, monkeypatch):
     """Its pick so far would rest on fewer trainings than every finished algorithm's: one line instead."""
 
-    def objective(params, task_list, seed, device="cpu"):
+    def objective(name, params, task_list, seed, device="cpu", pool=None):
         if seed != tuned.TUNING_SEED and interrupted:
             raise KeyboardInterrupt  # stopped while the finalists are scored again
         return {TINY.name: 0.1, "objective": 0.1}
 
     interrupted = True
-    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
     monkeypatch.setattr(tuned, "trial_score", objective)
     with pytest.raises(KeyboardInterrupt):
         tuned.tune("ppo", 1, tmp_path, "tiny")
@@ -194,9 +212,10 @@ def test_tune_checks_every_algorithm_before_the_first_tuning(tiny_suite, tmp_pat
 def test_a_tuning_on_another_suite_is_neither_resumed_nor_run(tiny_suite, tmp_path, monkeypatch):
     """A tuning file written for the full suite, in the lite suite's folder, once ranked full-suite scores
     against lite ones: now one line each, before any training."""
-    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
     monkeypatch.setattr(
-        tuned, "trial_score", lambda params, task_list, seed, device="cpu": {TINY.name: 0.0, "objective": 0.0}
+        tuned,
+        "trial_score",
+        lambda name, params, task_list, seed, device="cpu", pool=None: {TINY.name: 0.0, "objective": 0.0},
     )
     tuned.tune("ppo", 1, tmp_path, "tiny")
     with pytest.raises(ValueError, match="holds a tuning on suite tiny at seed 1000, not suite lite"):
@@ -214,9 +233,10 @@ def test_a_tuning_on_another_suite_is_neither_resumed_nor_run(tiny_suite, tmp_pa
 
 
 def test_a_tuning_over_another_search_space_is_one_line(tiny_suite, tmp_path, monkeypatch):
-    monkeypatch.setattr(tuned, "tuned_algorithm", lambda name, params: params)
     monkeypatch.setattr(
-        tuned, "trial_score", lambda params, task_list, seed, device="cpu": {TINY.name: 0.0, "objective": 0.0}
+        tuned,
+        "trial_score",
+        lambda name, params, task_list, seed, device="cpu", pool=None: {TINY.name: 0.0, "objective": 0.0},
     )
     tuned.tune("ppo", 1, tmp_path, "tiny")
     path = tuned.tuned_path(tmp_path, "ppo")

@@ -13,8 +13,6 @@ package versions, the platform and CPU count, torch's threads, the device, and t
 from __future__ import annotations
 
 import json
-import multiprocessing
-import signal
 import time
 import traceback
 from collections.abc import Sequence
@@ -37,6 +35,7 @@ from adagen_agents.bench.trial import (
     normalised_scores,
 )
 from adagen_agents.bench.tuned import read_tuned, tuned_algorithm
+from adagen_agents.bench.workers import worker_pool
 from adagen_env.evaluation.metrics import SPACES, Evaluator
 from adagen_env.runtime.devices import check_device
 from adagen_env.runtime.files import atomic_write_json
@@ -276,14 +275,6 @@ def _evaluator(device: str) -> Evaluator:
     return _EVALUATOR[device]
 
 
-def _init_worker(threads: int) -> None:
-    """A worker: ``threads`` torch threads; Ctrl-C is the parent's to handle (it ends the workers), and
-    the parent's end ends a worker quietly."""
-    torch.set_num_threads(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _references_job(task: Task, results: Path, device: str) -> None:
     references(task, results, _evaluator(device), device)
 
@@ -294,11 +285,10 @@ def _run_parallel(runs: list[PendingRun], jobs: int, device: str) -> tuple[int, 
     A setup error (the same for every seed) or Ctrl-C stops the campaign at once: the workers are
     ended, the runs finished are kept (each file is written whole), the runs cut short are redone
     by the next ``adagen bench run``."""
-    context = multiprocessing.get_context("spawn")  # fresh workers: safe whatever ran in this process
     tasks = {run.task.name: run.task for run in runs}
     results = runs[0].results
     print(f"{len(runs)} runs on {jobs} worker processes, {torch.get_num_threads()} torch thread(s) each", flush=True)
-    with context.Pool(jobs, initializer=_init_worker, initargs=(torch.get_num_threads(),)) as pool:  # exit: terminate
+    with worker_pool(jobs) as pool:  # exit: terminate
         start = time.perf_counter()
         pool.starmap(_references_job, [(task, results, device) for task in tasks.values()], chunksize=1)
         seconds = time.perf_counter() - start

@@ -38,6 +38,8 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ import torch
 from adagen_agents.bench.algorithms import Algorithm, get_algorithm, our_ppo, sb3
 from adagen_agents.bench.tasks import SUITES, Task, get_task
 from adagen_agents.bench.trial import Trial, get_process, selection_evaluator
+from adagen_agents.bench.workers import worker_pool
 from adagen_agents.sb3_algorithms import SB3_ALGORITHMS
 from adagen_env.evaluation.generators import evaluate_generator, policy_generator, static_generator
 from adagen_env.evaluation.seeds import SEARCH_SEEDS
@@ -129,29 +132,36 @@ def tuned_algorithm(name: str, params: dict[str, Any]) -> Algorithm:
     raise ValueError(f"{name} has no tuned configuration: the tuned track tunes RL algorithms only")
 
 
-def trial_score(algorithm: Algorithm, tasks: Sequence[Task], seed: int, device: str = "cpu") -> dict[str, float]:
-    """Each task's ``log(FD / FD(hand-designed))`` in the selection space of ``algorithm`` trained on the
-    reward track with ``seed``, and their mean (``objective``)."""
-    evaluator = selection_evaluator(device)
-    scores = {}
-    for task in tasks:
-        torch.manual_seed(seed)
-        trial = Trial(task, seed, None, device, "reward")
-        act = algorithm(trial)
-        process = get_process(task, device)
-        search_seed = SEARCH_SEEDS.start + seed
-        fd = {}
-        for key, generate in (
-            ("policy", policy_generator(process, act, task.spec)),
-            ("hand", static_generator(process, task.num_steps)),
-        ):
-            result = evaluate_generator(
-                generate, evaluator, process.num_classes, SCORE_SAMPLES, seed=search_seed, progress=False
-            )
-            fd[key] = result[f"{SELECTION_SPACE}_fd"]
-        scores[task.name] = math.log(fd["policy"] / fd["hand"])
-    scores["objective"] = sum(scores[t.name] for t in tasks) / len(tasks)
+def trial_score(
+    name: str, params: dict[str, Any], tasks: Sequence[Task], seed: int, device: str = "cpu", pool: Pool | None = None
+) -> dict[str, float]:
+    """Each task's ``log(FD / FD(hand-designed))`` in the selection space of algorithm ``name`` with
+    ``params`` trained on the reward track with ``seed``, and their mean (``objective``). With a
+    ``pool`` (:func:`.workers.worker_pool`) the tasks train side by side, to the same scores."""
+    units = [(name, params, task, seed, device, SCORE_SAMPLES) for task in tasks]
+    logs = pool.starmap(_task_score, units, chunksize=1) if pool else [_task_score(*unit) for unit in units]
+    scores = {task.name: log for task, log in zip(tasks, logs, strict=True)}
+    scores["objective"] = sum(logs) / len(logs)
     return scores
+
+
+def _task_score(name: str, params: dict[str, Any], task: Task, seed: int, device: str, samples: int) -> float:
+    """One task of :func:`trial_score`: train, then ``log(FD(policy) / FD(hand-designed))``."""
+    algorithm = tuned_algorithm(name, params)
+    torch.manual_seed(seed)
+    act = algorithm(Trial(task, seed, None, device, "reward"))
+    process = get_process(task, device)
+    evaluator = selection_evaluator(device)
+    fd = {}
+    for key, generate in (
+        ("policy", policy_generator(process, act, task.spec)),
+        ("hand", static_generator(process, task.num_steps)),
+    ):
+        result = evaluate_generator(
+            generate, evaluator, process.num_classes, samples, seed=SEARCH_SEEDS.start + seed, progress=False
+        )
+        fd[key] = result[f"{SELECTION_SPACE}_fd"]
+    return math.log(fd["policy"] / fd["hand"])
 
 
 def tuned_path(results: Path, name: str) -> Path:
@@ -166,10 +176,13 @@ def tune(
     seed: int = TUNING_SEED,
     device: str = "cpu",
     sampler_seed: int = 0,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """``trials`` Optuna trials for algorithm ``name`` on ``suite``'s tasks, after its reference
     configuration (see the module doc); the trials already in its file count, so an interrupted tuning
-    resumes, drawing what it would have drawn. Returns what it wrote."""
+    resumes, drawing what it would have drawn. With ``jobs`` > 1 each trial's tasks train on that many
+    worker processes (pin torch threads: ``jobs`` x threads <= cores), to the same scores. Returns what
+    it wrote."""
     try:
         import optuna
     except ImportError as error:
@@ -180,6 +193,8 @@ def tune(
         raise ValueError(f"unknown suite {suite!r}; the suites: {', '.join(SUITES)}")
     if trials < 1:
         raise ValueError(f"--trials must be at least 1, got {trials}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     if seed in FINALIST_SEEDS:
         raise ValueError(f"the tuning seed {seed} is one of the finalists' seeds {FINALIST_SEEDS}")
     path = tuned_path(results, name)
@@ -227,7 +242,7 @@ def tune(
 
     def run(params: dict[str, Any], what: str, at: int) -> dict[str, Any]:
         start = time.perf_counter()
-        scores = trial_score(tuned_algorithm(name, params), tasks, at, device)
+        scores = trial_score(name, params, tasks, at, device, pool)
         record = {"params": params, **scores, "seconds": time.perf_counter() - start}
         if at == seed:
             (reference if not params else draws).append(record)
@@ -257,16 +272,17 @@ def tune(
         )
         return record
 
-    if not reference:
-        run({}, "reference (no overrides)", seed)
-    while len(draws) < trials:
-        optuna_trial = study.ask()
-        record = run(draw(optuna_trial), f"trial {len(draws) + 1}/{trials}", seed)
-        study.tell(optuna_trial, record["objective"])
-    for finalist in _finalists([*reference, *draws], rescored, seed):
-        for at in FINALIST_SEEDS:
-            if at not in finalist["seeds"]:
-                run(finalist["params"], f"finalist {finalist['params'] or 'reference'} at seed {at}", at)
+    with worker_pool(jobs) if jobs > 1 else nullcontext() as pool:  # exit: the workers end
+        if not reference:
+            run({}, "reference (no overrides)", seed)
+        while len(draws) < trials:
+            optuna_trial = study.ask()
+            record = run(draw(optuna_trial), f"trial {len(draws) + 1}/{trials}", seed)
+            study.tell(optuna_trial, record["objective"])
+        for finalist in _finalists([*reference, *draws], rescored, seed):
+            for at in FINALIST_SEEDS:
+                if at not in finalist["seeds"]:
+                    run(finalist["params"], f"finalist {finalist['params'] or 'reference'} at seed {at}", at)
     return json.loads(path.read_text())
 
 

@@ -62,13 +62,13 @@ def run(args: argparse.Namespace) -> None:
     if args.bench_command == "tune":
         from adagen_agents.bench.tuned import search_space, tune
 
-        at_least(args, 1, "threads", "trials")
+        at_least(args, 1, "threads", "trials", "jobs")
         for algo in args.algo:  # every name checked before the first tuning starts
             search_space(algo)
         torch.set_num_threads(args.threads)
         check_writable_folder(results, "--results")
         for algo in args.algo:
-            best = tune(algo, args.trials, results, args.suite, device=args.device)["best"]
+            best = tune(algo, args.trials, results, args.suite, device=args.device, jobs=args.jobs)["best"]
             print(
                 f"{algo}: picked {best['params'] or 'the reference (no overrides)'}, mean objective "
                 f"{best['objective']:+.3f} over tuning seeds {', '.join(map(str, best['seeds']))}"
