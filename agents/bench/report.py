@@ -7,11 +7,12 @@ leaderboard: the tracks allow different signals, so their numbers are not ranked
 algorithm enters a track's aggregates with the seeds it has finished on every task of it; the rest
 is listed as incomplete. Per task, every RL algorithm is compared with the tuned static baselines
 by a bootstrap interval, Welch's t-test and a permutation test, Holm-corrected over all the
-comparisons of the track (:mod:`.stats`). Every bootstrap is seeded, so the report is the same
-from the same runs. A normalised score whose denominator lies within ``NOISE_SIGMAS`` of FD's noise
-is flagged. The report also lists identical outcomes (runs whose final FDs are equal) with the
-explanation the run files give, the rank correlation of reward and score over the checkpoints
-(alignment), and the commits the runs come from.
+comparisons of the track (:mod:`.stats`). Every bootstrap is seeded, each algorithm's on its own, so
+the report is the same from the same runs and an algorithm joining moves no other's interval. A
+normalised score whose denominator lies within ``NOISE_SIGMAS`` of FD's noise is flagged. The report
+also lists identical outcomes (runs whose final FDs are equal) with the explanation the run files
+give, the rank correlation of reward and score over the checkpoints (alignment), and the commits the
+runs come from.
 """
 
 from __future__ import annotations
@@ -56,16 +57,22 @@ def seeded() -> np.random.RandomState:
 
 
 def estimates(scores: dict, func: Callable[..., np.ndarray]) -> tuple[dict, dict]:
-    """rliable's point estimates and 95 % bootstrap intervals, seeded. rliable 1.2's stratified bootstrap
-    draws its indices from NumPy's global RNG whatever ``random_state`` says, so the call runs with that
-    RNG seeded, and restores it after."""
+    """rliable's point estimates and 95 % bootstrap intervals, seeded per key (per algorithm), so that an
+    algorithm joining or leaving the report moves no other's interval. rliable 1.2's stratified
+    bootstrap draws its indices from NumPy's global RNG whatever ``random_state`` says, so each call
+    runs with that RNG seeded, and restores it after."""
     rly, _ = require_rliable()
+    points, intervals = {}, {}
     state = np.random.get_state()
-    np.random.seed(SEED)
     try:
-        return rly.get_interval_estimates(scores, func, reps=REPS, random_state=seeded())
+        for key, value in scores.items():
+            np.random.seed(SEED)
+            point, interval = rly.get_interval_estimates({key: value}, func, reps=REPS, random_state=seeded())
+            points.update(point)
+            intervals.update(interval)
     finally:
         np.random.set_state(state)
+    return points, intervals
 
 
 def require_rliable():
