@@ -104,7 +104,7 @@ def test_tuning_scores_in_the_selection_space_writes_every_trial_and_resumes(tin
     assert [t["params"] for t in uninterrupted["trials"]] == [t["params"] for t in data["trials"]]
 
 
-def test_a_trials_tasks_on_two_worker_processes_score_as_in_one(tiny_suite, monkeypatch, capsys):
+def test_a_trials_tasks_on_two_worker_processes_score_as_in_one(tiny_suite):
     """--jobs 2: each task trains in its own fresh process, to the scores one process gives."""
     task_list = [TINY, dataclasses.replace(TINY, name="tiny-b", num_steps=2, nfe=4)]
     params = {"learning_rate": 1e-3, "episodes_per_update": 64, "epochs": 2, "clip": 0.2}

@@ -16,8 +16,6 @@ import torch
 
 def worker_pool(jobs: int) -> Pool:
     """A pool of ``jobs`` spawned workers with the parent's torch threads (use it as a context manager)."""
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
     context = multiprocessing.get_context("spawn")  # fresh workers: safe whatever ran in this process
     return context.Pool(jobs, initializer=_init_worker, initargs=(torch.get_num_threads(),))
 
